@@ -1,0 +1,69 @@
+"""`python -m ship`: prepare the workspace, drop root for good, and serve."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import pwd
+import sys
+
+import uvicorn
+
+from ship.app import create_app
+from ship.settings import SettingsError, ShipSettings
+
+log = logging.getLogger("ship")
+
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def drop_privileges(settings: ShipSettings) -> None:
+    """Give the workspace to the sandbox user and become that user, irreversibly.
+
+    After this no process of the container's user code can regain root: the
+    real, effective and saved ids are all the user's, supplementary groups are
+    gone, and no_new_privs makes setuid binaries inert. Changing uid also makes
+    this process non-dumpable, so user code cannot read its environment.
+    """
+    account = pwd.getpwnam(settings.user)
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    # Only the root of the volume: files below were written by the user already.
+    os.chown(settings.workspace, account.pw_uid, account.pw_gid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    os.setgroups([])
+    os.setresgid(account.pw_gid, account.pw_gid, account.pw_gid)
+    os.setresuid(account.pw_uid, account.pw_uid, account.pw_uid)
+    os.environ.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
+
+
+def main() -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = ShipSettings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"ship: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    # The token has been read; user code must never inherit it.
+    os.environ.pop("SHIP_TOKEN", None)
+    if os.geteuid() == 0:
+        drop_privileges(settings)
+    os.chdir(settings.workspace)
+    log.info("ship serving on %s:%s as uid %s", settings.host, settings.port, os.getuid())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Ship's HTTP API: a Starlette app over the kernel, the shell and the filesystem.
+
+Every endpoint but `/health` requires `Authorization: Bearer <SHIP_TOKEN>`.
+Errors have one shape: `{"error": {"code", "message", "details"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths
+from ship.errors import NotFound, ShipError, Unauthorized, ValidationFailed
+from ship.kernel import PythonKernel
+from ship.settings import ShipSettings
+from ship.shell import run_command
+
+log = logging.getLogger(__name__)
+
+MAX_TIMEOUT_S = 3600.0
+CAPABILITIES: dict[str, dict[str, list[str]]] = {
+    "python": {"operations": ["exec", "interrupt"]},
+    "shell": {"operations": ["exec"]},
+    "filesystem": {
+        "operations": ["read", "write", "list", "delete", "upload", "download"],
+    },
+}
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class PythonExecRequest(BaseModel):
+    code: str
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+
+
+class ShellExecRequest(BaseModel):
+    command: str = Field(min_length=1)
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    cwd: str = "."
+
+
+class WriteFileRequest(BaseModel):
+    path: str
+    content: str
+
+
+def error_response(error: ShipError) -> JSONResponse:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return JSONResponse(body, status_code=error.status)
+
+
+class BearerTokenMiddleware:
+    """Refuse every request but `GET /health` that lacks the session's token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                response = error_response(
+                    Unauthorized("missing or wrong bearer token: only Bay may call Ship")
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def user_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment user code sees: the container's, without Ship's own settings."""
+    return {key: value for key, value in env.items() if not key.startswith("SHIP_")}
+
+
+async def parse_body(request: Request, model: type[Model]) -> Model:
+    try:
+        payload = await request.json()
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"request body is not valid JSON: {exc.msg}") from exc
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+        raise ValidationFailed("request body does not validate", {"fields": fields}) from exc
+
+
+def query_int(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"query parameter {name} must be an integer") from exc
+    if value < 0:
+        raise ValidationFailed(f"query parameter {name} must not be negative")
+    return value
+
+
+def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> Starlette:
+    """Build the app; the kernel starts with the app's lifespan."""
+    user_env = user_environment(os.environ if env is None else env)
+    workspace = settings.workspace
+    kernel = PythonKernel(
+        python=settings.kernel_python,
+        cwd=workspace,
+        env=user_env,
+        max_output_bytes=settings.max_output_bytes,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Start the kernel in the background: /health answers at once, and the first
+        # exec waits for the kernel (under the kernel's lock) instead of failing.
+        starting = asyncio.create_task(kernel.start())
+        try:
+            yield
+        finally:
+            if not starting.done():
+                starting.cancel()
+            elif starting.exception() is not None:
+                log.error("the kernel failed to start: %s", starting.exception())
+            await kernel.shutdown()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "healthy"})
+
+    async def meta(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "runtime": {"name": RUNTIME_NAME, "version": __version__},
+                "api_version": API_VERSION,
+                "workspace": {"mount_path": "/workspace"},
+                "capabilities": CAPABILITIES,
+            }
+        )
+
+    async def python_exec(request: Request) -> Response:
+        body = await parse_body(request, PythonExecRequest)
+        result = await kernel.execute(body.code, body.timeout)
+        return JSONResponse(result.as_dict())
+
+    async def python_interrupt(request: Request) -> Response:
+        interrupted = await kernel.interrupt()
+        return JSONResponse({"interrupted": interrupted})
+
+    async def shell_exec(request: Request) -> Response:
+        body = await parse_body(request, ShellExecRequest)
+        cwd = paths.resolve(workspace, body.cwd, allow_root=True)
+        if not cwd.real.is_dir():
+            raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
+        result = await run_command(
+            body.command,
+            cwd=cwd.real,
+            timeout=body.timeout,
+            env=user_env,
+            max_output_bytes=settings.max_output_bytes,
+        )
+        return JSONResponse(result.as_dict())
+
+    async def files(request: Request) -> Response:
+        if request.method == "PUT":
+            body = await parse_body(request, WriteFileRequest)
+            written = await asyncio.to_thread(
+                filesystem.write_text, workspace, body.path, body.content
+            )
+            return JSONResponse({"status": "ok", **written})
+        raw_path = request.query_params.get("path")
+        if request.method == "DELETE":
+            return JSONResponse(await asyncio.to_thread(filesystem.delete, workspace, raw_path))
+        offset = query_int(request, "offset", 0) or 0
+        limit = query_int(request, "limit", None)
+        content = await asyncio.to_thread(
+            filesystem.read_text,
+            workspace,
+            raw_path,
+            offset=offset,
+            limit=limit,
+            max_bytes=settings.max_read_bytes,
+        )
+        return JSONResponse(content)
+
+    async def directories(request: Request) -> Response:
+        raw_path = request.query_params.get("path", ".")
+        return JSONResponse(await asyncio.to_thread(filesystem.list_directory, workspace, raw_path))
+
+    async def upload(request: Request) -> Response:
+        async with request.form(max_files=1, max_fields=4) as form:
+            upload = form.get("file")
+            raw_path = form.get("path")
+            if not isinstance(upload, UploadFile):
+                raise ValidationFailed("multipart field 'file' is missing", {"fields": ["file"]})
+            if not isinstance(raw_path, str):
+                raw_path = upload.filename
+            stored = await asyncio.to_thread(
+                filesystem.save_upload, workspace, raw_path, upload.file
+            )
+        return JSONResponse({"status": "ok", **stored})
+
+    async def download(request: Request) -> Response:
+        raw_path = request.query_params.get("path")
+        real, name = await asyncio.to_thread(filesystem.file_for_download, workspace, raw_path)
+        return FileResponse(
+            real,
+            media_type="application/octet-stream",
+            filename=name,
+            content_disposition_type="attachment",
+        )
+
+    async def on_ship_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ShipError)
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return error_response(NotFound(f"no such endpoint: {request.url.path}"))
+        error = ShipError(str(exc.detail))
+        error.status = exc.status_code
+        error.code = "method_not_allowed" if exc.status_code == 405 else "validation_error"
+        return error_response(error)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(ShipError("internal error in Ship; see the container's log"))
+
+    routes = [
+        Route("/health", health),
+        Route("/meta", meta),
+        Route("/python/exec", python_exec, methods=["POST"]),
+        Route("/python/interrupt", python_interrupt, methods=["POST"]),
+        Route("/shell/exec", shell_exec, methods=["POST"]),
+        Route("/filesystem/files", files, methods=["GET", "PUT", "DELETE"]),
+        Route("/filesystem/directories", directories),
+        Route("/filesystem/upload", upload, methods=["POST"]),
+        Route("/filesystem/download", download),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ShipError: on_ship_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
+    )
+    app.add_middleware(BearerTokenMiddleware, token=settings.token)
+    app.state.kernel = kernel
+    return app

@@ -1,0 +1,43 @@
+"""Ship's errors: values with a code and an HTTP status, mapped once in `app.py`.
+
+The codes are the ones of the Bay REST contract, so Bay can pass them on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShipError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationFailed(ShipError):
+    code = "validation_error"
+    status = 400
+
+
+class InvalidPath(ShipError):
+    code = "invalid_path"
+    status = 400
+
+
+class FileNotFound(ShipError):
+    code = "file_not_found"
+    status = 404
+
+
+class Unauthorized(ShipError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(ShipError):
+    code = "not_found"
+    status = 404

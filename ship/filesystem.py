@@ -1,0 +1,185 @@
+"""Workspace files: read, write, list, delete, upload and download.
+
+Blocking functions; the app runs them in a worker thread. Every path goes through
+`paths.resolve` first. Writes go to a temporary file that is renamed into place, so
+a reader never sees half a file and a failed write leaves the old one intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ship.errors import FileNotFound, InvalidPath, ValidationFailed
+from ship.paths import WorkspacePath, resolve
+
+
+@contextlib.contextmanager
+def _os_errors(path: WorkspacePath) -> Iterator[None]:
+    """Turn OS errors into Ship errors that say what to do."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise FileNotFound(f"no such file in /workspace: {path.relative}") from exc
+    except NotADirectoryError as exc:
+        raise FileNotFound(f"{path.relative}: a parent of this path is a file") from exc
+    except IsADirectoryError as exc:
+        raise ValidationFailed(
+            f"{path.relative} is a directory: list it instead, or name a file in it"
+        ) from exc
+    except PermissionError as exc:
+        raise InvalidPath(f"{path.relative}: permission denied") from exc
+    except OSError as exc:
+        if exc.errno == 36:  # ENAMETOOLONG
+            raise InvalidPath(f"path is too long: {path.relative[:80]}…") from exc
+        raise
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def read_text(
+    workspace: Path, raw_path: object, *, offset: int, limit: int | None, max_bytes: int
+) -> dict[str, Any]:
+    """Read a UTF-8 file, or a window of it: `offset` lines skipped, at most `limit` kept."""
+    path = resolve(workspace, raw_path, allow_root=False)
+    with _os_errors(path):
+        size = path.real.stat().st_size
+        if limit is None and offset == 0 and size > max_bytes:
+            raise ValidationFailed(
+                f"{path.relative} is {size} bytes, more than the {max_bytes}-byte text read "
+                "limit: read it in windows with offset and limit, or download it",
+                {"size": size, "max_bytes": max_bytes},
+            )
+        lines: list[str] = []
+        kept = 0
+        total = 0
+        truncated = False
+        with path.real.open("rb") as handle:
+            for index, raw_line in enumerate(handle):
+                total = index + 1
+                if index < offset:
+                    continue
+                if limit is not None and len(lines) >= limit:
+                    truncated = True
+                    continue
+                if kept + len(raw_line) > max_bytes:
+                    truncated = True
+                    continue
+                try:
+                    lines.append(raw_line.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise ValidationFailed(
+                        f"{path.relative} is not UTF-8 text: download it as bytes instead",
+                        {"binary": True},
+                    ) from exc
+                kept += len(raw_line)
+    return {
+        "path": path.relative,
+        "content": "".join(lines),
+        "size": size,
+        "total_lines": total,
+        "truncated": truncated,
+    }
+
+
+def _replace_atomically(target: Path, fill: Any) -> int:
+    """Write through `fill(handle)` into a temporary sibling, then rename over `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise IsADirectoryError(target)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return target.stat().st_size
+
+
+def write_text(workspace: Path, raw_path: object, content: str) -> dict[str, Any]:
+    """Write UTF-8 text, creating parent directories; return the path and size."""
+    path = resolve(workspace, raw_path, allow_root=False)
+    data = content.encode("utf-8")
+    with _os_errors(path):
+        size = _replace_atomically(path.real, lambda handle: handle.write(data))
+    return {"path": path.relative, "size": size}
+
+
+def save_upload(workspace: Path, raw_path: object, source: IO[bytes]) -> dict[str, Any]:
+    """Store an uploaded binary stream at `raw_path`, creating parent directories."""
+    path = resolve(workspace, raw_path, allow_root=False)
+    with _os_errors(path):
+        size = _replace_atomically(path.real, lambda handle: shutil.copyfileobj(source, handle))
+    return {"path": path.relative, "size": size}
+
+
+def _entry_type(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+def list_directory(workspace: Path, raw_path: object) -> dict[str, Any]:
+    """List one directory level: name, path, type, size and modification time."""
+    path = resolve(workspace, raw_path, allow_root=True)
+    entries = []
+    with _os_errors(path):
+        if not path.real.is_dir():
+            if path.real.exists():
+                raise NotADirectoryError(path.real)
+            raise FileNotFoundError(path.real)
+        for child in sorted(path.real.iterdir(), key=lambda p: p.name):
+            info = child.lstat()
+            kind = _entry_type(info.st_mode)
+            relative = child.name if path.is_root else f"{path.relative}/{child.name}"
+            entries.append(
+                {
+                    "name": child.name,
+                    "path": relative,
+                    "type": kind,
+                    "size": info.st_size if kind == "file" else 0,
+                    "modified_time": _iso(info.st_mtime),
+                }
+            )
+    return {"path": path.relative, "entries": entries}
+
+
+def delete(workspace: Path, raw_path: object) -> dict[str, Any]:
+    """Delete a file, a symlink (not its target) or a whole directory."""
+    path = resolve(workspace, raw_path, allow_root=False)
+    with _os_errors(path):
+        if path.lexical.is_symlink():
+            path.lexical.unlink()
+        elif path.real.is_dir():
+            shutil.rmtree(path.real)
+        else:
+            path.real.unlink()
+    return {"path": path.relative, "status": "ok"}
+
+
+def file_for_download(workspace: Path, raw_path: object) -> tuple[Path, str]:
+    """Check that `raw_path` names a regular file; return its real path and name."""
+    path = resolve(workspace, raw_path, allow_root=False)
+    with _os_errors(path):
+        if path.real.is_dir():
+            raise IsADirectoryError(path.real)
+        if not path.real.exists():
+            raise FileNotFoundError(path.real)
+    return path.real, path.real.name

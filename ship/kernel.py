@@ -1,0 +1,351 @@
+"""One persistent IPython kernel per container, driven through jupyter_client.
+
+Executions are serialised by a lock; every message is matched to its request by
+the `msg_id` of its parent, so output of an earlier (timed-out) run never leaks
+into a later one. The timeout is a total wall-clock limit, waiting included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+
+from ship.output import CappedOutput
+
+log = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# How long an interrupted kernel gets to come back to idle before it is restarted.
+_INTERRUPT_GRACE_S = 1.5
+_KERNEL_READY_TIMEOUT_S = 60.0
+_GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+@dataclass
+class ExecError:
+    ename: str
+    evalue: str
+    traceback: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ename": self.ename, "evalue": self.evalue, "traceback": self.traceback}
+
+
+@dataclass
+class ExecResult:
+    success: bool
+    output: str
+    error: ExecError | None
+    execution_count: int | None
+    images: list[str] = field(default_factory=list)
+    truncated: bool = False
+    timed_out: bool = False
+    kernel_restarted: bool = False
+    notice: str | None = None
+    execution_time_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "output": self.output,
+            "error": self.error.as_dict() if self.error else None,
+            "execution_count": self.execution_count,
+            "images": [{"image/png": png} for png in self.images],
+            "truncated": self.truncated,
+            "timed_out": self.timed_out,
+            "kernel_restarted": self.kernel_restarted,
+            "notice": self.notice,
+            "execution_time_ms": self.execution_time_ms,
+        }
+
+
+class _ShipKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel spec is given, not looked up on disk."""
+
+    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ship_spec = spec
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return self._ship_spec
+
+
+class _Collector:
+    """Turns the iopub messages of one execution into an ExecResult's parts."""
+
+    def __init__(self, limit: int) -> None:
+        self.output = CappedOutput(limit)
+        self.images: list[str] = []
+        self.error: ExecError | None = None
+        self.execution_count: int | None = None
+
+    def add(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            self.output.append(content.get("text", ""))
+        elif kind == "execute_input":
+            self.execution_count = content.get("execution_count")
+        elif kind in ("execute_result", "display_data"):
+            data = content.get("data", {})
+            png = data.get("image/png")
+            if isinstance(png, str):
+                if self.output.has_room(len(png)):
+                    self.output.consume(len(png))
+                    self.images.append(png.replace("\n", ""))
+                else:
+                    self.output.drop(len(png))
+            elif "text/plain" in data:
+                text = data["text/plain"]
+                self.output.append(text if text.endswith("\n") else text + "\n")
+            if kind == "execute_result":
+                self.execution_count = content.get("execution_count", self.execution_count)
+        elif kind == "error":
+            self.error = ExecError(
+                ename=content.get("ename", "Error"),
+                evalue=content.get("evalue", ""),
+                traceback=[strip_ansi(line) for line in content.get("traceback", [])],
+            )
+
+
+class PythonKernel:
+    """The container's one kernel. Start with `start()`, stop with `shutdown()`."""
+
+    def __init__(self, *, python: str, cwd: Path, env: dict[str, str], max_output_bytes: int):
+        self._python = python
+        self._cwd = cwd
+        self._env = {
+            **env,
+            "SHIP_KERNEL_OUTPUT_LIMIT": str(max_output_bytes),
+            # Figures come back as PNG through the inline backend: no display server.
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        }
+        self._max_output_bytes = max_output_bytes
+        self._lock = asyncio.Lock()
+        self._km: _ShipKernelManager | None = None
+        self._kc: Any = None
+        self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
+        self._ready = asyncio.Event()
+        self._running_msg_id: str | None = None
+
+    async def start(self) -> None:
+        """Start the kernel and wait until it answers; safe to call once."""
+        async with self._lock:
+            await self._start_locked()
+
+    async def _start_locked(self) -> None:
+        spec = KernelSpec(
+            argv=[
+                self._python,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+                f"--IPKernelApp.exec_files={_GUARD_FILE}",
+                "--HistoryManager.enabled=False",
+            ],
+            display_name="ship",
+            language="python",
+        )
+        km = _ShipKernelManager(
+            spec, connection_file=str(self._runtime_dir / "kernel.json"), transport="ipc"
+        )
+        km.ip = str(self._runtime_dir / "kernel")
+        await km.start_kernel(cwd=str(self._cwd), env=self._env)
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=_KERNEL_READY_TIMEOUT_S)
+        except RuntimeError:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+            raise
+        self._km, self._kc = km, kc
+        self._ready.set()
+        log.info("python kernel ready")
+
+    async def _stop_locked(self) -> None:
+        kc, km = self._kc, self._km
+        self._kc = self._km = None
+        self._ready.clear()
+        if kc is not None:
+            kc.stop_channels()
+        if km is not None:
+            try:
+                await km.shutdown_kernel(now=True)
+            except Exception:
+                log.exception("kernel shutdown failed; the process may linger")
+
+    async def shutdown(self) -> None:
+        async with self._lock:
+            await self._stop_locked()
+
+    async def is_alive(self) -> bool:
+        return self._km is not None and bool(await self._km.is_alive())
+
+    async def interrupt(self) -> bool:
+        """Interrupt the running execution, if any; return whether one was running."""
+        if self._running_msg_id is None or self._km is None:
+            return False
+        await self._km.interrupt_kernel()
+        return True
+
+    async def execute(self, code: str, timeout: float) -> ExecResult:
+        """Run `code`; a result always comes back within `timeout` + ~2 s."""
+        started = time.monotonic()
+        deadline = started + timeout
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout=timeout)
+        except TimeoutError:
+            return self._timeout_result(
+                _Collector(self._max_output_bytes),
+                timeout,
+                started,
+                "the kernel was busy with an earlier execution for the whole timeout; "
+                "nothing was run",
+            )
+        try:
+            return await self._execute_locked(code, timeout, started, deadline)
+        finally:
+            self._lock.release()
+
+    async def _execute_locked(
+        self, code: str, timeout: float, started: float, deadline: float
+    ) -> ExecResult:
+        restarted = False
+        if not await self.is_alive():
+            had_kernel = self._km is not None
+            await self._stop_locked()
+            await self._start_locked()
+            restarted = had_kernel
+        collector = _Collector(self._max_output_bytes)
+        msg_id: str = self._kc.execute(code, allow_stdin=False, stop_on_error=True)
+        self._running_msg_id = msg_id
+        try:
+            outcome = await self._collect(msg_id, collector, deadline)
+        except asyncio.CancelledError:
+            # The caller went away: stop the code rather than let it run on unseen.
+            await self._interrupt_and_settle(msg_id)
+            raise
+        finally:
+            self._running_msg_id = None
+        notice = (
+            "the Python kernel had died and was restarted: variables and imports "
+            "from earlier calls are gone"
+            if restarted
+            else None
+        )
+        if outcome == "died":
+            collector.error = ExecError(
+                ename="KernelDied",
+                evalue="the Python kernel exited during this execution; its state is lost "
+                "and a fresh kernel starts with the next call",
+                traceback=[],
+            )
+            return self._result(collector, started, restarted=restarted, notice=notice)
+        if outcome == "timeout":
+            settled = await self._interrupt_and_settle(msg_id)
+            detail = "the kernel was interrupted; its state is kept"
+            if not settled:
+                await self._stop_locked()
+                await self._start_locked()
+                restarted = True
+                detail = (
+                    "the code did not stop when interrupted, so the kernel was restarted: "
+                    "variables and imports from earlier calls are gone"
+                )
+            result = self._timeout_result(collector, deadline - started, started, detail)
+            result.kernel_restarted = restarted
+            return result
+        await self._drain_reply(msg_id)
+        return self._result(collector, started, restarted=restarted, notice=notice)
+
+    async def _collect(self, msg_id: str, collector: _Collector, deadline: float) -> str:
+        """Read iopub until this execution is idle; return 'done', 'timeout' or 'died'."""
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return "timeout"
+            try:
+                msg = await self._kc.get_iopub_msg(timeout=min(remaining, 0.5))
+            except Empty:
+                if not await self.is_alive():
+                    return "died"
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"].get("execution_state") == "idle":
+                    return "done"
+                continue
+            collector.add(msg)
+
+    async def _interrupt_and_settle(self, msg_id: str) -> bool:
+        """Interrupt and wait briefly for the execution to end; False if it would not."""
+        if self._km is None:
+            return False
+        try:
+            await self._km.interrupt_kernel()
+        except Exception:
+            log.exception("interrupting the kernel failed")
+            return False
+        grace_deadline = asyncio.get_running_loop().time() + _INTERRUPT_GRACE_S
+        outcome = await self._collect(msg_id, _Collector(0), grace_deadline)
+        if outcome == "done":
+            await self._drain_reply(msg_id)
+        return outcome == "done"
+
+    async def _drain_reply(self, msg_id: str) -> None:
+        """Consume this execution's shell reply (and any stale ones before it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                reply = await self._kc.get_shell_msg(timeout=remaining)
+            except Empty:
+                return
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return
+
+    def _result(
+        self, collector: _Collector, started: float, *, restarted: bool, notice: str | None
+    ) -> ExecResult:
+        return ExecResult(
+            success=collector.error is None,
+            output=collector.output.text(),
+            error=collector.error,
+            execution_count=collector.execution_count,
+            images=collector.images,
+            truncated=collector.output.truncated,
+            kernel_restarted=restarted,
+            notice=notice,
+            execution_time_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    def _timeout_result(
+        self, collector: _Collector, timeout: float, started: float, detail: str
+    ) -> ExecResult:
+        collector.error = ExecError(
+            ename="TimeoutError",
+            evalue=f"execution exceeded its {timeout:g} s limit; {detail}",
+            traceback=[],
+        )
+        result = self._result(collector, started, restarted=False, notice=None)
+        result.timed_out = True
+        return result

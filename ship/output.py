@@ -1,0 +1,47 @@
+"""A bounded text buffer: what one exec may hold in Ship's memory."""
+
+from __future__ import annotations
+
+
+class CappedOutput:
+    """Collects text up to `limit` bytes (UTF-8); anything past it is counted, not kept."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: list[str] = []
+        self._size = 0
+        self.truncated = False
+        self.dropped_bytes = 0
+
+    def append(self, text: str) -> None:
+        if not text:
+            return
+        encoded = text.encode("utf-8", errors="replace")
+        room = self._limit - self._size
+        if len(encoded) <= room:
+            self._parts.append(text)
+            self._size += len(encoded)
+            return
+        self.truncated = True
+        self.dropped_bytes += len(encoded) - max(room, 0)
+        if room > 0:
+            self._parts.append(encoded[:room].decode("utf-8", errors="ignore"))
+            self._size = self._limit
+
+    def has_room(self, size: int) -> bool:
+        return self._size + size <= self._limit
+
+    def consume(self, size: int) -> None:
+        """Account for `size` bytes kept outside the text (e.g. an image)."""
+        self._size += size
+
+    def drop(self, size: int) -> None:
+        """Record `size` bytes that were produced but not kept."""
+        self.truncated = True
+        self.dropped_bytes += size
+
+    def text(self) -> str:
+        body = "".join(self._parts)
+        if self.truncated:
+            body += f"\n[output truncated: {self.dropped_bytes} more bytes were not kept]\n"
+        return body

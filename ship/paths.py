@@ -1,0 +1,55 @@
+"""The path rule: every path is relative to the workspace and stays inside it.
+
+Refused with `invalid_path`: empty, absolute, NUL-containing, `..` above the root,
+and paths that resolve through a symlink to anywhere outside the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from ship.errors import InvalidPath
+
+MAX_PATH_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class WorkspacePath:
+    """A checked path: `relative` as the caller should see it, `real` to operate on."""
+
+    relative: str
+    lexical: Path
+    real: Path
+
+    @property
+    def is_root(self) -> bool:
+        return self.relative == "."
+
+
+def resolve(workspace: Path, raw: object, *, allow_root: bool = True) -> WorkspacePath:
+    """Check `raw` against the path rule; raise InvalidPath saying what is wrong."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidPath("path is empty: give a path relative to /workspace, e.g. 'data/out.csv'")
+    if "\x00" in raw:
+        raise InvalidPath("path contains a NUL byte")
+    if len(raw) > MAX_PATH_LENGTH:
+        raise InvalidPath(f"path is longer than {MAX_PATH_LENGTH} characters")
+    if raw.startswith("/"):
+        raise InvalidPath(
+            f"path {raw!r} is absolute: paths are relative to /workspace "
+            f"(write {raw.lstrip('/')!r} or a path under it)"
+        )
+    relative = posixpath.normpath(raw)
+    if relative == ".." or relative.startswith("../"):
+        raise InvalidPath(f"path {raw!r} escapes /workspace with '..'")
+    root = Path(os.path.realpath(workspace))
+    lexical = root if relative == "." else root / relative
+    real = Path(os.path.realpath(lexical))
+    if real != root and root not in real.parents:
+        raise InvalidPath(f"path {raw!r} resolves through a symlink to outside /workspace")
+    if relative == "." and not allow_root:
+        raise InvalidPath("path names the workspace root itself; name a file or directory in it")
+    return WorkspacePath(relative=relative, lexical=lexical, real=real)

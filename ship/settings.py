@@ -1,0 +1,51 @@
+"""Ship's settings, read once from the container's environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 8123
+DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable Ship."""
+
+
+@dataclass(frozen=True)
+class ShipSettings:
+    token: str
+    workspace: Path = Path("/workspace")
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    user: str = "ship"
+    kernel_python: str = field(default_factory=lambda: sys.executable)
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    max_read_bytes: int = DEFAULT_MAX_READ_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
+        """Build settings from `SHIP_*` variables; SHIP_TOKEN is required."""
+        token = env.get("SHIP_TOKEN", "")
+        if len(token) < 16:
+            raise SettingsError(
+                "SHIP_TOKEN must be set to a secret of at least 16 characters: "
+                "every endpoint but /health requires it as a bearer token"
+            )
+        try:
+            return cls(
+                token=token,
+                workspace=Path(env.get("SHIP_WORKSPACE", "/workspace")),
+                host=env.get("SHIP_HOST", "0.0.0.0"),
+                port=int(env.get("SHIP_PORT", DEFAULT_PORT)),
+                user=env.get("SHIP_USER", "ship"),
+                kernel_python=env.get("SHIP_KERNEL_PYTHON", sys.executable),
+                max_output_bytes=int(env.get("SHIP_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES)),
+                max_read_bytes=int(env.get("SHIP_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES)),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"invalid Ship setting: {exc}") from exc
