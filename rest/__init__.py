@@ -1,0 +1,1 @@
+"""The REST `/v1` surface over Bay's service layer."""

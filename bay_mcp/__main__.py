@@ -1,0 +1,3 @@
+from bay_mcp.cli import main
+
+main()

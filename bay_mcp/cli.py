@@ -1,0 +1,70 @@
+"""The `bay-mcp` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bay_mcp import __version__
+from bay_mcp.image_build import DEFAULT_TAG, ImageBuildError, build_image, image_is_current, plan
+
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bay-mcp",
+        description="Bay MCP: persistent, isolated sandboxes for LLM agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"bay-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    image = commands.add_parser("image", help="build or inspect the Ship sandbox image")
+    image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("build", "build the Ship image (skipped when nothing changed)"),
+        ("status", "say whether the Ship image exists and is current"),
+    ):
+        action = image_commands.add_parser(name, help=text, description=text)
+        action.add_argument(
+            "--offline",
+            action="store_true",
+            help="build from Debian packages with debootstrap; no container registry "
+            "needed (needs root)",
+        )
+        action.add_argument("--tag", default=DEFAULT_TAG, help=f"image tag (default {DEFAULT_TAG})")
+        action.add_argument(
+            "--mirror",
+            default=DEFAULT_MIRROR,
+            help=f"Debian mirror for --offline (default {DEFAULT_MIRROR})",
+        )
+        if name == "build":
+            action.add_argument("--force", action="store_true", help="rebuild even if current")
+    return parser
+
+
+async def _image(args: argparse.Namespace) -> int:
+    build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror)
+    if args.image_command == "status":
+        current = await image_is_current(build)
+        state = "current" if current else "missing or outdated"
+        print(f"{build.tag}: {state} (expected hash {build.image_hash[:12]})", file=sys.stderr)
+        return 0 if current else 1
+    await build_image(build, force=args.force)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help(sys.stderr)
+        raise SystemExit(0)
+    try:
+        code = asyncio.run(_image(args))
+    except ImageBuildError as exc:
+        print(f"bay-mcp: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)

@@ -1,0 +1,268 @@
+"""Build the Ship image, with a registry or without one.
+
+Offline: a Debian root filesystem from packages (`debootstrap`), both venvs
+installed into it by `pip` under `chroot` using the host's network and CA bundle,
+imported as `bay-ship-base:<hash>`, and `ship/Dockerfile` built on top. The base is
+cached by a hash of what goes into it, and the final image carries a label with
+the hash of everything; a build whose hash matches the existing image is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ship
+
+DEFAULT_TAG = "ship:latest"
+BASE_REPOSITORY = "bay-ship-base"
+HASH_LABEL = "bay.ship.hash"
+# Bump when the recipe below changes in a way the hashed files do not show.
+RECIPE_VERSION = "1"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini", "procps")
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+SANDBOX_UID = 1000
+
+
+class ImageBuildError(RuntimeError):
+    """The image could not be built; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    tag: str
+    offline: bool
+    mirror: str
+    context: Path
+    image_hash: str
+    base_tag: str | None
+
+
+def ship_context() -> Path:
+    """The Docker build context: the `ship` package directory with its Dockerfile."""
+    return Path(ship.__file__).resolve().parent
+
+
+def _digest(*parts: bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(len(part).to_bytes(8, "big"))
+        hasher.update(part)
+    return hasher.hexdigest()
+
+
+def _context_files(context: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in context.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+def base_hash(context: Path, mirror: str) -> str:
+    requirements = context / "requirements"
+    return _digest(
+        RECIPE_VERSION.encode(),
+        DEBIAN_SUITE.encode(),
+        mirror.encode(),
+        " ".join(DEBIAN_PACKAGES).encode(),
+        (requirements / "server.txt").read_bytes(),
+        (requirements / "kernel.txt").read_bytes(),
+    )
+
+
+def image_hash(context: Path, offline: bool, mirror: str) -> str:
+    parts = [RECIPE_VERSION.encode(), b"offline" if offline else b"registry"]
+    if offline:
+        parts.append(base_hash(context, mirror).encode())
+    for path in _context_files(context):
+        parts.append(str(path.relative_to(context)).encode())
+        parts.append(path.read_bytes())
+    return _digest(*parts)
+
+
+def plan(*, tag: str = DEFAULT_TAG, offline: bool, mirror: str) -> BuildPlan:
+    context = ship_context()
+    base_tag = f"{BASE_REPOSITORY}:{base_hash(context, mirror)[:16]}" if offline else None
+    return BuildPlan(
+        tag=tag,
+        offline=offline,
+        mirror=mirror,
+        context=context,
+        image_hash=image_hash(context, offline, mirror),
+        base_tag=base_tag,
+    )
+
+
+def _progress(message: str) -> None:
+    print(f"[bay-mcp image] {message}", file=sys.stderr, flush=True)
+
+
+async def _run(*argv: str, env: dict[str, str] | None = None, quiet: bool = False) -> str:
+    """Run a command; its output goes to stderr (or is returned when `quiet`)."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if quiet else sys.stderr,
+        stderr=asyncio.subprocess.PIPE if quiet else sys.stderr,
+        env=env,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        detail = (err or b"").decode(errors="replace").strip()
+        raise ImageBuildError(f"`{' '.join(argv[:3])} …` failed (exit {proc.returncode}) {detail}")
+    return (out or b"").decode(errors="replace").strip()
+
+
+async def _image_label(tag: str) -> str | None:
+    """The image's hash label, or None when the image does not exist."""
+    try:
+        return await _run(
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{ index .Config.Labels "{HASH_LABEL}" }}}}',
+            tag,
+            quiet=True,
+        )
+    except ImageBuildError:
+        return None
+
+
+async def image_is_current(build: BuildPlan) -> bool:
+    return await _image_label(build.tag) == build.image_hash
+
+
+def _check_tools(offline: bool) -> None:
+    if shutil.which("docker") is None:
+        raise ImageBuildError("the docker command is not installed: install Docker first")
+    if not offline:
+        return
+    if os.geteuid() != 0:
+        raise ImageBuildError(
+            "the offline build runs debootstrap and chroot, which need root: run it as "
+            "root, or build with a registry: bay-mcp image build (without --offline)"
+        )
+    for tool in ("debootstrap", "chroot", "tar"):
+        if shutil.which(tool) is None:
+            raise ImageBuildError(
+                f"{tool} is not installed: apt-get install -y debootstrap (as root)"
+            )
+
+
+async def _chroot(rootfs: Path, *argv: str) -> None:
+    # A clean environment: the host's pip settings (index, cache) must not leak in.
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_CERT": "/tmp/host-ca.crt",
+    }
+    await _run("chroot", str(rootfs), *argv, env=env)
+
+
+async def _build_base(build: BuildPlan) -> None:
+    assert build.base_tag is not None
+    workdir = Path(tempfile.mkdtemp(prefix="bay-ship-base-", dir="/var/tmp"))
+    rootfs = workdir / "rootfs"
+    try:
+        started = time.monotonic()
+        _progress(f"debootstrap {DEBIAN_SUITE} (minbase) from {build.mirror} …")
+        await _run(
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(DEBIAN_PACKAGES)}",
+            DEBIAN_SUITE,
+            str(rootfs),
+            build.mirror,
+        )
+        _progress(f"root filesystem ready in {time.monotonic() - started:.0f} s")
+        # pip inside the chroot trusts only the CA bundle it is given: hand it the
+        # host's, which also knows any TLS-inspecting proxy. Removed afterwards.
+        shutil.copyfile(HOST_CA_BUNDLE, rootfs / "tmp/host-ca.crt")
+        shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
+        requirements = build.context / "requirements"
+        for name in ("server.txt", "kernel.txt"):
+            shutil.copyfile(requirements / name, rootfs / "tmp" / name)
+        for venv, requirement in (("/opt/ship", "server.txt"), ("/opt/python", "kernel.txt")):
+            _progress(f"installing {requirement} into {venv} …")
+            await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", venv)
+            await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", "-r", f"/tmp/{requirement}")
+        await _chroot(
+            rootfs, "useradd", "--uid", str(SANDBOX_UID), "--create-home", "--shell", "/bin/bash",
+            "ship",
+        )  # fmt: skip
+        await _run("chown", "-R", f"{SANDBOX_UID}:{SANDBOX_UID}", str(rootfs / "opt/python"))
+        for leftover in ("tmp/host-ca.crt", "tmp/server.txt", "tmp/kernel.txt"):
+            (rootfs / leftover).unlink()
+        (rootfs / "etc/resolv.conf").write_text("")
+        shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        _progress(f"importing the root filesystem as {build.base_tag} …")
+        await _run(
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"tar -C '{rootfs}' -c . | docker import - '{build.base_tag}' >/dev/null",
+        )
+        _progress(f"base image ready in {time.monotonic() - started:.0f} s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _remove_stale_bases(keep: str) -> None:
+    tags = await _run(
+        "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", BASE_REPOSITORY,
+        quiet=True,
+    )  # fmt: skip
+    for tag in tags.split():
+        if tag != keep:
+            _progress(f"removing the outdated base image {tag}")
+            try:
+                await _run("docker", "image", "rm", tag, quiet=True)
+            except ImageBuildError as exc:
+                _progress(f"could not remove {tag} (still in use?): {exc}")
+
+
+async def build_image(build: BuildPlan, *, force: bool = False) -> bool:
+    """Build `build.tag`; return False when it was already current and not forced."""
+    _check_tools(build.offline)
+    if not force and await image_is_current(build):
+        _progress(f"{build.tag} is up to date (hash {build.image_hash[:12]}); nothing to do")
+        return False
+    started = time.monotonic()
+    build_args: list[str] = []
+    if build.offline:
+        assert build.base_tag is not None
+        if force or await _image_label(build.base_tag) is None:
+            await _build_base(build)
+        else:
+            _progress(f"reusing the base image {build.base_tag}")
+        build_args = ["--build-arg", f"BASE_IMAGE={build.base_tag}"]
+    _progress(f"building {build.tag} from {build.context / 'Dockerfile'} …")
+    await _run(
+        "docker",
+        "build",
+        *build_args,
+        "--label",
+        f"{HASH_LABEL}={build.image_hash}",
+        "--tag",
+        build.tag,
+        str(build.context),
+    )
+    if build.offline and build.base_tag is not None:
+        await _remove_stale_bases(keep=build.base_tag)
+    _progress(f"{build.tag} built in {time.monotonic() - started:.0f} s")
+    return True
