@@ -1,0 +1,145 @@
+"""Python execution against a real IPython kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.unit.ship.conftest import make_settings, ship_client
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def run(client: httpx.AsyncClient, code: str, timeout: float = 30) -> dict[str, object]:
+    response = await client.post("/python/exec", json={"code": code, "timeout": timeout})
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+async def test_variables_and_imports_persist(client: httpx.AsyncClient) -> None:
+    await run(client, "import math\nradius = 2")
+    result = await run(client, "math.pi * radius ** 2")
+    assert result["success"] is True
+    assert result["output"] == "12.566370614359172\n"
+
+
+async def test_stdout_stderr_and_last_value_are_all_returned(client: httpx.AsyncClient) -> None:
+    result = await run(client, "import sys\nprint('to out')\nprint('to err', file=sys.stderr)\n7")
+    assert result["output"] == "to out\nto err\n7\n"
+    assert isinstance(result["execution_count"], int)
+
+
+async def test_exception_is_a_result_with_clean_traceback(client: httpx.AsyncClient) -> None:
+    result = await run(client, "print('before')\n{}['missing']")
+    assert result["success"] is False
+    assert result["output"] == "before\n"
+    error = result["error"]
+    assert isinstance(error, dict)
+    assert error["ename"] == "KeyError"
+    assert error["evalue"] == "'missing'"
+    assert any("KeyError" in line for line in error["traceback"])
+    assert not any("\x1b[" in line for line in error["traceback"])
+
+
+async def test_input_fails_fast(client: httpx.AsyncClient) -> None:
+    started = time.monotonic()
+    result = await run(client, "input('name? ')", timeout=20)
+    assert time.monotonic() - started < 5
+    assert result["success"] is False
+    assert result["error"]["ename"] == "StdinNotImplementedError"  # type: ignore[index]
+
+
+async def test_timeout_interrupts_and_keeps_state(client: httpx.AsyncClient) -> None:
+    await run(client, "kept = 'still here'")
+    started = time.monotonic()
+    result = await run(client, "while True: pass", timeout=1)
+    assert time.monotonic() - started < 3
+    assert result["timed_out"] is True
+    assert result["success"] is False
+    assert result["error"]["ename"] == "TimeoutError"  # type: ignore[index]
+    assert (await run(client, "kept"))["output"] == "'still here'\n"
+
+
+async def test_timeout_is_total_wall_clock_not_inactivity(client: httpx.AsyncClient) -> None:
+    # Output every 0.1 s must not keep the execution alive past its limit.
+    started = time.monotonic()
+    result = await run(
+        client, "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.1)", 1
+    )
+    assert time.monotonic() - started < 3
+    assert result["timed_out"] is True
+
+
+async def test_output_of_a_timed_out_run_does_not_leak(client: httpx.AsyncClient) -> None:
+    await run(
+        client,
+        "import time\nfor i in range(50):\n    print('late', i, flush=True)\n    time.sleep(0.05)",
+        timeout=0.5,
+    )
+    assert (await run(client, "print('fresh')"))["output"] == "fresh\n"
+
+
+async def test_concurrent_execs_are_serialised(client: httpx.AsyncClient) -> None:
+    await run(client, "import time\nlog = []")
+    codes = [f"log.append({i}); time.sleep(0.2); log.append({i}); print({i})" for i in range(4)]
+    results = await asyncio.gather(*(run(client, code) for code in codes))
+    assert [r["output"] for r in results] == [f"{i}\n" for i in range(4)]
+    log = (await run(client, "log"))["output"]
+    pairs = [int(x) for x in str(log).strip("[]\n").split(", ")]
+    # Each execution ran whole before the next began: entries come in pairs.
+    assert all(pairs[i] == pairs[i + 1] for i in range(0, len(pairs), 2))
+
+
+async def test_dead_kernel_is_restarted_and_says_state_was_lost(
+    client: httpx.AsyncClient,
+) -> None:
+    await run(client, "doomed = 1")
+    died = await run(client, "import os\nos._exit(1)", timeout=10)
+    assert died["success"] is False
+    assert died["error"]["ename"] == "KernelDied"  # type: ignore[index]
+    after = await run(client, "'doomed' in globals()")
+    assert after["kernel_restarted"] is True
+    assert "state" in str(after["notice"]) or "gone" in str(after["notice"])
+    assert after["output"] == "False\n"
+    assert (await run(client, "1 + 1"))["kernel_restarted"] is False
+
+
+async def test_interrupt_stops_a_running_execution(client: httpx.AsyncClient) -> None:
+    running = asyncio.create_task(run(client, "import time\ntime.sleep(30)", timeout=60))
+    deadline = time.monotonic() + 10
+    while True:
+        interrupted = (await client.post("/python/interrupt")).json()["interrupted"]
+        if interrupted or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    result = await asyncio.wait_for(running, timeout=10)
+    assert interrupted is True
+    assert result["error"]["ename"] == "KeyboardInterrupt"  # type: ignore[index]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def small_cap_client(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(Path(tmp_path_factory.mktemp("capped")), max_output_bytes=10_000)
+    async for ship in ship_client(settings):
+        yield ship
+
+
+async def test_huge_output_is_capped_and_says_so(small_cap_client: httpx.AsyncClient) -> None:
+    result = await run(small_cap_client, "print('x' * 10**7)")
+    assert result["truncated"] is True
+    output = str(result["output"])
+    assert len(output.encode()) < 11_000
+    assert "truncated" in output
+    # The cap is per execution: the next one starts with a clean slate.
+    following = await run(small_cap_client, "print('ok')")
+    assert following["output"] == "ok\n"
+    assert following["truncated"] is False
