@@ -163,10 +163,10 @@ def list_directory(workspace: Path, raw_path: object) -> dict[str, Any]:
 
 def delete(workspace: Path, raw_path: object) -> dict[str, Any]:
     """Delete a file, a symlink (not its target) or a whole directory."""
-    path = resolve(workspace, raw_path, allow_root=False)
+    path = resolve(workspace, raw_path, allow_root=False, follow_final_link=False)
     with _os_errors(path):
-        if path.lexical.is_symlink():
-            path.lexical.unlink()
+        if path.real.is_symlink():
+            path.real.unlink()
         elif path.real.is_dir():
             shutil.rmtree(path.real)
         else:

@@ -29,8 +29,15 @@ class WorkspacePath:
         return self.relative == "."
 
 
-def resolve(workspace: Path, raw: object, *, allow_root: bool = True) -> WorkspacePath:
-    """Check `raw` against the path rule; raise InvalidPath saying what is wrong."""
+def resolve(
+    workspace: Path, raw: object, *, allow_root: bool = True, follow_final_link: bool = True
+) -> WorkspacePath:
+    """Check `raw` against the path rule; raise InvalidPath saying what is wrong.
+
+    With `follow_final_link=False` a symlink as the last component is the result itself
+    (so that deleting it removes the link, wherever it points); its parents still
+    have to resolve inside the workspace.
+    """
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPath("path is empty: give a path relative to /workspace, e.g. 'data/out.csv'")
     if "\x00" in raw:
@@ -47,7 +54,10 @@ def resolve(workspace: Path, raw: object, *, allow_root: bool = True) -> Workspa
         raise InvalidPath(f"path {raw!r} escapes /workspace with '..'")
     root = Path(os.path.realpath(workspace))
     lexical = root if relative == "." else root / relative
-    real = Path(os.path.realpath(lexical))
+    if not follow_final_link and relative != "." and lexical.is_symlink():
+        real = Path(os.path.realpath(lexical.parent)) / lexical.name
+    else:
+        real = Path(os.path.realpath(lexical))
     if real != root and root not in real.parents:
         raise InvalidPath(f"path {raw!r} resolves through a symlink to outside /workspace")
     if relative == "." and not allow_root:

@@ -117,7 +117,8 @@ async def test_every_path_endpoint_refuses_escapes(
     _assert_invalid_path(
         await client.put("/filesystem/files", json={"path": raw, "content": "pwned"})
     )
-    _assert_invalid_path(await client.delete("/filesystem/files", params={"path": raw}))
+    if raw != "leak":  # deleting a link removes the link: see the test below
+        _assert_invalid_path(await client.delete("/filesystem/files", params={"path": raw}))
     _assert_invalid_path(await client.get("/filesystem/directories", params={"path": raw}))
     _assert_invalid_path(await client.get("/filesystem/download", params={"path": raw}))
     _assert_invalid_path(
@@ -126,4 +127,17 @@ async def test_every_path_endpoint_refuses_escapes(
     _assert_invalid_path(await client.post("/shell/exec", json={"command": "pwd", "cwd": raw}))
     # Nothing outside was read into a response, written, or deleted.
     assert sorted(p.name for p in decoy.iterdir()) == ["secret"]
+    assert (decoy / "secret").read_text() == "secret"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_deleting_an_outward_link_removes_only_the_link(
+    client: httpx.AsyncClient, workspace: Path, decoy: Path
+) -> None:
+    os.symlink(decoy / "secret", workspace / "out-link")
+    os.symlink(decoy, workspace / "out-dir-link")
+    for name in ("out-link", "out-dir-link"):
+        response = await client.delete("/filesystem/files", params={"path": name})
+        assert response.status_code == 200, response.text
+        assert not os.path.lexists(workspace / name)
     assert (decoy / "secret").read_text() == "secret"

@@ -75,6 +75,15 @@ async def test_timeout_kills_everything_the_command_started(client: httpx.AsyncC
     assert processes_with(f"sleep {marker}") == []
 
 
+async def test_timeout_kills_processes_that_left_the_session(client: httpx.AsyncClient) -> None:
+    # setsid gives a new session; the subshell that started it exits at once, so the
+    # sleep is neither in the command's session nor its descendant any more.
+    marker = f"{3000 + uuid.uuid4().int % 1000}.{os.getpid()}"
+    result = await sh(client, f"(setsid sleep {marker} &) ; sleep {marker}", 1)
+    assert result["timed_out"] is True
+    assert processes_with(f"sleep {marker}") == []
+
+
 async def test_background_job_does_not_hold_the_call(client: httpx.AsyncClient) -> None:
     marker = f"{2000 + uuid.uuid4().int % 1000}.{os.getpid()}"
     started = time.monotonic()
@@ -83,6 +92,19 @@ async def test_background_job_does_not_hold_the_call(client: httpx.AsyncClient) 
     assert result["output"] == "started\n"
     leftover = processes_with(f"sleep {marker}")
     for pid in leftover:
+        os.kill(pid, 9)
+
+
+async def test_background_job_holding_stdout_does_not_hold_the_call(
+    client: httpx.AsyncClient,
+) -> None:
+    marker = f"{4000 + uuid.uuid4().int % 1000}.{os.getpid()}"
+    started = time.monotonic()
+    result = await sh(client, f"sleep {marker} & echo started", 10)
+    assert time.monotonic() - started < 3
+    assert result["exit_code"] == 0
+    assert result["output"] == "started\n"
+    for pid in processes_with(f"sleep {marker}"):
         os.kill(pid, 9)
 
 

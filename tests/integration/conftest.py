@@ -1,0 +1,53 @@
+"""Integration tests need a real Docker engine and the ship:latest image.
+
+Without them every test here fails with a message saying what to run; nothing is
+skipped. `scripts/test` starts the engine and builds the image first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+IMAGE = "ship:latest"
+TEST_LABEL = "bay.test=integration"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_engine() -> Iterator[None]:
+    """Fail (never skip) when Docker or the image is missing; clean up at the end."""
+    try:
+        docker("info", "--format", "{{.ServerVersion}}", timeout=20)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(
+            f"no Docker engine answers ({exc}). Integration tests need one: run "
+            "scripts/test (it starts dockerd as root), or start Docker yourself. "
+            "For unit tests only: scripts/test --unit",
+            pytrace=False,
+        )
+    try:
+        docker("image", "inspect", IMAGE, timeout=20)
+    except RuntimeError:
+        pytest.fail(
+            f"the image {IMAGE} is missing: build it with `bay-mcp image build --offline` "
+            "(or run scripts/test, which builds it)",
+            pytrace=False,
+        )
+    yield
+    leftovers = docker("ps", "-aq", "--filter", f"label={TEST_LABEL}").split()
+    if leftovers:
+        docker("rm", "-f", *leftovers)
+    volumes = docker("volume", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes)
