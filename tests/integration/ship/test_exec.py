@@ -139,3 +139,21 @@ def test_shell_exit_does_not_wait_for_background_jobs(client: httpx.Client) -> N
     assert result["exit_code"] == 0
     assert "started" in result["output"]
     assert time.monotonic() - started < 5
+
+
+def test_interrupt_stops_a_running_exec_and_keeps_state(client: httpx.Client) -> None:
+    exec_python(client, "survivor = 7")
+    code = "import pathlib, time\npathlib.Path('running.flag').write_text('1')\ntime.sleep(60)"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(exec_python, client, code, 90)
+        # Interrupt once the code is surely running: the flag file says so.
+        deadline = time.monotonic() + 20
+        while client.get("/filesystem/files", params={"path": "running.flag"}).status_code != 200:
+            assert time.monotonic() < deadline, "the exec never started"
+            time.sleep(0.05)
+        assert client.post("/python/interrupt").json() == {"interrupted": True}
+        result = running.result(timeout=30)
+    assert result["success"] is False
+    assert result["error"]["ename"] == "KeyboardInterrupt"
+    assert "7" in exec_python(client, "print(survivor)")["output"]
+    assert client.post("/python/interrupt").json() == {"interrupted": False}
