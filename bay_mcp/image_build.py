@@ -138,6 +138,22 @@ async def _image_label(tag: str) -> str | None:
         return None
 
 
+async def _image_id(tag: str) -> str | None:
+    try:
+        return await _run("docker", "image", "inspect", "--format", "{{.Id}}", tag, quiet=True)
+    except ImageBuildError:
+        return None
+
+
+async def _remove_replaced(image_id: str) -> None:
+    """Remove the image a rebuild untagged, so rebuilds do not pile up disk."""
+    try:
+        await _run("docker", "image", "rm", image_id, quiet=True)
+        _progress(f"removed the replaced image {image_id[:19]}")
+    except ImageBuildError as exc:
+        _progress(f"kept the replaced image {image_id[:19]} (still in use?): {exc}")
+
+
 async def image_is_current(build: BuildPlan) -> bool:
     return await _image_label(build.tag) == build.image_hash
 
@@ -251,6 +267,7 @@ async def build_image(build: BuildPlan, *, force: bool = False) -> bool:
         else:
             _progress(f"reusing the base image {build.base_tag}")
         build_args = ["--build-arg", f"BASE_IMAGE={build.base_tag}"]
+    replaced = await _image_id(build.tag)
     _progress(f"building {build.tag} from {build.context / 'Dockerfile'} …")
     await _run(
         "docker",
@@ -262,6 +279,8 @@ async def build_image(build: BuildPlan, *, force: bool = False) -> bool:
         build.tag,
         str(build.context),
     )
+    if replaced is not None and replaced != await _image_id(build.tag):
+        await _remove_replaced(replaced)
     if build.offline and build.base_tag is not None:
         await _remove_stale_bases(keep=build.base_tag)
     _progress(f"{build.tag} built in {time.monotonic() - started:.0f} s")
