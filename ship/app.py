@@ -7,11 +7,12 @@ Errors have one shape: `{"error": {"code", "message", "details"}}`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ CAPABILITIES: dict[str, dict[str, list[str]]] = {
 }
 
 Model = TypeVar("Model", bound=BaseModel)
+T = TypeVar("T")
 
 
 class PythonExecRequest(BaseModel):
@@ -58,6 +60,32 @@ class ShellExecRequest(BaseModel):
 class WriteFileRequest(BaseModel):
     path: str
     content: str
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it if the client goes away first.
+
+    Bay cancels a call by closing its request: a cancelled shell command must be
+    killed (run_command does that when cancelled), not left running to its timeout.
+    """
+    task = asyncio.ensure_future(work)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.info("client went away: the running call was cancelled")
+            raise ShipError("the caller went away; the call was cancelled")
+    return task.result()
 
 
 def error_response(error: ShipError) -> JSONResponse:
@@ -166,12 +194,15 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         cwd = paths.resolve(workspace, body.cwd, allow_root=True)
         if not cwd.real.is_dir():
             raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
-        result = await run_command(
-            body.command,
-            cwd=cwd.real,
-            timeout=body.timeout,
-            env=user_env,
-            max_output_bytes=settings.max_output_bytes,
+        result = await until_disconnect(
+            request,
+            run_command(
+                body.command,
+                cwd=cwd.real,
+                timeout=body.timeout,
+                env=user_env,
+                max_output_bytes=settings.max_output_bytes,
+            ),
         )
         return JSONResponse(result.as_dict())
 

@@ -29,14 +29,11 @@ class WorkspacePath:
         return self.relative == "."
 
 
-def resolve(
-    workspace: Path, raw: object, *, allow_root: bool = True, follow_final_link: bool = True
-) -> WorkspacePath:
-    """Check `raw` against the path rule; raise InvalidPath saying what is wrong.
+def normalize(raw: object) -> str:
+    """The lexical half of the rule (no filesystem needed): the normalised relative path.
 
-    With `follow_final_link=False` a symlink as the last component is the result itself
-    (so that deleting it removes the link, wherever it points); its parents still
-    have to resolve inside the workspace.
+    Bay applies this before any call reaches Ship; `resolve` applies it again and
+    then checks symlinks against the real workspace.
     """
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPath("path is empty: give a path relative to /workspace, e.g. 'data/out.csv'")
@@ -52,6 +49,19 @@ def resolve(
     relative = posixpath.normpath(raw)
     if relative == ".." or relative.startswith("../"):
         raise InvalidPath(f"path {raw!r} escapes /workspace with '..'")
+    return relative
+
+
+def resolve(
+    workspace: Path, raw: object, *, allow_root: bool = True, follow_final_link: bool = True
+) -> WorkspacePath:
+    """Check `raw` against the path rule; raise InvalidPath saying what is wrong.
+
+    With `follow_final_link=False` a symlink as the last component is the result itself
+    (so that deleting it removes the link, wherever it points); its parents still
+    have to resolve inside the workspace.
+    """
+    relative = normalize(raw)
     root = Path(os.path.realpath(workspace))
     lexical = root if relative == "." else root / relative
     if not follow_final_link and relative != "." and lexical.is_symlink():

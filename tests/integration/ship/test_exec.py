@@ -157,3 +157,17 @@ def test_interrupt_stops_a_running_exec_and_keeps_state(client: httpx.Client) ->
     assert result["error"]["ename"] == "KeyboardInterrupt"
     assert "7" in exec_python(client, "print(survivor)")["output"]
     assert client.post("/python/interrupt").json() == {"interrupted": False}
+
+
+def test_closing_the_request_kills_the_shell_command(ship: ShipContainer) -> None:
+    with ship.client() as impatient:
+        try:
+            impatient.post("/shell/exec", json={"command": "sleep 104", "timeout": 60}, timeout=1.5)
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError("the call should have outlived the client's timeout")
+    deadline = time.monotonic() + 10
+    while "sleep 104" in ship.exec_outside("ps", "-eo", "args"):
+        assert time.monotonic() < deadline, "the command outlived its closed request"
+        time.sleep(0.1)
