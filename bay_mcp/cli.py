@@ -7,9 +7,14 @@ import asyncio
 import sys
 
 from bay_mcp import __version__
-from bay_mcp.image_build import DEFAULT_TAG, ImageBuildError, build_image, image_is_current, plan
-
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+from bay_mcp.image_build import (
+    DEFAULT_MIRROR,
+    DEFAULT_TAG,
+    ImageBuildError,
+    build_image,
+    image_is_current,
+    plan,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

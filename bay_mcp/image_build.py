@@ -22,6 +22,7 @@ from pathlib import Path
 import ship
 
 DEFAULT_TAG = "ship:latest"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_REPOSITORY = "bay-ship-base"
 HASH_LABEL = "bay.ship.hash"
 # Bump when the recipe below changes in a way the hashed files do not show.

@@ -1,0 +1,85 @@
+"""The composition root: builds Bay's parts from settings and owns their lifetime.
+
+One `Bay` per server process, entered once by the process's lifespan (never by a
+per-connection MCP lifespan): the database, the Docker client and background tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bay_mcp.drivers import Driver, DriverError
+from bay_mcp.drivers.docker import DockerDriver
+from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.managers.images import ImageProvider
+from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.services.execution import ExecService
+from bay_mcp.services.files import FileService
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.settings import BaySettings, resolve_instance_id
+from bay_mcp.ship_client import ShipClient
+from bay_mcp.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Bay:
+    def __init__(
+        self,
+        settings: BaySettings,
+        *,
+        driver: Driver | None = None,
+        ship: ShipClient | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self.instance_id = resolve_instance_id(settings)
+        self.db = database or Database(settings.database_path)
+        self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
+        self.ship = ship or ShipClient()
+        self.images = ImageProvider(self.driver, auto_build=settings.auto_build_image)
+        self.sessions = SessionManager(
+            self.db,
+            self.driver,
+            self.ship,
+            self.images,
+            instance_id=self.instance_id,
+            start_timeout=settings.start_timeout_seconds,
+        )
+        self.cargos = CargoManager(self.driver, self.instance_id)
+        self.sandboxes = SandboxService(self.db, settings, self.sessions, self.cargos)
+        self.execution = ExecService(self.sandboxes, self.ship)
+        self.files = FileService(self.sandboxes, self.ship)
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        log.info(
+            "Bay %s ready: database %s, %d profile(s)",
+            self.instance_id,
+            self.settings.database_path,
+            len(self.settings.profiles),
+        )
+        try:
+            if not await self.driver.image_exists(self.settings.profiles[0].image):
+                self.images.start_build_if_missing()
+        except DriverError as exc:
+            # Not fatal: sandboxes can be listed; starting one will say what is wrong.
+            log.error("Docker is not reachable: %s", exc)
+
+    async def close(self) -> None:
+        await self.images.close()
+        await self.ship.close()
+        await self.driver.close()
+        await self.db.close()
+
+
+@asynccontextmanager
+async def running_bay(settings: BaySettings) -> AsyncIterator[Bay]:
+    bay = Bay(settings)
+    try:
+        await bay.start()
+        yield bay
+    finally:
+        await bay.close()

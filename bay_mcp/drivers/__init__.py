@@ -1,0 +1,80 @@
+"""Drivers run sessions' containers and hold cargo volumes. They hold no business rules.
+
+A driver is anything with the methods of `Driver`; a second one (Kubernetes, a
+process sandbox) plugs in without touching the services or the surfaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ContainerState = Literal["running", "starting", "exited", "missing"]
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What to run: the service layer fills it from the profile and the session."""
+
+    name: str
+    image: str
+    volume: str
+    env: dict[str, str]
+    labels: dict[str, str]
+    cpus: float
+    memory_mb: int
+    pids_limit: int
+    network: Literal["bridge", "none"] = "bridge"
+    mount_path: str = "/workspace"
+    port: int = 8123
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    state: ContainerState
+    labels: dict[str, str] = field(default_factory=dict)
+    # Where Ship answers (http://host:port), once the container runs.
+    endpoint: str | None = None
+    exit_code: int | None = None
+
+
+class DriverError(Exception):
+    """The engine refused or failed; the message says what the engine said."""
+
+
+class ImageMissing(DriverError):
+    pass
+
+
+class Driver(Protocol):
+    async def image_exists(self, image: str) -> bool: ...
+
+    async def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove the volume; no error if it is already gone."""
+        ...
+
+    async def volume_exists(self, name: str) -> bool: ...
+
+    async def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
+
+    async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start the container; on failure nothing is left behind."""
+        ...
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        """The container's state; `missing` when it no longer exists."""
+        ...
+
+    async def remove_container(self, container_id: str) -> None:
+        """Kill and remove; no error if it is already gone."""
+        ...
+
+    async def logs(self, container_id: str, tail: int = 50) -> str: ...
+
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+
+    async def close(self) -> None: ...

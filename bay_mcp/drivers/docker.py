@@ -1,0 +1,183 @@
+"""The Docker driver, over the engine's API with aiodocker."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiodocker
+from aiodocker.exceptions import DockerError
+from aiodocker.volumes import DockerVolume
+
+from bay_mcp.drivers import ContainerInfo, ContainerSpec, ContainerState, DriverError, ImageMissing
+
+log = logging.getLogger(__name__)
+
+_STATES: dict[str, ContainerState] = {
+    "running": "running",
+    "created": "starting",
+    "restarting": "starting",
+    "paused": "exited",
+    "exited": "exited",
+    "dead": "exited",
+    "removing": "exited",
+}
+
+
+def _label_filter(labels: dict[str, str]) -> str:
+    return json.dumps({"label": [f"{key}={value}" for key, value in labels.items()]})
+
+
+class DockerDriver:
+    """Ship containers reached on a port published on 127.0.0.1 (Bay on the host), or,
+    with `network` set, by container IP on that Docker network (Bay in a container)."""
+
+    def __init__(self, docker_host: str | None = None, network: str | None = None) -> None:
+        self._docker = aiodocker.Docker(url=docker_host)
+        self._network = network
+
+    async def close(self) -> None:
+        await self._docker.close()
+
+    async def ping(self) -> str:
+        """The engine's version; raises DriverError when no engine answers."""
+        try:
+            version = await self._docker.version()
+        except (DockerError, OSError) as exc:
+            raise DriverError(f"no Docker engine answers: {exc}") from exc
+        return str(version.get("Version", "unknown"))
+
+    async def image_exists(self, image: str) -> bool:
+        try:
+            await self._docker.images.inspect(image)
+        except DockerError as exc:
+            if exc.status == 404:
+                return False
+            raise DriverError(f"inspecting image {image}: {exc.message}") from exc
+        return True
+
+    async def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        try:
+            await self._docker.volumes.create({"Name": name, "Labels": labels})
+        except DockerError as exc:
+            raise DriverError(f"creating volume {name}: {exc.message}") from exc
+
+    async def remove_volume(self, name: str) -> None:
+        try:
+            volume = DockerVolume(self._docker, name)
+            await volume.delete()
+        except DockerError as exc:
+            if exc.status != 404:
+                raise DriverError(f"removing volume {name}: {exc.message}") from exc
+
+    async def volume_exists(self, name: str) -> bool:
+        try:
+            await DockerVolume(self._docker, name).show()
+        except DockerError as exc:
+            if exc.status == 404:
+                return False
+            raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
+        return True
+
+    async def list_volumes(self, labels: dict[str, str]) -> list[str]:
+        found = await self._docker.volumes.list(filters=_label_filter(labels))
+        return [volume["Name"] for volume in found.get("Volumes") or []]
+
+    def _config(self, spec: ContainerSpec) -> dict[str, Any]:
+        port = f"{spec.port}/tcp"
+        host_config: dict[str, Any] = {
+            "Mounts": [{"Type": "volume", "Source": spec.volume, "Target": spec.mount_path}],
+            "NanoCpus": int(spec.cpus * 1e9),
+            "Memory": spec.memory_mb * 1024 * 1024,
+            "MemorySwap": spec.memory_mb * 1024 * 1024,
+            "PidsLimit": spec.pids_limit,
+            "SecurityOpt": ["no-new-privileges:true"],
+            "Init": False,  # the image's own tini is PID 1
+        }
+        if self._network is not None:
+            host_config["NetworkMode"] = self._network
+        else:
+            # Never 0.0.0.0: a published port on every interface is an open door.
+            host_config["PortBindings"] = {port: [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+        return {
+            "Image": spec.image,
+            "Env": [f"{key}={value}" for key, value in spec.env.items()],
+            "Labels": spec.labels,
+            "ExposedPorts": {port: {}},
+            "HostConfig": host_config,
+        }
+
+    async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        try:
+            container = await self._docker.containers.create(self._config(spec), name=spec.name)
+        except DockerError as exc:
+            if exc.status == 404 and "image" in exc.message.lower():
+                raise ImageMissing(
+                    f"the image {spec.image} is missing: build it with "
+                    "`bay-mcp image build --offline` (or `bay-mcp image build` with a registry)"
+                ) from exc
+            raise DriverError(f"creating container {spec.name}: {exc.message}") from exc
+        try:
+            await container.start()
+            return await self.inspect(container.id)
+        except BaseException:
+            await self.remove_container(container.id)
+            raise
+
+    def _info(self, data: dict[str, Any]) -> ContainerInfo:
+        state = data.get("State") or {}
+        config = data.get("Config") or {}
+        status: ContainerState = _STATES.get(str(state.get("Status")), "exited")
+        return ContainerInfo(
+            id=data["Id"],
+            name=str(data.get("Name", "")).lstrip("/"),
+            state=status,
+            labels=config.get("Labels") or {},
+            endpoint=self._endpoint(data) if status == "running" else None,
+            exit_code=state.get("ExitCode") if status == "exited" else None,
+        )
+
+    def _endpoint(self, data: dict[str, Any]) -> str | None:
+        settings = data.get("NetworkSettings") or {}
+        if self._network is not None:
+            network = (settings.get("Networks") or {}).get(self._network) or {}
+            address = network.get("IPAddress")
+            return f"http://{address}:8123" if address else None
+        bindings = (settings.get("Ports") or {}).get("8123/tcp") or []
+        for binding in bindings:
+            if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+                return f"http://127.0.0.1:{binding['HostPort']}"
+        return None
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        try:
+            container = await self._docker.containers.get(container_id)
+        except DockerError as exc:
+            if exc.status == 404:
+                return ContainerInfo(id=container_id, name="", state="missing")
+            raise DriverError(f"inspecting container {container_id}: {exc.message}") from exc
+        return self._info(container._container)
+
+    async def remove_container(self, container_id: str) -> None:
+        try:
+            container = self._docker.containers.container(container_id)
+            await container.delete(force=True)
+        except DockerError as exc:
+            if exc.status not in (404, 409):  # gone, or its removal already under way
+                raise DriverError(f"removing container {container_id}: {exc.message}") from exc
+
+    async def logs(self, container_id: str, tail: int = 50) -> str:
+        try:
+            container = self._docker.containers.container(container_id)
+            lines = await container.log(stdout=True, stderr=True, tail=tail)
+        except DockerError as exc:
+            return f"(no logs: {exc.message})"
+        return "".join(lines)
+
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        found = await self._docker.containers.list(all=True, filters=_label_filter(labels))
+        infos = []
+        for container in found:
+            infos.append(await self.inspect(container.id))
+        return [info for info in infos if info.state != "missing"]

@@ -1,0 +1,57 @@
+"""Cargo: the volume at /workspace. Rows and volumes are created and removed together."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bay_mcp.drivers import Driver
+from bay_mcp.managers import labels
+from bay_mcp.storage.models import Cargo, new_id
+
+log = logging.getLogger(__name__)
+
+
+class CargoManager:
+    def __init__(self, driver: Driver, instance_id: str) -> None:
+        self._driver = driver
+        self._instance_id = instance_id
+
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        owner: str,
+        managed_by_sandbox_id: str | None,
+        size_limit_mb: int | None = None,
+    ) -> Cargo:
+        """Create the volume and add its row to `session` (the caller commits).
+
+        If the caller's commit fails, it must call `discard` so no volume is left.
+        """
+        cargo_id = new_id("ws")
+        volume = labels.cargo_volume_name(cargo_id)
+        volume_labels = {
+            labels.INSTANCE: self._instance_id,
+            labels.OWNER: owner,
+            labels.CARGO: cargo_id,
+            labels.MANAGED: "true",
+        }
+        if managed_by_sandbox_id is not None:
+            volume_labels[labels.SANDBOX] = managed_by_sandbox_id
+        await self._driver.create_volume(volume, volume_labels)
+        cargo = Cargo(
+            id=cargo_id,
+            owner=owner,
+            driver_ref=volume,
+            managed=managed_by_sandbox_id is not None,
+            managed_by_sandbox_id=managed_by_sandbox_id,
+            size_limit_mb=size_limit_mb,
+        )
+        session.add(cargo)
+        return cargo
+
+    async def discard(self, cargo: Cargo) -> None:
+        """Remove a cargo's volume (its row is the caller's to delete)."""
+        await self._driver.remove_volume(cargo.driver_ref)

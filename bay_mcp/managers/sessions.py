@@ -1,0 +1,265 @@
+"""Sessions: the running container of a sandbox, started lazily by `ensure_running`.
+
+`ensure_running` holds a per-sandbox lock (one start per sandbox in this process) and
+bumps the sandbox's version in the database conditioned on the version it read (one
+start per sandbox across Bay processes sharing the database). A start that fails at
+any step, cancellation included, removes its container before the error surfaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+import weakref
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from bay_mcp.drivers import ContainerSpec, Driver, DriverError
+from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
+from bay_mcp.managers import Progress, labels
+from bay_mcp.managers.images import ImageProvider
+from bay_mcp.settings import Profile
+from bay_mcp.ship_client import ShipClient, ShipEndpoint
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Sandbox, Session, utcnow
+
+log = logging.getLogger(__name__)
+
+SHIP_API_VERSION = "1"
+WORKSPACE = "/workspace"
+_HEALTH_POLL_S = 0.05
+_STATE_CHECK_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class StartContext:
+    """What a start needs beyond the sandbox row: resolved by the service layer."""
+
+    sandbox: Sandbox
+    profile: Profile
+    volume: str
+
+
+class SessionManager:
+    def __init__(
+        self,
+        db: Database,
+        driver: Driver,
+        ship: ShipClient,
+        images: ImageProvider,
+        *,
+        instance_id: str,
+        start_timeout: float,
+    ) -> None:
+        self._db = db
+        self._driver = driver
+        self._ship = ship
+        self._images = images
+        self._instance_id = instance_id
+        self._start_timeout = start_timeout
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, sandbox_id: str) -> asyncio.Lock:
+        lock = self._locks.get(sandbox_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[sandbox_id] = lock
+        return lock
+
+    async def current(self, sandbox_id: str) -> Session | None:
+        """The sandbox's session row, if it has one (starting, ready or failed)."""
+        async with self._db.session() as db:
+            result = await db.exec(
+                select(Session)
+                .where(Session.sandbox_id == sandbox_id)
+                .order_by(col(Session.created_at).desc())
+            )
+            return result.first()
+
+    async def endpoint_if_running(self, sandbox_id: str) -> ShipEndpoint | None:
+        """The live session's endpoint, without starting anything."""
+        session = await self.current(sandbox_id)
+        if session is None or session.observed_state != "ready" or not session.container_id:
+            return None
+        info = await self._driver.inspect(session.container_id)
+        if info.state != "running" or info.endpoint is None:
+            return None
+        return ShipEndpoint(info.endpoint, session.ship_token)
+
+    async def ensure_running(self, start: StartContext, progress: Progress) -> ShipEndpoint:
+        """Return the endpoint of the sandbox's ready session, starting one if needed.
+
+        Raises SessionNotReady (another process is starting it, the image is missing),
+        ShipError (the runtime failed its handshake) or Timeout (no answer in time).
+        """
+        sandbox_id = start.sandbox.id
+        async with self._lock(sandbox_id):
+            session = await self.current(sandbox_id)
+            if session is not None:
+                if session.observed_state == "ready" and session.container_id:
+                    info = await self._driver.inspect(session.container_id)
+                    if info.state == "running" and info.endpoint is not None:
+                        return ShipEndpoint(info.endpoint, session.ship_token)
+                    log.warning(
+                        "sandbox %s: container %s is %s; starting a new session",
+                        sandbox_id,
+                        session.container_id[:12],
+                        info.state,
+                    )
+                await self._destroy(session)
+            return await self._start(start, progress)
+
+    async def _claim(self, sandbox: Sandbox, session: Session) -> None:
+        """Insert the session if nobody changed the sandbox since we read it."""
+        async with self._db.session() as db:
+            current = await db.get(Sandbox, sandbox.id)
+            version = current.version if current is not None else -1
+            claimed = await db.exec(
+                update(Sandbox)
+                .where(
+                    col(Sandbox.id) == sandbox.id,
+                    col(Sandbox.version) == version,
+                    col(Sandbox.deleted_at).is_(None),
+                )
+                .values(version=version + 1, updated_at=utcnow())
+            )
+            if claimed.rowcount != 1:
+                raise SessionNotReady(
+                    f"sandbox {sandbox.id} is being changed by another call; retry shortly",
+                    {"retry_after_ms": 1000},
+                )
+            db.add(session)
+            await db.commit()
+
+    async def _start(self, start: StartContext, progress: Progress) -> ShipEndpoint:
+        sandbox, profile = start.sandbox, start.profile
+        await self._images.ensure(profile.image, progress)
+        session = Session(sandbox_id=sandbox.id, ship_token=secrets.token_urlsafe(32))
+        await self._claim(sandbox, session)
+        await progress(f"starting sandbox {sandbox.id}")
+        started = time.monotonic()
+        container_id: str | None = None
+        try:
+            info = await self._driver.run_container(
+                ContainerSpec(
+                    name=labels.container_name(session.id),
+                    image=profile.image,
+                    volume=start.volume,
+                    env={"SHIP_TOKEN": session.ship_token},
+                    labels={
+                        labels.INSTANCE: self._instance_id,
+                        labels.OWNER: sandbox.owner,
+                        labels.SANDBOX: sandbox.id,
+                        labels.SESSION: session.id,
+                        labels.CARGO: sandbox.cargo_id,
+                        labels.PROFILE: profile.id,
+                        labels.MANAGED: "true",
+                    },
+                    cpus=profile.cpus,
+                    memory_mb=profile.memory_mb,
+                    pids_limit=profile.pids_limit,
+                    network=profile.network,
+                )
+            )
+            container_id = info.id
+            await self._update(session, container_id=info.id)
+            endpoint = await self._wait_ready(info.id, session.ship_token)
+            await self._handshake(endpoint, profile)
+        except BaseException as exc:
+            if container_id is not None:
+                await asyncio.shield(self._driver.remove_container(container_id))
+            reason = exc.message if isinstance(exc, BayError) else repr(exc)
+            await asyncio.shield(self._update(session, observed_state="failed", last_error=reason))
+            if isinstance(exc, DriverError):
+                raise ShipError(f"could not start sandbox {sandbox.id}: {exc}") from exc
+            raise
+        await self._update(session, observed_state="ready", endpoint=endpoint.url)
+        log.info(
+            "sandbox %s: session %s ready in %.2f s",
+            sandbox.id,
+            session.id,
+            time.monotonic() - started,
+        )
+        return endpoint
+
+    async def _wait_ready(self, container_id: str, token: str) -> ShipEndpoint:
+        """Poll Ship's /health until it answers, the container dies, or the deadline."""
+        deadline = time.monotonic() + self._start_timeout
+        next_state_check = 0.0
+        endpoint: ShipEndpoint | None = None
+        while True:
+            now = time.monotonic()
+            if endpoint is None or now >= next_state_check:
+                info = await self._driver.inspect(container_id)
+                if info.state in ("exited", "missing"):
+                    logs = await self._driver.logs(container_id, tail=20)
+                    raise ShipError(
+                        f"the sandbox container stopped while starting (exit code "
+                        f"{info.exit_code}); its last log lines:\n{logs.strip()}"
+                    )
+                if info.endpoint is not None:
+                    endpoint = ShipEndpoint(info.endpoint, token)
+                next_state_check = now + _STATE_CHECK_EVERY_S
+            if endpoint is not None and await self._ship.healthy(endpoint):
+                return endpoint
+            if now > deadline:
+                raise Timeout(
+                    f"the sandbox runtime did not answer within {self._start_timeout:g} s; "
+                    "the container was removed: try again"
+                )
+            await asyncio.sleep(_HEALTH_POLL_S)
+
+    async def _handshake(self, endpoint: ShipEndpoint, profile: Profile) -> None:
+        """Refuse a runtime whose /meta does not match what the profile needs."""
+        meta = await self._ship.meta(endpoint)
+        problems = []
+        mount = (meta.get("workspace") or {}).get("mount_path")
+        if mount != WORKSPACE:
+            problems.append(f"workspace mount path is {mount!r}, not {WORKSPACE!r}")
+        api_version = str(meta.get("api_version"))
+        if api_version.split(".")[0] != SHIP_API_VERSION:
+            problems.append(f"API version {api_version} (Bay speaks {SHIP_API_VERSION})")
+        offered = set((meta.get("capabilities") or {}).keys())
+        missing = sorted(set(profile.capabilities) - offered)
+        if missing:
+            problems.append(f"capabilities {missing} are missing")
+        if problems:
+            raise ShipError(
+                f"the image {profile.image} does not match profile {profile.id}: "
+                + "; ".join(problems)
+            )
+
+    async def _update(self, session: Session, **values: object) -> None:
+        async with self._db.session() as db:
+            row = await db.get(Session, session.id)
+            if row is None:
+                return
+            for key, value in values.items():
+                setattr(row, key, value)
+                setattr(session, key, value)
+            row.updated_at = utcnow()
+            db.add(row)
+            await db.commit()
+
+    async def _destroy(self, session: Session) -> None:
+        if session.container_id:
+            await self._driver.remove_container(session.container_id)
+        async with self._db.session() as db:
+            row = await db.get(Session, session.id)
+            if row is not None:
+                await db.delete(row)
+                await db.commit()
+
+    async def stop(self, sandbox_id: str) -> None:
+        """Destroy every session of the sandbox (idempotent). The cargo is untouched."""
+        async with self._lock(sandbox_id):
+            async with self._db.session() as db:
+                sessions = list(
+                    (await db.exec(select(Session).where(Session.sandbox_id == sandbox_id))).all()
+                )
+            for session in sessions:
+                await self._destroy(session)

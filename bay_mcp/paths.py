@@ -1,0 +1,19 @@
+"""The path rule on Bay's side: checked before any call reaches Ship (which checks
+again, symlinks included). The rule itself lives once, in `ship.paths`."""
+
+from __future__ import annotations
+
+from bay_mcp.errors import InvalidPath
+from ship import errors as ship_errors
+from ship.paths import normalize
+
+
+def workspace_path(raw: object, *, allow_root: bool = False) -> str:
+    """The normalised path relative to /workspace; InvalidPath saying what is wrong."""
+    try:
+        relative = normalize(raw)
+    except ship_errors.InvalidPath as exc:
+        raise InvalidPath(exc.message) from exc
+    if relative == "." and not allow_root:
+        raise InvalidPath("path names the workspace root itself; name a file or directory in it")
+    return relative

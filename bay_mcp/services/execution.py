@@ -1,0 +1,130 @@
+"""Running code: Python in the sandbox's kernel, commands in its shell.
+
+A failed run (exception, non-zero exit) is a normal result with `success: false`;
+a run that hit its time limit is the `timeout` error, carrying what it printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from bay_mcp.errors import ShipError, Timeout, ValidationFailed
+from bay_mcp.managers import Progress
+from bay_mcp.paths import workspace_path
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
+from bay_mcp.ship_client import ShipClient
+from bay_mcp.storage.models import new_id
+
+log = logging.getLogger(__name__)
+
+MIN_TIMEOUT_S = 1
+MAX_TIMEOUT_S = 300
+_TAIL_IN_ERRORS = 2000
+
+
+def check_timeout(timeout: float) -> float:
+    if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        raise ValidationFailed(
+            f"timeout must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds, got {timeout:g}",
+            {"fields": ["timeout"]},
+        )
+    return timeout
+
+
+def _timed_out(what: str, timeout: float, output: str, after: str) -> Timeout:
+    tail = output[-_TAIL_IN_ERRORS:]
+    cut = " (last part)" if len(output) > len(tail) else ""
+    printed = f"\nOutput before the limit{cut}:\n{tail}" if tail.strip() else ""
+    return Timeout(
+        f"{what} exceeded its {timeout:g} s time limit and was stopped; {after} "
+        f"Give a larger timeout (up to {MAX_TIMEOUT_S} s) or split the work.{printed}",
+        {"timeout": timeout, "output": output},
+    )
+
+
+class ExecService:
+    def __init__(self, sandboxes: SandboxService, ship: ShipClient) -> None:
+        self._sandboxes = sandboxes
+        self._ship = ship
+
+    async def python(
+        self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
+    ) -> PythonExecResult:
+        check_timeout(timeout)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "python", progress)
+        execution_id = new_id("exec")
+        try:
+            raw = await self._ship.python_exec(endpoint, code, timeout)
+        except BaseException:
+            # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._ship.python_interrupt(endpoint))
+            raise
+        result = _python_result(raw, execution_id)
+        if raw.get("timed_out"):
+            after = (
+                "the kernel was restarted, so its variables are gone."
+                if result.kernel_restarted
+                else "the kernel was interrupted; its variables are kept."
+            )
+            raise _timed_out("the Python code", timeout, result.output, after)
+        return result
+
+    async def shell(
+        self,
+        owner: str,
+        sandbox_id: str,
+        command: str,
+        timeout: float,
+        cwd: str,
+        progress: Progress,
+    ) -> ShellExecResult:
+        check_timeout(timeout)
+        if not command.strip():
+            raise ValidationFailed("command is empty", {"fields": ["command"]})
+        relative_cwd = workspace_path(cwd, allow_root=True)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "shell", progress)
+        # Cancelling this call closes the request; Ship then kills the command.
+        raw = await self._ship.shell_exec(endpoint, command, timeout, relative_cwd)
+        try:
+            result = ShellExecResult(
+                success=bool(raw["success"]),
+                exit_code=raw.get("exit_code"),
+                output=str(raw.get("output", "")),
+                truncated=bool(raw.get("truncated")),
+                execution_id=new_id("exec"),
+                execution_time_ms=int(raw.get("execution_time_ms", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ShipError("the runtime answered shell/exec with an unexpected shape") from exc
+        if raw.get("timed_out"):
+            raise _timed_out(
+                "the command",
+                timeout,
+                result.output,
+                "it and every process it started were killed.",
+            )
+        return result
+
+
+def _python_result(raw: dict[str, Any], execution_id: str) -> PythonExecResult:
+    try:
+        error = raw.get("error")
+        return PythonExecResult(
+            success=bool(raw["success"]),
+            output=str(raw.get("output", "")),
+            error=PythonError(**error) if error else None,
+            execution_count=raw.get("execution_count"),
+            images=[image["image/png"] for image in raw.get("images") or []],
+            truncated=bool(raw.get("truncated")),
+            kernel_restarted=bool(raw.get("kernel_restarted")),
+            notice=raw.get("notice"),
+            execution_id=execution_id,
+            execution_time_ms=int(raw.get("execution_time_ms", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ShipError("the runtime answered python/exec with an unexpected shape") from exc

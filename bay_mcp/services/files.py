@@ -1,0 +1,173 @@
+"""Files in the sandbox's cargo (/workspace): read, write, edit, list, delete, bytes."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from bay_mcp.errors import BayError, ShipError, ValidationFailed
+from bay_mcp.managers import Progress
+from bay_mcp.paths import workspace_path
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import (
+    DirectoryEntry,
+    DirectoryListing,
+    FileEdited,
+    FileText,
+    FileWritten,
+)
+from bay_mcp.ship_client import ShipClient
+
+MAX_WRITE_CHARS = 16 * 1024 * 1024
+View = TypeVar("View", bound=BaseModel)
+
+
+class FileService:
+    def __init__(self, sandboxes: SandboxService, ship: ShipClient) -> None:
+        self._sandboxes = sandboxes
+        self._ship = ship
+
+    async def read_text(
+        self,
+        owner: str,
+        sandbox_id: str,
+        path: str,
+        progress: Progress,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> FileText:
+        """A UTF-8 file, or a window of lines; binary files raise ValidationFailed
+        with details.binary (download them instead)."""
+        relative = workspace_path(path)
+        if offset < 0 or (limit is not None and limit < 1):
+            raise ValidationFailed(
+                "offset must be ≥ 0 and limit ≥ 1 (both count lines)",
+                {"fields": ["offset", "limit"]},
+            )
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        raw = await self._ship.read_file(endpoint, relative, offset, limit)
+        return _parse(FileText, raw, "read")
+
+    async def write_text(
+        self, owner: str, sandbox_id: str, path: str, content: str, progress: Progress
+    ) -> FileWritten:
+        relative = workspace_path(path)
+        if len(content) > MAX_WRITE_CHARS:
+            raise ValidationFailed(
+                f"content is longer than {MAX_WRITE_CHARS} characters: upload large files",
+                {"fields": ["content"]},
+            )
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        raw = await self._ship.write_file(endpoint, relative, content)
+        return _parse(FileWritten, raw, "write")
+
+    async def edit_text(
+        self,
+        owner: str,
+        sandbox_id: str,
+        path: str,
+        old_string: str,
+        new_string: str,
+        progress: Progress,
+        *,
+        replace_all: bool = False,
+    ) -> FileEdited:
+        """Replace `old_string` by `new_string`: exactly once unless `replace_all`."""
+        if not old_string:
+            raise ValidationFailed("old_string is empty", {"fields": ["old_string"]})
+        if old_string == new_string:
+            raise ValidationFailed(
+                "old_string and new_string are the same: nothing to change",
+                {"fields": ["new_string"]},
+            )
+        current = await self.read_text(owner, sandbox_id, path, progress)
+        if current.truncated:
+            raise ValidationFailed(f"{current.path} is too large to edit in place")
+        count = current.content.count(old_string)
+        if count == 0:
+            raise ValidationFailed(
+                f"old_string was not found in {current.path}: read the file and copy the "
+                "exact text, whitespace included",
+                {"fields": ["old_string"]},
+            )
+        if count > 1 and not replace_all:
+            raise ValidationFailed(
+                f"old_string occurs {count} times in {current.path}: give more context to "
+                "make it unique, or set replace_all",
+                {"fields": ["old_string"], "occurrences": count},
+            )
+        updated = current.content.replace(old_string, new_string)
+        written = await self.write_text(owner, sandbox_id, current.path, updated, progress)
+        return FileEdited(path=written.path, replacements=count, size=written.size)
+
+    async def list_directory(
+        self, owner: str, sandbox_id: str, path: str, progress: Progress
+    ) -> DirectoryListing:
+        relative = workspace_path(path, allow_root=True)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        raw = await self._ship.list_directory(endpoint, relative)
+        try:
+            entries = [
+                DirectoryEntry(
+                    name=entry["name"],
+                    path=entry["path"],
+                    type=entry["type"],
+                    is_file=entry["type"] == "file",
+                    is_dir=entry["type"] == "directory",
+                    size=entry["size"],
+                    modified_time=entry.get("modified_time"),
+                )
+                for entry in raw["entries"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ShipError("the runtime answered a listing with an unexpected shape") from exc
+        return DirectoryListing(path=str(raw.get("path", relative)), entries=entries)
+
+    async def delete(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> str:
+        relative = workspace_path(path)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        await self._ship.delete_file(endpoint, relative)
+        return relative
+
+    async def upload(
+        self, owner: str, sandbox_id: str, path: str, data: bytes, progress: Progress
+    ) -> FileWritten:
+        relative = workspace_path(path)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        raw = await self._ship.upload(endpoint, relative, data)
+        return _parse(FileWritten, raw, "upload")
+
+    async def download(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> bytes:
+        relative = workspace_path(path)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        return await self._ship.download(endpoint, relative)
+
+    @asynccontextmanager
+    async def download_stream(
+        self, owner: str, sandbox_id: str, path: str, progress: Progress
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        relative = workspace_path(path)
+        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
+        async with self._ship.download_stream(endpoint, relative) as chunks:
+            yield chunks
+
+
+def is_binary_refusal(error: BayError) -> bool:
+    """True for the error a text read gives on a binary file."""
+    return isinstance(error, ValidationFailed) and bool(error.details.get("binary"))
+
+
+def guess_mime_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _parse(model: type[View], raw: dict[str, Any], what: str) -> View:
+    try:
+        return model.model_validate(raw)
+    except ValueError as exc:
+        raise ShipError(f"the runtime answered a {what} with an unexpected shape") from exc

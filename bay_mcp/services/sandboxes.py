@@ -1,0 +1,294 @@
+"""Sandboxes: create, find, stop, delete, TTLs, and the gate every capability call
+passes through (owner, expiry, capability, then a running session)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from bay_mcp.errors import (
+    CapabilityNotSupported,
+    Conflict,
+    NotFound,
+    SandboxExpired,
+    SandboxTtlInfinite,
+    ValidationFailed,
+)
+from bay_mcp.managers import Progress
+from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.managers.sessions import SessionManager, StartContext
+from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
+from bay_mcp.settings import DEFAULT_PROFILE, BaySettings, Capability, Profile
+from bay_mcp.ship_client import ShipEndpoint
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Cargo, Sandbox, Session, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_TTL_SECONDS = 365 * 24 * 3600
+
+
+def derive_status(sandbox: Sandbox, session: Session | None, now: datetime) -> SandboxStatus:
+    """Status is derived from the session, never stored apart from it."""
+    if sandbox.expires_at is not None and sandbox.expires_at <= now:
+        return "expired"
+    if session is None:
+        return "idle"
+    if session.observed_state == "ready":
+        return "ready"
+    if session.observed_state == "failed":
+        return "failed"
+    return "starting"
+
+
+def profile_view(profile: Profile) -> ProfileView:
+    return ProfileView(
+        id=profile.id,
+        image=profile.image,
+        cpus=profile.cpus,
+        memory_mb=profile.memory_mb,
+        capabilities=list(profile.capabilities),
+        idle_timeout_seconds=profile.idle_timeout_seconds,
+        description=profile.description,
+    )
+
+
+class SandboxService:
+    def __init__(
+        self,
+        db: Database,
+        settings: BaySettings,
+        sessions: SessionManager,
+        cargos: CargoManager,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._sessions = sessions
+        self._cargos = cargos
+
+    # -- profiles -------------------------------------------------------------------
+
+    def profiles(self) -> list[ProfileView]:
+        return [profile_view(profile) for profile in self._settings.profiles]
+
+    def _profile(self, profile_id: str) -> Profile:
+        profile = self._settings.profile(profile_id)
+        if profile is None:
+            known = [p.id for p in self._settings.profiles]
+            raise ValidationFailed(
+                f"unknown profile {profile_id!r}: use one of {known} (list_profiles shows them)",
+                {"fields": ["profile"], "available": known},
+            )
+        return profile
+
+    # -- lookups --------------------------------------------------------------------
+
+    async def _row(self, owner: str, sandbox_id: str) -> Sandbox:
+        """The caller's live sandbox; NotFound for unknown, another owner's, or deleted."""
+        async with self._db.session() as db:
+            sandbox = await db.get(Sandbox, sandbox_id)
+        if sandbox is None or sandbox.owner != owner:
+            raise NotFound(
+                f"sandbox {sandbox_id} not found: check the id (list_sandboxes shows yours) "
+                "or create one with create_sandbox"
+            )
+        if sandbox.deleted_at is not None:
+            raise NotFound(
+                f"sandbox {sandbox_id} was deleted; create a new one with create_sandbox"
+            )
+        return sandbox
+
+    async def _view(self, sandbox: Sandbox, *, with_containers: bool = False) -> SandboxView:
+        session = await self._sessions.current(sandbox.id)
+        now = utcnow()
+        status = derive_status(sandbox, session, now)
+        profile = self._settings.profile(sandbox.profile)
+        capabilities = list(profile.capabilities) if profile else []
+        idle_expires_at = None
+        if session is not None and profile is not None:
+            idle_expires_at = sandbox.last_active_at + timedelta(
+                seconds=profile.idle_timeout_seconds
+            )
+        containers: list[ContainerView] | None = None
+        if with_containers and session is not None:
+            containers = [
+                ContainerView(
+                    name=f"bay-{session.id}",
+                    runtime_type=session.runtime_type,
+                    status=session.observed_state,
+                    capabilities=capabilities,
+                    healthy=session.observed_state == "ready",
+                )
+            ]
+        return SandboxView(
+            id=sandbox.id,
+            status=status,
+            profile=sandbox.profile,
+            cargo_id=sandbox.cargo_id,
+            capabilities=capabilities,
+            created_at=sandbox.created_at,
+            expires_at=sandbox.expires_at,
+            idle_expires_at=idle_expires_at,
+            containers=containers,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def create(
+        self,
+        owner: str,
+        *,
+        profile: str = DEFAULT_PROFILE,
+        ttl_seconds: int | None = None,
+        cargo_id: str | None = None,
+    ) -> SandboxView:
+        """Create the rows and (for managed cargo) the volume; no container starts."""
+        chosen = self._profile(profile)
+        if ttl_seconds is not None and not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise ValidationFailed(
+                f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, or 0/null for no TTL",
+                {"fields": ["ttl_seconds"]},
+            )
+        now = utcnow()
+        sandbox = Sandbox(
+            id=new_id("sandbox"),
+            owner=owner,
+            profile=chosen.id,
+            cargo_id="",
+            expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+            created_at=now,
+            updated_at=now,
+            last_active_at=now,
+        )
+        created_cargo: Cargo | None = None
+        async with self._db.session() as db:
+            if cargo_id is not None:
+                cargo = await db.get(Cargo, cargo_id)
+                if cargo is None or cargo.owner != owner:
+                    raise NotFound(f"cargo {cargo_id} not found")
+                if cargo.managed:
+                    raise Conflict(
+                        f"cargo {cargo_id} belongs to sandbox {cargo.managed_by_sandbox_id}; "
+                        "attach only external cargos (created on their own)"
+                    )
+                sandbox.cargo_id = cargo.id
+            else:
+                created_cargo = await self._cargos.create(
+                    db, owner=owner, managed_by_sandbox_id=sandbox.id
+                )
+                sandbox.cargo_id = created_cargo.id
+            db.add(sandbox)
+            try:
+                await db.commit()
+            except BaseException:
+                if created_cargo is not None:
+                    await self._cargos.discard(created_cargo)
+                raise
+        log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
+        return await self._view(sandbox)
+
+    async def get(self, owner: str, sandbox_id: str) -> SandboxView:
+        return await self._view(await self._row(owner, sandbox_id), with_containers=True)
+
+    async def list(self, owner: str, status: SandboxStatus | None = None) -> list[SandboxView]:
+        async with self._db.session() as db:
+            rows = (
+                await db.exec(
+                    select(Sandbox)
+                    .where(Sandbox.owner == owner, col(Sandbox.deleted_at).is_(None))
+                    .order_by(col(Sandbox.created_at))
+                )
+            ).all()
+        views = [await self._view(row) for row in rows]
+        return [view for view in views if status is None or view.status == status]
+
+    async def stop(self, owner: str, sandbox_id: str) -> None:
+        """Destroy the sandbox's session; files are kept. Idempotent."""
+        sandbox = await self._row(owner, sandbox_id)
+        await self._sessions.stop(sandbox.id)
+
+    async def delete(self, owner: str, sandbox_id: str) -> None:
+        """Destroy sessions, delete managed cargo, leave a tombstone. A second delete: 404."""
+        sandbox = await self._row(owner, sandbox_id)
+        await self._sessions.stop(sandbox.id)
+        async with self._db.session() as db:
+            row = await db.get(Sandbox, sandbox.id)
+            assert row is not None
+            row.deleted_at = utcnow()
+            row.version += 1
+            db.add(row)
+            cargo = await db.get(Cargo, sandbox.cargo_id)
+            if cargo is not None and cargo.managed:
+                await self._cargos.discard(cargo)
+                await db.delete(cargo)
+            await db.commit()
+        log.info("owner %s deleted sandbox %s", owner, sandbox_id)
+
+    async def extend_ttl(self, owner: str, sandbox_id: str, seconds: int) -> SandboxView:
+        """New expiry = max(old, now) + seconds. No resurrection of an expired sandbox."""
+        if not 0 < seconds <= MAX_TTL_SECONDS:
+            raise ValidationFailed(
+                f"seconds must be between 1 and {MAX_TTL_SECONDS}", {"fields": ["seconds"]}
+            )
+        sandbox = await self._row(owner, sandbox_id)
+        now = utcnow()
+        if sandbox.expires_at is None:
+            raise SandboxTtlInfinite(f"sandbox {sandbox_id} has no TTL: it lives until deleted")
+        if sandbox.expires_at <= now:
+            raise SandboxExpired(
+                f"sandbox {sandbox_id} expired at {sandbox.expires_at.isoformat()}; "
+                "create a new one"
+            )
+        async with self._db.session() as db:
+            row = await db.get(Sandbox, sandbox.id)
+            assert row is not None
+            assert row.expires_at is not None
+            row.expires_at = max(row.expires_at, now) + timedelta(seconds=seconds)
+            row.version += 1
+            row.updated_at = now
+            db.add(row)
+            await db.commit()
+        return await self._view(row)
+
+    async def keepalive(self, owner: str, sandbox_id: str) -> None:
+        """Reset the idle timer; never starts a session."""
+        sandbox = await self._row(owner, sandbox_id)
+        await self._touch(sandbox.id)
+
+    async def _touch(self, sandbox_id: str) -> None:
+        async with self._db.session() as db:
+            row = await db.get(Sandbox, sandbox_id)
+            if row is not None:
+                row.last_active_at = utcnow()
+                db.add(row)
+                await db.commit()
+
+    # -- the gate for capability calls ----------------------------------------------
+
+    async def runtime(
+        self, owner: str, sandbox_id: str, capability: Capability, progress: Progress
+    ) -> ShipEndpoint:
+        """Check owner, expiry and capability; start the session if needed."""
+        sandbox = await self._row(owner, sandbox_id)
+        if sandbox.expires_at is not None and sandbox.expires_at <= utcnow():
+            raise SandboxExpired(
+                f"sandbox {sandbox_id} expired at {sandbox.expires_at.isoformat()}; "
+                "create a new one with create_sandbox"
+            )
+        profile = self._profile(sandbox.profile)
+        if capability not in profile.capabilities:
+            raise CapabilityNotSupported(
+                f"sandbox {sandbox_id} (profile {profile.id}) has no {capability} capability; "
+                f"it offers {list(profile.capabilities)}",
+                {"capability": capability, "available": list(profile.capabilities)},
+            )
+        async with self._db.session() as db:
+            cargo = await db.get(Cargo, sandbox.cargo_id)
+        if cargo is None:
+            raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
+        await self._touch(sandbox.id)
+        return await self._sessions.ensure_running(
+            StartContext(sandbox=sandbox, profile=profile, volume=cargo.driver_ref), progress
+        )

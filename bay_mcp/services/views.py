@@ -1,0 +1,106 @@
+"""What services return: pydantic models that surfaces render (MCP structured content,
+REST bodies). Field names follow the `/v1` contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
+
+
+class ContainerView(BaseModel):
+    name: str
+    runtime_type: str
+    status: str
+    version: str | None = None
+    capabilities: list[str]
+    healthy: bool
+
+
+class SandboxView(BaseModel):
+    id: str
+    status: SandboxStatus
+    profile: str
+    cargo_id: str
+    capabilities: list[str]
+    created_at: datetime
+    expires_at: datetime | None = Field(description="null: no TTL, lives until deleted")
+    idle_expires_at: datetime | None = Field(
+        description="when an idle session will be stopped; null when no session runs"
+    )
+    containers: list[ContainerView] | None = None
+
+
+class ProfileView(BaseModel):
+    id: str
+    image: str
+    cpus: float
+    memory_mb: int
+    capabilities: list[str]
+    idle_timeout_seconds: int
+    description: str
+
+
+class PythonError(BaseModel):
+    ename: str
+    evalue: str
+    traceback: list[str]
+
+
+class PythonExecResult(BaseModel):
+    success: bool
+    output: str = Field(description="stdout, stderr and the last expression's value")
+    error: PythonError | None = None
+    execution_count: int | None = None
+    images: list[str] = Field(default_factory=list, description="PNG images, base64")
+    truncated: bool = False
+    kernel_restarted: bool = False
+    notice: str | None = None
+    execution_id: str
+    execution_time_ms: int
+
+
+class ShellExecResult(BaseModel):
+    success: bool
+    exit_code: int | None
+    output: str = Field(description="stdout and stderr, interleaved in the order written")
+    truncated: bool = False
+    execution_id: str
+    execution_time_ms: int
+
+
+class FileText(BaseModel):
+    path: str
+    content: str
+    size: int
+    total_lines: int
+    truncated: bool = Field(description="true when offset/limit or the size cap cut the file")
+
+
+class FileWritten(BaseModel):
+    path: str
+    size: int
+
+
+class FileEdited(BaseModel):
+    path: str
+    replacements: int
+    size: int
+
+
+class DirectoryEntry(BaseModel):
+    name: str
+    path: str
+    type: Literal["file", "directory", "symlink", "other"]
+    is_file: bool
+    is_dir: bool
+    size: int
+    modified_time: str | None = None
+
+
+class DirectoryListing(BaseModel):
+    path: str
+    entries: list[DirectoryEntry]

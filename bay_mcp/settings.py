@@ -1,0 +1,130 @@
+"""Bay's settings: one typed object. Defaults work on a laptop.
+
+Sources, strongest first: arguments, `BAY_*` environment variables, the config file
+named by `BAY_CONFIG_FILE` (TOML or YAML), the defaults below. Nested values in the
+environment use `__` (`BAY_PROFILES` takes JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+Capability = Literal["python", "shell", "filesystem"]
+ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
+DEFAULT_PROFILE = "python-default"
+
+
+class Profile(BaseModel):
+    """A named recipe for sandboxes: image, limits, capabilities, idle timeout."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    image: str = "ship:latest"
+    cpus: float = Field(1.0, gt=0, le=64)
+    memory_mb: int = Field(1024, ge=64)
+    pids_limit: int = Field(512, ge=16)
+    network: Literal["bridge", "none"] = "bridge"
+    capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
+    idle_timeout_seconds: int = Field(600, ge=10)
+    description: str = ""
+
+
+def default_profiles() -> list[Profile]:
+    return [
+        Profile(
+            id=DEFAULT_PROFILE,
+            description="Python 3 with numpy, pandas and matplotlib; shell; files.",
+        )
+    ]
+
+
+def _config_file() -> Path | None:
+    raw = os.environ.get("BAY_CONFIG_FILE")
+    return Path(raw).expanduser() if raw else None
+
+
+class BaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAY_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("bay-mcp"))
+    instance_id: str | None = None
+    api_key: SecretStr | None = None
+    # The engine: DOCKER_HOST as every Docker tool reads it (BAY_DOCKER_HOST wins).
+    docker_host: str | None = Field(
+        None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")
+    )
+    # Unset: Ship is reached on a port published on 127.0.0.1 (Bay on the host). Set:
+    # containers join this network and are reached by IP (Bay itself in a container).
+    docker_network: str | None = None
+    # Owner of everything done over stdio (a local, single-user transport).
+    local_owner: str = "default"
+    profiles: list[Profile] = Field(default_factory=default_profiles)
+    start_timeout_seconds: float = Field(60.0, gt=0)
+    # MCP text results are capped here; the full output is saved in the workspace.
+    output_limit_chars: int = Field(20_000, ge=1000)
+    # Build the Ship image at start when it is missing (progress on stderr).
+    auto_build_image: bool = True
+    log_level: str = "INFO"
+    log_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _config_file()
+        if config is not None:
+            if not config.is_file():
+                raise ValueError(f"BAY_CONFIG_FILE names {config}, which is not a file")
+            if config.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @field_validator("profiles")
+    @classmethod
+    def _unique_profiles(cls, profiles: list[Profile]) -> list[Profile]:
+        ids = [profile.id for profile in profiles]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"profile ids must be unique: {ids}")
+        if not profiles:
+            raise ValueError("at least one profile is needed")
+        return profiles
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "bay.db"
+
+    def profile(self, profile_id: str) -> Profile | None:
+        return next((p for p in self.profiles if p.id == profile_id), None)
+
+
+def resolve_instance_id(settings: BaySettings) -> str:
+    """BAY_INSTANCE_ID, or the id stored in the data directory (made once)."""
+    if settings.instance_id:
+        return settings.instance_id
+    stored = settings.data_dir / "instance_id"
+    if stored.is_file():
+        return stored.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    instance_id = f"bay-{secrets.token_hex(6)}"
+    stored.write_text(instance_id + "\n")
+    return instance_id

@@ -1,0 +1,1 @@
+"""Metadata in SQLite through SQLModel and aiosqlite, schema versioned by Alembic."""

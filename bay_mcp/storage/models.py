@@ -1,0 +1,100 @@
+"""The tables. Times are UTC; ids are opaque strings with a readable prefix."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """SQLite keeps no time zone: store naive UTC, hand back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database: use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Sandbox(SQLModel, table=True):
+    __tablename__ = "sandboxes"
+
+    id: str = Field(default_factory=lambda: new_id("sandbox"), primary_key=True)
+    owner: str = Field(index=True)
+    profile: str
+    cargo_id: str = Field(index=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # Time of the last call that used the sandbox: the idle timer counts from here.
+    last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Optimistic locking: every state change bumps it, conditioned on the old value.
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Cargo(SQLModel, table=True):
+    __tablename__ = "cargos"
+
+    id: str = Field(default_factory=lambda: new_id("ws"), primary_key=True)
+    owner: str = Field(index=True)
+    backend: str = "docker_volume"
+    # The driver's name for it: the Docker volume `bay-cargo-<id>`.
+    driver_ref: str
+    managed: bool = True
+    managed_by_sandbox_id: str | None = Field(default=None, index=True)
+    size_limit_mb: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_accessed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: str = Field(default_factory=lambda: new_id("sess"), primary_key=True)
+    sandbox_id: str = Field(index=True)
+    runtime_type: str = "ship"
+    container_id: str | None = None
+    endpoint: str | None = None
+    # Secret Bay passes to Ship; kept so a restarted Bay can reach running containers.
+    ship_token: str
+    desired_state: str = "running"  # running | stopped
+    observed_state: str = "starting"  # starting | ready | failed | stopped
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str
+    key: str
+    fingerprint: str
+    status: str = "pending"  # pending | done
+    response_status: int | None = None
+    response_body: str | None = None
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
