@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import ValidationError
+
 from bay_mcp import __version__
 from bay_mcp.image_build import (
     DEFAULT_MIRROR,
@@ -15,15 +17,29 @@ from bay_mcp.image_build import (
     image_is_current,
     plan,
 )
+from bay_mcp.logs import configure_logging
+from bay_mcp.settings import BaySettings
+from bay_mcp.stdio import serve_stdio
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bay-mcp",
-        description="Bay MCP: persistent, isolated sandboxes for LLM agents.",
+        description="Bay MCP: persistent, isolated sandboxes for LLM agents. With no "
+        "command, serves MCP over stdio (what Claude Desktop and other MCP hosts start).",
+        epilog="Settings: BAY_* environment variables or the file named by BAY_CONFIG_FILE "
+        "(see README). Logs go to stderr.",
     )
     parser.add_argument("--version", action="version", version=f"bay-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve MCP (stdio is the default command)")
+    serve.add_argument(
+        "--transport",
+        choices=["stdio"],
+        default="stdio",
+        help="stdio: MCP over stdin/stdout for a local host",
+    )
 
     image = commands.add_parser("image", help="build or inspect the Ship sandbox image")
     image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
@@ -60,13 +76,25 @@ async def _image(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_settings() -> BaySettings:
+    try:
+        return BaySettings()
+    except (ValidationError, ValueError) as exc:
+        print(f"bay-mcp: invalid settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _load_settings()
+    configure_logging(settings.log_level, settings.log_file)
+    asyncio.run(serve_stdio(settings))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help(sys.stderr)
-        raise SystemExit(0)
     try:
-        code = asyncio.run(_image(args))
+        code = _serve(args) if args.command in (None, "serve") else asyncio.run(_image(args))
     except ImageBuildError as exc:
         print(f"bay-mcp: {exc}", file=sys.stderr)
         code = 1

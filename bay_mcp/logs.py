@@ -1,0 +1,21 @@
+"""Logging: always to stderr (in stdio mode stdout carries only MCP frames), and to a
+file when configured."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str, log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=level.upper(), format=FORMAT, handlers=handlers, force=True)
+    # Per-request lines from the HTTP clients and the migration runner are noise here.
+    for noisy in ("httpx", "httpcore", "alembic", "aiodocker", "mcp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

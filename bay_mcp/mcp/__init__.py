@@ -1,0 +1,1 @@
+"""The MCP surface: tools and cargo resources over the service layer."""

@@ -1,0 +1,600 @@
+"""The MCP server: every tool and the cargo resources, over Bay's services.
+
+Errors: a `BayError` becomes a tool error whose text is its message (what happened,
+what to do); anything else is logged with its traceback and the model reads only
+that an internal error happened, with an id to find it in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import CallToolResult, ImageContent, ListResourcesResult, Resource, TextContent
+from mcp_types import ToolAnnotations as Hints
+from pydantic import BaseModel, Field
+
+from bay_mcp import __version__
+from bay_mcp.bay import Bay
+from bay_mcp.errors import BayError, ValidationFailed
+from bay_mcp.managers import Progress
+from bay_mcp.mcp.results import (
+    OUTPUT_DIR,
+    cap_output,
+    cargo_uri,
+    needs_cap,
+    python_content,
+    shell_content,
+)
+from bay_mcp.paths import workspace_path
+from bay_mcp.services.files import guess_mime_type, is_binary_refusal
+from bay_mcp.services.views import (
+    DirectoryListing,
+    FileEdited,
+    FileWritten,
+    ProfileView,
+    PythonError,
+    SandboxStatus,
+    SandboxView,
+)
+
+log = logging.getLogger(__name__)
+
+OwnerOf = Callable[[Context[Any, Any] | None], str]
+T = TypeVar("T")
+
+HEARTBEAT_S = 5.0
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
+
+INSTRUCTIONS = """\
+Bay gives you persistent, isolated Linux sandboxes. Call create_sandbox once, then use
+its sandbox_id with python_exec (a stateful IPython kernel: variables and imports persist
+between calls until the sandbox stops), shell_exec (bash), and the file tools. Files
+live in /workspace (all paths are relative to it) and survive stop_sandbox; they are
+gone after delete_sandbox. The first call on a new or stopped sandbox starts its
+container (about a second). Delete sandboxes you no longer need."""
+
+SandboxId = Annotated[str, Field(description="The sandbox's id, as returned by create_sandbox")]
+Timeout = Annotated[
+    int, Field(ge=1, le=300, description="Time limit in seconds (1–300); default 30")
+]
+WorkspacePathArg = Annotated[
+    str,
+    Field(
+        description="Path relative to /workspace, e.g. 'data/out.csv'. Absolute paths and "
+        "'..' above the workspace are refused"
+    ),
+]
+
+
+class PythonExecOutput(BaseModel):
+    success: bool
+    output: str
+    error: PythonError | None = None
+    execution_count: int | None = None
+    truncated: bool
+    execution_time_ms: int
+
+
+class ShellExecOutput(BaseModel):
+    success: bool
+    exit_code: int | None
+    output: str
+    truncated: bool
+    execution_time_ms: int
+
+
+class Confirmation(BaseModel):
+    sandbox_id: str
+    status: str
+    message: str
+
+
+class ProfileList(BaseModel):
+    profiles: list[ProfileView]
+
+
+class SandboxList(BaseModel):
+    sandboxes: list[SandboxView]
+
+
+class FileDeleted(BaseModel):
+    path: str
+    status: str = "deleted"
+
+
+class BayMCPServer(MCPServer[Any]):
+    """MCPServer whose resource list is the caller's sandboxes, and whose cargo
+    resources carry each file's own MIME type."""
+
+    def __init__(self, bay: Bay, owner_of: OwnerOf, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bay = bay
+        self.owner_of = owner_of
+
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        owner = self.owner_of(
+            None if ctx is None else Context(request_context=ctx, mcp_server=self)
+        )
+        sandboxes = await self.bay.sandboxes.list(owner)
+        return ListResourcesResult(
+            resources=[
+                Resource(
+                    uri=cargo_uri(sandbox.id, ""),
+                    name=f"{sandbox.id} workspace",
+                    description=f"/workspace of sandbox {sandbox.id} ({sandbox.status}); "
+                    "reading it lists its files",
+                    mime_type="application/json",
+                )
+                for sandbox in sandboxes
+            ]
+        )
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        text = str(uri)
+        if not text.startswith("cargo://"):
+            return await super().read_resource(uri, context)
+        parts = urlsplit(text)
+        sandbox_id = parts.netloc
+        path = unquote(parts.path.lstrip("/")) or "."
+        owner = self.owner_of(context)
+        try:
+            content, mime_type = await read_cargo(self.bay, owner, sandbox_id, path)
+        except BayError as exc:
+            raise ResourceError(exc.message) from exc
+        return [ReadResourceContents(content=content, mime_type=mime_type)]
+
+
+async def read_cargo(bay: Bay, owner: str, sandbox_id: str, path: str) -> tuple[str | bytes, str]:
+    """A file as text (with its MIME type) or bytes; a directory as a JSON listing."""
+    relative = workspace_path(path, allow_root=True)
+    if relative == ".":
+        listing = await bay.files.list_directory(owner, sandbox_id, ".", _silent)
+        return listing.model_dump_json(indent=2), "application/json"
+    try:
+        text = await bay.files.read_text(owner, sandbox_id, relative, _silent)
+        return text.content, guess_mime_type(relative)
+    except ValidationFailed as exc:
+        if is_binary_refusal(exc):
+            data = await bay.files.download(owner, sandbox_id, relative, _silent)
+            return data, guess_mime_type(relative)
+        if "directory" in exc.message:
+            listing = await bay.files.list_directory(owner, sandbox_id, relative, _silent)
+            return listing.model_dump_json(indent=2), "application/json"
+        raise
+
+
+async def _silent(message: str) -> None:
+    return None
+
+
+def _progress_for(ctx: Context[Any, Any]) -> Progress:
+    step = 0
+
+    async def report(message: str) -> None:
+        nonlocal step
+        step += 1
+        with contextlib.suppress(Exception):  # progress is best effort, never fatal
+            await ctx.report_progress(step, None, message)
+
+    return report
+
+
+async def _with_heartbeat(work: Awaitable[T], progress: Progress, what: str) -> T:
+    """Await `work`, reporting the elapsed time every few seconds."""
+    task = asyncio.ensure_future(work)
+    started = time.monotonic()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
+            if done:
+                return task.result()
+            await progress(f"{what}: {time.monotonic() - started:.0f} s elapsed")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _call(work: Awaitable[T]) -> T:
+    """Run a service call; translate its errors into tool errors a model can act on."""
+    try:
+        return await work
+    except BayError as exc:
+        raise ToolError(exc.message) from exc
+    except (ToolError, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        incident = secrets.token_hex(4)
+        log.exception("internal error %s", incident)
+        raise ToolError(
+            f"Bay hit an internal error (incident {incident}); it is logged. Retry, "
+            "or report it with that id."
+        ) from exc
+
+
+def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
+    mcp = BayMCPServer(
+        bay,
+        owner_of,
+        name="bay",
+        title="Bay sandboxes",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+    )
+    limit = bay.settings.output_limit_chars
+
+    async def save_full_output(owner: str, sandbox_id: str, execution_id: str, output: str) -> str:
+        path = f"{OUTPUT_DIR}/{execution_id}.txt"
+        try:
+            await bay.files.write_text(owner, sandbox_id, path, output, _silent)
+        except BayError as exc:
+            log.warning("could not save the full output of %s: %s", execution_id, exc.message)
+            return ""
+        return path
+
+    # -- sandboxes ------------------------------------------------------------------
+
+    @mcp.tool(
+        name="create_sandbox",
+        annotations=Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
+    )
+    async def create_sandbox(
+        ctx: Context[Any, Any],
+        profile: Annotated[
+            str, Field(description="Profile name (list_profiles shows them)")
+        ] = "python-default",
+        ttl_seconds: Annotated[
+            int | None,
+            Field(
+                ge=0,
+                description="Delete the sandbox after this many seconds; omit or 0 "
+                "to keep it until delete_sandbox",
+            ),
+        ] = None,
+        cargo_id: Annotated[
+            str | None,
+            Field(description="Attach an existing external cargo (volume) instead of a new one"),
+        ] = None,
+    ) -> SandboxView:
+        """Create a sandbox: an isolated Linux environment with Python 3 (numpy, pandas,
+        matplotlib), bash and a persistent /workspace. Returns its sandbox_id. No
+        container runs until the first exec or file call, which starts it (~1 s)."""
+        return await _call(
+            bay.sandboxes.create(
+                owner_of(ctx), profile=profile, ttl_seconds=ttl_seconds or None, cargo_id=cargo_id
+            )
+        )
+
+    @mcp.tool(name="list_sandboxes", annotations=Hints(read_only_hint=True))
+    async def list_sandboxes(
+        ctx: Context[Any, Any],
+        status: Annotated[
+            SandboxStatus | None,
+            Field(
+                description="Only sandboxes in this status: idle, starting, ready, failed, expired"
+            ),
+        ] = None,
+    ) -> SandboxList:
+        """List your sandboxes with their status (idle: no container running; ready:
+        running)."""
+        return SandboxList(sandboxes=await _call(bay.sandboxes.list(owner_of(ctx), status)))
+
+    @mcp.tool(name="get_sandbox", annotations=Hints(read_only_hint=True))
+    async def get_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> SandboxView:
+        """Show one sandbox: status, profile, capabilities, expiry, and its container."""
+        return await _call(bay.sandboxes.get(owner_of(ctx), sandbox_id))
+
+    @mcp.tool(
+        name="stop_sandbox",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+    )
+    async def stop_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirmation:
+        """Stop the sandbox's container. Files in /workspace are kept; Python variables
+        are lost. The next exec or file call starts it again."""
+        await _call(bay.sandboxes.stop(owner_of(ctx), sandbox_id))
+        return Confirmation(
+            sandbox_id=sandbox_id,
+            status="stopped",
+            message="The container is stopped; files in /workspace are kept.",
+        )
+
+    @mcp.tool(
+        name="delete_sandbox",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+    )
+    async def delete_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirmation:
+        """Delete the sandbox for good: its container and its files (unless its cargo was
+        attached from outside). The sandbox_id stops working."""
+        await _call(bay.sandboxes.delete(owner_of(ctx), sandbox_id))
+        return Confirmation(
+            sandbox_id=sandbox_id,
+            status="deleted",
+            message="The sandbox and its files are deleted.",
+        )
+
+    @mcp.tool(
+        name="extend_sandbox_ttl",
+        annotations=Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+    )
+    async def extend_sandbox_ttl(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        seconds: Annotated[int, Field(gt=0, description="Seconds to add to the expiry")],
+    ) -> SandboxView:
+        """Push back a sandbox's expiry (new expiry = max(old expiry, now) + seconds).
+        Only for sandboxes created with a ttl_seconds; an expired sandbox cannot be
+        revived."""
+        return await _call(bay.sandboxes.extend_ttl(owner_of(ctx), sandbox_id, seconds))
+
+    @mcp.tool(name="list_profiles", annotations=Hints(read_only_hint=True))
+    async def list_profiles() -> ProfileList:
+        """List the sandbox profiles: image, CPU and memory limits, capabilities, idle
+        timeout (after which an unused sandbox's container is stopped; files stay)."""
+        return ProfileList(profiles=bay.sandboxes.profiles())
+
+    # -- execution ------------------------------------------------------------------
+
+    @mcp.tool(
+        name="python_exec",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+    )
+    async def python_exec(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        code: Annotated[str, Field(description="Python source to run, any number of lines")],
+        timeout: Timeout = 30,
+    ) -> Annotated[CallToolResult, PythonExecOutput]:
+        """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
+        variables, imports and functions stay defined for later calls until the sandbox
+        stops. Returns stdout, stderr and the last expression's value, or the error with
+        its traceback; figures shown with plt.show() or left as the last expression come
+        back as PNG images. Output over the limit keeps its head and tail; the full text
+        is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
+        owner = owner_of(ctx)
+        progress = _progress_for(ctx)
+        result = await _call(
+            _with_heartbeat(
+                bay.execution.python(owner, sandbox_id, code, timeout, progress),
+                progress,
+                "running Python",
+            )
+        )
+        text = result.output
+        if needs_cap(text, limit):
+            saved = await save_full_output(owner, sandbox_id, result.execution_id, text)
+            text = cap_output(text, limit, saved or None, sandbox_id)
+        structured = PythonExecOutput(
+            success=result.success,
+            output=text,
+            error=result.error,
+            execution_count=result.execution_count,
+            truncated=result.truncated or text != result.output,
+            execution_time_ms=result.execution_time_ms,
+        )
+        return CallToolResult(
+            content=python_content(result, text),
+            structured_content=structured.model_dump(mode="json"),
+        )
+
+    @mcp.tool(
+        name="shell_exec",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+    )
+    async def shell_exec(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        command: Annotated[str, Field(description="A bash command line (run with bash -lc)")],
+        timeout: Timeout = 30,
+        cwd: Annotated[
+            str, Field(description="Working directory relative to /workspace; default '.'")
+        ] = ".",
+    ) -> Annotated[CallToolResult, ShellExecOutput]:
+        """Run a shell command in the sandbox with bash, as an unprivileged user. Returns
+        stdout and stderr interleaved, and the exit code. On timeout the command and
+        every process it started are killed. Files written under /workspace persist."""
+        owner = owner_of(ctx)
+        progress = _progress_for(ctx)
+        result = await _call(
+            _with_heartbeat(
+                bay.execution.shell(owner, sandbox_id, command, timeout, cwd, progress),
+                progress,
+                "running the command",
+            )
+        )
+        text = result.output
+        if needs_cap(text, limit):
+            saved = await save_full_output(owner, sandbox_id, result.execution_id, text)
+            text = cap_output(text, limit, saved or None, sandbox_id)
+        structured = ShellExecOutput(
+            success=result.success,
+            exit_code=result.exit_code,
+            output=text,
+            truncated=result.truncated or text != result.output,
+            execution_time_ms=result.execution_time_ms,
+        )
+        return CallToolResult(
+            content=shell_content(result, text),
+            structured_content=structured.model_dump(mode="json"),
+        )
+
+    # -- files ----------------------------------------------------------------------
+
+    @mcp.tool(name="read_file", annotations=Hints(read_only_hint=True))
+    async def read_file(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        path: WorkspacePathArg,
+        offset: Annotated[
+            int | None, Field(ge=0, description="Lines to skip from the start (large files)")
+        ] = None,
+        limit: Annotated[
+            int | None, Field(ge=1, description="At most this many lines (large files)")
+        ] = None,
+    ) -> CallToolResult:
+        """Read a file from /workspace. Text files come back as text (use offset and
+        limit, in lines, for large ones); images (PNG, JPEG, GIF, WebP) as images; other
+        binary files as their size, type and a resource URI to fetch the bytes."""
+        owner = owner_of(ctx)
+        progress = _progress_for(ctx)
+        suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+        if suffix in IMAGE_TYPES:
+            data = await _call(bay.files.download(owner, sandbox_id, path, progress))
+            if len(data) <= MAX_IMAGE_BYTES:
+                return CallToolResult(
+                    content=[
+                        ImageContent(
+                            data=base64.b64encode(data).decode(),
+                            mime_type=f"image/{IMAGE_TYPES[suffix]}",
+                        )
+                    ]
+                )
+            return _binary_description(sandbox_id, path, len(data))
+        try:
+            text = await bay.files.read_text(
+                owner, sandbox_id, path, progress, offset=offset or 0, limit=limit
+            )
+        except ValidationFailed as exc:
+            if not is_binary_refusal(exc):
+                raise ToolError(exc.message) from exc
+            listing = await _call(
+                bay.files.list_directory(owner, sandbox_id, _parent(path), progress)
+            )
+            size = next((e.size for e in listing.entries if e.path == workspace_path(path)), -1)
+            return _binary_description(sandbox_id, path, size)
+        except BayError as exc:
+            raise ToolError(exc.message) from exc
+        content = text.content
+        if needs_cap(content, limit_chars := limit_for_read(bay)):
+            content = content[:limit_chars] + (
+                f"\n[… cut at {limit_chars} characters of {len(text.content)}: read further "
+                "with offset and limit (lines)]"
+            )
+        elif text.truncated:
+            shown = content.count("\n")
+            content += (
+                f"\n[Showing lines {(offset or 0) + 1}–{(offset or 0) + shown} of "
+                f"{text.total_lines}; use offset and limit to read more]"
+            )
+        return CallToolResult(content=[TextContent(text=content or "(empty file)")])
+
+    @mcp.tool(
+        name="write_file",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+    )
+    async def write_file(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        path: WorkspacePathArg,
+        content: Annotated[str, Field(description="The whole new text of the file (UTF-8)")],
+    ) -> FileWritten:
+        """Write a text file in /workspace, replacing it if it exists and creating parent
+        directories. Files persist across sandbox stops."""
+        return await _call(
+            bay.files.write_text(owner_of(ctx), sandbox_id, path, content, _progress_for(ctx))
+        )
+
+    @mcp.tool(
+        name="edit_file",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+    )
+    async def edit_file(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        path: WorkspacePathArg,
+        old_string: Annotated[str, Field(description="Exact text to find, whitespace included")],
+        new_string: Annotated[str, Field(description="Text to put in its place")],
+        replace_all: Annotated[
+            bool, Field(description="Replace every occurrence; otherwise it must be unique")
+        ] = False,
+    ) -> FileEdited:
+        """Replace text in a file in /workspace. Fails if old_string is absent, or occurs
+        more than once without replace_all (add surrounding lines to make it unique)."""
+        return await _call(
+            bay.files.edit_text(
+                owner_of(ctx),
+                sandbox_id,
+                path,
+                old_string,
+                new_string,
+                _progress_for(ctx),
+                replace_all=replace_all,
+            )
+        )
+
+    @mcp.tool(name="list_files", annotations=Hints(read_only_hint=True))
+    async def list_files(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        path: Annotated[
+            str, Field(description="Directory relative to /workspace; default '.' (the root)")
+        ] = ".",
+    ) -> DirectoryListing:
+        """List a directory in /workspace: each entry's name, path, type and size."""
+        return await _call(
+            bay.files.list_directory(owner_of(ctx), sandbox_id, path, _progress_for(ctx))
+        )
+
+    @mcp.tool(
+        name="delete_file",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+    )
+    async def delete_file(
+        ctx: Context[Any, Any], sandbox_id: SandboxId, path: WorkspacePathArg
+    ) -> FileDeleted:
+        """Delete a file or a whole directory in /workspace (a symlink is removed, not
+        what it points to)."""
+        deleted = await _call(bay.files.delete(owner_of(ctx), sandbox_id, path, _progress_for(ctx)))
+        return FileDeleted(path=deleted)
+
+    # -- resources ------------------------------------------------------------------
+
+    @mcp.resource(
+        "cargo://{sandbox_id}/{+path}",
+        name="cargo-file",
+        description="A file in a sandbox's /workspace: text with its MIME type, binary as a "
+        "blob; a directory reads as a JSON listing",
+    )
+    async def cargo_file(sandbox_id: str, path: str, ctx: Context[Any, Any]) -> str | bytes:
+        try:
+            content, _ = await read_cargo(bay, owner_of(ctx), sandbox_id, path)
+        except BayError as exc:
+            raise ResourceError(exc.message) from exc
+        return content
+
+    return mcp
+
+
+def limit_for_read(bay: Bay) -> int:
+    return bay.settings.output_limit_chars * 5
+
+
+def _parent(path: str) -> str:
+    relative = workspace_path(path)
+    return relative.rsplit("/", 1)[0] if "/" in relative else "."
+
+
+def _binary_description(sandbox_id: str, path: str, size: int) -> CallToolResult:
+    relative = workspace_path(path)
+    sized = f"{size} bytes, " if size >= 0 else ""
+    return CallToolResult(
+        content=[
+            TextContent(
+                text=f"{relative} is a binary file ({sized}{guess_mime_type(relative)}). Its "
+                f"bytes are the resource {cargo_uri(sandbox_id, relative)}; to inspect it here "
+                "use python_exec or shell_exec (e.g. `file`, `xxd | head`)."
+            )
+        ]
+    )
