@@ -124,15 +124,21 @@ class ShipClient:
         return bool(body.get("interrupted"))
 
     async def shell_exec(
-        self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str
+        self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str, exec_id: str
     ) -> dict[str, Any]:
         return await self._json(
             endpoint,
             "POST",
             "/shell/exec",
-            json={"command": command, "timeout": timeout, "cwd": cwd},
+            json={"command": command, "timeout": timeout, "cwd": cwd, "exec_id": exec_id},
             timeout=timeout + _EXEC_SLACK_S,
         )
+
+    async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
+        body = await self._json(
+            endpoint, "POST", "/shell/cancel", json={"exec_id": exec_id}, timeout=10.0
+        )
+        return bool(body.get("cancelled"))
 
     async def read_file(
         self, endpoint: ShipEndpoint, path: str, offset: int = 0, limit: int | None = None

@@ -29,14 +29,15 @@ from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths
 from ship.errors import NotFound, ShipError, Unauthorized, ValidationFailed
 from ship.kernel import PythonKernel
 from ship.settings import ShipSettings
-from ship.shell import run_command
+from ship.shell import ShellResult, run_command
 
 log = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S = 3600.0
+EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CAPABILITIES: dict[str, dict[str, list[str]]] = {
     "python": {"operations": ["exec", "interrupt"]},
-    "shell": {"operations": ["exec"]},
+    "shell": {"operations": ["exec", "cancel"]},
     "filesystem": {
         "operations": ["read", "write", "list", "delete", "upload", "download"],
     },
@@ -55,6 +56,12 @@ class ShellExecRequest(BaseModel):
     command: str = Field(min_length=1)
     timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
     cwd: str = "."
+    # Names the run so that POST /shell/cancel can kill it.
+    exec_id: str | None = Field(None, pattern=EXEC_ID_PATTERN)
+
+
+class ShellCancelRequest(BaseModel):
+    exec_id: str = Field(pattern=EXEC_ID_PATTERN)
 
 
 class WriteFileRequest(BaseModel):
@@ -145,6 +152,7 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
 def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> Starlette:
     """Build the app; the kernel starts with the app's lifespan."""
     user_env = user_environment(os.environ if env is None else env)
+    running_shells: dict[str, asyncio.Future[ShellResult]] = {}
     workspace = settings.workspace
     kernel = PythonKernel(
         python=settings.kernel_python,
@@ -194,17 +202,35 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         cwd = paths.resolve(workspace, body.cwd, allow_root=True)
         if not cwd.real.is_dir():
             raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
-        result = await until_disconnect(
-            request,
+        run = asyncio.ensure_future(
             run_command(
                 body.command,
                 cwd=cwd.real,
                 timeout=body.timeout,
                 env=user_env,
                 max_output_bytes=settings.max_output_bytes,
-            ),
+            )
         )
+        if body.exec_id is not None:
+            running_shells[body.exec_id] = run
+        try:
+            result = await until_disconnect(request, run)
+        except asyncio.CancelledError as exc:
+            raise ShipError("the command was cancelled by the caller") from exc
+        finally:
+            if body.exec_id is not None:
+                running_shells.pop(body.exec_id, None)
         return JSONResponse(result.as_dict())
+
+    async def shell_cancel(request: Request) -> Response:
+        body = await parse_body(request, ShellCancelRequest)
+        run = running_shells.get(body.exec_id)
+        if run is None or run.done():
+            return JSONResponse({"cancelled": False})
+        run.cancel()  # run_command kills the command and all it started
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        return JSONResponse({"cancelled": True})
 
     async def files(request: Request) -> Response:
         if request.method == "PUT":
@@ -278,6 +304,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         Route("/python/exec", python_exec, methods=["POST"]),
         Route("/python/interrupt", python_interrupt, methods=["POST"]),
         Route("/shell/exec", shell_exec, methods=["POST"]),
+        Route("/shell/cancel", shell_cancel, methods=["POST"]),
         Route("/filesystem/files", files, methods=["GET", "PUT", "DELETE"]),
         Route("/filesystem/directories", directories),
         Route("/filesystem/upload", upload, methods=["POST"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from bay_mcp.errors import ShipError, Timeout, ValidationFailed
@@ -61,8 +62,7 @@ class ExecService:
             raw = await self._ship.python_exec(endpoint, code, timeout)
         except BaseException:
             # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._ship.python_interrupt(endpoint))
+            await _shielded(self._ship.python_interrupt(endpoint))
             raise
         result = _python_result(raw, execution_id)
         if raw.get("timed_out"):
@@ -88,15 +88,22 @@ class ExecService:
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
         endpoint = await self._sandboxes.runtime(owner, sandbox_id, "shell", progress)
-        # Cancelling this call closes the request; Ship then kills the command.
-        raw = await self._ship.shell_exec(endpoint, command, timeout, relative_cwd)
+        execution_id = new_id("exec")
+        try:
+            raw = await self._ship.shell_exec(
+                endpoint, command, timeout, relative_cwd, execution_id
+            )
+        except BaseException:
+            # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.
+            await _shielded(self._ship.shell_cancel(endpoint, execution_id))
+            raise
         try:
             result = ShellExecResult(
                 success=bool(raw["success"]),
                 exit_code=raw.get("exit_code"),
                 output=str(raw.get("output", "")),
                 truncated=bool(raw.get("truncated")),
-                execution_id=new_id("exec"),
+                execution_id=execution_id,
                 execution_time_ms=int(raw.get("execution_time_ms", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -109,6 +116,28 @@ class ExecService:
                 "it and every process it started were killed.",
             )
         return result
+
+
+_cleanups: set[asyncio.Task[bool]] = set()
+
+
+async def _shielded(cleanup: Coroutine[Any, Any, bool]) -> None:
+    """Run a cleanup call to its end even though the caller is being cancelled.
+
+    The task is kept referenced until it finishes; its failure is logged, not raised
+    (the caller is already failing for its own reason).
+    """
+    task = asyncio.ensure_future(cleanup)
+    _cleanups.add(task)
+
+    def finished(done: asyncio.Task[bool]) -> None:
+        _cleanups.discard(done)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("cleanup after a cancelled call failed: %s", done.exception())
+
+    task.add_done_callback(finished)
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(task)
 
 
 def _python_result(raw: dict[str, Any], execution_id: str) -> PythonExecResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -113,3 +114,25 @@ async def test_unicode_split_across_reads_survives(client: httpx.AsyncClient) ->
     # boundaries; the total stays under the unit suite's 64 KB output cap.
     result = await sh(client, "python3 -c \"print('a' + 'é' * 30000)\"")
     assert result["output"] == "a" + "é" * 30000 + "\n"
+
+
+async def test_cancel_by_exec_id_kills_the_command(client: httpx.AsyncClient) -> None:
+    marker = f"{6000 + uuid.uuid4().int % 1000}.{os.getpid()}"
+    call = asyncio.ensure_future(
+        client.post(
+            "/shell/exec",
+            json={"command": f"sleep {marker}", "timeout": 60, "exec_id": "run-1"},
+        )
+    )
+    deadline = time.monotonic() + 10
+    while not processes_with(f"sleep {marker}"):
+        assert time.monotonic() < deadline, "the command never started"
+        await asyncio.sleep(0.05)
+    cancelled = await client.post("/shell/cancel", json={"exec_id": "run-1"})
+    assert cancelled.json() == {"cancelled": True}
+    response = await call
+    assert response.status_code == 500
+    assert "cancelled" in response.json()["error"]["message"]
+    assert processes_with(f"sleep {marker}") == []
+    again = await client.post("/shell/cancel", json={"exec_id": "run-1"})
+    assert again.json() == {"cancelled": False}
