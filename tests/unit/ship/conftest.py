@@ -29,8 +29,18 @@ def make_settings(workspace: Path, **overrides: object) -> ShipSettings:
     return ShipSettings(**values)  # type: ignore[arg-type]
 
 
+def user_env(home: Path) -> dict[str, str]:
+    """The environment user code gets in these tests: never the host's own HOME.
+
+    `bash -lc` reads ~/.profile and ~/.bashrc; the host's may run slow or locking
+    commands (pyenv rehash) that a test's timeout kill would leave half done.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+
+
 async def ship_client(settings: ShipSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, env=dict(os.environ))
+    app = create_app(settings, env=user_env(settings.workspace.parent / "home"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
