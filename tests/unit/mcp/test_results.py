@@ -1,0 +1,53 @@
+"""What a model reads: capped output keeps head and tail and says where the rest is."""
+
+from __future__ import annotations
+
+from bay_mcp.mcp.results import cap_output, python_content, shell_content
+from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
+
+
+def test_short_output_is_untouched() -> None:
+    assert cap_output("hello\n", 1000, "saved.txt", "sandbox-x") == "hello\n"
+
+
+def test_long_output_keeps_head_and_tail_and_names_the_saved_file() -> None:
+    output = "HEAD" + "x" * 50_000 + "TAIL"
+    capped = cap_output(output, 20_000, ".bay/outputs/exec-1.txt", "sandbox-x")
+    assert capped.startswith("HEAD")
+    assert "TAIL" in capped
+    assert len(capped) < 21_000
+    assert "cargo://sandbox-x/.bay/outputs/exec-1.txt" in capped
+    assert "characters cut" in capped
+
+
+def test_long_output_without_a_saved_copy_says_how_to_get_it() -> None:
+    capped = cap_output("y" * 5000, 1000, None, "sandbox-x")
+    assert "Redirect the output to a file" in capped
+
+
+def test_python_content_has_traceback_and_images() -> None:
+    result = PythonExecResult(
+        success=False,
+        output="partial\n",
+        error=PythonError(
+            ename="ValueError", evalue="bad", traceback=["Traceback", "ValueError: bad"]
+        ),
+        images=["aW1n"],
+        execution_id="exec-1",
+        execution_time_ms=5,
+    )
+    text, image = python_content(result, result.output)
+    assert text.type == "text"
+    assert "partial" in text.text
+    assert "ValueError: bad" in text.text
+    assert image.type == "image"
+    assert image.mime_type == "image/png"
+
+
+def test_shell_content_ends_with_the_exit_code() -> None:
+    result = ShellExecResult(
+        success=False, exit_code=2, output="", execution_id="exec-2", execution_time_ms=1
+    )
+    [text] = shell_content(result, "")
+    assert text.type == "text"
+    assert text.text == "(no output)\n[exit code 2]"
