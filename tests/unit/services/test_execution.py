@@ -1,0 +1,91 @@
+"""Exec rules: limits, timeouts as errors, cancellation reaching the sandbox, paths."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bay_mcp.bay import Bay
+from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, ValidationFailed
+from bay_mcp.managers import no_progress
+from tests.unit.services.conftest import FakeDriver, FakeShip
+
+ESCAPES = ["", "/etc/passwd", "../x", "a/../../b", "a\x00b"]
+
+
+async def test_timeout_limits(bay: Bay) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    for timeout in (0, 301):
+        with pytest.raises(ValidationFailed, match="between 1 and 300"):
+            await bay.execution.python("alice", sandbox.id, "1", timeout, no_progress)
+
+
+async def test_a_timed_out_run_is_a_timeout_error_with_its_output(bay: Bay, ship: FakeShip) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    ship.python_answer = {
+        "success": False,
+        "output": "step 1\nstep 2\n",
+        "timed_out": True,
+        "kernel_restarted": False,
+        "execution_time_ms": 2000,
+    }
+    with pytest.raises(Timeout) as timed_out:
+        await bay.execution.python("alice", sandbox.id, "slow()", 2, no_progress)
+    assert "2 s time limit" in timed_out.value.message
+    assert "step 2" in timed_out.value.message
+    assert "variables are kept" in timed_out.value.message
+
+
+async def test_cancelling_python_interrupts_the_kernel(bay: Bay, ship: FakeShip) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    ship.block_python = asyncio.Event()
+    running = asyncio.create_task(
+        bay.execution.python("alice", sandbox.id, "forever()", 30, no_progress)
+    )
+    await asyncio.wait_for(ship.python_started.wait(), timeout=5)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert ship.interrupts == 1
+
+
+async def test_path_escapes_are_refused_before_anything_starts(
+    bay: Bay, driver: FakeDriver
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    for bad in ESCAPES:
+        attempts = [
+            bay.files.read_text("alice", sandbox.id, bad, no_progress),
+            bay.files.write_text("alice", sandbox.id, bad, "x", no_progress),
+            bay.files.delete("alice", sandbox.id, bad, no_progress),
+            bay.files.download("alice", sandbox.id, bad, no_progress),
+            bay.files.upload("alice", sandbox.id, bad, b"x", no_progress),
+            bay.files.edit_text("alice", sandbox.id, bad, "a", "b", no_progress),
+        ]
+        if bad:  # "" lists the root: allowed for directories and cwd
+            attempts.append(bay.files.list_directory("alice", sandbox.id, bad, no_progress))
+            attempts.append(bay.execution.shell("alice", sandbox.id, "pwd", 30, bad, no_progress))
+        for attempt in attempts:
+            with pytest.raises(InvalidPath):
+                await attempt
+    assert driver.started == 0
+
+
+async def test_edit_replaces_exactly_what_was_asked(bay: Bay) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await bay.files.write_text("alice", sandbox.id, "f.txt", "a a b", no_progress)
+    with pytest.raises(ValidationFailed, match="occurs 2 times"):
+        await bay.files.edit_text("alice", sandbox.id, "f.txt", "a", "c", no_progress)
+    with pytest.raises(ValidationFailed, match="not found"):
+        await bay.files.edit_text("alice", sandbox.id, "f.txt", "zzz", "c", no_progress)
+    edited = await bay.files.edit_text("alice", sandbox.id, "f.txt", "b", "B", no_progress)
+    assert edited.replacements == 1
+    every = await bay.files.edit_text(
+        "alice", sandbox.id, "f.txt", "a", "c", no_progress, replace_all=True
+    )
+    assert every.replacements == 2
+    text = await bay.files.read_text("alice", sandbox.id, "f.txt", no_progress)
+    assert text.content == "c c B"
+    with pytest.raises(FileNotFound):
+        await bay.files.read_text("alice", sandbox.id, "missing.txt", no_progress)

@@ -1,0 +1,76 @@
+"""The schema is versioned and matches the models; settings come from env and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+from sqlmodel import SQLModel
+
+import bay_mcp.storage.models  # noqa: F401  (the tables)
+from bay_mcp.settings import BaySettings, resolve_instance_id
+from bay_mcp.storage.database import Database
+
+
+async def test_migrations_create_the_schema_and_match_the_models(tmp_path: Path) -> None:
+    database = Database(tmp_path / "bay.db")
+    await database.migrate()
+    await database.migrate()  # a second start upgrades nothing and breaks nothing
+
+    def check(connection: Connection) -> tuple[set[str], list[object]]:
+        tables = set(inspect(connection).get_table_names())
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        return tables, diff
+
+    async with database.engine.connect() as connection:
+        tables, diff = await connection.run_sync(check)
+    await database.close()
+    assert {"sandboxes", "cargos", "sessions", "idempotency_keys", "alembic_version"} <= tables
+    assert diff == [], f"the models changed without a migration: {diff}"
+
+
+def test_env_overrides_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "bay.toml"
+    config.write_text(
+        'output_limit_chars = 5000\nlocal_owner = "from-file"\n'
+        '[[profiles]]\nid = "tiny"\nmemory_mb = 256\ncapabilities = ["python"]\n'
+    )
+    monkeypatch.setenv("BAY_CONFIG_FILE", str(config))
+    monkeypatch.setenv("BAY_OUTPUT_LIMIT_CHARS", "7000")
+    monkeypatch.setenv("BAY_DATA_DIR", str(tmp_path / "data"))
+    settings = BaySettings()
+    assert settings.output_limit_chars == 7000
+    assert settings.local_owner == "from-file"
+    assert settings.data_dir == tmp_path / "data"
+    [profile] = settings.profiles
+    assert (profile.id, profile.memory_mb, profile.capabilities) == ("tiny", 256, ["python"])
+
+
+def test_defaults_work_on_a_laptop(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BAY_CONFIG_FILE", "BAY_PROFILES", "BAY_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = BaySettings()
+    [profile] = settings.profiles
+    assert profile.id == "python-default"
+    assert profile.image == "ship:latest"
+    assert (profile.cpus, profile.memory_mb, profile.idle_timeout_seconds) == (1.0, 1024, 600)
+    assert profile.capabilities == ["python", "shell", "filesystem"]
+    assert settings.database_path.name == "bay.db"
+
+
+def test_a_missing_config_file_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BAY_CONFIG_FILE", str(tmp_path / "nope.toml"))
+    with pytest.raises(ValueError, match="not a file"):
+        BaySettings()
+
+
+def test_the_instance_id_is_made_once(tmp_path: Path) -> None:
+    settings = BaySettings(data_dir=tmp_path)
+    first = resolve_instance_id(settings)
+    assert first == resolve_instance_id(BaySettings(data_dir=tmp_path))
+    assert resolve_instance_id(BaySettings(data_dir=tmp_path, instance_id="fixed")) == "fixed"
