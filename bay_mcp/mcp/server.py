@@ -236,14 +236,17 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     )
     limit = bay.settings.output_limit_chars
 
-    async def save_full_output(owner: str, sandbox_id: str, execution_id: str, output: str) -> str:
+    async def model_output(owner: str, sandbox_id: str, execution_id: str, output: str) -> str:
+        """The output as the model reads it: capped, the full text saved in the workspace."""
+        if not needs_cap(output, limit):
+            return output
         path = f"{OUTPUT_DIR}/{execution_id}.txt"
         try:
             await bay.files.write_text(owner, sandbox_id, path, output, _silent)
         except BayError as exc:
             log.warning("could not save the full output of %s: %s", execution_id, exc.message)
-            return ""
-        return path
+            return cap_output(output, limit, None, sandbox_id)
+        return cap_output(output, limit, path, sandbox_id)
 
     # -- sandboxes ------------------------------------------------------------------
 
@@ -372,10 +375,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
                 "running Python",
             )
         )
-        text = result.output
-        if needs_cap(text, limit):
-            saved = await save_full_output(owner, sandbox_id, result.execution_id, text)
-            text = cap_output(text, limit, saved or None, sandbox_id)
+        text = await model_output(owner, sandbox_id, result.execution_id, result.output)
         structured = PythonExecOutput(
             success=result.success,
             output=text,
@@ -414,10 +414,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
                 "running the command",
             )
         )
-        text = result.output
-        if needs_cap(text, limit):
-            saved = await save_full_output(owner, sandbox_id, result.execution_id, text)
-            text = cap_output(text, limit, saved or None, sandbox_id)
+        text = await model_output(owner, sandbox_id, result.execution_id, result.output)
         structured = ShellExecOutput(
             success=result.success,
             exit_code=result.exit_code,
