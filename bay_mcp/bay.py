@@ -9,14 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from bay_mcp.drivers import Driver, DriverError
 from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService
 from bay_mcp.services.files import FileService
+from bay_mcp.services.idempotency import IdempotencyService
+from bay_mcp.services.keys import KeyService
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.ship_client import ShipClient
@@ -52,6 +56,15 @@ class Bay:
         self.sandboxes = SandboxService(self.db, settings, self.sessions, self.cargos)
         self.execution = ExecService(self.sandboxes, self.ship)
         self.files = FileService(self.sandboxes, self.ship)
+        self.cargo_service = CargoService(self.db, self.cargos)
+        self.keys = KeyService(
+            self.db,
+            settings.api_key.get_secret_value() if settings.api_key else None,
+            settings.api_key_owner,
+        )
+        self.idempotency = IdempotencyService(
+            self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
+        )
 
     async def start(self) -> None:
         await self.db.migrate()

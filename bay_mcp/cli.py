@@ -9,6 +9,7 @@ import sys
 from pydantic import ValidationError
 
 from bay_mcp import __version__
+from bay_mcp.errors import BayError
 from bay_mcp.image_build import (
     DEFAULT_MIRROR,
     DEFAULT_TAG,
@@ -18,8 +19,11 @@ from bay_mcp.image_build import (
     plan,
 )
 from bay_mcp.logs import configure_logging
+from bay_mcp.services.keys import KeyService
 from bay_mcp.settings import BaySettings
 from bay_mcp.stdio import serve_stdio
+from bay_mcp.storage.database import Database
+from bay_mcp.web.serve import RefusedToStart, serve_http
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve MCP (stdio is the default command)")
     serve.add_argument(
         "--transport",
-        choices=["stdio"],
+        choices=["stdio", "http", "sse"],
         default="stdio",
-        help="stdio: MCP over stdin/stdout for a local host",
+        help="stdio: MCP over stdin/stdout for a local host; http (alias sse): one server "
+        "with MCP at /mcp (streamable HTTP) and /sse, and REST at /v1",
     )
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (8000)")
+
+    keys = commands.add_parser("keys", help="manage API keys for the HTTP server")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = key_commands.add_parser("create", help="make a key for an owner; printed once")
+    create.add_argument("--owner", required=True, help="the owner the key acts as")
+    key_commands.add_parser("list", help="list keys (ids, owners, prefixes; never the keys)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id", help="the key's id, from `bay-mcp keys list`")
 
     image = commands.add_parser("image", help="build or inspect the Ship sandbox image")
     image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
@@ -87,14 +102,52 @@ def _load_settings() -> BaySettings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _load_settings()
     configure_logging(settings.log_level, settings.log_file)
-    asyncio.run(serve_stdio(settings))
+    transport = getattr(args, "transport", "stdio")
+    if transport == "stdio":
+        asyncio.run(serve_stdio(settings))
+        return 0
+    try:
+        asyncio.run(serve_http(settings, args.host, args.port))
+    except RefusedToStart as exc:
+        print(f"bay-mcp: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    settings = _load_settings()
+    database = Database(settings.database_path)
+    await database.migrate()
+    keys = KeyService(database, None, settings.api_key_owner)
+    try:
+        if args.keys_command == "create":
+            record, key = await keys.create(args.owner)
+            print(key)  # the one place the key is ever shown: stdout, for scripts
+            print(f"key {record.id} for owner {record.owner}; store it now", file=sys.stderr)
+        elif args.keys_command == "list":
+            for record in await keys.list():
+                state = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
+                print(f"{record.id}  {record.owner}  {record.prefix}…  {state}")
+        else:
+            record = await keys.revoke(args.key_id)
+            print(f"revoked {record.id} ({record.owner})", file=sys.stderr)
+    except BayError as exc:
+        print(f"bay-mcp: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await database.close()
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        code = _serve(args) if args.command in (None, "serve") else asyncio.run(_image(args))
+        if args.command in (None, "serve"):
+            code = _serve(args)
+        elif args.command == "keys":
+            code = asyncio.run(_keys(args))
+        else:
+            code = asyncio.run(_image(args))
     except ImageBuildError as exc:
         print(f"bay-mcp: {exc}", file=sys.stderr)
         code = 1

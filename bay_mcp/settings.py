@@ -60,7 +60,15 @@ class BaySettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("bay-mcp"))
     instance_id: str | None = None
+    # One API key from the environment (BAY_API_KEY), for the owner api_key_owner.
     api_key: SecretStr | None = None
+    api_key_owner: str = "default"
+    # HTTP: None means on a loopback bind only. Anonymous callers act as owner
+    # `default`, or as the owner named by an X-Owner header.
+    allow_anonymous: bool | None = None
+    # Extra Host header values MCP over HTTP accepts (behind a proxy), e.g. "bay.example.com".
+    allowed_hosts: list[str] = Field(default_factory=list)
+    idempotency_ttl_seconds: int = Field(3600, ge=60)
     # The engine: DOCKER_HOST as every Docker tool reads it (BAY_DOCKER_HOST wins).
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")

@@ -49,6 +49,10 @@ class ImageMissing(DriverError):
 
 
 class Driver(Protocol):
+    async def ping(self) -> str:
+        """The engine's version; DriverError when it does not answer."""
+        ...
+
     async def image_exists(self, image: str) -> bool: ...
 
     async def create_volume(self, name: str, labels: dict[str, str]) -> None: ...

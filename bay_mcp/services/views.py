@@ -20,7 +20,7 @@ class ContainerView(BaseModel):
     healthy: bool
 
 
-class SandboxView(BaseModel):
+class SandboxSummary(BaseModel):
     id: str
     status: SandboxStatus
     profile: str
@@ -31,6 +31,11 @@ class SandboxView(BaseModel):
     idle_expires_at: datetime | None = Field(
         description="when an idle session will be stopped; null when no session runs"
     )
+
+
+class SandboxView(SandboxSummary):
+    """One sandbox, with its running container (null when idle)."""
+
     containers: list[ContainerView] | None = None
 
 

@@ -98,3 +98,17 @@ class IdempotencyKey(SQLModel, table=True):
     response_body: str | None = None
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(default_factory=lambda: new_id("key"), primary_key=True)
+    owner: str = Field(index=True)
+    # SHA-256 of the key: keys are 256-bit random secrets, so a fast hash is enough
+    # and lookup by hash is direct. The key itself is shown once and never stored.
+    key_hash: str = Field(unique=True)
+    # The first characters, to recognise a key in `keys list` without revealing it.
+    prefix: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)

@@ -41,6 +41,9 @@ class FakeDriver:
     images: set[str] = field(default_factory=lambda: {"ship:latest"})
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    async def ping(self) -> str:
+        return "fake"
+
     async def image_exists(self, image: str) -> bool:
         return image in self.images
 

@@ -1,0 +1,60 @@
+"""`bay-mcp serve --transport http`: uvicorn around the HTTP app, with the bind checks."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from bay_mcp.bay import Bay
+from bay_mcp.settings import BaySettings
+from bay_mcp.web.app import create_http_app, is_loopback
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN_S = 15
+
+
+class RefusedToStart(Exception):
+    """The server would be an open door: the message says what to configure."""
+
+
+async def check_bind(bay: Bay, host: str, allow_anonymous: bool) -> None:
+    if is_loopback(host):
+        return
+    if allow_anonymous:
+        raise RefusedToStart(
+            f"refusing to serve anonymous access on {host}, a non-loopback address: anyone "
+            "who reaches it could run code. Unset BAY_ALLOW_ANONYMOUS and use API keys, or "
+            "bind to 127.0.0.1."
+        )
+    await bay.db.migrate()
+    if not await bay.keys.has_keys():
+        raise RefusedToStart(
+            f"refusing to serve on {host} with no API key: create one with "
+            "`bay-mcp keys create --owner NAME` or set BAY_API_KEY, or bind to 127.0.0.1."
+        )
+
+
+async def serve_http(settings: BaySettings, host: str, port: int) -> None:
+    allow_anonymous = (
+        settings.allow_anonymous if settings.allow_anonymous is not None else is_loopback(host)
+    )
+    bay = Bay(settings)
+    await check_bind(bay, host, allow_anonymous)
+    app = create_http_app(bay, allow_anonymous=allow_anonymous)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our logging configuration: stderr, with request ids
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        proxy_headers=False,
+    )
+    log.info(
+        "serving MCP at http://%s:%d/mcp (SSE: /sse), REST at /v1; anonymous access %s",
+        host,
+        port,
+        "on" if allow_anonymous else "off",
+    )
+    await uvicorn.Server(config).serve()

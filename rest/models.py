@@ -1,0 +1,177 @@
+"""Bodies and queries of `/v1`: the routes parse with these, and `/openapi.json` is
+generated from them. Field names are the contract's."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bay_mcp.services.cargos import CargoView
+from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class CreateSandboxBody(Strict):
+    profile: str = Field("python-default", min_length=1, max_length=64)
+    cargo_id: str | None = Field(None, min_length=1, max_length=64)
+    ttl: int | None = Field(None, ge=0, le=365 * 24 * 3600, description="seconds; null/0: none")
+
+
+class ExtendTtlBody(Strict):
+    extend_by: int = Field(gt=0, le=365 * 24 * 3600, description="seconds to add")
+
+
+class PythonExecBody(Strict):
+    code: str = Field(max_length=1_000_000)
+    timeout: int = Field(30, ge=1, le=300)
+
+
+class ShellExecBody(Strict):
+    command: str = Field(min_length=1, max_length=100_000)
+    timeout: int = Field(30, ge=1, le=300)
+    cwd: str | None = Field(None, max_length=4096)
+
+
+class WriteFileBody(Strict):
+    path: str = Field(max_length=4096)
+    content: str = Field(max_length=16 * 1024 * 1024)
+
+
+class CreateCargoBody(Strict):
+    size_limit_mb: int | None = Field(None, ge=1, le=65536)
+
+
+class PageQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=512)
+
+
+class SandboxListQuery(PageQuery):
+    status: SandboxStatus | None = None
+
+
+class CargoListQuery(PageQuery):
+    managed: bool = False
+
+
+class PathQuery(Strict):
+    path: str = Field(max_length=4096)
+
+
+class DirectoryQuery(Strict):
+    path: str = Field(".", max_length=4096)
+
+
+class ProfilesQuery(Strict):
+    detail: bool = False
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class HealthBody(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    checks: dict[str, str]
+
+
+class ProfileResources(BaseModel):
+    cpus: float
+    memory: str
+
+
+class ProfileItem(BaseModel):
+    id: str
+    image: str
+    resources: ProfileResources
+    capabilities: list[str]
+    idle_timeout: int
+    description: str | None = None
+
+
+class ProfileList(BaseModel):
+    items: list[ProfileItem]
+
+
+class SandboxPage(BaseModel):
+    items: list[SandboxSummary]
+    next_cursor: str | None
+
+
+class CargoPage(BaseModel):
+    items: list[CargoView]
+    next_cursor: str | None
+
+
+class ImageOutput(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    png: str = Field(alias="image/png", description="base64 PNG")
+
+
+class PythonOutput(BaseModel):
+    text: str
+    images: list[ImageOutput]
+
+
+class PythonData(BaseModel):
+    execution_count: int | None
+    output: PythonOutput
+
+
+class PythonExecResponse(BaseModel):
+    success: bool
+    output: str
+    error: str | None
+    data: PythonData
+    execution_id: str
+    execution_time_ms: int
+
+
+class ShellExecResponse(BaseModel):
+    success: bool
+    output: str
+    error: str | None
+    exit_code: int | None
+    execution_id: str
+    execution_time_ms: int
+
+
+class FileContent(BaseModel):
+    content: str
+
+
+class StatusOk(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class StatusStopped(BaseModel):
+    status: Literal["stopped"] = "stopped"
+
+
+class Uploaded(BaseModel):
+    status: Literal["ok"] = "ok"
+    path: str
+    size: int
+
+
+class DirectoryBody(BaseModel):
+    entries: list[DirectoryEntry]

@@ -1,0 +1,460 @@
+"""The `/v1` routes: parse, call the service, shape the answer. No rules live here.
+
+Every endpoint is one `Endpoint` in `ENDPOINTS`; the Starlette routes and the OpenAPI
+document are both generated from that table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from bay_mcp import __version__
+from bay_mcp.bay import Bay
+from bay_mcp.errors import BayError, ValidationFailed
+from bay_mcp.managers import no_progress
+from bay_mcp.services.cargos import CargoView
+from bay_mcp.services.idempotency import fingerprint
+from bay_mcp.services.views import SandboxSummary, SandboxView
+from rest import models
+from rest.errors import error_response, internal_error_response
+
+log = logging.getLogger(__name__)
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Identified)
+Result = Response | tuple[int, Any]
+BAD_CURSOR = "cursor is not one this server gave out: pass next_cursor from the last page"
+
+
+@dataclass
+class Call:
+    """One parsed request, as a handler sees it."""
+
+    request: Request
+    bay: Bay
+    owner: str
+    request_id: str
+    params: dict[str, str]
+    body: Any = None
+    query: Any = None
+
+
+Handler = Callable[[Call], Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    response: type[BaseModel] | Literal["binary", "empty"] | None = None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    multipart: bool = False
+    idempotent: bool = False
+    errors: Sequence[int] = field(default=(400, 401, 404))
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _validation_failed(exc: ValidationError, where: str) -> ValidationFailed:
+    fields = sorted({".".join(str(p) for p in err["loc"]) or where for err in exc.errors()})
+    first = exc.errors()[0]
+    location = ".".join(str(p) for p in first["loc"]) or where
+    return ValidationFailed(
+        f"invalid {where}: {location}: {first['msg']}", {"fields": fields, "in": where}
+    )
+
+
+def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise _validation_failed(exc, "query") from exc
+
+
+def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ValidationFailed("the body is not valid JSON", {"fields": ["body"]}) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_failed(exc, "body") from exc
+
+
+def _cursor_after(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed(
+            "cursor is not one this server gave out", {"fields": ["cursor"]}
+        ) from exc
+
+
+def _page(items: list[Item], query: models.PageQuery) -> tuple[list[Item], str | None]:
+    """Cursor pagination over an ordered list: the cursor names the last item seen."""
+    after = _cursor_after(query.cursor)
+    ids = [item.id for item in items]
+    start = ids.index(after) + 1 if after in ids else 0
+    if after is not None and after not in ids:
+        raise ValidationFailed(BAD_CURSOR, {"fields": ["cursor"]})
+    page = items[start : start + query.limit]
+    more = start + query.limit < len(items)
+    next_cursor = (
+        base64.urlsafe_b64encode(page[-1].id.encode()).decode().rstrip("=")
+        if more and page
+        else None
+    )
+    return page, next_cursor
+
+
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+async def list_profiles(call: Call) -> Result:
+    items = [
+        models.ProfileItem(
+            id=p.id,
+            image=p.image,
+            resources=models.ProfileResources(cpus=p.cpus, memory=f"{p.memory_mb}m"),
+            capabilities=p.capabilities,
+            idle_timeout=p.idle_timeout_seconds,
+            description=p.description if call.query.detail else None,
+        )
+        for p in call.bay.sandboxes.profiles()
+    ]
+    return 200, _dump(models.ProfileList(items=items))
+
+
+async def create_sandbox(call: Call) -> Result:
+    body: models.CreateSandboxBody = call.body
+    sandbox = await call.bay.sandboxes.create(
+        call.owner, profile=body.profile, ttl_seconds=body.ttl or None, cargo_id=body.cargo_id
+    )
+    return 201, _dump(SandboxSummary.model_validate(sandbox.model_dump()))
+
+
+async def list_sandboxes(call: Call) -> Result:
+    query: models.SandboxListQuery = call.query
+    views = await call.bay.sandboxes.list(call.owner, query.status)
+    summaries = [SandboxSummary.model_validate(v.model_dump()) for v in views]
+    page, next_cursor = _page(summaries, query)
+    return 200, _dump(models.SandboxPage(items=page, next_cursor=next_cursor))
+
+
+async def get_sandbox(call: Call) -> Result:
+    return 200, _dump(await call.bay.sandboxes.get(call.owner, call.params["sandbox_id"]))
+
+
+async def extend_ttl(call: Call) -> Result:
+    body: models.ExtendTtlBody = call.body
+    view = await call.bay.sandboxes.extend_ttl(
+        call.owner, call.params["sandbox_id"], body.extend_by
+    )
+    return 200, _dump(SandboxSummary.model_validate(view.model_dump()))
+
+
+async def keepalive(call: Call) -> Result:
+    await call.bay.sandboxes.keepalive(call.owner, call.params["sandbox_id"])
+    return 200, _dump(models.StatusOk())
+
+
+async def stop_sandbox(call: Call) -> Result:
+    await call.bay.sandboxes.stop(call.owner, call.params["sandbox_id"])
+    return 200, _dump(models.StatusStopped())
+
+
+async def delete_sandbox(call: Call) -> Result:
+    await call.bay.sandboxes.delete(call.owner, call.params["sandbox_id"])
+    return Response(status_code=204)
+
+
+async def python_exec(call: Call) -> Result:
+    body: models.PythonExecBody = call.body
+    result = await call.bay.execution.python(
+        call.owner, call.params["sandbox_id"], body.code, body.timeout, no_progress
+    )
+    error = None
+    if result.error is not None:
+        error = "\n".join(result.error.traceback) or f"{result.error.ename}: {result.error.evalue}"
+    response = models.PythonExecResponse(
+        success=result.success,
+        output=result.output,
+        error=error,
+        data=models.PythonData(
+            execution_count=result.execution_count,
+            output=models.PythonOutput(
+                text=result.output,
+                images=[models.ImageOutput(png=image) for image in result.images],
+            ),
+        ),
+        execution_id=result.execution_id,
+        execution_time_ms=result.execution_time_ms,
+    )
+    return 200, _dump(response)
+
+
+async def shell_exec(call: Call) -> Result:
+    body: models.ShellExecBody = call.body
+    result = await call.bay.execution.shell(
+        call.owner,
+        call.params["sandbox_id"],
+        body.command,
+        body.timeout,
+        body.cwd or ".",
+        no_progress,
+    )
+    response = models.ShellExecResponse(
+        success=result.success,
+        output=result.output,
+        error=None if result.success else f"the command exited with code {result.exit_code}",
+        exit_code=result.exit_code,
+        execution_id=result.execution_id,
+        execution_time_ms=result.execution_time_ms,
+    )
+    return 200, _dump(response)
+
+
+async def read_file(call: Call) -> Result:
+    query: models.PathQuery = call.query
+    text = await call.bay.files.read_text(
+        call.owner, call.params["sandbox_id"], query.path, no_progress
+    )
+    return 200, _dump(models.FileContent(content=text.content))
+
+
+async def write_file(call: Call) -> Result:
+    body: models.WriteFileBody = call.body
+    await call.bay.files.write_text(
+        call.owner, call.params["sandbox_id"], body.path, body.content, no_progress
+    )
+    return 200, _dump(models.StatusOk())
+
+
+async def delete_file(call: Call) -> Result:
+    query: models.PathQuery = call.query
+    await call.bay.files.delete(call.owner, call.params["sandbox_id"], query.path, no_progress)
+    return 200, _dump(models.StatusOk())
+
+
+async def list_directory(call: Call) -> Result:
+    query: models.DirectoryQuery = call.query
+    listing = await call.bay.files.list_directory(
+        call.owner, call.params["sandbox_id"], query.path, no_progress
+    )
+    return 200, _dump(models.DirectoryBody(entries=listing.entries))
+
+
+async def upload_file(call: Call) -> Result:
+    async with call.request.form(max_files=1, max_fields=2) as form:
+        upload = form.get("file")
+        path = form.get("path")
+        if not isinstance(upload, UploadFile):
+            raise ValidationFailed("multipart field 'file' is missing", {"fields": ["file"]})
+        if not isinstance(path, str) or not path:
+            path = upload.filename or ""
+        data = await upload.read()
+    written = await call.bay.files.upload(
+        call.owner, call.params["sandbox_id"], path, data, no_progress
+    )
+    return 200, _dump(models.Uploaded(path=written.path, size=written.size))
+
+
+async def download_file(call: Call) -> Result:
+    query: models.PathQuery = call.query
+    stack = AsyncExitStack()
+    chunks = await stack.enter_async_context(
+        call.bay.files.download_stream(
+            call.owner, call.params["sandbox_id"], query.path, no_progress
+        )
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await stack.aclose()
+
+    name = query.path.rsplit("/", 1)[-1]
+    return StreamingResponse(
+        body(),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def create_cargo(call: Call) -> Result:
+    body: models.CreateCargoBody = call.body
+    return 201, _dump(await call.bay.cargo_service.create(call.owner, body.size_limit_mb))
+
+
+async def list_cargos(call: Call) -> Result:
+    query: models.CargoListQuery = call.query
+    cargos = await call.bay.cargo_service.list(call.owner, managed=query.managed)
+    page, next_cursor = _page(cargos, query)
+    return 200, _dump(models.CargoPage(items=page, next_cursor=next_cursor))
+
+
+async def get_cargo(call: Call) -> Result:
+    return 200, _dump(await call.bay.cargo_service.get(call.owner, call.params["cargo_id"]))
+
+
+async def delete_cargo(call: Call) -> Result:
+    await call.bay.cargo_service.delete(call.owner, call.params["cargo_id"])
+    return Response(status_code=204)
+
+
+SANDBOX = "/v1/sandboxes/{sandbox_id}"
+RUNTIME_ERRORS = (400, 401, 404, 409, 502, 503, 504)
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/v1/profiles", list_profiles, "List profiles", response=models.ProfileList,
+             query=models.ProfilesQuery, errors=(400, 401)),
+    Endpoint("POST", "/v1/sandboxes", create_sandbox, "Create a sandbox (no container starts)",
+             status=201, response=SandboxSummary, body=models.CreateSandboxBody,
+             idempotent=True, errors=(400, 401, 404, 409)),
+    Endpoint("GET", "/v1/sandboxes", list_sandboxes, "List your sandboxes",
+             response=models.SandboxPage, query=models.SandboxListQuery, errors=(400, 401)),
+    Endpoint("GET", SANDBOX, get_sandbox, "Get a sandbox with its containers",
+             response=SandboxView),
+    Endpoint("POST", SANDBOX + "/extend_ttl", extend_ttl, "Extend a sandbox's TTL",
+             response=SandboxSummary, body=models.ExtendTtlBody, idempotent=True,
+             errors=(400, 401, 404, 409)),
+    Endpoint("POST", SANDBOX + "/keepalive", keepalive, "Reset the idle timer",
+             response=models.StatusOk),
+    Endpoint("POST", SANDBOX + "/stop", stop_sandbox, "Stop: container gone, files kept",
+             response=models.StatusStopped),
+    Endpoint("DELETE", SANDBOX, delete_sandbox, "Delete: container and managed cargo gone",
+             status=204, response="empty"),
+    Endpoint("POST", SANDBOX + "/python/exec", python_exec, "Run Python in the kernel",
+             response=models.PythonExecResponse, body=models.PythonExecBody,
+             errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/shell/exec", shell_exec, "Run a shell command",
+             response=models.ShellExecResponse, body=models.ShellExecBody,
+             errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/filesystem/files", read_file, "Read a text file",
+             response=models.FileContent, query=models.PathQuery, errors=RUNTIME_ERRORS),
+    Endpoint("PUT", SANDBOX + "/filesystem/files", write_file, "Write a text file",
+             response=models.StatusOk, body=models.WriteFileBody, errors=RUNTIME_ERRORS),
+    Endpoint("DELETE", SANDBOX + "/filesystem/files", delete_file, "Delete a file or directory",
+             response=models.StatusOk, query=models.PathQuery, errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/filesystem/directories", list_directory, "List a directory",
+             response=models.DirectoryBody, query=models.DirectoryQuery, errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/filesystem/upload", upload_file, "Upload a file (multipart)",
+             response=models.Uploaded, multipart=True, errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/filesystem/download", download_file, "Download a file's bytes",
+             response="binary", query=models.PathQuery, errors=RUNTIME_ERRORS),
+    Endpoint("POST", "/v1/cargos", create_cargo, "Create an external cargo", status=201,
+             response=CargoView, body=models.CreateCargoBody, idempotent=True,
+             errors=(400, 401, 409)),
+    Endpoint("GET", "/v1/cargos", list_cargos, "List cargos (external unless managed=true)",
+             response=models.CargoPage, query=models.CargoListQuery, errors=(400, 401)),
+    Endpoint("GET", "/v1/cargos/{cargo_id}", get_cargo, "Get a cargo",
+             response=CargoView),
+    Endpoint("DELETE", "/v1/cargos/{cargo_id}", delete_cargo,
+             "Delete an external cargo (409 while in use)", status=204, response="empty",
+             errors=(400, 401, 404, 409)),
+]  # fmt: skip
+
+
+# -- the glue ---------------------------------------------------------------------------
+
+
+def _route(endpoint: Endpoint, bay: Bay) -> Route:
+    async def handle(request: Request) -> Response:
+        request_id: str = request.state.request_id
+        try:
+            raw = b"" if endpoint.multipart or endpoint.body is None else await request.body()
+            call = Call(
+                request=request,
+                bay=bay,
+                owner=request.state.owner,
+                request_id=request_id,
+                params={k: str(v) for k, v in request.path_params.items()},
+                query=_parse_query(request, endpoint.query) if endpoint.query else None,
+                body=_parse_body(raw, endpoint.body) if endpoint.body else None,
+            )
+            key = request.headers.get("idempotency-key")
+            if endpoint.idempotent and key is not None:
+                status, payload = await bay.idempotency.run(
+                    call.owner,
+                    key,
+                    fingerprint(endpoint.method, request.url.path, raw),
+                    lambda: _as_json(endpoint.handler(call)),
+                )
+                result: Result = (status, payload)
+            else:
+                result = await endpoint.handler(call)
+        except BayError as exc:
+            return error_response(exc, request_id)
+        except Exception as exc:
+            return internal_error_response(exc, request_id)
+        if isinstance(result, Response):
+            result.headers["X-Request-Id"] = request_id
+            return result
+        status, payload = result
+        return JSONResponse(payload, status_code=status, headers={"X-Request-Id": request_id})
+
+    return Route(endpoint.path, handle, methods=[endpoint.method])
+
+
+async def _as_json(pending: Awaitable[Result]) -> tuple[int, Any]:
+    result = await pending
+    if isinstance(result, Response):
+        raise TypeError("an idempotent endpoint must answer JSON")
+    return result
+
+
+def rest_routes(bay: Bay) -> list[Route]:
+    return [_route(endpoint, bay) for endpoint in ENDPOINTS]
+
+
+def health_route(bay: Bay) -> Route:
+    async def health(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await bay.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # reported, not raised: this is the health check
+            checks["database"] = f"failing: {type(exc).__name__}"
+        try:
+            checks["driver"] = f"ok (docker {await bay.driver.ping()})"
+        except Exception as exc:
+            checks["driver"] = f"failing: {exc}"
+        healthy = all(value.startswith("ok") for value in checks.values())
+        body = models.HealthBody(
+            status="healthy" if healthy else "unhealthy", version=__version__, checks=checks
+        )
+        return JSONResponse(_dump(body), status_code=200 if healthy else 503)
+
+    return Route("/health", health, methods=["GET"])
