@@ -1,0 +1,174 @@
+"""A real `bay-mcp serve --transport http` on a free loopback port, with API keys.
+
+One server per test module: its own data directory and Bay instance id, so every
+container and volume it makes can be found (and is removed at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import docker
+
+BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
+READY_TIMEOUT_S = 30.0
+PROFILES = [{"id": "python-default"}, {"id": "python-only", "capabilities": ["python"]}]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class HttpBay:
+    url: str
+    instance_id: str
+    data_dir: Path
+    keys: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def client(self, owner: str | None = None, **headers: str) -> httpx.Client:
+        """An HTTP client acting as `owner` (by its key), or anonymous when None."""
+        all_headers = dict(headers)
+        if owner is not None:
+            all_headers["Authorization"] = f"Bearer {self.keys[owner]}"
+        return httpx.Client(base_url=self.url, headers=all_headers, timeout=120)
+
+    def containers(self, **labels: str) -> list[str]:
+        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
+        for key, value in labels.items():
+            filters += ["--filter", f"label=bay.{key}={value}"]
+        return docker("ps", "-aq", *filters).split()
+
+    def volumes(self, **labels: str) -> list[str]:
+        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
+        for key, value in labels.items():
+            filters += ["--filter", f"label=bay.{key}={value}"]
+        return docker("volume", "ls", "-q", *filters).split()
+
+
+def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(data_dir),
+        "BAY_DATA_DIR": str(data_dir),
+        "BAY_INSTANCE_ID": instance_id,
+        "BAY_AUTO_BUILD_IMAGE": "false",
+        "BAY_PROFILES": json.dumps(
+            [{"id": "python-default"}, {"id": "python-only", "capabilities": ["python"]}]
+        ),
+        **extra,
+    }
+    if "DOCKER_HOST" in os.environ:
+        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return env
+
+
+def create_key(env: dict[str, str], owner: str) -> str:
+    made = subprocess.run(
+        [BAY_MCP, "keys", "create", "--owner", owner],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return made.stdout.strip()
+
+
+def start_server(
+    data_dir: Path, instance_id: str, *, owners: tuple[str, ...] = (), host: str = "127.0.0.1",
+    **extra_env: str,
+) -> HttpBay:  # fmt: skip
+    env = environment(data_dir, instance_id, **extra_env)
+    keys = {owner: create_key(env, owner) for owner in owners}
+    port = free_port()
+    log = (data_dir / "server.log").open("wb")
+    process = subprocess.Popen(
+        [BAY_MCP, "serve", "--transport", "http", "--host", host, "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = HttpBay(f"http://127.0.0.1:{port}", instance_id, data_dir, keys, process)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            output = (data_dir / "server.log").read_text()
+            raise RuntimeError(f"the server exited ({process.returncode}):\n{output}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"the server did not answer /health in {READY_TIMEOUT_S} s")
+        time.sleep(0.05)
+
+
+def stop_server(server: HttpBay) -> None:
+    if server.process is not None and server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+    if leftovers := server.containers():
+        docker("rm", "-f", *leftovers, check=False)
+    if volumes := server.volumes():
+        docker("volume", "rm", "-f", *volumes, check=False)
+
+
+@pytest.fixture(scope="module")
+def bay_http() -> Iterator[HttpBay]:
+    """Keys for owners alice and bob; anonymous access off."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-http-"))
+    server = start_server(
+        data_dir,
+        f"bay-test-{secrets.token_hex(4)}",
+        owners=("alice", "bob"),
+        BAY_ALLOW_ANONYMOUS="false",
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def alice(bay_http: HttpBay) -> Iterator[httpx.Client]:
+    with bay_http.client("alice") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def bob(bay_http: HttpBay) -> Iterator[httpx.Client]:
+    with bay_http.client("bob") as client:
+        yield client
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    """Assert the contract's error shape, status and code; return the error."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, object] = body["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert isinstance(error["details"], dict)
+    return error
