@@ -1,0 +1,103 @@
+"""MCP over streamable HTTP and SSE, with the SDK's own clients, behind API keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.integration.http.conftest import HttpBay, error_of
+
+
+@asynccontextmanager
+async def mcp_http(server: HttpBay, owner: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+@asynccontextmanager
+async def mcp_sse(server: HttpBay, owner: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+    async with Client(sse_client(f"{server.url}/sse", headers=headers)) as client:
+        yield client
+
+
+def text_of(result: object) -> str:
+    return "\n".join(getattr(b, "text", "") for b in getattr(result, "content", []))
+
+
+async def test_a_rest_sandbox_is_used_over_streamable_http_and_sse(
+    bay_http: HttpBay, alice: httpx.Client
+) -> None:
+    sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
+    async with mcp_http(bay_http, "alice") as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"python_exec", "shell_exec", "read_file", "create_sandbox"} <= tools
+        result = await client.call_tool(
+            "python_exec", {"sandbox_id": sandbox_id, "code": "shared = 'over http'\nshared"}
+        )
+        assert not result.is_error, text_of(result)
+        assert "over http" in text_of(result)
+        resources = await client.list_resources()
+        assert f"cargo://{sandbox_id}/" in [str(r.uri) for r in resources.resources]
+    async with mcp_sse(bay_http, "alice") as client:
+        result = await client.call_tool(
+            "python_exec", {"sandbox_id": sandbox_id, "code": "print(shared, 'and sse')"}
+        )
+        assert not result.is_error, text_of(result)
+        assert "over http and sse" in text_of(result)
+        written = await client.call_tool(
+            "write_file", {"sandbox_id": sandbox_id, "path": "from-sse.txt", "content": "s"}
+        )
+        assert not written.is_error
+    read = alice.get(
+        f"/v1/sandboxes/{sandbox_id}/filesystem/files", params={"path": "from-sse.txt"}
+    )
+    assert read.json() == {"content": "s"}
+    assert len(bay_http.containers(sandbox_id=sandbox_id)) == 1
+    assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204
+
+
+async def test_owners_are_isolated_over_mcp(
+    bay_http: HttpBay, alice: httpx.Client, bob: httpx.Client
+) -> None:
+    async with mcp_http(bay_http, "bob") as client:
+        made = await client.call_tool("create_sandbox", {})
+        assert made.structured_content is not None
+        bobs = made.structured_content["id"]
+    alices = alice.post("/v1/sandboxes", json={}).json()["id"]
+
+    error_of(alice.get(f"/v1/sandboxes/{bobs}"), 404, "not_found")
+    assert bob.get(f"/v1/sandboxes/{bobs}").status_code == 200
+    for connect in (mcp_http, mcp_sse):
+        async with connect(bay_http, "bob") as client:
+            refused = await client.call_tool("python_exec", {"sandbox_id": alices, "code": "1"})
+            assert refused.is_error
+            assert "not found" in text_of(refused)
+            listed = await client.call_tool("list_sandboxes", {})
+            assert listed.structured_content is not None
+            ids = [s["id"] for s in listed.structured_content["sandboxes"]]
+            assert alices not in ids
+            assert bobs in ids
+            resources = await client.list_resources()
+            assert f"cargo://{alices}/" not in [str(r.uri) for r in resources.resources]
+    assert bay_http.containers(sandbox_id=alices) == []
+    alice.delete(f"/v1/sandboxes/{alices}")
+    bob.delete(f"/v1/sandboxes/{bobs}")
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/sse"])
+def test_mcp_without_a_key_is_401(bay_http: HttpBay, path: str) -> None:
+    with bay_http.client() as anonymous:
+        method = "POST" if path == "/mcp" else "GET"
+        error_of(anonymous.request(method, path, json={}), 401, "unauthorized")
