@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PROTECTED = ("/v1", "/mcp", "/sse", "/messages")
 ANONYMOUS_OWNER = "default"
+BAD_OWNER = "X-Owner must be 1–64 letters, digits or . _ @ - (starting with a letter or digit)"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -73,7 +74,10 @@ class AuthMiddleware:
             if path.startswith(PROTECTED):
                 owner, problem = await self._owner(headers)
                 if owner is None:
-                    start, body = _error(401, "unauthorized", problem, request_id)
+                    status, code = (
+                        (400, "validation_error") if problem == BAD_OWNER else (401, "unauthorized")
+                    )
+                    start, body = _error(status, code, problem, request_id)
                     await send(start)
                     await send(body)
                     return
@@ -99,5 +103,5 @@ class AuthMiddleware:
             )
         owner = headers.get("x-owner", ANONYMOUS_OWNER)
         if not re.match(OWNER_PATTERN, owner):
-            return None, "X-Owner must be 1–64 letters, digits or . _ @ -"
+            return None, BAD_OWNER
         return owner, ""

@@ -75,6 +75,8 @@ def test_loopback_allows_anonymous_owners_by_x_owner(data_dir: Path) -> None:
             error_of(dave.get(f"/v1/sandboxes/{made}"), 404, "not_found")
             assert default.get(f"/v1/sandboxes/{made}").status_code == 200
             default.delete(f"/v1/sandboxes/{made}")
+        with server.client(**{"X-Owner": "no spaces allowed"}) as odd:
+            error_of(odd.get("/v1/sandboxes"), 400, "validation_error")
     finally:
         stop_server(server)
 
@@ -122,3 +124,30 @@ def test_sigterm_finishes_cleanly_and_state_survives(data_dir: Path) -> None:
         stop_server(restarted)
     finally:
         stop_server(HttpBay(server.url, instance, data_dir))
+
+
+def test_keys_are_shown_once_listed_without_secrets_and_revocable(data_dir: Path) -> None:
+    server = start_server(data_dir, f"bay-test-{secrets.token_hex(4)}", owners=("erin",),
+                          BAY_ALLOW_ANONYMOUS="false")  # fmt: skip
+    env = environment(data_dir, server.instance_id)
+    try:
+        key = server.keys["erin"]
+        assert key.startswith("bay_")
+        listed = subprocess.run(
+            [BAY_MCP, "keys", "list"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        assert "erin" in listed
+        assert key not in listed
+        assert "bay.db" not in key
+        assert key not in (data_dir / "bay.db").read_bytes().decode(errors="replace")
+        with server.client("erin") as erin:
+            assert erin.get("/v1/sandboxes").status_code == 200
+        key_id = listed.split()[0]
+        subprocess.run([BAY_MCP, "keys", "revoke", key_id], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        with server.client("erin") as erin:
+            error_of(erin.get("/v1/sandboxes"), 401, "unauthorized")
+        with server.client(**{"X-Owner": "bad owner!"}) as odd:
+            error_of(odd.get("/v1/sandboxes"), 401, "unauthorized")  # anonymous is off
+    finally:
+        stop_server(server)
