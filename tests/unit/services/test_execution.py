@@ -9,7 +9,7 @@ import pytest
 from bay_mcp.bay import Bay
 from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, ValidationFailed
 from bay_mcp.managers import no_progress
-from tests.unit.services.conftest import FakeDriver, FakeShip
+from tests.unit.conftest import FakeDriver, FakeShip
 
 ESCAPES = ["", "/etc/passwd", "../x", "a/../../b", "a\x00b"]
 

@@ -19,7 +19,7 @@ from bay_mcp.errors import (
 )
 from bay_mcp.managers import no_progress
 from bay_mcp.storage.models import Sandbox, utcnow
-from tests.unit.services.conftest import FakeDriver, FakeShip
+from tests.unit.conftest import FakeDriver, FakeShip
 
 
 async def run(bay: Bay, sandbox_id: str, owner: str = "alice") -> str:

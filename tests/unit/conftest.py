@@ -1,4 +1,4 @@
-"""The service layer with a fake driver and a fake Ship: rules tested without Docker."""
+"""Bay with a fake driver and a fake Ship: services and surfaces tested without Docker."""
 
 from __future__ import annotations
 

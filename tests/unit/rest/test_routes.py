@@ -1,0 +1,105 @@
+"""The REST layer in-process over a fake driver and Ship: shapes, errors, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+
+from bay_mcp.bay import Bay
+from bay_mcp.web.app import create_http_app
+from tests.unit.conftest import FakeDriver, FakeShip
+
+
+@pytest_asyncio.fixture
+async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_http_app(bay, allow_anonymous=True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
+
+
+async def test_errors_have_the_contract_shape_and_request_id(api: httpx.AsyncClient) -> None:
+    for response in [
+        await api.get("/v1/sandboxes/sandbox-nope"),
+        await api.get("/v1/unknown"),
+        await api.post("/v1/sandboxes", content=b"[1, 2"),
+        await api.post("/v1/sandboxes", json={"ttl": "soon"}),
+    ]:
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "request_id", "details"}
+        assert error["request_id"] == response.headers["x-request-id"]
+        assert response.status_code in (400, 404)
+
+
+async def test_validation_names_the_fields(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/sandboxes", json={"ttl": "soon", "profile": 3})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["fields"] == ["profile", "ttl"]
+
+
+async def test_idempotency_replays_and_conflicts(
+    api: httpx.AsyncClient, driver: FakeDriver
+) -> None:
+    key = {"Idempotency-Key": "abc"}
+    first = await api.post("/v1/sandboxes", json={}, headers=key)
+    again = await api.post("/v1/sandboxes", json={}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert len(driver.volumes) == 1
+    other = await api.post("/v1/sandboxes", json={"ttl": 5}, headers=key)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "conflict"
+    as_bob = await api.post("/v1/sandboxes", json={}, headers={**key, "X-Owner": "bob"})
+    assert as_bob.status_code == 201  # keys are per owner
+    assert as_bob.json()["id"] != first.json()["id"]
+
+
+async def test_a_failed_request_frees_its_idempotency_key(api: httpx.AsyncClient) -> None:
+    key = {"Idempotency-Key": "retry-me"}
+    failed = await api.post("/v1/sandboxes", json={"cargo_id": "ws-missing"}, headers=key)
+    assert failed.status_code == 404
+    again = await api.post("/v1/sandboxes", json={"cargo_id": "ws-missing"}, headers=key)
+    assert again.status_code == 404  # ran again, not a replay or a conflict
+
+
+async def test_pages_cover_everything_once(api: httpx.AsyncClient) -> None:
+    made = {(await api.post("/v1/sandboxes", json={})).json()["id"] for _ in range(5)}
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/sandboxes", params=params)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made)
+
+
+async def test_timeouts_and_runtime_errors_map_to_their_statuses(
+    api: httpx.AsyncClient, ship: FakeShip
+) -> None:
+    sandbox = (await api.post("/v1/sandboxes", json={})).json()["id"]
+    ship.python_answer = {"success": False, "output": "", "timed_out": True}
+    timed_out = await api.post(f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "x"})
+    assert timed_out.status_code == 504
+    assert timed_out.json()["error"]["code"] == "timeout"
+    ship.python_answer = {"no": "shape"}
+    garbage = await api.post(f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "x"})
+    assert garbage.status_code == 502
+    assert garbage.json()["error"]["code"] == "ship_error"
+
+
+async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+    operations = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    from rest.routes import ENDPOINTS
+
+    assert {(e.method, e.path) for e in ENDPOINTS} <= operations
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation["responses"], (method, path)
