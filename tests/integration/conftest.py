@@ -24,6 +24,30 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     return result.stdout.strip()
 
 
+class BayResources:
+    """What one Bay instance made in Docker, found by its `bay.instance_id` label."""
+
+    instance_id: str
+
+    def _filters(self, labels: dict[str, str]) -> list[str]:
+        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
+        for key, value in labels.items():
+            filters += ["--filter", f"label=bay.{key}={value}"]
+        return filters
+
+    def containers(self, **labels: str) -> list[str]:
+        return docker("ps", "-aq", *self._filters(labels)).split()
+
+    def volumes(self, **labels: str) -> list[str]:
+        return docker("volume", "ls", "-q", *self._filters(labels)).split()
+
+    def remove_all(self) -> None:
+        if leftovers := self.containers():
+            docker("rm", "-f", *leftovers, check=False)
+        if volumes := self.volumes():
+            docker("volume", "rm", "-f", *volumes, check=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def docker_engine() -> Iterator[None]:
     """Fail (never skip) when Docker or the image is missing; clean up at the end."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import docker
+from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
 READY_TIMEOUT_S = 30.0
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 @dataclass
-class HttpBay:
+class HttpBay(BayResources):
     url: str
     instance_id: str
     data_dir: Path
@@ -50,18 +50,6 @@ class HttpBay:
         if owner is not None:
             all_headers["Authorization"] = f"Bearer {self.keys[owner]}"
         return httpx.Client(base_url=self.url, headers=all_headers, timeout=120)
-
-    def containers(self, **labels: str) -> list[str]:
-        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
-        for key, value in labels.items():
-            filters += ["--filter", f"label=bay.{key}={value}"]
-        return docker("ps", "-aq", *filters).split()
-
-    def volumes(self, **labels: str) -> list[str]:
-        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
-        for key, value in labels.items():
-            filters += ["--filter", f"label=bay.{key}={value}"]
-        return docker("volume", "ls", "-q", *filters).split()
 
 
 def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str]:
@@ -125,10 +113,7 @@ def stop_server(server: HttpBay) -> None:
             server.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.process.kill()
-    if leftovers := server.containers():
-        docker("rm", "-f", *leftovers, check=False)
-    if volumes := server.volumes():
-        docker("volume", "rm", "-f", *volumes, check=False)
+    server.remove_all()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pytest_asyncio
 from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult
 
-from tests.integration.conftest import docker
+from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
 PROFILES = [
@@ -35,7 +35,7 @@ PROFILES = [
 
 
 @dataclass
-class BayServer:
+class BayServer(BayResources):
     instance_id: str
     data_dir: Path
     stdout_log: Path
@@ -55,24 +55,6 @@ class BayServer:
         command = f'exec "{BAY_MCP}" | tee "{self.stdout_log}"'
         return StdioServerParameters(command="bash", args=["-c", command], env=env)
 
-    def containers(self, **labels: str) -> list[str]:
-        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
-        for key, value in labels.items():
-            filters += ["--filter", f"label=bay.{key}={value}"]
-        return docker("ps", "-aq", *filters).split()
-
-    def volumes(self, **labels: str) -> list[str]:
-        filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]
-        for key, value in labels.items():
-            filters += ["--filter", f"label=bay.{key}={value}"]
-        return docker("volume", "ls", "-q", *filters).split()
-
-    def clean_up(self) -> None:
-        if leftovers := self.containers():
-            docker("rm", "-f", *leftovers, check=False)
-        if volumes := self.volumes():
-            docker("volume", "rm", "-f", *volumes, check=False)
-
 
 @pytest.fixture(scope="module")
 def bay_server() -> Iterator[BayServer]:
@@ -85,7 +67,7 @@ def bay_server() -> Iterator[BayServer]:
     try:
         yield server
     finally:
-        server.clean_up()
+        server.remove_all()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
