@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -275,7 +276,15 @@ async def list_directory(call: Call) -> Result:
 
 
 async def upload_file(call: Call) -> Result:
-    async with call.request.form(max_files=1, max_fields=2) as form:
+    try:
+        form = await call.request.form(max_files=1, max_fields=2)
+    except HTTPException as exc:  # starlette's verdict on a malformed multipart body
+        raise ValidationFailed(
+            f"the body is not a valid multipart form ({exc.detail}): send the fields "
+            "'file' (the bytes) and 'path'",
+            {"fields": ["file", "path"]},
+        ) from exc
+    try:
         upload = form.get("file")
         path = form.get("path")
         if not isinstance(upload, UploadFile):
@@ -283,6 +292,8 @@ async def upload_file(call: Call) -> Result:
         if not isinstance(path, str) or not path:
             path = upload.filename or ""
         data = await upload.read()
+    finally:
+        await form.close()
     written = await call.bay.files.upload(
         call.owner, call.params["sandbox_id"], path, data, no_progress
     )
