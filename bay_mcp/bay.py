@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from bay_mcp.drivers import Driver, DriverError
+from bay_mcp.drivers import Driver
 from bay_mcp.drivers.docker import DockerDriver
+from bay_mcp.errors import BayError
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
@@ -21,6 +22,7 @@ from bay_mcp.services.execution import ExecService
 from bay_mcp.services.files import FileService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import KeyService
+from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.ship_client import ShipClient
@@ -62,6 +64,9 @@ class Bay:
             settings.api_key.get_secret_value() if settings.api_key else None,
             settings.api_key_owner,
         )
+        self.reaper = Reaper(
+            self.db, self.driver, self.sessions, self.sandboxes, settings, self.instance_id
+        )
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )
@@ -77,11 +82,23 @@ class Bay:
         try:
             if not await self.driver.image_exists(self.settings.profiles[0].image):
                 self.images.start_build_if_missing()
-        except DriverError as exc:
+            # Bay may have been killed: keep the sessions whose container still runs,
+            # drop the rest, and remove what was orphaned.
+            adopted, dropped = await self.sessions.reconcile()
+            report = await self.reaper.run(["orphan_containers", "orphan_cargos"])
+            log.info(
+                "reconciled with Docker: %d session(s) adopted, %d dropped, %d orphan(s) removed",
+                adopted,
+                dropped,
+                report.total_cleaned,
+            )
+        except BayError as exc:
             # Not fatal: sandboxes can be listed; starting one will say what is wrong.
-            log.error("Docker is not reachable: %s", exc)
+            log.error("Docker is not reachable: %s", exc.message)
+        self.reaper.start()
 
     async def close(self) -> None:
+        await self.reaper.stop()
         await self.images.close()
         await self.ship.close()
         await self.driver.close()

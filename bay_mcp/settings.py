@@ -23,6 +23,13 @@ from pydantic_settings import (
 )
 
 Capability = Literal["python", "shell", "filesystem"]
+GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
+GC_TASKS: tuple[GcTask, ...] = (
+    "idle_sessions",
+    "expired_sandboxes",
+    "orphan_containers",
+    "orphan_cargos",
+)
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 DEFAULT_PROFILE = "python-default"
 
@@ -37,7 +44,7 @@ class Profile(BaseModel):
     pids_limit: int = Field(512, ge=16)
     network: Literal["bridge", "none"] = "bridge"
     capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
-    idle_timeout_seconds: int = Field(600, ge=10)
+    idle_timeout_seconds: int = Field(600, ge=1)
     description: str = ""
 
 
@@ -69,6 +76,13 @@ class BaySettings(BaseSettings):
     # Extra Host header values MCP over HTTP accepts (behind a proxy), e.g. "bay.example.com".
     allowed_hosts: list[str] = Field(default_factory=list)
     idempotency_ttl_seconds: int = Field(3600, ge=60)
+    # The reaper: which tasks run, how often; owners allowed to use /v1/admin.
+    gc_enabled: bool = True
+    gc_interval_seconds: float = Field(60.0, gt=0)
+    gc_tasks: list[GcTask] = Field(default_factory=lambda: list(GC_TASKS))
+    # Orphans younger than this are left alone: they may be half-way through creation.
+    gc_orphan_grace_seconds: float = Field(60.0, ge=0)
+    admin_owners: list[str] = Field(default_factory=lambda: ["admin"])
     # The engine: DOCKER_HOST as every Docker tool reads it (BAY_DOCKER_HOST wins).
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")

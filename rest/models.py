@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
+from bay_mcp.settings import GcTask
 
 
 class Strict(BaseModel):
@@ -46,6 +47,10 @@ class WriteFileBody(Strict):
 
 class CreateCargoBody(Strict):
     size_limit_mb: int | None = Field(None, ge=1, le=65536)
+
+
+class GcRunBody(Strict):
+    tasks: list[GcTask] | None = Field(None, description="default: every configured task")
 
 
 class PageQuery(Strict):

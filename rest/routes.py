@@ -24,10 +24,11 @@ from starlette.routing import Route
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
-from bay_mcp.errors import BayError, ValidationFailed
+from bay_mcp.errors import BayError, Forbidden, ValidationFailed
 from bay_mcp.managers import no_progress
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
+from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import SandboxSummary, SandboxView
 from rest import models
 from rest.errors import error_response, internal_error_response
@@ -345,6 +346,24 @@ async def delete_cargo(call: Call) -> Result:
     return Response(status_code=204)
 
 
+def _require_admin(call: Call) -> None:
+    if call.owner not in call.bay.settings.admin_owners:
+        raise Forbidden(
+            f"owner {call.owner} may not use the admin API (BAY_ADMIN_OWNERS lists who may)"
+        )
+
+
+async def gc_run(call: Call) -> Result:
+    _require_admin(call)
+    body: models.GcRunBody = call.body
+    return 200, _dump(await call.bay.reaper.run(body.tasks))
+
+
+async def gc_status(call: Call) -> Result:
+    _require_admin(call)
+    return 200, _dump(call.bay.reaper.status())
+
+
 SANDBOX = "/v1/sandboxes/{sandbox_id}"
 RUNTIME_ERRORS = (400, 401, 404, 409, 502, 503, 504)
 
@@ -395,6 +414,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("DELETE", "/v1/cargos/{cargo_id}", delete_cargo,
              "Delete an external cargo (409 while in use)", status=204, response="empty",
              errors=(400, 401, 404, 409)),
+    Endpoint("POST", "/v1/admin/gc/run", gc_run, "Run garbage collection now (admin)",
+             response=RunReport, body=models.GcRunBody, errors=(400, 401, 403, 423)),
+    Endpoint("GET", "/v1/admin/gc/status", gc_status, "Garbage collection status (admin)",
+             response=GcStatus, errors=(401, 403)),
 ]  # fmt: skip
 
 

@@ -7,7 +7,10 @@ process sandbox) plugs in without touching the services or the surfaces.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
+
+from bay_mcp.errors import SessionNotReady, ShipError
 
 ContainerState = Literal["running", "starting", "exited", "missing"]
 
@@ -38,10 +41,15 @@ class ContainerInfo:
     # Where Ship answers (http://host:port), once the container runs.
     endpoint: str | None = None
     exit_code: int | None = None
+    created_at: datetime | None = None
 
 
-class DriverError(Exception):
+class DriverError(ShipError):
     """The engine refused or failed; the message says what the engine said."""
+
+
+class EngineUnavailable(SessionNotReady):
+    """No answer from the engine: retryable, it may come back by itself."""
 
 
 class ImageMissing(DriverError):
@@ -64,6 +72,10 @@ class Driver(Protocol):
     async def volume_exists(self, name: str) -> bool: ...
 
     async def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
+
+    async def volume_created_at(self, name: str) -> datetime | None:
+        """When the volume was made; None if it does not exist or the engine won't say."""
+        ...
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
         """Create and start the container; on failure nothing is left behind."""

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiodocker
+import aiohttp
 from aiodocker.exceptions import DockerError
 from aiodocker.volumes import DockerVolume
 
-from bay_mcp.drivers import ContainerInfo, ContainerSpec, ContainerState, DriverError, ImageMissing
+from bay_mcp.drivers import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    DriverError,
+    EngineUnavailable,
+    ImageMissing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +34,35 @@ _STATES: dict[str, ContainerState] = {
     "dead": "exited",
     "removing": "exited",
 }
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn "the engine does not answer" into a clear, retryable error."""
+    try:
+        yield
+    except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
+        raise EngineUnavailable(
+            f"the Docker engine does not answer ({exc}); calls work again once it is back",
+            {"retry_after_ms": 2000},
+        ) from exc
+
+
+def _parse_time(raw: object) -> datetime | None:
+    """Docker's timestamps: RFC 3339 with nanoseconds (containers) or an offset (volumes)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    text = raw.replace("Z", "+00:00")
+    main, _, rest = text.partition(".")
+    if rest:  # keep microseconds; drop the extra digits before the offset
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        offset = rest[len(digits) :]
+        text = f"{main}.{digits[:6]}{offset}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _label_filter(labels: dict[str, str]) -> str:
@@ -42,47 +82,63 @@ class DockerDriver:
 
     async def ping(self) -> str:
         """The engine's version; raises DriverError when no engine answers."""
-        try:
-            version = await self._docker.version()
-        except (DockerError, OSError) as exc:
-            raise DriverError(f"no Docker engine answers: {exc}") from exc
-        return str(version.get("Version", "unknown"))
+        with _reachable():
+            try:
+                version = await self._docker.version()
+            except (DockerError, OSError) as exc:
+                raise DriverError(f"no Docker engine answers: {exc}") from exc
+            return str(version.get("Version", "unknown"))
 
     async def image_exists(self, image: str) -> bool:
-        try:
-            await self._docker.images.inspect(image)
-        except DockerError as exc:
-            if exc.status == 404:
-                return False
-            raise DriverError(f"inspecting image {image}: {exc.message}") from exc
-        return True
+        with _reachable():
+            try:
+                await self._docker.images.inspect(image)
+            except DockerError as exc:
+                if exc.status == 404:
+                    return False
+                raise DriverError(f"inspecting image {image}: {exc.message}") from exc
+            return True
 
     async def create_volume(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            await self._docker.volumes.create({"Name": name, "Labels": labels})
-        except DockerError as exc:
-            raise DriverError(f"creating volume {name}: {exc.message}") from exc
+        with _reachable():
+            try:
+                await self._docker.volumes.create({"Name": name, "Labels": labels})
+            except DockerError as exc:
+                raise DriverError(f"creating volume {name}: {exc.message}") from exc
 
     async def remove_volume(self, name: str) -> None:
-        try:
-            volume = DockerVolume(self._docker, name)
-            await volume.delete()
-        except DockerError as exc:
-            if exc.status != 404:
-                raise DriverError(f"removing volume {name}: {exc.message}") from exc
+        with _reachable():
+            try:
+                volume = DockerVolume(self._docker, name)
+                await volume.delete()
+            except DockerError as exc:
+                if exc.status != 404:
+                    raise DriverError(f"removing volume {name}: {exc.message}") from exc
 
     async def volume_exists(self, name: str) -> bool:
-        try:
-            await DockerVolume(self._docker, name).show()
-        except DockerError as exc:
-            if exc.status == 404:
-                return False
-            raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
-        return True
+        with _reachable():
+            try:
+                await DockerVolume(self._docker, name).show()
+            except DockerError as exc:
+                if exc.status == 404:
+                    return False
+                raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
+            return True
 
     async def list_volumes(self, labels: dict[str, str]) -> list[str]:
-        found = await self._docker.volumes.list(filters=_label_filter(labels))
-        return [volume["Name"] for volume in found.get("Volumes") or []]
+        with _reachable():
+            found = await self._docker.volumes.list(filters=_label_filter(labels))
+            return [volume["Name"] for volume in found.get("Volumes") or []]
+
+    async def volume_created_at(self, name: str) -> datetime | None:
+        with _reachable():
+            try:
+                data = await DockerVolume(self._docker, name).show()
+            except DockerError as exc:
+                if exc.status == 404:
+                    return None
+                raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
+            return _parse_time(data.get("CreatedAt"))
 
     def _config(self, spec: ContainerSpec) -> dict[str, Any]:
         port = f"{spec.port}/tcp"
@@ -109,21 +165,22 @@ class DockerDriver:
         }
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
-        try:
-            container = await self._docker.containers.create(self._config(spec), name=spec.name)
-        except DockerError as exc:
-            if exc.status == 404 and "image" in exc.message.lower():
-                raise ImageMissing(
-                    f"the image {spec.image} is missing: build it with "
-                    "`bay-mcp image build --offline` (or `bay-mcp image build` with a registry)"
-                ) from exc
-            raise DriverError(f"creating container {spec.name}: {exc.message}") from exc
-        try:
-            await container.start()
-            return await self.inspect(container.id)
-        except BaseException:
-            await self.remove_container(container.id)
-            raise
+        with _reachable():
+            try:
+                container = await self._docker.containers.create(self._config(spec), name=spec.name)
+            except DockerError as exc:
+                if exc.status == 404 and "image" in exc.message.lower():
+                    raise ImageMissing(
+                        f"the image {spec.image} is missing: build it with "
+                        "`bay-mcp image build --offline` (or `bay-mcp image build` with a registry)"
+                    ) from exc
+                raise DriverError(f"creating container {spec.name}: {exc.message}") from exc
+            try:
+                await container.start()
+                return await self.inspect(container.id)
+            except BaseException:
+                await self.remove_container(container.id)
+                raise
 
     def _info(self, data: dict[str, Any]) -> ContainerInfo:
         state = data.get("State") or {}
@@ -136,6 +193,7 @@ class DockerDriver:
             labels=config.get("Labels") or {},
             endpoint=self._endpoint(data) if status == "running" else None,
             exit_code=state.get("ExitCode") if status == "exited" else None,
+            created_at=_parse_time(data.get("Created")),
         )
 
     def _endpoint(self, data: dict[str, Any]) -> str | None:
@@ -151,33 +209,37 @@ class DockerDriver:
         return None
 
     async def inspect(self, container_id: str) -> ContainerInfo:
-        try:
-            container = await self._docker.containers.get(container_id)
-        except DockerError as exc:
-            if exc.status == 404:
-                return ContainerInfo(id=container_id, name="", state="missing")
-            raise DriverError(f"inspecting container {container_id}: {exc.message}") from exc
-        return self._info(container._container)
+        with _reachable():
+            try:
+                container = await self._docker.containers.get(container_id)
+            except DockerError as exc:
+                if exc.status == 404:
+                    return ContainerInfo(id=container_id, name="", state="missing")
+                raise DriverError(f"inspecting container {container_id}: {exc.message}") from exc
+            return self._info(container._container)
 
     async def remove_container(self, container_id: str) -> None:
-        try:
-            container = self._docker.containers.container(container_id)
-            await container.delete(force=True)
-        except DockerError as exc:
-            if exc.status not in (404, 409):  # gone, or its removal already under way
-                raise DriverError(f"removing container {container_id}: {exc.message}") from exc
+        with _reachable():
+            try:
+                container = self._docker.containers.container(container_id)
+                await container.delete(force=True)
+            except DockerError as exc:
+                if exc.status not in (404, 409):  # gone, or its removal already under way
+                    raise DriverError(f"removing container {container_id}: {exc.message}") from exc
 
     async def logs(self, container_id: str, tail: int = 50) -> str:
-        try:
-            container = self._docker.containers.container(container_id)
-            lines = await container.log(stdout=True, stderr=True, tail=tail)
-        except DockerError as exc:
-            return f"(no logs: {exc.message})"
-        return "".join(lines)
+        with _reachable():
+            try:
+                container = self._docker.containers.container(container_id)
+                lines = await container.log(stdout=True, stderr=True, tail=tail)
+            except DockerError as exc:
+                return f"(no logs: {exc.message})"
+            return "".join(lines)
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        found = await self._docker.containers.list(all=True, filters=_label_filter(labels))
-        infos = []
-        for container in found:
-            infos.append(await self.inspect(container.id))
-        return [info for info in infos if info.state != "missing"]
+        with _reachable():
+            found = await self._docker.containers.list(all=True, filters=_label_filter(labels))
+            infos = []
+            for container in found:
+                infos.append(await self.inspect(container.id))
+            return [info for info in infos if info.state != "missing"]

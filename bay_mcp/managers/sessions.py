@@ -13,7 +13,11 @@ import logging
 import secrets
 import time
 import weakref
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -62,6 +66,22 @@ class SessionManager:
         self._instance_id = instance_id
         self._start_timeout = start_timeout
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Calls running on each sandbox's session right now: the reaper leaves those alone.
+        self._in_use: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def using(self, sandbox_id: str) -> AsyncIterator[None]:
+        """Mark a call as running on the sandbox's session, so it is not reaped under it."""
+        self._in_use[sandbox_id] += 1
+        try:
+            yield
+        finally:
+            self._in_use[sandbox_id] -= 1
+            if self._in_use[sandbox_id] <= 0:
+                del self._in_use[sandbox_id]
+
+    def in_use(self, sandbox_id: str) -> bool:
+        return self._in_use.get(sandbox_id, 0) > 0
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         lock = self._locks.get(sandbox_id)
@@ -253,6 +273,47 @@ class SessionManager:
             if row is not None:
                 await db.delete(row)
                 await db.commit()
+
+    async def stop_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
+        """Destroy the session if no call used the sandbox since `idle_before`.
+
+        Checked again under the sandbox's lock, so a call that just started keeps it.
+        """
+        async with self._lock(sandbox_id):
+            if self.in_use(sandbox_id):
+                return False
+            async with self._db.session() as db:
+                sandbox = await db.get(Sandbox, sandbox_id)
+                sessions = list(
+                    (await db.exec(select(Session).where(Session.sandbox_id == sandbox_id))).all()
+                )
+            if sandbox is None or sandbox.last_active_at >= idle_before or not sessions:
+                return False
+            for session in sessions:
+                await self._destroy(session)
+            return True
+
+    async def reconcile(self) -> tuple[int, int]:
+        """At start: keep sessions whose container still runs, drop the others.
+
+        Returns (adopted, dropped). A session caught half-way through its start by a
+        crash is dropped with its container; the next call starts a new one.
+        """
+        async with self._db.session() as db:
+            sessions = list((await db.exec(select(Session))).all())
+        adopted = dropped = 0
+        for session in sessions:
+            async with self._lock(session.sandbox_id):
+                alive = False
+                if session.observed_state == "ready" and session.container_id:
+                    info = await self._driver.inspect(session.container_id)
+                    alive = info.state == "running" and info.endpoint is not None
+                if alive:
+                    adopted += 1
+                else:
+                    await self._destroy(session)
+                    dropped += 1
+        return adopted, dropped
 
     async def stop(self, sandbox_id: str) -> None:
         """Destroy every session of the sandbox (idempotent). The cargo is untouched."""

@@ -56,23 +56,23 @@ class ExecService:
         self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
     ) -> PythonExecResult:
         check_timeout(timeout)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "python", progress)
-        execution_id = new_id("exec")
-        try:
-            raw = await self._ship.python_exec(endpoint, code, timeout)
-        except BaseException:
-            # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
-            await _shielded(self._ship.python_interrupt(endpoint))
-            raise
-        result = _python_result(raw, execution_id)
-        if raw.get("timed_out"):
-            after = (
-                "the kernel was restarted, so its variables are gone."
-                if result.kernel_restarted
-                else "the kernel was interrupted; its variables are kept."
-            )
-            raise _timed_out("the Python code", timeout, result.output, after)
-        return result
+        async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
+            execution_id = new_id("exec")
+            try:
+                raw = await self._ship.python_exec(endpoint, code, timeout)
+            except BaseException:
+                # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
+                await _shielded(self._ship.python_interrupt(endpoint))
+                raise
+            result = _python_result(raw, execution_id)
+            if raw.get("timed_out"):
+                after = (
+                    "the kernel was restarted, so its variables are gone."
+                    if result.kernel_restarted
+                    else "the kernel was interrupted; its variables are kept."
+                )
+                raise _timed_out("the Python code", timeout, result.output, after)
+            return result
 
     async def shell(
         self,
@@ -87,35 +87,35 @@ class ExecService:
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "shell", progress)
-        execution_id = new_id("exec")
-        try:
-            raw = await self._ship.shell_exec(
-                endpoint, command, timeout, relative_cwd, execution_id
-            )
-        except BaseException:
-            # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.
-            await _shielded(self._ship.shell_cancel(endpoint, execution_id))
-            raise
-        try:
-            result = ShellExecResult(
-                success=bool(raw["success"]),
-                exit_code=raw.get("exit_code"),
-                output=str(raw.get("output", "")),
-                truncated=bool(raw.get("truncated")),
-                execution_id=execution_id,
-                execution_time_ms=int(raw.get("execution_time_ms", 0)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ShipError("the runtime answered shell/exec with an unexpected shape") from exc
-        if raw.get("timed_out"):
-            raise _timed_out(
-                "the command",
-                timeout,
-                result.output,
-                "it and every process it started were killed.",
-            )
-        return result
+        async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
+            execution_id = new_id("exec")
+            try:
+                raw = await self._ship.shell_exec(
+                    endpoint, command, timeout, relative_cwd, execution_id
+                )
+            except BaseException:
+                # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.
+                await _shielded(self._ship.shell_cancel(endpoint, execution_id))
+                raise
+            try:
+                result = ShellExecResult(
+                    success=bool(raw["success"]),
+                    exit_code=raw.get("exit_code"),
+                    output=str(raw.get("output", "")),
+                    truncated=bool(raw.get("truncated")),
+                    execution_id=execution_id,
+                    execution_time_ms=int(raw.get("execution_time_ms", 0)),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ShipError("the runtime answered shell/exec with an unexpected shape") from exc
+            if raw.get("timed_out"):
+                raise _timed_out(
+                    "the command",
+                    timeout,
+                    result.output,
+                    "it and every process it started were killed.",
+                )
+            return result
 
 
 _cleanups: set[asyncio.Task[bool]] = set()

@@ -49,9 +49,9 @@ class FileService:
                 "offset must be ≥ 0 and limit ≥ 1 (both count lines)",
                 {"fields": ["offset", "limit"]},
             )
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        raw = await self._ship.read_file(endpoint, relative, offset, limit)
-        return _parse(FileText, raw, "read")
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            raw = await self._ship.read_file(endpoint, relative, offset, limit)
+            return _parse(FileText, raw, "read")
 
     async def write_text(
         self, owner: str, sandbox_id: str, path: str, content: str, progress: Progress
@@ -62,9 +62,9 @@ class FileService:
                 f"content is longer than {MAX_WRITE_CHARS} characters: upload large files",
                 {"fields": ["content"]},
             )
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        raw = await self._ship.write_file(endpoint, relative, content)
-        return _parse(FileWritten, raw, "write")
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            raw = await self._ship.write_file(endpoint, relative, content)
+            return _parse(FileWritten, raw, "write")
 
     async def edit_text(
         self,
@@ -109,51 +109,53 @@ class FileService:
         self, owner: str, sandbox_id: str, path: str, progress: Progress
     ) -> DirectoryListing:
         relative = workspace_path(path, allow_root=True)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        raw = await self._ship.list_directory(endpoint, relative)
-        try:
-            entries = [
-                DirectoryEntry(
-                    name=entry["name"],
-                    path=entry["path"],
-                    type=entry["type"],
-                    is_file=entry["type"] == "file",
-                    is_dir=entry["type"] == "directory",
-                    size=entry["size"],
-                    modified_time=entry.get("modified_time"),
-                )
-                for entry in raw["entries"]
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ShipError("the runtime answered a listing with an unexpected shape") from exc
-        return DirectoryListing(path=str(raw.get("path", relative)), entries=entries)
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            raw = await self._ship.list_directory(endpoint, relative)
+            try:
+                entries = [
+                    DirectoryEntry(
+                        name=entry["name"],
+                        path=entry["path"],
+                        type=entry["type"],
+                        is_file=entry["type"] == "file",
+                        is_dir=entry["type"] == "directory",
+                        size=entry["size"],
+                        modified_time=entry.get("modified_time"),
+                    )
+                    for entry in raw["entries"]
+                ]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ShipError("the runtime answered a listing with an unexpected shape") from exc
+            return DirectoryListing(path=str(raw.get("path", relative)), entries=entries)
 
     async def delete(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> str:
         relative = workspace_path(path)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        await self._ship.delete_file(endpoint, relative)
-        return relative
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            await self._ship.delete_file(endpoint, relative)
+            return relative
 
     async def upload(
         self, owner: str, sandbox_id: str, path: str, data: bytes, progress: Progress
     ) -> FileWritten:
         relative = workspace_path(path)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        raw = await self._ship.upload(endpoint, relative, data)
-        return _parse(FileWritten, raw, "upload")
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            raw = await self._ship.upload(endpoint, relative, data)
+            return _parse(FileWritten, raw, "upload")
 
     async def download(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> bytes:
         relative = workspace_path(path)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        return await self._ship.download(endpoint, relative)
+        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
+            return await self._ship.download(endpoint, relative)
 
     @asynccontextmanager
     async def download_stream(
         self, owner: str, sandbox_id: str, path: str, progress: Progress
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         relative = workspace_path(path)
-        endpoint = await self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress)
-        async with self._ship.download_stream(endpoint, relative) as chunks:
+        async with (
+            self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint,
+            self._ship.download_stream(endpoint, relative) as chunks,
+        ):
             yield chunks
 
 

@@ -4,6 +4,8 @@ passes through (owner, expiry, capability, then a running session)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -212,10 +214,16 @@ class SandboxService:
     async def delete(self, owner: str, sandbox_id: str) -> None:
         """Destroy sessions, delete managed cargo, leave a tombstone. A second delete: 404."""
         sandbox = await self._row(owner, sandbox_id)
+        await self.remove(sandbox)
+        log.info("owner %s deleted sandbox %s", owner, sandbox_id)
+
+    async def remove(self, sandbox: Sandbox) -> None:
+        """What delete does, for any live sandbox (the reaper's expired ones too)."""
         await self._sessions.stop(sandbox.id)
         async with self._db.session() as db:
             row = await db.get(Sandbox, sandbox.id)
-            assert row is not None
+            if row is None or row.deleted_at is not None:
+                return
             row.deleted_at = utcnow()
             row.version += 1
             db.add(row)
@@ -224,7 +232,6 @@ class SandboxService:
                 await self._cargos.discard(cargo)
                 await db.delete(cargo)
             await db.commit()
-        log.info("owner %s deleted sandbox %s", owner, sandbox_id)
 
     async def extend_ttl(self, owner: str, sandbox_id: str, seconds: int) -> SandboxView:
         """New expiry = max(old, now) + seconds. No resurrection of an expired sandbox."""
@@ -267,10 +274,12 @@ class SandboxService:
 
     # -- the gate for capability calls ----------------------------------------------
 
+    @asynccontextmanager
     async def runtime(
         self, owner: str, sandbox_id: str, capability: Capability, progress: Progress
-    ) -> ShipEndpoint:
-        """Check owner, expiry and capability; start the session if needed."""
+    ) -> AsyncIterator[ShipEndpoint]:
+        """Check owner, expiry and capability; start the session if needed; hold it
+        (the reaper leaves it alone) while the caller uses the endpoint."""
         sandbox = await self._row(owner, sandbox_id)
         if sandbox.expires_at is not None and sandbox.expires_at <= utcnow():
             raise SandboxExpired(
@@ -288,7 +297,9 @@ class SandboxService:
             cargo = await db.get(Cargo, sandbox.cargo_id)
         if cargo is None:
             raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
-        await self._touch(sandbox.id)
-        return await self._sessions.ensure_running(
-            StartContext(sandbox=sandbox, profile=profile, volume=cargo.driver_ref), progress
-        )
+        async with self._sessions.using(sandbox.id):
+            await self._touch(sandbox.id)
+            yield await self._sessions.ensure_running(
+                StartContext(sandbox=sandbox, profile=profile, volume=cargo.driver_ref), progress
+            )
+            await self._touch(sandbox.id)  # the idle timer counts from the end of a call

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ class FakeDriver:
 
     async def remove_volume(self, name: str) -> None:
         self.volumes.pop(name, None)
+
+    async def volume_created_at(self, name: str) -> datetime | None:
+        return None if name not in self.volumes else datetime(2000, 1, 1, tzinfo=UTC)
 
     async def volume_exists(self, name: str) -> bool:
         return name in self.volumes

@@ -1,0 +1,270 @@
+"""The reaper: stops idle sessions, deletes expired sandboxes, removes what Bay
+orphaned. Runs on an interval in the server's lifespan, and on demand (admin).
+
+Orphans are found by this instance's labels only: a container or volume without
+`bay.instance_id=<ours>` is never touched, and external cargo never is either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from bay_mcp.drivers import Driver
+from bay_mcp.errors import BayError
+from bay_mcp.managers import labels
+from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.settings import BaySettings, GcTask
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Cargo, Sandbox, Session, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class GcRunning(BayError):
+    code = "locked"
+    status = 423
+
+
+class TaskResult(BaseModel):
+    task_name: str
+    cleaned_count: int = 0
+    skipped_count: int = 0
+    errors: list[str] = []
+
+
+class RunReport(BaseModel):
+    results: list[TaskResult]
+    total_cleaned: int
+    total_errors: int
+    duration_ms: int
+
+
+class GcStatus(BaseModel):
+    enabled: bool
+    is_running: bool
+    instance_id: str
+    interval_seconds: float
+    tasks: list[str]
+    last_run: RunReport | None = None
+
+
+@dataclass
+class _Tally:
+    result: TaskResult
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, what: str, exc: BaseException) -> None:
+        message = exc.message if isinstance(exc, BayError) else repr(exc)
+        log.warning("gc %s: %s: %s", self.result.task_name, what, message)
+        self.result.errors.append(f"{what}: {message}")
+
+
+class Reaper:
+    def __init__(
+        self,
+        db: Database,
+        driver: Driver,
+        sessions: SessionManager,
+        sandboxes: SandboxService,
+        settings: BaySettings,
+        instance_id: str,
+    ) -> None:
+        self._db = db
+        self._driver = driver
+        self._sessions = sessions
+        self._sandboxes = sandboxes
+        self._settings = settings
+        self._instance_id = instance_id
+        self._running = asyncio.Lock()
+        self._loop: asyncio.Task[None] | None = None
+        self.last_run: RunReport | None = None
+
+    def status(self) -> GcStatus:
+        return GcStatus(
+            enabled=self._settings.gc_enabled,
+            is_running=self._running.locked(),
+            instance_id=self._instance_id,
+            interval_seconds=self._settings.gc_interval_seconds,
+            tasks=list(self._settings.gc_tasks),
+            last_run=self.last_run,
+        )
+
+    async def run(self, tasks: list[GcTask] | None = None) -> RunReport:
+        """One pass over `tasks` (default: the configured ones). GcRunning if one runs."""
+        if self._running.locked():
+            raise GcRunning("a garbage collection run is in progress; try again when it ends")
+        async with self._running:
+            started = time.monotonic()
+            results = []
+            for task in tasks or self._settings.gc_tasks:
+                tally = _Tally(TaskResult(task_name=task))
+                try:
+                    await getattr(self, f"_{task}")(tally)
+                except Exception as exc:  # one task failing must not stop the others
+                    tally.error("the task stopped", exc)
+                results.append(tally.result)
+            report = RunReport(
+                results=results,
+                total_cleaned=sum(r.cleaned_count for r in results),
+                total_errors=sum(len(r.errors) for r in results),
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+        if report.total_cleaned or report.total_errors:
+            log.info("gc: cleaned %d, errors %d", report.total_cleaned, report.total_errors)
+        self.last_run = report
+        return report
+
+    # -- tasks --------------------------------------------------------------------------
+
+    async def _idle_sessions(self, tally: _Tally) -> None:
+        now = utcnow()
+        async with self._db.session() as db:
+            rows = (
+                await db.exec(
+                    select(Sandbox)
+                    .join(Session, col(Session.sandbox_id) == col(Sandbox.id))
+                    .where(col(Sandbox.deleted_at).is_(None))
+                )
+            ).all()
+        for sandbox in {row.id: row for row in rows}.values():
+            profile = self._settings.profile(sandbox.profile)
+            timeout = profile.idle_timeout_seconds if profile else 600
+            try:
+                stopped = await self._sessions.stop_if_idle(
+                    sandbox.id, idle_before=now - timedelta(seconds=timeout)
+                )
+            except Exception as exc:
+                tally.error(f"stopping {sandbox.id}", exc)
+                continue
+            if stopped:
+                tally.result.cleaned_count += 1
+                log.info(
+                    "gc: sandbox %s idle for %d s: its session was stopped", sandbox.id, timeout
+                )
+            else:
+                tally.result.skipped_count += 1
+
+    async def _expired_sandboxes(self, tally: _Tally) -> None:
+        now = utcnow()
+        async with self._db.session() as db:
+            expired = (
+                await db.exec(
+                    select(Sandbox).where(
+                        col(Sandbox.deleted_at).is_(None),
+                        col(Sandbox.expires_at).is_not(None),
+                        col(Sandbox.expires_at) <= now,
+                    )
+                )
+            ).all()
+        for sandbox in expired:
+            try:
+                await self._sandboxes.remove(sandbox)
+            except Exception as exc:
+                tally.error(f"deleting {sandbox.id}", exc)
+                continue
+            tally.result.cleaned_count += 1
+            log.info("gc: sandbox %s expired and was deleted", sandbox.id)
+
+    async def _orphan_containers(self, tally: _Tally) -> None:
+        grace = timedelta(seconds=self._settings.gc_orphan_grace_seconds)
+        now = utcnow()
+        containers = await self._driver.list_containers({labels.INSTANCE: self._instance_id})
+        async with self._db.session() as db:
+            live = {
+                session.container_id: session
+                for session in (await db.exec(select(Session))).all()
+                if session.container_id
+            }
+            starting = {
+                session.id
+                for session in (await db.exec(select(Session))).all()
+                if session.container_id is None
+            }
+        for container in containers:
+            if container.id in live or container.labels.get(labels.SESSION) in starting:
+                tally.result.skipped_count += 1
+                continue
+            if container.created_at is not None and now - container.created_at < grace:
+                tally.result.skipped_count += 1  # maybe half-way through its start
+                continue
+            try:
+                await self._driver.remove_container(container.id)
+            except Exception as exc:
+                tally.error(f"removing container {container.id[:12]}", exc)
+                continue
+            tally.result.cleaned_count += 1
+            log.info("gc: removed orphan container %s (%s)", container.id[:12], container.name)
+
+    async def _orphan_cargos(self, tally: _Tally) -> None:
+        volumes = await self._driver.list_volumes(
+            {labels.INSTANCE: self._instance_id, labels.MANAGED: "true"}
+        )
+        async with self._db.session() as db:
+            cargos = {c.driver_ref: c for c in (await db.exec(select(Cargo))).all()}
+            deleted = {
+                s.id
+                for s in (
+                    await db.exec(select(Sandbox).where(col(Sandbox.deleted_at).is_not(None)))
+                ).all()
+            }
+        grace = self._settings.gc_orphan_grace_seconds
+        for volume in volumes:
+            cargo = cargos.get(volume)
+            if cargo is not None and not cargo.managed:
+                tally.result.skipped_count += 1  # external cargo: never reaped
+                continue
+            if cargo is not None and cargo.managed_by_sandbox_id not in deleted:
+                tally.result.skipped_count += 1  # its sandbox lives
+                continue
+            if cargo is None and grace and not await self._volume_is_old(volume, grace):
+                tally.result.skipped_count += 1  # maybe half-way through creation
+                continue
+            try:
+                await self._driver.remove_volume(volume)
+                if cargo is not None:
+                    async with self._db.session() as db:
+                        row = await db.get(Cargo, cargo.id)
+                        if row is not None:
+                            await db.delete(row)
+                            await db.commit()
+            except Exception as exc:
+                tally.error(f"removing volume {volume}", exc)
+                continue
+            tally.result.cleaned_count += 1
+            log.info("gc: removed orphan volume %s", volume)
+
+    async def _volume_is_old(self, volume: str, grace: float) -> bool:
+        created = await self._driver.volume_created_at(volume)
+        return created is None or (utcnow() - created).total_seconds() > grace
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._settings.gc_enabled and self._loop is None:
+            self._loop = asyncio.create_task(self._every_interval(), name="bay-reaper")
+
+    async def _every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.gc_interval_seconds)
+            try:
+                await self.run()
+            except GcRunning:
+                continue
+            except Exception:
+                log.exception("gc run failed; the next one will try again")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
