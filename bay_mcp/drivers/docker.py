@@ -42,10 +42,20 @@ def _reachable() -> Iterator[None]:
     try:
         yield
     except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
-        raise EngineUnavailable(
-            f"the Docker engine does not answer ({exc}); calls work again once it is back",
-            {"retry_after_ms": 2000},
-        ) from exc
+        raise _unavailable(exc) from exc
+    except (DockerError, DriverError) as exc:
+        # aiodocker reports a failed connection as DockerError 900.
+        cause = exc if isinstance(exc, DockerError) else exc.__cause__
+        if isinstance(cause, DockerError) and cause.status == 900:
+            raise _unavailable(cause) from cause
+        raise
+
+
+def _unavailable(exc: BaseException) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"the Docker engine does not answer ({exc}); calls work again once it is back",
+        {"retry_after_ms": 2000},
+    )
 
 
 def _parse_time(raw: object) -> datetime | None:
@@ -127,7 +137,9 @@ class DockerDriver:
 
     async def list_volumes(self, labels: dict[str, str]) -> list[str]:
         with _reachable():
-            found = await self._docker.volumes.list(filters=_label_filter(labels))
+            found = await self._docker.volumes.list(
+                filters={"label": [f"{key}={value}" for key, value in labels.items()]}
+            )
             return [volume["Name"] for volume in found.get("Volumes") or []]
 
     async def volume_created_at(self, name: str) -> datetime | None:
