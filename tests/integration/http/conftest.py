@@ -118,12 +118,12 @@ def stop_server(server: HttpBay) -> None:
 
 @pytest.fixture(scope="module")
 def bay_http() -> Iterator[HttpBay]:
-    """Keys for owners alice and bob; anonymous access off."""
+    """Keys for owners alice, bob and admin; anonymous access off."""
     data_dir = Path(tempfile.mkdtemp(prefix="bay-http-"))
     server = start_server(
         data_dir,
         f"bay-test-{secrets.token_hex(4)}",
-        owners=("alice", "bob"),
+        owners=("alice", "bob", "admin"),
         BAY_ALLOW_ANONYMOUS="false",
     )
     try:
