@@ -130,8 +130,21 @@ class SessionManager:
                         session.container_id[:12],
                         info.state,
                     )
+                elif session.observed_state == "starting" and not self._stale(session):
+                    # Under our lock nobody here is starting it: another Bay process
+                    # sharing the database is. Wait for it rather than undo its work.
+                    raise SessionNotReady(
+                        f"sandbox {sandbox_id} is being started by another Bay process; "
+                        "retry in a moment",
+                        {"retry_after_ms": 1000},
+                    )
                 await self._destroy(session)
             return await self._start(start, progress)
+
+    def _stale(self, session: Session) -> bool:
+        """A start older than the start timeout will never finish: its Bay died."""
+        age = (utcnow() - session.created_at).total_seconds()
+        return age > self._start_timeout + 5
 
     async def _claim(self, sandbox: Sandbox, session: Session) -> None:
         """Insert the session if nobody changed the sandbox since we read it."""

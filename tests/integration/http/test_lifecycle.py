@@ -337,3 +337,39 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
     finally:
         proxy.stop()
         stop_server(HttpBay(server.url, instance, tmp_path))
+
+
+def test_two_bay_processes_on_one_database_start_one_session() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-two-"))
+    instance = f"bay-test-{secrets.token_hex(4)}"
+    first = start_server(data_dir, instance, owners=("alice",), **SETTINGS)
+    second = start_server(data_dir, instance, **SETTINGS)
+    second.keys = first.keys
+    try:
+        with first.client("alice") as one, second.client("alice") as two:
+            sandbox_id = one.post("/v1/sandboxes", json={}).json()["id"]
+            statuses: list[int] = []
+
+            def call(client: httpx.Client) -> None:
+                response = client.post(
+                    f"/v1/sandboxes/{sandbox_id}/python/exec", json={"code": "1"}
+                )
+                statuses.append(response.status_code)
+
+            threads = [threading.Thread(target=call, args=(c,)) for c in (one, two) * 5]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            assert sorted(set(statuses)) <= [200, 503], statuses
+            assert statuses.count(200) >= 1
+            assert len(first.containers(sandbox_id=sandbox_id)) == 1
+            # Both processes now use that one session.
+            assert "2" in exec_ok(one, sandbox_id, "1 + 1")
+            assert "3" in exec_ok(two, sandbox_id, "1 + 2")
+            assert len(first.containers(sandbox_id=sandbox_id)) == 1
+            one.delete(f"/v1/sandboxes/{sandbox_id}")
+    finally:
+        stop_server(second)
+        stop_server(first)
+        shutil.rmtree(data_dir, ignore_errors=True)
