@@ -46,6 +46,13 @@ class Profile(BaseModel):
     capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
     idle_timeout_seconds: int = Field(600, ge=1)
     description: str = ""
+    # Hardening a profile may relax only with a reason: a writable root filesystem
+    # (e.g. for apt-get), or another OCI runtime such as gVisor's "runsc".
+    read_only_root: bool = True
+    runtime: str | None = None
+    # A CA bundle on the host for sandboxes to trust (behind a TLS-inspecting proxy):
+    # mounted read-only, and named by SSL_CERT_FILE, PIP_CERT and REQUESTS_CA_BUNDLE.
+    ca_bundle: str | None = None
 
 
 def default_profiles() -> list[Profile]:
@@ -83,6 +90,9 @@ class BaySettings(BaseSettings):
     # Orphans younger than this are left alone: they may be half-way through creation.
     gc_orphan_grace_seconds: float = Field(60.0, ge=0)
     admin_owners: list[str] = Field(default_factory=lambda: ["admin"])
+    # Live (not deleted) sandboxes allowed per owner, and in all.
+    max_sandboxes_per_owner: int = Field(50, ge=1)
+    max_sandboxes_total: int = Field(500, ge=1)
     # The engine: DOCKER_HOST as every Docker tool reads it (BAY_DOCKER_HOST wins).
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")

@@ -20,6 +20,7 @@ ERROR_TEXT = {
     403: "forbidden: this owner may not use the admin API",
     409: "conflict, sandbox_expired or sandbox_ttl_infinite",
     423: "locked: a garbage collection run is in progress",
+    429: "quota_exceeded: too many sandboxes, or a cargo over its size limit",
     502: "ship_error: the sandbox runtime failed",
     503: "session_not_ready: retry after Retry-After seconds",
     504: "timeout: the operation exceeded its time limit",

@@ -372,7 +372,7 @@ ENDPOINTS: list[Endpoint] = [
              query=models.ProfilesQuery, errors=(400, 401)),
     Endpoint("POST", "/v1/sandboxes", create_sandbox, "Create a sandbox (no container starts)",
              status=201, response=SandboxSummary, body=models.CreateSandboxBody,
-             idempotent=True, errors=(400, 401, 404, 409)),
+             idempotent=True, errors=(400, 401, 404, 409, 429)),
     Endpoint("GET", "/v1/sandboxes", list_sandboxes, "List your sandboxes",
              response=models.SandboxPage, query=models.SandboxListQuery, errors=(400, 401)),
     Endpoint("GET", SANDBOX, get_sandbox, "Get a sandbox with its containers",

@@ -41,5 +41,25 @@ def _ship_install_output_guard() -> None:
     get_ipython().events.register("pre_execute", reset)  # type: ignore[name-defined]  # noqa: F821
 
 
+def _ship_add_user_packages() -> None:
+    """Make packages that `pip install` puts in the workspace importable right away.
+
+    The image's root filesystem is read-only, so pip installs into PYTHONUSERBASE
+    (under /workspace, where they also survive restarts). The directory must exist
+    before the first import looks at it, or Python caches its absence.
+    """
+    import os
+    import site
+
+    if os.environ.get("PYTHONUSERBASE"):
+        packages = site.getusersitepackages()
+        try:
+            os.makedirs(packages, exist_ok=True)
+        except OSError:
+            return  # a read-only or full workspace: nothing to add
+        site.addsitedir(packages)
+
+
 _ship_install_output_guard()
-del _ship_install_output_guard
+_ship_add_user_packages()
+del _ship_install_output_guard, _ship_add_user_packages

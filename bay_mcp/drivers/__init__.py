@@ -30,6 +30,9 @@ class ContainerSpec:
     network: Literal["bridge", "none"] = "bridge"
     mount_path: str = "/workspace"
     port: int = 8123
+    read_only_root: bool = True
+    runtime: str | None = None
+    ca_bundle: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bay_mcp.drivers import (
 
 log = logging.getLogger(__name__)
 
+CA_PATH = "/etc/ssl/certs/bay-extra-ca.pem"
 _STATES: dict[str, ContainerState] = {
     "running": "running",
     "created": "starting",
@@ -160,9 +161,28 @@ class DockerDriver:
             "Memory": spec.memory_mb * 1024 * 1024,
             "MemorySwap": spec.memory_mb * 1024 * 1024,
             "PidsLimit": spec.pids_limit,
-            "SecurityOpt": ["no-new-privileges:true"],
+            "SecurityOpt": ["no-new-privileges:true"],  # Docker's default seccomp stays on
+            # Ship needs these three to hand /workspace to the sandbox user and become
+            # that user; user code then runs with no capability at all.
+            "CapDrop": ["ALL"],
+            "CapAdd": ["CHOWN", "SETUID", "SETGID"],
+            "ReadonlyRootfs": spec.read_only_root,
+            "Tmpfs": {
+                "/tmp": "rw,nosuid,nodev,size=512m,mode=1777",
+                # The kernel's runtime files, IPython and matplotlib caches.
+                "/home/ship": "rw,nosuid,nodev,size=128m,uid=1000,gid=1000,mode=0700",
+            },
             "Init": False,  # the image's own tini is PID 1
         }
+        if spec.runtime:
+            host_config["Runtime"] = spec.runtime
+        env = dict(spec.env)
+        if spec.ca_bundle:
+            # The one host path a profile may opt into: a CA file, read-only.
+            host_config["Mounts"].append(
+                {"Type": "bind", "Source": spec.ca_bundle, "Target": CA_PATH, "ReadOnly": True}
+            )
+            env.update(SSL_CERT_FILE=CA_PATH, PIP_CERT=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH)
         if self._network is not None:
             host_config["NetworkMode"] = self._network
         else:
@@ -170,7 +190,7 @@ class DockerDriver:
             host_config["PortBindings"] = {port: [{"HostIp": "127.0.0.1", "HostPort": ""}]}
         return {
             "Image": spec.image,
-            "Env": [f"{key}={value}" for key, value in spec.env.items()],
+            "Env": [f"{key}={value}" for key, value in env.items()],
             "Labels": spec.labels,
             "ExposedPorts": {port: {}},
             "HostConfig": host_config,

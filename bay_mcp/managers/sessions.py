@@ -118,6 +118,9 @@ class SessionManager:
         """
         sandbox_id = start.sandbox.id
         async with self._lock(sandbox_id):
+            # The version first, then the session: a start claimed by another process
+            # in between shows up as a session or as a moved-on version.
+            seen_version = await self._version(sandbox_id)
             session = await self.current(sandbox_id)
             if session is not None:
                 if session.observed_state == "ready" and session.container_id:
@@ -139,40 +142,50 @@ class SessionManager:
                         {"retry_after_ms": 1000},
                     )
                 await self._destroy(session)
-            return await self._start(start, progress)
+            return await self._start(start, progress, seen_version)
 
     def _stale(self, session: Session) -> bool:
         """A start older than the start timeout will never finish: its Bay died."""
         age = (utcnow() - session.created_at).total_seconds()
         return age > self._start_timeout + 5
 
-    async def _claim(self, sandbox: Sandbox, session: Session) -> None:
-        """Insert the session if nobody changed the sandbox since we read it."""
+    async def _version(self, sandbox_id: str) -> int:
         async with self._db.session() as db:
-            current = await db.get(Sandbox, sandbox.id)
-            version = current.version if current is not None else -1
+            sandbox = await db.get(Sandbox, sandbox_id)
+        return sandbox.version if sandbox is not None else -1
+
+    async def _claim(self, sandbox: Sandbox, session: Session, seen_version: int) -> None:
+        """Insert the session if nobody changed the sandbox since `seen_version`.
+
+        `seen_version` was read before looking for a session: if another Bay process
+        claimed a start since, the version moved on and this claim fails.
+        """
+        async with self._db.session() as db:
             claimed = await db.exec(
                 update(Sandbox)
                 .where(
                     col(Sandbox.id) == sandbox.id,
-                    col(Sandbox.version) == version,
+                    col(Sandbox.version) == seen_version,
                     col(Sandbox.deleted_at).is_(None),
                 )
-                .values(version=version + 1, updated_at=utcnow())
+                .values(version=seen_version + 1, updated_at=utcnow())
             )
             if claimed.rowcount != 1:
                 raise SessionNotReady(
-                    f"sandbox {sandbox.id} is being changed by another call; retry shortly",
+                    f"sandbox {sandbox.id} is being started or changed by another call; "
+                    "retry in a moment",
                     {"retry_after_ms": 1000},
                 )
             db.add(session)
             await db.commit()
 
-    async def _start(self, start: StartContext, progress: Progress) -> ShipEndpoint:
+    async def _start(
+        self, start: StartContext, progress: Progress, seen_version: int
+    ) -> ShipEndpoint:
         sandbox, profile = start.sandbox, start.profile
         await self._images.ensure(profile.image, progress)
         session = Session(sandbox_id=sandbox.id, ship_token=secrets.token_urlsafe(32))
-        await self._claim(sandbox, session)
+        await self._claim(sandbox, session, seen_version)
         await progress(f"starting sandbox {sandbox.id}")
         started = time.monotonic()
         container_id: str | None = None
@@ -196,6 +209,9 @@ class SessionManager:
                     memory_mb=profile.memory_mb,
                     pids_limit=profile.pids_limit,
                     network=profile.network,
+                    read_only_root=profile.read_only_root,
+                    runtime=profile.runtime,
+                    ca_bundle=profile.ca_bundle,
                 )
             )
             container_id = info.id

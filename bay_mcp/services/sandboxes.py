@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from bay_mcp.errors import (
     CapabilityNotSupported,
     Conflict,
     NotFound,
+    QuotaExceeded,
     SandboxExpired,
     SandboxTtlInfinite,
     ValidationFailed,
@@ -153,6 +155,7 @@ class SandboxService:
                 f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, or 0/null for no TTL",
                 {"fields": ["ttl_seconds"]},
             )
+        await self._check_quota(owner)
         now = utcnow()
         sandbox = Sandbox(
             id=new_id("sandbox"),
@@ -190,6 +193,24 @@ class SandboxService:
                 raise
         log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
         return await self._view(sandbox)
+
+    async def _check_quota(self, owner: str) -> None:
+        async with self._db.session() as db:
+            live = col(Sandbox.deleted_at).is_(None)
+            mine = (await db.exec(select(func.count()).where(live, Sandbox.owner == owner))).one()
+            total = (await db.exec(select(func.count()).where(live))).one()
+        if mine >= self._settings.max_sandboxes_per_owner:
+            raise QuotaExceeded(
+                f"owner {owner} has {mine} sandboxes, the most allowed "
+                f"({self._settings.max_sandboxes_per_owner}): delete some first",
+                {"limit": self._settings.max_sandboxes_per_owner, "scope": "owner"},
+            )
+        if total >= self._settings.max_sandboxes_total:
+            raise QuotaExceeded(
+                f"this server runs {total} sandboxes, the most allowed "
+                f"({self._settings.max_sandboxes_total}); try again later",
+                {"limit": self._settings.max_sandboxes_total, "scope": "total"},
+            )
 
     async def get(self, owner: str, sandbox_id: str) -> SandboxView:
         return await self._view(await self._row(owner, sandbox_id), with_containers=True)

@@ -12,6 +12,7 @@ from bay_mcp.drivers import DriverError
 from bay_mcp.errors import (
     CapabilityNotSupported,
     NotFound,
+    QuotaExceeded,
     SandboxExpired,
     SandboxTtlInfinite,
     ShipError,
@@ -194,3 +195,19 @@ async def test_ttls(bay: Bay) -> None:
         await bay.sandboxes.extend_ttl("alice", timed.id, 50)
     with pytest.raises(SandboxExpired):
         await run(bay, timed.id)
+
+
+async def test_sandbox_quotas_per_owner_and_in_total(bay: Bay, driver: FakeDriver) -> None:
+    bay.settings.max_sandboxes_per_owner = 2
+    bay.settings.max_sandboxes_total = 3
+    first = await bay.sandboxes.create("alice")
+    await bay.sandboxes.create("alice")
+    with pytest.raises(QuotaExceeded, match="delete some first") as refused:
+        await bay.sandboxes.create("alice")
+    assert refused.value.details["scope"] == "owner"
+    await bay.sandboxes.create("bob")
+    with pytest.raises(QuotaExceeded, match="try again later"):
+        await bay.sandboxes.create("carol")
+    assert len(driver.volumes) == 3  # nothing half-made by the refusals
+    await bay.sandboxes.delete("alice", first.id)
+    await bay.sandboxes.create("carol")
