@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths
-from ship.errors import NotFound, ShipError, Unauthorized, ValidationFailed
+from ship.errors import NotFound, ResourceExhausted, ShipError, Unauthorized, ValidationFailed
 from ship.kernel import PythonKernel
 from ship.settings import ShipSettings
 from ship.shell import ShellResult, run_command
@@ -93,6 +93,13 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
             log.info("client went away: the running call was cancelled")
             raise ShipError("the caller went away; the call was cancelled")
     return task.result()
+
+
+def _out_of_processes(exc: BaseException) -> bool:
+    """fork/clone/thread creation refused: EAGAIN, or Python's "can't start new thread"."""
+    if isinstance(exc, BlockingIOError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
 
 
 def error_response(error: ShipError) -> JSONResponse:
@@ -295,6 +302,15 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         return error_response(error)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if _out_of_processes(exc):
+            log.warning("out of processes on %s %s: %s", request.method, request.url.path, exc)
+            return error_response(
+                ResourceExhausted(
+                    "the sandbox has no free processes or threads left (its pids limit): "
+                    "something in it is forking without end. Kill it (pkill), or stop the "
+                    "sandbox to start afresh; files are kept"
+                )
+            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(ShipError("internal error in Ship; see the container's log"))
 

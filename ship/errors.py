@@ -41,3 +41,10 @@ class Unauthorized(ShipError):
 class NotFound(ShipError):
     code = "not_found"
     status = 404
+
+
+class ResourceExhausted(ShipError):
+    """The sandbox hit its own limits (processes, threads): the caller's code did it."""
+
+    code = "resource_exhausted"
+    status = 503

@@ -64,10 +64,16 @@ def resolve(
     relative = normalize(raw)
     root = Path(os.path.realpath(workspace))
     lexical = root if relative == "." else root / relative
-    if not follow_final_link and relative != "." and lexical.is_symlink():
-        real = Path(os.path.realpath(lexical.parent)) / lexical.name
-    else:
-        real = Path(os.path.realpath(lexical))
+    try:
+        if not follow_final_link and relative != "." and lexical.is_symlink():
+            real = Path(os.path.realpath(lexical.parent)) / lexical.name
+        else:
+            real = Path(os.path.realpath(lexical))
+    except OSError as exc:
+        # e.g. a link into /proc/1/root: not even resolvable as the sandbox user.
+        raise InvalidPath(
+            f"path {raw!r} cannot be resolved inside /workspace: {exc.strerror}"
+        ) from exc
     if real != root and root not in real.parents:
         raise InvalidPath(f"path {raw!r} resolves through a symlink to outside /workspace")
     if relative == "." and not allow_root:

@@ -1,0 +1,221 @@
+"""Hostile code in one sandbox: the boundary holds, Bay stays responsive, and a
+neighbour sandbox keeps working. Every case measures /health during the attack."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.http.conftest import HttpBay, error_of, start_server, stop_server
+
+PROFILES = json.dumps([{"id": "python-default", "memory_mb": 512, "pids_limit": 128, "cpus": 1.0}])
+
+
+@pytest.fixture(scope="module")
+def bay_server() -> Iterator[HttpBay]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-hostile-"))
+    server = start_server(
+        data_dir,
+        f"bay-test-{secrets.token_hex(4)}",
+        owners=("mallory", "neighbour"),
+        BAY_ALLOW_ANONYMOUS="false",
+        BAY_PROFILES=PROFILES,
+        BAY_GC_ENABLED="false",
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mallory(bay_server: HttpBay) -> Iterator[tuple[httpx.Client, str]]:
+    with bay_server.client("mallory") as client:
+        sandbox_id = client.post("/v1/sandboxes", json={}).json()["id"]
+        yield client, sandbox_id
+        client.delete(f"/v1/sandboxes/{sandbox_id}")
+
+
+@pytest.fixture(scope="module")
+def neighbour(bay_server: HttpBay) -> Iterator[tuple[httpx.Client, str]]:
+    with bay_server.client("neighbour") as client:
+        sandbox_id = client.post("/v1/sandboxes", json={}).json()["id"]
+        run(client, sandbox_id, "python", "alive = True")
+        yield client, sandbox_id
+        client.delete(f"/v1/sandboxes/{sandbox_id}")
+
+
+def run(client: httpx.Client, sandbox_id: str, kind: str, text: str, timeout: int = 30) -> dict:
+    if kind == "python":
+        body = {"code": text, "timeout": timeout}
+    else:
+        body = {"command": text, "timeout": timeout}
+    response = client.post(f"/v1/sandboxes/{sandbox_id}/{kind}/exec", json=body, timeout=120)
+    assert response.status_code in (200, 503, 504), response.text
+    result: dict = response.json()
+    return result
+
+
+@contextmanager
+def attack(bay_server: HttpBay, neighbour: tuple[httpx.Client, str]) -> Iterator[None]:
+    """During the block, /health must answer within 1 s; after it, the neighbour works."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with httpx.Client(base_url=bay_server.url, timeout=10) as probe:
+            while not done.is_set():
+                started = time.monotonic()
+                status = probe.get("/health").status_code
+                latencies.append(time.monotonic() - started if status == 200 else 99.0)
+                done.wait(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(timeout=30)
+    assert latencies, "the health probe never answered"
+    assert max(latencies) < 1.0, f"/health took {max(latencies):.2f} s during the attack"
+    client, sandbox_id = neighbour
+    result = run(client, sandbox_id, "python", "print(alive)")
+    assert result["output"].strip() == "True", result
+
+
+def test_fork_bomb(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                   neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    client, sandbox_id = mallory
+    with attack(bay_server, neighbour):
+        bomb = client.post(
+            f"/v1/sandboxes/{sandbox_id}/shell/exec",
+            json={"command": "bomb() { bomb | bomb & }; bomb; sleep 30", "timeout": 5},
+            timeout=120,
+        )
+        # Timed out and killed, or refused with a clear word on the pids limit.
+        assert bomb.status_code in (504, 502), bomb.text
+        if bomb.status_code == 502:
+            assert "pids limit" in bomb.json()["error"]["message"]
+    # Stopping the sandbox always clears it; its files are kept.
+    assert client.post(f"/v1/sandboxes/{sandbox_id}/stop").status_code == 200
+    after = run(client, sandbox_id, "shell", "echo recovered")
+    assert "recovered" in after["output"]
+
+
+def test_memory_bomb(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                     neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    client, sandbox_id = mallory
+    with attack(bay_server, neighbour):
+        blown = run(client, sandbox_id, "python", "hog = bytearray(2 * 1024**3)", timeout=60)
+    assert blown.get("success") is not True, blown
+    after = run(client, sandbox_id, "python", "print('recovered')")
+    assert "recovered" in after["output"], after
+
+
+def test_cpu_spin_on_every_core(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                                neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    client, sandbox_id = mallory
+    spin = "for i in $(seq $(nproc)); do (while :; do :; done) & done; sleep 4"
+    with attack(bay_server, neighbour):
+        run(client, sandbox_id, "shell", spin, timeout=3)
+
+
+def test_a_gigabyte_of_print(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                             neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    client, sandbox_id = mallory
+    with attack(bay_server, neighbour):
+        flood = run(client, sandbox_id, "python", "print('x' * 10**9)", timeout=120)
+    assert len(flood.get("output", "")) < 16 * 1024 * 1024
+
+
+def test_ten_thousand_small_files(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                                  neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    client, sandbox_id = mallory
+    with attack(bay_server, neighbour):
+        made = run(
+            client, sandbox_id, "python",
+            "import os\nos.makedirs('many', exist_ok=True)\n"
+            "for i in range(10000):\n    open(f'many/{i}', 'w').write('x')\nprint('made')",
+            timeout=120,
+        )  # fmt: skip
+    assert "made" in made["output"]
+    listing = client.get(
+        f"/v1/sandboxes/{sandbox_id}/filesystem/directories", params={"path": "many"}
+    )
+    assert len(listing.json()["entries"]) == 10000
+
+
+def test_no_privilege_to_gain(mallory: tuple[httpx.Client, str]) -> None:
+    client, sandbox_id = mallory
+    checks = run(
+        client, sandbox_id, "shell",
+        "id -u; grep -E '^Cap(Eff|Prm)' /proc/self/status; "
+        "find / -xdev -perm /6000 -type f 2>/dev/null | wc -l; "
+        "mount -t tmpfs none /mnt 2>&1 || echo mount-refused; "
+        "ls /var/run/docker.sock 2>&1 || echo no-docker-socket; "
+        "touch /usr/bin/evil 2>&1 || echo root-fs-read-only",
+    )["output"]  # fmt: skip
+    lines = checks.splitlines()
+    assert lines[0] == "1000"
+    assert "CapEff:\t0000000000000000" in checks
+    assert "CapPrm:\t0000000000000000" in checks
+    assert lines[3] == "0"  # no setuid or setgid binary
+    assert "mount-refused" in checks
+    assert "no-docker-socket" in checks
+    assert "root-fs-read-only" in checks
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "ln -sfn /etc escape-etc",
+        "ln -sfn /proc/1/root escape-root",
+        "ln -sfn / escape-slash",
+    ],
+)
+def test_links_planted_by_user_code_do_not_escape(
+    mallory: tuple[httpx.Client, str], planted: str
+) -> None:
+    client, sandbox_id = mallory
+    run(client, sandbox_id, "shell", planted)
+    link = planted.split()[-1]
+    files = f"/v1/sandboxes/{sandbox_id}/filesystem"
+    for response in [
+        client.get(f"{files}/files", params={"path": f"{link}/passwd"}),
+        client.get(f"{files}/files", params={"path": f"{link}/etc/passwd"}),
+        client.get(f"{files}/download", params={"path": f"{link}/etc/hostname"}),
+        client.get(f"{files}/directories", params={"path": link}),
+        client.put(f"{files}/files", json={"path": f"{link}/pwned", "content": "x"}),
+    ]:
+        error_of(response, 400, "invalid_path")
+        assert "root:" not in response.text
+    error_of(
+        client.post(f"/v1/sandboxes/{sandbox_id}/shell/exec", json={"command": "ls", "cwd": link}),
+        400,
+        "invalid_path",
+    )
+
+
+def test_encoded_and_unicode_tricks_stay_inside(mallory: tuple[httpx.Client, str]) -> None:
+    client, sandbox_id = mallory
+    files = f"/v1/sandboxes/{sandbox_id}/filesystem/files"
+    for name in ["%2e%2e/%2e%2e/etc/passwd", "\uff0e\uff0e/etc/passwd", "..\u2215etc\u2215passwd"]:
+        written = client.put(files, json={"path": name, "content": "inside"})
+        assert written.status_code == 200, written.text  # an odd name, inside the workspace
+        where = run(client, sandbox_id, "shell", "grep -c inside /etc/passwd || true")
+        assert where["output"].strip() == "0"
+    error_of(client.get(files, params={"path": "../etc/passwd"}), 400, "invalid_path")
+    hard = run(client, sandbox_id, "shell", "ln /etc/passwd hard-passwd 2>&1 || echo refused")
+    assert "refused" in hard["output"] or "Invalid cross-device" in hard["output"]
