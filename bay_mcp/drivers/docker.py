@@ -26,6 +26,9 @@ from bay_mcp.drivers import (
 log = logging.getLogger(__name__)
 
 CA_PATH = "/etc/ssl/certs/bay-extra-ca.pem"
+# Networks Bay makes for sandboxes, one per network policy; shared by every Bay
+# instance on the engine (they hold no state). Inter-container traffic is off on both.
+SANDBOX_NETWORKS = {"bridge": "bay-sandboxes", "none": "bay-sandboxes-internal"}
 _STATES: dict[str, ContainerState] = {
     "running": "running",
     "created": "starting",
@@ -87,6 +90,7 @@ class DockerDriver:
     def __init__(self, docker_host: str | None = None, network: str | None = None) -> None:
         self._docker = aiodocker.Docker(url=docker_host)
         self._network = network
+        self._networks_ready: set[str] = set()
 
     async def close(self) -> None:
         await self._docker.close()
@@ -185,7 +189,12 @@ class DockerDriver:
             env.update(SSL_CERT_FILE=CA_PATH, PIP_CERT=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH)
         if self._network is not None:
             host_config["NetworkMode"] = self._network
+        elif spec.network == "none":
+            # No route out, and no port to publish on an internal network: Bay (on
+            # the host) reaches Ship by the container's address.
+            host_config["NetworkMode"] = SANDBOX_NETWORKS["none"]
         else:
+            host_config["NetworkMode"] = SANDBOX_NETWORKS["bridge"]
             # Never 0.0.0.0: a published port on every interface is an open door.
             host_config["PortBindings"] = {port: [{"HostIp": "127.0.0.1", "HostPort": ""}]}
         return {
@@ -198,6 +207,8 @@ class DockerDriver:
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
         with _reachable():
+            if self._network is None:
+                await self._ensure_network(SANDBOX_NETWORKS[spec.network])
             try:
                 container = await self._docker.containers.create(self._config(spec), name=spec.name)
             except DockerError as exc:
@@ -230,15 +241,43 @@ class DockerDriver:
 
     def _endpoint(self, data: dict[str, Any]) -> str | None:
         settings = data.get("NetworkSettings") or {}
+        networks = settings.get("Networks") or {}
         if self._network is not None:
-            network = (settings.get("Networks") or {}).get(self._network) or {}
-            address = network.get("IPAddress")
+            address = (networks.get(self._network) or {}).get("IPAddress")
             return f"http://{address}:8123" if address else None
         bindings = (settings.get("Ports") or {}).get("8123/tcp") or []
         for binding in bindings:
             if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
                 return f"http://127.0.0.1:{binding['HostPort']}"
-        return None
+        # No published port (a `none` sandbox): its address on the internal network.
+        address = (networks.get(SANDBOX_NETWORKS["none"]) or {}).get("IPAddress")
+        return f"http://{address}:8123" if address else None
+
+    async def _ensure_network(self, name: str) -> None:
+        """Create one of the sandbox networks the first time it is needed."""
+        if name in self._networks_ready:
+            return
+        try:
+            await self._docker.networks.get(name)
+        except DockerError as exc:
+            if exc.status != 404:
+                raise DriverError(f"inspecting network {name}: {exc.message}") from exc
+            config: dict[str, Any] = {
+                "Name": name,
+                "Driver": "bridge",
+                "Internal": name == SANDBOX_NETWORKS["none"],
+                # Sandboxes never talk to each other, only through Bay.
+                "Options": {"com.docker.network.bridge.enable_icc": "false"},
+                "Labels": {"bay.managed": "true"},
+            }
+            try:
+                await self._docker.networks.create(config)
+            except DockerError as create_error:
+                if create_error.status != 409:  # made by a concurrent start
+                    raise DriverError(
+                        f"creating network {name}: {create_error.message}"
+                    ) from create_error
+        self._networks_ready.add(name)
 
     async def inspect(self, container_id: str) -> ContainerInfo:
         with _reachable():

@@ -18,7 +18,20 @@ import pytest
 
 from tests.integration.http.conftest import HttpBay, error_of, start_server, stop_server
 
-PROFILES = json.dumps([{"id": "python-default", "memory_mb": 512, "pids_limit": 128, "cpus": 1.0}])
+PROFILES = json.dumps(
+    [
+        {"id": "python-default", "memory_mb": 512, "pids_limit": 128, "cpus": 1.0},
+        {"id": "offline", "network": "none"},
+    ]
+)
+CONNECT = """python3 -c "
+import socket
+try:
+    socket.create_connection(('{host}', {port}), timeout=3)
+    print('connected')
+except OSError as exc:
+    print('refused', type(exc).__name__)
+" """
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +232,49 @@ def test_encoded_and_unicode_tricks_stay_inside(mallory: tuple[httpx.Client, str
     error_of(client.get(files, params={"path": "../etc/passwd"}), 400, "invalid_path")
     hard = run(client, sandbox_id, "shell", "ln /etc/passwd hard-passwd 2>&1 || echo refused")
     assert "refused" in hard["output"] or "Invalid cross-device" in hard["output"]
+
+
+def test_an_offline_sandbox_reaches_nothing(bay_server: HttpBay) -> None:
+    with bay_server.client("mallory") as client:
+        sandbox_id = client.post("/v1/sandboxes", json={"profile": "offline"}).json()["id"]
+        try:
+            dns = run(client, sandbox_id, "shell", "getent hosts deb.debian.org || echo no-dns")
+            assert "no-dns" in dns["output"]
+            gateway = run(
+                client, sandbox_id, "shell", "ip route 2>/dev/null | awk '/default/ {print $3}'"
+            )
+            assert gateway["output"].strip() == ""  # no route out at all
+            port = bay_server.url.rsplit(":", 1)[1]
+            for host, target_port in [("1.1.1.1", 53), ("151.101.2.132", 443),
+                                      ("172.17.0.1", int(port)), ("172.17.0.1", 2375)]:  # fmt: skip
+                probe = run(
+                    client, sandbox_id, "shell", CONNECT.format(host=host, port=target_port)
+                )
+                assert "refused" in probe["output"], (host, target_port, probe)
+            assert (
+                "no-docker-socket"
+                in run(
+                    client,
+                    sandbox_id,
+                    "shell",
+                    "ls /var/run/docker.sock 2>/dev/null || echo no-docker-socket",
+                )["output"]
+            )
+        finally:
+            client.delete(f"/v1/sandboxes/{sandbox_id}")
+
+
+def test_sandboxes_cannot_reach_each_other(bay_server: HttpBay) -> None:
+    with bay_server.client("mallory") as client:
+        first = client.post("/v1/sandboxes", json={}).json()["id"]
+        second = client.post("/v1/sandboxes", json={}).json()["id"]
+        try:
+            address = run(client, second, "shell", "hostname -i")["output"].split()[0]
+            run(client, first, "shell", "true")
+            probe = run(client, first, "shell", CONNECT.format(host=address, port=8123))
+            assert "refused" in probe["output"], probe
+            outbound = run(client, first, "shell", "getent hosts deb.debian.org || echo no-dns")
+            assert "no-dns" not in outbound["output"]  # bridge: the internet is allowed
+        finally:
+            client.delete(f"/v1/sandboxes/{first}")
+            client.delete(f"/v1/sandboxes/{second}")
