@@ -53,6 +53,8 @@ class Profile(BaseModel):
     # A CA bundle on the host for sandboxes to trust (behind a TLS-inspecting proxy):
     # mounted read-only, and named by SSL_CERT_FILE, PIP_CERT and REQUESTS_CA_BUNDLE.
     ca_bundle: str | None = None
+    # Size limit of the cargo made with each sandbox (MB); None: only the disk's.
+    cargo_size_limit_mb: int | None = Field(None, ge=1, le=65536)
 
 
 def default_profiles() -> list[Profile]:

@@ -14,6 +14,7 @@ from bay_mcp.errors import (
     BayError,
     FileNotFound,
     InvalidPath,
+    QuotaExceeded,
     SessionNotReady,
     ShipError,
     Timeout,
@@ -30,6 +31,7 @@ _SHIP_CODES: dict[str, type[BayError]] = {
     "invalid_path": InvalidPath,
     "file_not_found": FileNotFound,
     "validation_error": ValidationFailed,
+    "quota_exceeded": QuotaExceeded,
 }
 
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths
 from ship.errors import NotFound, ResourceExhausted, ShipError, Unauthorized, ValidationFailed
 from ship.kernel import PythonKernel
+from ship.quota import WorkspaceQuota
 from ship.settings import ShipSettings
 from ship.shell import ShellResult, run_command
 
@@ -160,6 +161,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
     """Build the app; the kernel starts with the app's lifespan."""
     user_env = user_environment(os.environ if env is None else env)
     running_shells: dict[str, asyncio.Future[ShellResult]] = {}
+    quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
     workspace = settings.workspace
     kernel = PythonKernel(
         python=settings.kernel_python,
@@ -243,7 +245,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         if request.method == "PUT":
             body = await parse_body(request, WriteFileRequest)
             written = await asyncio.to_thread(
-                filesystem.write_text, workspace, body.path, body.content
+                filesystem.write_text, workspace, body.path, body.content, quota
             )
             return JSONResponse({"status": "ok", **written})
         raw_path = request.query_params.get("path")
@@ -274,7 +276,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             if not isinstance(raw_path, str):
                 raw_path = upload.filename
             stored = await asyncio.to_thread(
-                filesystem.save_upload, workspace, raw_path, upload.file
+                filesystem.save_upload, workspace, raw_path, upload.file, quota
             )
         return JSONResponse({"status": "ok", **stored})
 

@@ -48,3 +48,8 @@ class ResourceExhausted(ShipError):
 
     code = "resource_exhausted"
     status = 503
+
+
+class QuotaExceeded(ShipError):
+    code = "quota_exceeded"
+    status = 429

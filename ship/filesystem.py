@@ -8,6 +8,7 @@ a reader never sees half a file and a failed write leaves the old one intact.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import stat
@@ -19,6 +20,7 @@ from typing import IO, Any
 
 from ship.errors import FileNotFound, InvalidPath, ValidationFailed
 from ship.paths import WorkspacePath, resolve
+from ship.quota import WorkspaceQuota
 
 
 @contextlib.contextmanager
@@ -91,38 +93,58 @@ def read_text(
     }
 
 
-def _replace_atomically(target: Path, fill: Any) -> int:
-    """Write through `fill(handle)` into a temporary sibling, then rename over `target`."""
+_CHUNK = 1024 * 1024
+
+
+def _replace_atomically(target: Path, source: IO[bytes], quota: WorkspaceQuota | None) -> int:
+    """Copy `source` into a temporary sibling, then rename it over `target`.
+
+    With a quota, the copy stops as soon as it would pass the room left: the
+    temporary file is removed and nothing at `target` changes.
+    """
+    room = quota.room_for(target) if quota is not None else None
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_dir():
         raise IsADirectoryError(target)
+    old_size = target.stat().st_size if target.is_file() else 0
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        written = 0
         with os.fdopen(fd, "wb") as handle:
-            fill(handle)
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                if room is not None and written > room:
+                    assert quota is not None
+                    raise quota.refuse(written, room)
+                handle.write(chunk)
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    return target.stat().st_size
+    if quota is not None:
+        quota.written(written - old_size)
+    return written
 
 
-def write_text(workspace: Path, raw_path: object, content: str) -> dict[str, Any]:
+def write_text(
+    workspace: Path, raw_path: object, content: str, quota: WorkspaceQuota | None = None
+) -> dict[str, Any]:
     """Write UTF-8 text, creating parent directories; return the path and size."""
     path = resolve(workspace, raw_path, allow_root=False)
-    data = content.encode("utf-8")
     with _os_errors(path):
-        size = _replace_atomically(path.real, lambda handle: handle.write(data))
+        size = _replace_atomically(path.real, io.BytesIO(content.encode("utf-8")), quota)
     return {"path": path.relative, "size": size}
 
 
-def save_upload(workspace: Path, raw_path: object, source: IO[bytes]) -> dict[str, Any]:
+def save_upload(
+    workspace: Path, raw_path: object, source: IO[bytes], quota: WorkspaceQuota | None = None
+) -> dict[str, Any]:
     """Store an uploaded binary stream at `raw_path`, creating parent directories."""
     path = resolve(workspace, raw_path, allow_root=False)
     with _os_errors(path):
-        size = _replace_atomically(path.real, lambda handle: shutil.copyfileobj(source, handle))
+        size = _replace_atomically(path.real, source, quota)
     return {"path": path.relative, "size": size}
 
 

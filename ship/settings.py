@@ -26,6 +26,8 @@ class ShipSettings:
     kernel_python: str = field(default_factory=lambda: sys.executable)
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     max_read_bytes: int = DEFAULT_MAX_READ_BYTES
+    # The cargo's size limit (Bay sets it from the cargo); None: no limit.
+    workspace_limit_bytes: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -46,6 +48,11 @@ class ShipSettings:
                 kernel_python=env.get("SHIP_KERNEL_PYTHON", sys.executable),
                 max_output_bytes=int(env.get("SHIP_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES)),
                 max_read_bytes=int(env.get("SHIP_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES)),
+                workspace_limit_bytes=(
+                    int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
+                    if env.get("SHIP_WORKSPACE_LIMIT_BYTES")
+                    else None
+                ),
             )
         except ValueError as exc:
             raise SettingsError(f"invalid Ship setting: {exc}") from exc

@@ -46,6 +46,8 @@ class StartContext:
     sandbox: Sandbox
     profile: Profile
     volume: str
+    # The cargo's size limit, which Ship enforces on writes through its API.
+    size_limit_mb: int | None = None
 
 
 class SessionManager:
@@ -195,7 +197,7 @@ class SessionManager:
                     name=labels.container_name(session.id),
                     image=profile.image,
                     volume=start.volume,
-                    env={"SHIP_TOKEN": session.ship_token},
+                    env=self._ship_env(session, start),
                     labels={
                         labels.INSTANCE: self._instance_id,
                         labels.OWNER: sandbox.owner,
@@ -234,6 +236,13 @@ class SessionManager:
             time.monotonic() - started,
         )
         return endpoint
+
+    @staticmethod
+    def _ship_env(session: Session, start: StartContext) -> dict[str, str]:
+        env = {"SHIP_TOKEN": session.ship_token}
+        if start.size_limit_mb is not None:
+            env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * 1024 * 1024)
+        return env
 
     async def _wait_ready(self, container_id: str, token: str) -> ShipEndpoint:
         """Poll Ship's /health until it answers, the container dies, or the deadline."""

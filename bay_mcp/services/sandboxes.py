@@ -181,7 +181,10 @@ class SandboxService:
                 sandbox.cargo_id = cargo.id
             else:
                 created_cargo = await self._cargos.create(
-                    db, owner=owner, managed_by_sandbox_id=sandbox.id
+                    db,
+                    owner=owner,
+                    managed_by_sandbox_id=sandbox.id,
+                    size_limit_mb=chosen.cargo_size_limit_mb,
                 )
                 sandbox.cargo_id = created_cargo.id
             db.add(sandbox)
@@ -321,6 +324,12 @@ class SandboxService:
         async with self._sessions.using(sandbox.id):
             await self._touch(sandbox.id)
             yield await self._sessions.ensure_running(
-                StartContext(sandbox=sandbox, profile=profile, volume=cargo.driver_ref), progress
+                StartContext(
+                    sandbox=sandbox,
+                    profile=profile,
+                    volume=cargo.driver_ref,
+                    size_limit_mb=cargo.size_limit_mb,
+                ),
+                progress,
             )
             await self._touch(sandbox.id)  # the idle timer counts from the end of a call

@@ -278,3 +278,38 @@ def test_sandboxes_cannot_reach_each_other(bay_server: HttpBay) -> None:
         finally:
             client.delete(f"/v1/sandboxes/{first}")
             client.delete(f"/v1/sandboxes/{second}")
+
+
+def test_the_cargo_size_limit_holds(
+    bay_server: HttpBay, neighbour: tuple[httpx.Client, str]
+) -> None:
+    with bay_server.client("mallory") as client:
+        cargo_id = client.post("/v1/cargos", json={"size_limit_mb": 1}).json()["id"]
+        sandbox_id = client.post("/v1/sandboxes", json={"cargo_id": cargo_id}).json()["id"]
+        files = f"/v1/sandboxes/{sandbox_id}/filesystem"
+        try:
+            big = client.put(f"{files}/files", json={"path": "big.txt", "content": "x" * 1_500_000})
+            error_of(big, 429, "quota_exceeded")
+            upload = client.post(
+                f"{files}/upload",
+                files={"file": ("b.bin", b"y" * 1_500_000)},
+                data={"path": "b.bin"},
+            )
+            error_of(upload, 429, "quota_exceeded")
+            listing = client.get(f"{files}/directories", params={"path": "."}).json()["entries"]
+            assert [e["name"] for e in listing if not e["name"].startswith(".")] == []
+            # User code can write past the limit; after that the API refuses writes.
+            with attack(bay_server, neighbour):
+                run(client, sandbox_id, "shell", "head -c 3000000 /dev/zero > filler.bin")
+            deadline = time.monotonic() + 30
+            while True:
+                small = client.put(f"{files}/files", json={"path": "s.txt", "content": "s"})
+                if small.status_code == 429:
+                    break
+                assert time.monotonic() < deadline, "writes were never refused while over"
+                time.sleep(0.5)
+            assert "delete files" in small.json()["error"]["message"]
+            client.delete(f"{files}/files", params={"path": "filler.bin"})
+        finally:
+            client.delete(f"/v1/sandboxes/{sandbox_id}")
+            client.delete(f"/v1/cargos/{cargo_id}")

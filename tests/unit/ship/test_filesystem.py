@@ -7,6 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.unit.ship.conftest import make_settings, ship_client
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -121,3 +123,29 @@ async def test_upload_without_file_field_is_a_validation_error(client: httpx.Asy
     response = await client.post("/filesystem/upload", data={"path": "x.bin"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
+
+
+async def test_the_cargo_quota_refuses_writes_that_do_not_fit(tmp_path: Path) -> None:
+    workspace = tmp_path / "quota-workspace"
+    workspace.mkdir()
+    settings = make_settings(workspace, workspace_limit_bytes=1000)
+    async for client in ship_client(settings):
+        files = "/filesystem/files"
+        fits = await client.put(files, json={"path": "a.txt", "content": "x" * 600})
+        assert fits.status_code == 200
+        too_big = await client.put(
+            "/filesystem/files", json={"path": "b.txt", "content": "y" * 500}
+        )
+        assert too_big.status_code == 429
+        assert too_big.json()["error"]["code"] == "quota_exceeded"
+        assert "nothing was written" in too_big.json()["error"]["message"]
+        upload = await client.post(
+            "/filesystem/upload", files={"file": ("c.bin", b"z" * 500)}, data={"path": "c.bin"}
+        )
+        assert upload.status_code == 429
+        # Replacing a file counts only the difference.
+        smaller = await client.put(
+            "/filesystem/files", json={"path": "a.txt", "content": "x" * 900}
+        )
+        assert smaller.status_code == 200
+        assert sorted(p.name for p in workspace.iterdir()) == ["a.txt"]  # no temporary left
