@@ -4,19 +4,15 @@ neighbour sandbox keeps working. Every case measures /health during the attack."
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.http.conftest import HttpBay, error_of, start_server, stop_server
+from tests.integration.http.conftest import HttpBay, error_of, running_server
 
 PROFILES = json.dumps(
     [
@@ -36,20 +32,13 @@ except OSError as exc:
 
 @pytest.fixture(scope="module")
 def bay_server() -> Iterator[HttpBay]:
-    data_dir = Path(tempfile.mkdtemp(prefix="bay-hostile-"))
-    server = start_server(
-        data_dir,
-        f"bay-test-{secrets.token_hex(4)}",
-        owners=("mallory", "neighbour"),
+    with running_server(
+        ("mallory", "neighbour"),
         BAY_ALLOW_ANONYMOUS="false",
         BAY_PROFILES=PROFILES,
         BAY_GC_ENABLED="false",
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

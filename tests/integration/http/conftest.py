@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,21 +117,23 @@ def stop_server(server: HttpBay) -> None:
     server.remove_all()
 
 
-@pytest.fixture(scope="module")
-def bay_http() -> Iterator[HttpBay]:
-    """Keys for owners alice, bob and admin; anonymous access off."""
+@contextmanager
+def running_server(owners: tuple[str, ...], **env: str) -> Iterator[HttpBay]:
+    """A server of its own (data directory, instance id) for the duration of a block."""
     data_dir = Path(tempfile.mkdtemp(prefix="bay-http-"))
-    server = start_server(
-        data_dir,
-        f"bay-test-{secrets.token_hex(4)}",
-        owners=("alice", "bob", "admin"),
-        BAY_ALLOW_ANONYMOUS="false",
-    )
+    server = start_server(data_dir, f"bay-test-{secrets.token_hex(4)}", owners=owners, **env)
     try:
         yield server
     finally:
         stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bay_http() -> Iterator[HttpBay]:
+    """Keys for owners alice, bob and admin; anonymous access off."""
+    with running_server(("alice", "bob", "admin"), BAY_ALLOW_ANONYMOUS="false") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,13 @@ import httpx
 import pytest
 
 from tests.integration.conftest import IMAGE, TEST_LABEL, docker
-from tests.integration.http.conftest import HttpBay, error_of, start_server, stop_server
+from tests.integration.http.conftest import (
+    HttpBay,
+    error_of,
+    running_server,
+    start_server,
+    stop_server,
+)
 from tests.integration.http.docker_proxy import DockerProxy
 
 PROFILES = json.dumps(
@@ -47,15 +53,8 @@ def until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
 
 @pytest.fixture(scope="module")
 def lifecycle_bay() -> Iterator[HttpBay]:
-    data_dir = Path(tempfile.mkdtemp(prefix="bay-life-"))
-    server = start_server(
-        data_dir, f"bay-test-{secrets.token_hex(4)}", owners=("alice", "admin"), **SETTINGS
-    )
-    try:
+    with running_server(("alice", "admin"), **SETTINGS) as server:
         yield server
-    finally:
-        stop_server(server)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
