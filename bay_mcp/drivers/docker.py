@@ -22,6 +22,7 @@ from bay_mcp.drivers import (
     EngineUnavailable,
     ImageMissing,
 )
+from bay_mcp.drivers.firewall import close_bridge
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ CA_PATH = "/etc/ssl/certs/bay-extra-ca.pem"
 # Networks Bay makes for sandboxes, one per network policy; shared by every Bay
 # instance on the engine (they hold no state). Inter-container traffic is off on both.
 SANDBOX_NETWORKS = {"bridge": "bay-sandboxes", "none": "bay-sandboxes-internal"}
+BRIDGES = {"bay-sandboxes": "bay-br0", "bay-sandboxes-internal": "bay-br1"}
 _STATES: dict[str, ContainerState] = {
     "running": "running",
     "created": "starting",
@@ -258,7 +260,7 @@ class DockerDriver:
         if name in self._networks_ready:
             return
         try:
-            await self._docker.networks.get(name)
+            network = await self._docker.networks.get(name)
         except DockerError as exc:
             if exc.status != 404:
                 raise DriverError(f"inspecting network {name}: {exc.message}") from exc
@@ -267,16 +269,24 @@ class DockerDriver:
                 "Driver": "bridge",
                 "Internal": name == SANDBOX_NETWORKS["none"],
                 # Sandboxes never talk to each other, only through Bay.
-                "Options": {"com.docker.network.bridge.enable_icc": "false"},
+                "Options": {
+                    "com.docker.network.bridge.enable_icc": "false",
+                    "com.docker.network.bridge.name": BRIDGES[name],
+                },
                 "Labels": {"bay.managed": "true"},
             }
             try:
-                await self._docker.networks.create(config)
+                network = await self._docker.networks.create(config)
             except DockerError as create_error:
                 if create_error.status != 409:  # made by a concurrent start
                     raise DriverError(
                         f"creating network {name}: {create_error.message}"
                     ) from create_error
+                network = await self._docker.networks.get(name)
+        details = await network.show()
+        options = details.get("Options") or {}
+        bridge = options.get("com.docker.network.bridge.name") or f"br-{details['Id'][:12]}"
+        await close_bridge(bridge)
         self._networks_ready.add(name)
 
     async def inspect(self, container_id: str) -> ContainerInfo:

@@ -4,6 +4,7 @@ neighbour sandbox keeps working. Every case measures /health during the attack."
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from tests.integration.conftest import docker
 from tests.integration.http.conftest import HttpBay, error_of, running_server
 
 PROFILES = json.dumps(
@@ -77,11 +79,12 @@ def attack(bay_server: HttpBay, neighbour: tuple[httpx.Client, str]) -> Iterator
 
     def watch() -> None:
         with httpx.Client(base_url=bay_server.url, timeout=10) as probe:
-            while not done.is_set():
+            while True:  # at least one probe, however short the attack
                 started = time.monotonic()
                 status = probe.get("/health").status_code
                 latencies.append(time.monotonic() - started if status == 200 else 99.0)
-                done.wait(0.2)
+                if done.wait(0.2):
+                    return
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -302,3 +305,30 @@ def test_the_cargo_size_limit_holds(
         finally:
             client.delete(f"/v1/sandboxes/{sandbox_id}")
             client.delete(f"/v1/cargos/{cargo_id}")
+
+
+def test_a_sandbox_cannot_open_connections_to_the_host(bay_server: HttpBay) -> None:
+    """A port the host listens on every interface (as a non-loopback Bay would)."""
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        with bay_server.client("mallory") as client:
+            sandbox_id = client.post("/v1/sandboxes", json={}).json()["id"]
+            try:
+                run(client, sandbox_id, "shell", "true")
+                gateway = docker(
+                    "network", "inspect", "bay-sandboxes",
+                    "--format", "{{(index .IPAM.Config 0).Gateway}}",
+                )  # fmt: skip
+                probe = run(client, sandbox_id, "shell", CONNECT.format(host=gateway, port=port))
+                assert "refused" in probe["output"], probe
+                metadata = run(
+                    client, sandbox_id, "shell", CONNECT.format(host="169.254.169.254", port=80)
+                )
+                assert "refused" in metadata["output"], metadata
+            finally:
+                client.delete(f"/v1/sandboxes/{sandbox_id}")
+    finally:
+        listener.close()
