@@ -73,6 +73,16 @@ class ExecResult:
         }
 
 
+def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
+    """Bytes of output the kernel guard dropped, from its execute_reply payload."""
+    payloads = (reply or {}).get("content", {}).get("payload") or []
+    for payload in payloads:
+        if isinstance(payload, dict) and payload.get("source") == "ship.output_dropped":
+            dropped = payload.get("bytes")
+            return dropped if isinstance(dropped, int) and dropped > 0 else 0
+    return 0
+
+
 class _ShipKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel spec is given, not looked up on disk."""
 
@@ -131,7 +141,8 @@ class PythonKernel:
         self._cwd = cwd
         self._env = {
             **env,
-            "SHIP_KERNEL_OUTPUT_LIMIT": str(max_output_bytes),
+            # One byte more than Ship keeps, so that a cut in the kernel is always seen.
+            "SHIP_KERNEL_OUTPUT_LIMIT": str(max_output_bytes + 1),
             # Figures come back as PNG through the inline backend: no display server.
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         }
@@ -272,7 +283,8 @@ class PythonKernel:
             result = self._timeout_result(collector, deadline - started, started, detail)
             result.kernel_restarted = restarted
             return result
-        await self._drain_reply(msg_id)
+        reply = await self._drain_reply(msg_id)
+        collector.output.drop(dropped_in_kernel(reply))
         return self._result(collector, started, restarted=restarted, notice=notice)
 
     async def _collect(self, msg_id: str, collector: _Collector, deadline: float) -> str:
@@ -311,17 +323,18 @@ class PythonKernel:
             await self._drain_reply(msg_id)
         return outcome == "done"
 
-    async def _drain_reply(self, msg_id: str) -> None:
+    async def _drain_reply(self, msg_id: str) -> dict[str, Any] | None:
         """Consume this execution's shell reply (and any stale ones before it)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.0
         while (remaining := deadline - loop.time()) > 0:
             try:
-                reply = await self._kc.get_shell_msg(timeout=remaining)
+                reply: dict[str, Any] = await self._kc.get_shell_msg(timeout=remaining)
             except Empty:
-                return
+                return None
             if reply["parent_header"].get("msg_id") == msg_id:
-                return
+                return reply
+        return None
 
     def _result(
         self, collector: _Collector, started: float, *, restarted: bool, notice: str | None

@@ -1,44 +1,116 @@
 # Runs inside the user's IPython kernel at start (IPKernelApp.exec_files), before any
-# user code. It caps what one execution may write to stdout/stderr, so that
-# `print('x' * 10**9)` is cut in the kernel instead of being shipped to Ship as one
-# giant message. It must stay importable with the standard library only.
+# user code. It bounds what one execution costs in memory, whatever it prints. It must
+# stay importable with the standard library only.
 
 
 def _ship_install_output_guard() -> None:
+    """Cut each execution's stdout/stderr in the kernel, before it is queued for Ship.
+
+    Past SHIP_KERNEL_OUTPUT_LIMIT bytes, writes are counted and dropped. Ship sets the
+    limit one byte above what it keeps, so it always sees that output was cut; the
+    count of what the kernel dropped reaches it as an execute_reply payload (sent on
+    success and on error alike), so Ship can say exactly how much was lost.
+    """
+    import contextlib
     import os
     import sys
 
-    limit = int(os.environ.get("SHIP_KERNEL_OUTPUT_LIMIT", "4194304"))
-    state = {"used": 0, "cut": False}
+    shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    limit = int(os.environ.get("SHIP_KERNEL_OUTPUT_LIMIT", "4194305"))
+    state = {"used": 0, "dropped": 0}
+
+    # IPython keeps, in memory and for the kernel's whole life, a copy of every cell's
+    # stdout and stderr (IPython 9: history_manager.outputs, through _tee) and the repr
+    # of every result (output_hist_reprs): a loop printing a gigabyte would keep a
+    # gigabyte and get the kernel killed by the memory limit. Nothing of ours reads
+    # them (the history database is off too); Out[n] and _ still hold the results.
+    class Forgetful(dict):  # type: ignore[type-arg]
+        """A dict that keeps nothing: every key reads as a fresh, throwaway list."""
+
+        def __missing__(self, key: object) -> list[object]:
+            return []
+
+        def setdefault(self, key: object, default: object = None) -> object:
+            return [] if default is None else default
+
+        def __setitem__(self, key: object, value: object) -> None:
+            pass
+
+    if hasattr(shell, "_tee"):
+        shell._tee = lambda channel: contextlib.nullcontext()
+    for kept_forever in ("outputs", "output_hist_reprs"):
+        if isinstance(getattr(shell.history_manager, kept_forever, None), dict):
+            setattr(shell.history_manager, kept_forever, Forgetful())
+
+    def size(text: str) -> int:
+        # isascii() is O(1): no copy of a huge string just to measure it.
+        return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
     def guard(stream: object) -> None:
         original = stream.write  # type: ignore[attr-defined]
 
         def write(text: str) -> int:
-            if state["cut"]:
-                return len(text)
-            room = limit - int(state["used"])
-            if len(text) > room:
-                state["cut"] = True
-                state["used"] = limit
-                original(text[: max(room, 0)])
-                original(
-                    "\n[output limit reached: the rest of this execution's output is dropped]\n"
-                )
-                return len(text)
-            state["used"] = int(state["used"]) + len(text)
-            result: int = original(text)
-            return result
+            if not isinstance(text, str) or not text:
+                passed: int = original(text)
+                return passed
+            room = limit - state["used"]
+            length = size(text)
+            if length <= room:
+                state["used"] += length
+                written: int = original(text)
+                return written
+            state["used"] = limit
+            kept = text[: max(room, 0)]
+            if kept:
+                original(kept)
+            state["dropped"] += length - size(kept)
+            return len(text)
 
         stream.write = write  # type: ignore[attr-defined]
 
     def reset(*_args: object) -> None:
         state["used"] = 0
-        state["cut"] = False
+        state["dropped"] = 0
+
+    def report(*_args: object) -> None:
+        if state["dropped"]:
+            shell.payload_manager.write_payload(
+                {"source": "ship.output_dropped", "bytes": state["dropped"]}
+            )
+
+    def fit(msg: dict) -> dict:  # type: ignore[type-arg]
+        """Cap a display or a result (a 100 MB repr) the same way, before it is sent."""
+        content = msg.get("content") or {}
+        data = content.get("data")
+        if not isinstance(data, dict):
+            return msg
+        # Ship reads a PNG if there is one, else the plain text: anything else would
+        # travel for nothing.
+        kind = "image/png" if isinstance(data.get("image/png"), str) else "text/plain"
+        value = data.get(kind)
+        content["data"] = {}
+        if not isinstance(value, str):
+            return msg
+        room = limit - state["used"]
+        length = size(value)
+        if length <= room:
+            state["used"] += length
+            content["data"][kind] = value
+            return msg
+        state["used"] = limit
+        kept = value[: max(room, 0)] if kind == "text/plain" else ""
+        if kept:
+            content["data"][kind] = kept
+        state["dropped"] += length - size(kept)
+        return msg
 
     guard(sys.stdout)
     guard(sys.stderr)
-    get_ipython().events.register("pre_execute", reset)  # type: ignore[name-defined]  # noqa: F821
+    for publisher in (shell.displayhook, shell.display_pub):
+        if hasattr(publisher, "register_hook"):  # ipykernel >= 7
+            publisher.register_hook(fit)
+    shell.events.register("pre_execute", reset)
+    shell.events.register("post_execute", report)
 
 
 def _ship_add_user_packages() -> None:

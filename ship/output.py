@@ -37,6 +37,8 @@ class CappedOutput:
 
     def drop(self, size: int) -> None:
         """Record `size` bytes that were produced but not kept."""
+        if size <= 0:
+            return
         self.truncated = True
         self.dropped_bytes += size
 

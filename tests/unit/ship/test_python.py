@@ -143,3 +143,43 @@ async def test_huge_output_is_capped_and_says_so(small_cap_client: httpx.AsyncCl
     following = await run(small_cap_client, "print('ok')")
     assert following["output"] == "ok\n"
     assert following["truncated"] is False
+
+
+@pytest.mark.parametrize(
+    ("code", "produced"),
+    [
+        ("print('x' * 10**7, end='')", 10**7),
+        ("import sys\nfor _ in range(100):\n    sys.stdout.write('é' * 10**5)", 2 * 10**7),
+        ("print('x' * 10**6, end='')\nraise ValueError('after the flood')", 10**6),
+        # A result or a display counts its repr (two quotes) and the newline Ship adds.
+        ("'x' * 10**7", 10**7 + 3),
+        ("from IPython.display import display\ndisplay('y' * 10**7)", 10**7 + 3),
+    ],
+    ids=["one-print", "many-writes-multibyte", "then-an-error", "result", "display"],
+)
+async def test_the_cut_counts_every_byte_not_kept(
+    small_cap_client: httpx.AsyncClient, code: str, produced: int
+) -> None:
+    """The kernel drops most of it and Ship the rest; the note adds both up."""
+    result = await run(small_cap_client, code)
+    assert result["truncated"] is True
+    assert f"[output truncated: {produced - 10_000} more bytes were not kept]" in result["output"]
+
+
+async def test_printing_a_lot_does_not_grow_the_kernel(small_cap_client: httpx.AsyncClient) -> None:
+    """IPython would otherwise keep a copy of every cell's output for the kernel's life."""
+    resident = "int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) // 1024"
+    before = int((await run(small_cap_client, f"print({resident})"))["output"])
+    await run(
+        small_cap_client, "import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 10**6)"
+    )
+    await run(
+        small_cap_client,
+        "from IPython.display import display\nfor _ in range(300):\n    display('x' * 10**6)",
+    )
+    # Results: a small object with a 10 MB repr, as the last expression of 30 cells.
+    await run(small_cap_client, "class Big:\n    def __repr__(self):\n        return 'r' * 10**7")
+    for _ in range(30):
+        await run(small_cap_client, "Big()")
+    after = int((await run(small_cap_client, f"print({resident})"))["output"])
+    assert after - before < 100, f"the kernel grew by {after - before} MiB"
