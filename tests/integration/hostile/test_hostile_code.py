@@ -9,12 +9,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.conftest import docker
-from tests.integration.http.conftest import HttpBay, error_of, running_server
+from tests.integration.http.conftest import (
+    HttpBay,
+    error_of,
+    mcp_http,
+    mcp_sse,
+    running_server,
+    text_of,
+)
 
 PROFILES = json.dumps(
     [
@@ -22,6 +30,8 @@ PROFILES = json.dumps(
         {"id": "offline", "network": "none"},
     ]
 )
+# A gigabyte in a thousand prints (one 1 GB string would be the memory bomb's case).
+GIGABYTE_OF_PRINT = "for _ in range(1000):\n    print('x' * 10**6)"
 CONNECT = """python3 -c "
 import socket
 try:
@@ -140,9 +150,14 @@ def test_cpu_spin_on_every_core(bay_server: HttpBay, mallory: tuple[httpx.Client
 def test_a_gigabyte_of_print(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
                              neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
     client, sandbox_id = mallory
+    run(client, sandbox_id, "python", "kept = 'state'")
     with attack(bay_server, neighbour):
-        flood = run(client, sandbox_id, "python", "print('x' * 10**9)", timeout=120)
-    assert len(flood.get("output", "")) < 16 * 1024 * 1024
+        flood = run(client, sandbox_id, "python", GIGABYTE_OF_PRINT, timeout=120)
+    assert flood["success"] is True, flood.get("error")  # cut, not killed
+    assert 1024 < len(flood["output"]) <= 4 * 1024 * 1024 + 200
+    assert "more bytes were not kept]" in flood["output"][-100:]
+    # The kernel held none of it: its state is intact.
+    assert run(client, sandbox_id, "python", "print(kept)")["output"] == "state\n"
 
 
 def test_ten_thousand_small_files(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
@@ -162,16 +177,19 @@ def test_ten_thousand_small_files(bay_server: HttpBay, mallory: tuple[httpx.Clie
     assert len(listing.json()["entries"]) == 10000
 
 
-def test_no_privilege_to_gain(mallory: tuple[httpx.Client, str]) -> None:
+def test_no_privilege_to_gain(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
+                              neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
     client, sandbox_id = mallory
-    checks = run(
-        client, sandbox_id, "shell",
-        "id -u; grep -E '^Cap(Eff|Prm)' /proc/self/status; "
-        "find / -xdev -perm /6000 -type f 2>/dev/null | wc -l; "
-        "mount -t tmpfs none /mnt 2>&1 || echo mount-refused; "
-        "ls /var/run/docker.sock 2>&1 || echo no-docker-socket; "
-        "touch /usr/bin/evil 2>&1 || echo root-fs-read-only",
-    )["output"]  # fmt: skip
+    with attack(bay_server, neighbour):
+        checks = run(
+            client, sandbox_id, "shell",
+            "id -u; grep -E '^Cap(Eff|Prm)' /proc/self/status; "
+            "find / -xdev -perm /6000 -type f 2>/dev/null | wc -l; "
+            "mount -t tmpfs none /mnt 2>&1 || echo mount-refused; "
+            "ls /var/run/docker.sock 2>&1 || echo no-docker-socket; "
+            "touch /usr/bin/evil 2>&1 || echo root-fs-read-only",
+        )["output"]  # fmt: skip
+        mounts = run(client, sandbox_id, "shell", "awk '{print $5}' /proc/self/mountinfo")
     lines = checks.splitlines()
     assert lines[0] == "1000"
     assert "CapEff:\t0000000000000000" in checks
@@ -180,6 +198,13 @@ def test_no_privilege_to_gain(mallory: tuple[httpx.Client, str]) -> None:
     assert "mount-refused" in checks
     assert "no-docker-socket" in checks
     assert "root-fs-read-only" in checks
+    # No host path: besides the kernel's own file systems, only the root, the tmpfs
+    # mounts, the cargo volume and the three files Docker writes for every container.
+    expected = {"/", "/tmp", "/home/ship", "/workspace",
+                "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"}  # fmt: skip
+    kernel = ("/proc", "/dev", "/sys")
+    other = {m for m in mounts["output"].split() if m not in expected and not m.startswith(kernel)}
+    assert other == set(), other
 
 
 @pytest.mark.parametrize(
@@ -191,43 +216,62 @@ def test_no_privilege_to_gain(mallory: tuple[httpx.Client, str]) -> None:
     ],
 )
 def test_links_planted_by_user_code_do_not_escape(
-    mallory: tuple[httpx.Client, str], planted: str
+    bay_server: HttpBay,
+    mallory: tuple[httpx.Client, str],
+    neighbour: tuple[httpx.Client, str],
+    planted: str,
 ) -> None:
     client, sandbox_id = mallory
     run(client, sandbox_id, "shell", planted)
     link = planted.split()[-1]
     files = f"/v1/sandboxes/{sandbox_id}/filesystem"
-    for response in [
-        client.get(f"{files}/files", params={"path": f"{link}/passwd"}),
-        client.get(f"{files}/files", params={"path": f"{link}/etc/passwd"}),
-        client.get(f"{files}/download", params={"path": f"{link}/etc/hostname"}),
-        client.get(f"{files}/directories", params={"path": link}),
-        client.put(f"{files}/files", json={"path": f"{link}/pwned", "content": "x"}),
-    ]:
-        error_of(response, 400, "invalid_path")
-        assert "root:" not in response.text
-    error_of(
-        client.post(f"/v1/sandboxes/{sandbox_id}/shell/exec", json={"command": "ls", "cwd": link}),
-        400,
-        "invalid_path",
-    )
+    with attack(bay_server, neighbour):
+        for response in [
+            client.get(f"{files}/files", params={"path": f"{link}/passwd"}),
+            client.get(f"{files}/files", params={"path": f"{link}/etc/passwd"}),
+            client.get(f"{files}/download", params={"path": f"{link}/etc/hostname"}),
+            client.get(f"{files}/directories", params={"path": link}),
+            client.put(f"{files}/files", json={"path": f"{link}/pwned", "content": "x"}),
+            client.delete(f"{files}/files", params={"path": f"{link}/hostname"}),
+            client.post(
+                f"{files}/upload",
+                files={"file": ("pwned", b"x")},
+                data={"path": f"{link}/pwned"},
+            ),
+            client.post(
+                f"/v1/sandboxes/{sandbox_id}/shell/exec", json={"command": "ls", "cwd": link}
+            ),
+        ]:
+            error_of(response, 400, "invalid_path")
+            assert "root:" not in response.text
+    # Nothing was written through the link, and deleting the link itself removes the link.
+    assert client.delete(f"{files}/files", params={"path": link}).status_code == 200
+    left = run(client, sandbox_id, "shell", "ls /etc/pwned /pwned 2>&1 | grep -c 'No such'")
+    assert left["output"].strip() == "2"
 
 
-def test_encoded_and_unicode_tricks_stay_inside(mallory: tuple[httpx.Client, str]) -> None:
+def test_encoded_and_unicode_tricks_stay_inside(
+    bay_server: HttpBay, mallory: tuple[httpx.Client, str], neighbour: tuple[httpx.Client, str]
+) -> None:
     client, sandbox_id = mallory
     files = f"/v1/sandboxes/{sandbox_id}/filesystem/files"
-    for name in ["%2e%2e/%2e%2e/etc/passwd", "\uff0e\uff0e/etc/passwd", "..\u2215etc\u2215passwd"]:
-        written = client.put(files, json={"path": name, "content": "inside"})
-        assert written.status_code == 200, written.text  # an odd name, inside the workspace
-        where = run(client, sandbox_id, "shell", "grep -c inside /etc/passwd || true")
-        assert where["output"].strip() == "0"
-    error_of(client.get(files, params={"path": "../etc/passwd"}), 400, "invalid_path")
-    hard = run(client, sandbox_id, "shell", "ln /etc/passwd hard-passwd 2>&1 || echo refused")
+    with attack(bay_server, neighbour):
+        for name in ["%2e%2e/%2e%2e/etc/passwd", "\uff0e\uff0e/etc/passwd",
+                     "..\u2215etc\u2215passwd"]:  # fmt: skip
+            written = client.put(files, json={"path": name, "content": "inside"})
+            assert written.status_code == 200, written.text  # an odd name, inside the workspace
+            where = run(client, sandbox_id, "shell", "grep -c inside /etc/passwd || true")
+            assert where["output"].strip() == "0"
+        error_of(client.get(files, params={"path": "../etc/passwd"}), 400, "invalid_path")
+        error_of(client.get(files, params={"path": "%2e%2e/etc/passwd"}), 404, "file_not_found")
+        hard = run(client, sandbox_id, "shell", "ln /etc/passwd hard-passwd 2>&1 || echo refused")
     assert "refused" in hard["output"] or "Invalid cross-device" in hard["output"]
 
 
-def test_an_offline_sandbox_reaches_nothing(bay_server: HttpBay) -> None:
-    with bay_server.client("mallory") as client:
+def test_an_offline_sandbox_reaches_nothing(
+    bay_server: HttpBay, neighbour: tuple[httpx.Client, str]
+) -> None:
+    with bay_server.client("mallory") as client, attack(bay_server, neighbour):
         sandbox_id = client.post("/v1/sandboxes", json={"profile": "offline"}).json()["id"]
         try:
             dns = run(client, sandbox_id, "shell", "getent hosts deb.debian.org || echo no-dns")
@@ -256,8 +300,10 @@ def test_an_offline_sandbox_reaches_nothing(bay_server: HttpBay) -> None:
             client.delete(f"/v1/sandboxes/{sandbox_id}")
 
 
-def test_sandboxes_cannot_reach_each_other(bay_server: HttpBay) -> None:
-    with bay_server.client("mallory") as client:
+def test_sandboxes_cannot_reach_each_other(
+    bay_server: HttpBay, neighbour: tuple[httpx.Client, str]
+) -> None:
+    with bay_server.client("mallory") as client, attack(bay_server, neighbour):
         first = client.post("/v1/sandboxes", json={}).json()["id"]
         second = client.post("/v1/sandboxes", json={}).json()["id"]
         try:
@@ -275,7 +321,7 @@ def test_sandboxes_cannot_reach_each_other(bay_server: HttpBay) -> None:
 def test_the_cargo_size_limit_holds(
     bay_server: HttpBay, neighbour: tuple[httpx.Client, str]
 ) -> None:
-    with bay_server.client("mallory") as client:
+    with bay_server.client("mallory") as client, attack(bay_server, neighbour):
         cargo_id = client.post("/v1/cargos", json={"size_limit_mb": 1}).json()["id"]
         sandbox_id = client.post("/v1/sandboxes", json={"cargo_id": cargo_id}).json()["id"]
         files = f"/v1/sandboxes/{sandbox_id}/filesystem"
@@ -307,14 +353,16 @@ def test_the_cargo_size_limit_holds(
             client.delete(f"/v1/cargos/{cargo_id}")
 
 
-def test_a_sandbox_cannot_open_connections_to_the_host(bay_server: HttpBay) -> None:
+def test_a_sandbox_cannot_open_connections_to_the_host(
+    bay_server: HttpBay, neighbour: tuple[httpx.Client, str]
+) -> None:
     """A port the host listens on every interface (as a non-loopback Bay would)."""
     listener = socket.socket()
     listener.bind(("0.0.0.0", 0))
     listener.listen()
     port = listener.getsockname()[1]
     try:
-        with bay_server.client("mallory") as client:
+        with bay_server.client("mallory") as client, attack(bay_server, neighbour):
             sandbox_id = client.post("/v1/sandboxes", json={}).json()["id"]
             try:
                 run(client, sandbox_id, "shell", "true")
@@ -332,3 +380,65 @@ def test_a_sandbox_cannot_open_connections_to_the_host(bay_server: HttpBay) -> N
                 client.delete(f"/v1/sandboxes/{sandbox_id}")
     finally:
         listener.close()
+
+
+async def test_time_bounds_hold_on_every_surface(
+    bay_server: HttpBay, mallory: tuple[httpx.Client, str], neighbour: tuple[httpx.Client, str]
+) -> None:
+    """REST, MCP over streamable HTTP and MCP over SSE (stdio: tests/integration/mcp)."""
+    client, sandbox_id = mallory
+    started = time.monotonic()
+    with attack(bay_server, neighbour):
+        spin = {"code": "while True: pass", "timeout": 2}
+        error_of(client.post(f"/v1/sandboxes/{sandbox_id}/python/exec", json=spin), 504, "timeout")
+        nap = {"command": "sleep 60", "timeout": 1}
+        error_of(client.post(f"/v1/sandboxes/{sandbox_id}/shell/exec", json=nap), 504, "timeout")
+        for connect in (mcp_http, mcp_sse):
+            async with connect(bay_server, "mallory") as mcp:
+                spun = await mcp.call_tool("python_exec", {"sandbox_id": sandbox_id, **spin})
+                assert spun.is_error
+                assert "2 s time limit" in text_of(spun), text_of(spun)
+                slept = await mcp.call_tool("shell_exec", {"sandbox_id": sandbox_id, **nap})
+                assert slept.is_error
+                assert "killed" in text_of(slept), text_of(slept)
+    # Six bounded calls, not one 60 s sleep run to its end.
+    assert time.monotonic() - started < 60
+
+
+def resident_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+async def test_huge_outputs_do_not_grow_bay(
+    bay_server: HttpBay, mallory: tuple[httpx.Client, str], neighbour: tuple[httpx.Client, str]
+) -> None:
+    """A gigabyte of output, over REST and MCP: capped, and Bay's memory stays flat."""
+    assert bay_server.process is not None
+    client, sandbox_id = mallory
+    flood = GIGABYTE_OF_PRINT
+    shell_flood = "head -c 1000000000 /dev/zero | tr '\\0' x"
+
+    async def every_surface() -> None:
+        rest = run(client, sandbox_id, "python", flood, timeout=120)
+        assert 1024 < len(rest["output"]) <= 4 * 1024 * 1024 + 200, len(rest["output"])
+        async with mcp_http(bay_server, "mallory") as mcp:
+            for tool, arguments in [("python_exec", {"code": flood}),
+                                    ("shell_exec", {"command": shell_flood})]:  # fmt: skip
+                result = await mcp.call_tool(
+                    tool, {"sandbox_id": sandbox_id, "timeout": 120, **arguments}
+                )
+                assert not result.is_error, text_of(result)[-500:]
+                assert len(text_of(result)) < 25_000
+                assert result.structured_content is not None
+                assert result.structured_content["truncated"] is True
+
+    await every_surface()  # once first, so that what Bay keeps for good is in place
+    before = resident_mib(bay_server.process.pid)
+    with attack(bay_server, neighbour):
+        for _ in range(3):
+            await every_surface()
+    grown = resident_mib(bay_server.process.pid) - before
+    assert grown < 64, f"Bay grew by {grown:.0f} MiB over three rounds of 1 GB outputs"

@@ -15,13 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.integration.conftest import BayResources
 
@@ -160,3 +164,24 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict[str, obje
     assert error["request_id"] == response.headers["x-request-id"]
     assert isinstance(error["details"], dict)
     return error
+
+
+@asynccontextmanager
+async def mcp_http(server: HttpBay, owner: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+@asynccontextmanager
+async def mcp_sse(server: HttpBay, owner: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+    async with Client(sse_client(f"{server.url}/sse", headers=headers)) as client:
+        yield client
+
+
+def text_of(result: object) -> str:
+    return "\n".join(getattr(b, "text", "") for b in getattr(result, "content", []))

@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import pytest
-from mcp import Client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.integration.http.conftest import HttpBay, error_of
-
-
-@asynccontextmanager
-async def mcp_http(server: HttpBay, owner: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
-    async with (
-        create_mcp_http_client(headers=headers) as http,
-        Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client,
-    ):
-        yield client
-
-
-@asynccontextmanager
-async def mcp_sse(server: HttpBay, owner: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
-    async with Client(sse_client(f"{server.url}/sse", headers=headers)) as client:
-        yield client
-
-
-def text_of(result: object) -> str:
-    return "\n".join(getattr(b, "text", "") for b in getattr(result, "content", []))
+from tests.integration.http.conftest import HttpBay, error_of, mcp_http, mcp_sse, text_of
 
 
 async def test_a_rest_sandbox_is_used_over_streamable_http_and_sse(
