@@ -187,6 +187,7 @@ def test_no_privilege_to_gain(bay_server: HttpBay, mallory: tuple[httpx.Client, 
             "find / -xdev -perm /6000 -type f 2>/dev/null | wc -l; "
             "mount -t tmpfs none /mnt 2>&1 || echo mount-refused; "
             "ls /var/run/docker.sock 2>&1 || echo no-docker-socket; "
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; "
             "touch /usr/bin/evil 2>&1 || echo root-fs-read-only",
         )["output"]  # fmt: skip
         mounts = run(client, sandbox_id, "shell", "awk '{print $5}' /proc/self/mountinfo")
@@ -198,6 +199,8 @@ def test_no_privilege_to_gain(bay_server: HttpBay, mallory: tuple[httpx.Client, 
     assert "mount-refused" in checks
     assert "no-docker-socket" in checks
     assert "root-fs-read-only" in checks
+    assert "Seccomp:\t2" in checks  # Docker's default filter is on
+    assert "NoNewPrivs:\t1" in checks
     # No host path: besides the kernel's own file systems, only the root, the tmpfs
     # mounts, the cargo volume and the three files Docker writes for every container.
     expected = {"/", "/tmp", "/home/ship", "/workspace",
@@ -442,3 +445,24 @@ async def test_huge_outputs_do_not_grow_bay(
             await every_surface()
     grown = resident_mib(bay_server.process.pid) - before
     assert grown < 64, f"Bay grew by {grown:.0f} MiB over three rounds of 1 GB outputs"
+
+
+def test_the_container_is_hardened(bay_server: HttpBay, mallory: tuple[httpx.Client, str]) -> None:
+    """What the engine was asked for, read back from the engine (the profile above)."""
+    _, sandbox_id = mallory
+    [container] = bay_server.containers(sandbox_id=sandbox_id)
+    details = json.loads(docker("inspect", container))[0]
+    host = details["HostConfig"]
+    assert host["Privileged"] is False
+    assert host["CapDrop"] == ["ALL"]
+    assert sorted(host["CapAdd"]) == ["CHOWN", "SETGID", "SETUID"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]  # no seccomp=unconfined
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp", "/home/ship"}
+    assert host["Memory"] == 512 * 1024 * 1024
+    assert host["MemorySwap"] == host["Memory"]  # no swap
+    assert host["PidsLimit"] == 128
+    assert host["NanoCpus"] == 1_000_000_000
+    assert not host.get("Binds")
+    assert [(m["Type"], m["Destination"]) for m in details["Mounts"]] == [("volume", "/workspace")]
+    assert list(details["NetworkSettings"]["Networks"]) == ["bay-sandboxes"]

@@ -23,7 +23,12 @@ ESCAPES = ["/etc/passwd", "../../etc/passwd", "a/../../etc/passwd", "", "bad\x00
 async def sandbox(client: Client) -> AsyncIterator[str]:
     sandbox_id = await new_sandbox(client)
     # A planted link out of the workspace: only Ship can see where it resolves.
-    await call(client, "shell_exec", sandbox_id=sandbox_id, command="ln -s /etc etc-link")
+    await call(
+        client,
+        "shell_exec",
+        sandbox_id=sandbox_id,
+        command="ln -s /etc etc-link && ln -s /proc/1/root root-link",
+    )
     yield sandbox_id
     await call(client, "delete_sandbox", sandbox_id=sandbox_id)
 
@@ -67,7 +72,7 @@ async def test_write_read_edit_list_delete(client: Client, sandbox: str) -> None
     assert "src/app.py" in error
 
 
-@pytest.mark.parametrize("bad", [*ESCAPES, "etc-link/passwd"])
+@pytest.mark.parametrize("bad", [*ESCAPES, "etc-link/passwd", "root-link/etc/passwd"])
 async def test_every_path_tool_refuses_escapes(client: Client, sandbox: str, bad: str) -> None:
     attempts = [
         ("read_file", {"path": bad}),
