@@ -4,9 +4,10 @@
 
 
 def _ship_install_output_guard() -> None:
-    """Cut each execution's stdout/stderr in the kernel, before it is queued for Ship.
+    """Cut each execution's output in the kernel, before it is queued for Ship.
 
-    Past SHIP_KERNEL_OUTPUT_LIMIT bytes, writes are counted and dropped. Ship sets the
+    stdout, stderr, results and displays share one budget: past
+    SHIP_KERNEL_OUTPUT_LIMIT bytes, what comes is counted and dropped. Ship sets the
     limit one byte above what it keeps, so it always sees that output was cut; the
     count of what the kernel dropped reaches it as an execute_reply payload (sent on
     success and on error alike), so Ship can say exactly how much was lost.
