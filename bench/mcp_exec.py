@@ -1,12 +1,13 @@
 """What Bay costs: cold start and warm execs through MCP, against raw Ship HTTP.
 
-    .venv/bin/python bench/mcp_exec.py [--runs 5] [--warm-execs 30]
+    .venv/bin/python bench/mcp_exec.py [--runs 5] [--warm-execs 30] [--floods 3]
 
 Spawns the real `bay-mcp` over stdio with the MCP SDK's client (a throwaway data
 directory), and prints in milliseconds (median, min, max):
   cold start         create_sandbox + the first python_exec of print(1)
   warm exec (MCP)    python_exec of 1+1 on a ready sandbox
   warm exec (Ship)   the same exec posted straight to the sandbox's Ship
+  1 GB print (MCP)   python_exec of a thousand 1 MB prints: cut to 4 MiB in the kernel
 and the difference of the two warm medians: Bay's overhead per call.
 Every sandbox it creates is deleted; the data directory is removed.
 """
@@ -53,7 +54,10 @@ def ship_of(sandbox_id: str) -> tuple[str, str]:
     return f"http://127.0.0.1:{port}", token
 
 
-async def measure(runs: int, warm_execs: int) -> dict[str, list[float]]:
+FLOOD = "for _ in range(1000):\n    print('x' * 10**6)"
+
+
+async def measure(runs: int, warm_execs: int, floods: int) -> dict[str, list[float]]:
     data_dir = tempfile.mkdtemp(prefix="bay-bench-")
     env = {"PATH": os.environ["PATH"], "BAY_DATA_DIR": data_dir, "BAY_LOG_LEVEL": "WARNING"}
     if "DOCKER_HOST" in os.environ:
@@ -65,6 +69,7 @@ async def measure(runs: int, warm_execs: int) -> dict[str, list[float]]:
         "cold start": [],
         "warm exec (MCP)": [],
         "warm exec (Ship)": [],
+        "1 GB print (MCP)": [],
     }
     created: list[str] = []
     try:
@@ -83,6 +88,10 @@ async def measure(runs: int, warm_execs: int) -> dict[str, list[float]]:
                 started = time.perf_counter()
                 await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
                 figures["warm exec (MCP)"].append((time.perf_counter() - started) * 1000)
+            for _ in range(floods):
+                started = time.perf_counter()
+                await call(client, "python_exec", sandbox_id=sandbox_id, code=FLOOD, timeout=120)
+                figures["1 GB print (MCP)"].append((time.perf_counter() - started) * 1000)
             url, token = ship_of(sandbox_id)
             headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as ship:
@@ -107,8 +116,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm-execs", type=int, default=30)
+    parser.add_argument("--floods", type=int, default=3)
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.runs, args.warm_execs))
+    figures = asyncio.run(measure(args.runs, args.warm_execs, args.floods))
     print(f"{'measure':<20}{'n':>5}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
     for name, values in figures.items():
         print(

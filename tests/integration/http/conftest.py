@@ -82,6 +82,20 @@ def create_key(env: dict[str, str], owner: str) -> str:
     return made.stdout.strip()
 
 
+# Every server process a test starts: none may outlive the session.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_outlives_the_tests() -> Iterator[None]:
+    yield
+    leaked = [process for process in _STARTED if process.poll() is None]
+    for process in leaked:
+        process.kill()
+        process.wait(timeout=30)
+    assert not leaked, f"{len(leaked)} bay-mcp server(s) left running by the tests (killed now)"
+
+
 def start_server(
     data_dir: Path, instance_id: str, *, owners: tuple[str, ...] = (), host: str = "127.0.0.1",
     **extra_env: str,
@@ -94,6 +108,7 @@ def start_server(
         [BAY_MCP, "serve", "--transport", "http", "--host", host, "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+    _STARTED.append(process)
     server = HttpBay(f"http://127.0.0.1:{port}", instance_id, data_dir, keys, process)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:

@@ -238,9 +238,9 @@ def test_sigkill_during_an_exec_loses_nothing() -> None:
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(timeout=30)
             caller.join(timeout=60)
-        keys = server.keys
         restarted = start_server(data_dir, instance, **SETTINGS)
-        restarted.keys = keys
+        restarted.keys = server.keys
+        server = restarted  # what the finally below stops
         with restarted.client("alice") as alice:
             listed = [s["id"] for s in alice.get("/v1/sandboxes").json()["items"]]
             assert sandbox_id in listed
@@ -251,9 +251,8 @@ def test_sigkill_during_an_exec_loses_nothing() -> None:
             assert "2" in exec_ok(alice, sandbox_id, "1 + 1")
             assert len(restarted.containers(sandbox_id=sandbox_id)) == 1  # adopted, no duplicate
             alice.delete(f"/v1/sandboxes/{sandbox_id}")
-        stop_server(restarted)
     finally:
-        stop_server(HttpBay(server.url, instance, data_dir))
+        stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -335,7 +334,7 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
             alice.delete(f"/v1/sandboxes/{sandbox_id}")
     finally:
         proxy.stop()
-        stop_server(HttpBay(server.url, instance, tmp_path))
+        stop_server(server)
 
 
 def test_two_bay_processes_on_one_database_start_one_session() -> None:

@@ -18,7 +18,6 @@ import pytest
 
 from tests.integration.http.conftest import (
     BAY_MCP,
-    HttpBay,
     environment,
     error_of,
     free_port,
@@ -112,7 +111,7 @@ def test_sigterm_finishes_cleanly_and_state_survives(data_dir: Path) -> None:
             caller.join(timeout=60)
         assert outcome.get("status") == 200, outcome  # the in-flight call finished
         assert "Application shutdown complete" in (data_dir / "server.log").read_text()
-        restarted = start_server(data_dir, instance)
+        restarted = server = start_server(data_dir, instance)  # the finally stops this one
         with restarted.client() as client:
             ids = [s["id"] for s in client.get("/v1/sandboxes").json()["items"]]
             assert sandbox_id in ids
@@ -121,9 +120,8 @@ def test_sigterm_finishes_cleanly_and_state_survives(data_dir: Path) -> None:
             )
             assert kept.json() == {"content": "still here"}
             assert client.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204
-        stop_server(restarted)
     finally:
-        stop_server(HttpBay(server.url, instance, data_dir))
+        stop_server(server)
 
 
 def test_keys_are_shown_once_listed_without_secrets_and_revocable(data_dir: Path) -> None:
