@@ -47,24 +47,27 @@ def _ship_install_output_guard() -> None:
         # isascii() is O(1): no copy of a huge string just to measure it.
         return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
+    def take(text: str, *, divisible: bool = True) -> str:
+        """What of `text` fits this execution's budget; the rest is counted as dropped."""
+        room = limit - state["used"]
+        length = size(text)
+        if length <= room:
+            state["used"] += length
+            return text
+        state["used"] = limit
+        kept = text[: max(room, 0)] if divisible else ""
+        state["dropped"] += length - size(kept)
+        return kept
+
     def guard(stream: object) -> None:
         original = stream.write  # type: ignore[attr-defined]
 
         def write(text: str) -> int:
-            if not isinstance(text, str) or not text:
+            if not isinstance(text, str):
                 passed: int = original(text)
                 return passed
-            room = limit - state["used"]
-            length = size(text)
-            if length <= room:
-                state["used"] += length
-                written: int = original(text)
-                return written
-            state["used"] = limit
-            kept = text[: max(room, 0)]
-            if kept:
+            if kept := take(text):
                 original(kept)
-            state["dropped"] += length - size(kept)
             return len(text)
 
         stream.write = write  # type: ignore[attr-defined]
@@ -92,17 +95,8 @@ def _ship_install_output_guard() -> None:
         content["data"] = {}
         if not isinstance(value, str):
             return msg
-        room = limit - state["used"]
-        length = size(value)
-        if length <= room:
-            state["used"] += length
-            content["data"][kind] = value
-            return msg
-        state["used"] = limit
-        kept = value[: max(room, 0)] if kind == "text/plain" else ""
-        if kept:
+        if kept := take(value, divisible=kind == "text/plain"):  # half an image is none
             content["data"][kind] = kept
-        state["dropped"] += length - size(kept)
         return msg
 
     guard(sys.stdout)
