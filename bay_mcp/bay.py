@@ -18,10 +18,10 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.cargos import CargoService
-from bay_mcp.services.execution import ExecService
+from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
 from bay_mcp.services.idempotency import IdempotencyService
-from bay_mcp.services.keys import KeyService
+from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import BaySettings, resolve_instance_id
@@ -56,13 +56,21 @@ class Bay:
         )
         self.cargos = CargoManager(self.driver, self.instance_id)
         self.sandboxes = SandboxService(self.db, settings, self.sessions, self.cargos)
-        self.execution = ExecService(self.sandboxes, self.ship)
+        self.execution = ExecService(
+            self.sandboxes, self.ship, ExecSlots(settings.max_concurrent_execs_per_owner)
+        )
         self.files = FileService(self.sandboxes, self.ship)
         self.cargo_service = CargoService(self.db, self.cargos)
         self.keys = KeyService(
             self.db,
             settings.api_key.get_secret_value() if settings.api_key else None,
             settings.api_key_owner,
+        )
+        self.access = AccessPolicy(
+            self.keys,
+            admin_owners=settings.admin_owners,
+            allow_anonymous=settings.allow_anonymous,
+            anonymous_owner=settings.local_owner,
         )
         self.reaper = Reaper(
             self.db, self.driver, self.sessions, self.sandboxes, settings, self.instance_id

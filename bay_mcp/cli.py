@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -23,7 +24,21 @@ from bay_mcp.services.keys import KeyService
 from bay_mcp.settings import BaySettings
 from bay_mcp.stdio import serve_stdio
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import utcnow
 from bay_mcp.web.serve import RefusedToStart, serve_http
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `45s`, `2w`: a positive whole number and one unit."""
+    number, unit = text[:-1], text[-1:].lower()
+    if not number.isdigit() or unit not in _DURATION_UNITS or int(number) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give a positive whole number and a unit, "
+            "e.g. 90m, 12h, 30d, 4w"
+        )
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     create = key_commands.add_parser("create", help="make a key for an owner; printed once")
     create.add_argument("--owner", required=True, help="the owner the key acts as")
-    key_commands.add_parser("list", help="list keys (ids, owners, prefixes; never the keys)")
+    create.add_argument(
+        "--expires-in",
+        type=_duration,
+        metavar="DURATION",
+        help="the key stops working after this long: 90m, 12h, 30d, 4w (default: never)",
+    )
+    key_commands.add_parser(
+        "list", help="list keys (ids, owners, prefixes, expiry, last use; never the keys)"
+    )
     revoke = key_commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", help="the key's id, from `bay-mcp keys list`")
 
@@ -121,13 +144,18 @@ async def _keys(args: argparse.Namespace) -> int:
     keys = KeyService(database, None, settings.api_key_owner)
     try:
         if args.keys_command == "create":
-            record, key = await keys.create(args.owner)
+            record, key = await keys.create(args.owner, args.expires_in)
             print(key)  # the one place the key is ever shown: stdout, for scripts
-            print(f"key {record.id} for owner {record.owner}; store it now", file=sys.stderr)
+            until = f", expires {record.expires_at:%Y-%m-%d %H:%M}Z" if record.expires_at else ""
+            print(f"key {record.id} for owner {record.owner}{until}; store it now", file=sys.stderr)
         elif args.keys_command == "list":
+            now = utcnow()
             for record in await keys.list():
-                state = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
-                print(f"{record.id}  {record.owner}  {record.prefix}…  {state}")
+                used = f"{record.last_used_at:%Y-%m-%d %H:%M}Z" if record.last_used_at else "never"
+                print(
+                    f"{record.id}  {record.owner}  {record.prefix}…  {record.state(now)}  "
+                    f"last used {used}"
+                )
         else:
             record = await keys.revoke(args.key_id)
             print(f"revoked {record.id} ({record.owner})", file=sys.stderr)

@@ -69,8 +69,22 @@ class SandboxTtlInfinite(BayError):
     status = 409
 
 
+class PayloadTooLarge(BayError):
+    """A request body or upload over its limit; details.limit_bytes says the limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
 class QuotaExceeded(BayError):
     code = "quota_exceeded"
+    status = 429
+
+
+class TooManyRequests(BayError):
+    """The owner is at a concurrency limit; details.retry_after_ms says when to retry."""
+
+    code = "too_many_requests"
     status = 429
 
 

@@ -32,6 +32,7 @@ GC_TASKS: tuple[GcTask, ...] = (
 )
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 DEFAULT_PROFILE = "python-default"
+MB = 1024 * 1024
 
 
 class Profile(BaseModel):
@@ -55,6 +56,8 @@ class Profile(BaseModel):
     ca_bundle: str | None = None
     # Size limit of the cargo made with each sandbox (MB); None: only the disk's.
     cargo_size_limit_mb: int | None = Field(None, ge=1, le=65536)
+    # Largest upload accepted (MB); None: the cargo's size limit, if it has one.
+    max_upload_mb: int | None = Field(None, ge=1, le=65536)
 
 
 def default_profiles() -> list[Profile]:
@@ -79,9 +82,13 @@ class BaySettings(BaseSettings):
     # One API key from the environment (BAY_API_KEY), for the owner api_key_owner.
     api_key: SecretStr | None = None
     api_key_owner: str = "default"
-    # HTTP: None means on a loopback bind only. Anonymous callers act as owner
-    # `default`, or as the owner named by an X-Owner header.
+    # HTTP callers without a key act as local_owner when this is true; when unset,
+    # only on a loopback bind while no API key exists at all (local development).
     allow_anonymous: bool | None = None
+    # JSON request bodies over this are refused (413) before they are read.
+    max_body_bytes: int = Field(64 * MB, ge=1024)
+    # Executions (python, shell) one owner may have running at once; more are 429.
+    max_concurrent_execs_per_owner: int = Field(16, ge=1)
     # Extra Host header values MCP over HTTP accepts (behind a proxy), e.g. "bay.example.com".
     allowed_hosts: list[str] = Field(default_factory=list)
     idempotency_ttl_seconds: int = Field(3600, ge=60)

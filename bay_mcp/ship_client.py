@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Ship answers a timed-out exec within its timeout + ~2 s; this is the slack on top.
 _EXEC_SLACK_S = 15.0
 _CALL_TIMEOUT_S = 30.0
+# Transfers stream: no limit on the whole, but none between two chunks may take longer.
+_TRANSFER_TIMEOUT = httpx.Timeout(_CALL_TIMEOUT_S, read=300.0, write=300.0)
 
 _SHIP_CODES: dict[str, type[BayError]] = {
     "invalid_path": InvalidPath,
@@ -39,6 +41,12 @@ _SHIP_CODES: dict[str, type[BayError]] = {
 class ShipEndpoint:
     url: str
     token: str
+
+
+@dataclass(frozen=True)
+class Download:
+    size: int | None
+    chunks: AsyncIterator[bytes]
 
 
 def _error_from(response: httpx.Response) -> BayError:
@@ -68,16 +76,18 @@ class ShipClient:
         method: str,
         path: str,
         *,
-        timeout: float = _CALL_TIMEOUT_S,
+        timeout: float | httpx.Timeout = _CALL_TIMEOUT_S,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {endpoint.token}"}
+        headers = {**(headers or {}), "Authorization": f"Bearer {endpoint.token}"}
         try:
             response = await self._http.request(
                 method, endpoint.url + path, headers=headers, timeout=timeout, **kwargs
             )
         except httpx.TimeoutException as exc:
-            raise Timeout(f"the runtime did not answer {path} within {timeout:g} s") from exc
+            limit = timeout if isinstance(timeout, float | int) else timeout.read
+            raise Timeout(f"the runtime did not answer {path} within {limit:g} s") from exc
         except httpx.TransportError as exc:
             raise SessionNotReady(
                 f"the runtime is not reachable ({type(exc).__name__}); retry shortly",
@@ -161,34 +171,46 @@ class ShipClient:
     async def list_directory(self, endpoint: ShipEndpoint, path: str) -> dict[str, Any]:
         return await self._json(endpoint, "GET", "/filesystem/directories", params={"path": path})
 
-    async def upload(self, endpoint: ShipEndpoint, path: str, data: bytes) -> dict[str, Any]:
+    async def upload(
+        self,
+        endpoint: ShipEndpoint,
+        path: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None = None,
+    ) -> dict[str, Any]:
+        """Stream bytes to `path`; Ship renames them into place only when all arrived."""
+        params: dict[str, Any] = {"path": path}
+        if declared_size is not None:
+            params["size"] = declared_size
         return await self._json(
             endpoint,
             "POST",
             "/filesystem/upload",
-            files={"file": (path.rsplit("/", 1)[-1], data, "application/octet-stream")},
-            data={"path": path},
-            timeout=300.0,
+            params=params,
+            content=chunks,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=_TRANSFER_TIMEOUT,
         )
 
-    async def download(self, endpoint: ShipEndpoint, path: str) -> bytes:
-        response = await self._request(
-            endpoint, "GET", "/filesystem/download", params={"path": path}, timeout=300.0
+    async def move(self, endpoint: ShipEndpoint, source: str, destination: str) -> dict[str, Any]:
+        return await self._json(
+            endpoint,
+            "POST",
+            "/filesystem/move",
+            json={"source": source, "destination": destination},
         )
-        return response.content
 
     @asynccontextmanager
-    async def download_stream(
-        self, endpoint: ShipEndpoint, path: str
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Stream a file's bytes without holding them all (REST downloads)."""
+    async def download(self, endpoint: ShipEndpoint, path: str) -> AsyncIterator[Download]:
+        """A file's size and its bytes as a stream; errors (404 included) are raised
+        before the first byte."""
         headers = {"Authorization": f"Bearer {endpoint.token}"}
         request = self._http.build_request(
             "GET",
             endpoint.url + "/filesystem/download",
             params={"path": path},
             headers=headers,
-            timeout=300.0,
+            timeout=_TRANSFER_TIMEOUT,
         )
         try:
             response = await self._http.send(request, stream=True)
@@ -198,6 +220,10 @@ class ShipClient:
             if response.status_code >= 400:
                 await response.aread()
                 raise _error_from(response)
-            yield response.aiter_bytes()
+            length = response.headers.get("content-length", "")
+            yield Download(
+                size=int(length) if length.isdigit() else None,
+                chunks=response.aiter_bytes(),
+            )
         finally:
             await response.aclose()

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from bay_mcp.errors import BayError, InternalError, SessionNotReady
+from bay_mcp.errors import BayError, InternalError, SessionNotReady, TooManyRequests, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,12 @@ def error_response(error: BayError, request_id: str) -> JSONResponse:
         }
     }
     headers = {"X-Request-Id": request_id}
-    if isinstance(error, SessionNotReady):
+    if isinstance(error, SessionNotReady | TooManyRequests):
         retry_ms = int(error.details.get("retry_after_ms", 1000))
         error.details.setdefault("retry_after_ms", retry_ms)
         headers["Retry-After"] = str(max(1, retry_ms // 1000))
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="bay"'
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
-from bay_mcp.errors import BayError, Forbidden, ValidationFailed
+from bay_mcp.errors import BayError, ValidationFailed
 from bay_mcp.managers import no_progress
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
@@ -32,6 +30,7 @@ from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import SandboxSummary, SandboxView
 from rest import models
 from rest.errors import error_response, internal_error_response
+from rest.multipart import StreamedUpload
 
 log = logging.getLogger(__name__)
 
@@ -277,26 +276,10 @@ async def list_directory(call: Call) -> Result:
 
 
 async def upload_file(call: Call) -> Result:
-    try:
-        form = await call.request.form(max_files=1, max_fields=2)
-    except HTTPException as exc:  # starlette's verdict on a malformed multipart body
-        raise ValidationFailed(
-            f"the body is not a valid multipart form ({exc.detail}): send the fields "
-            "'file' (the bytes) and 'path'",
-            {"fields": ["file", "path"]},
-        ) from exc
-    try:
-        upload = form.get("file")
-        path = form.get("path")
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed("multipart field 'file' is missing", {"fields": ["file"]})
-        if not isinstance(path, str) or not path:
-            path = upload.filename or ""
-        data = await upload.read()
-    finally:
-        await form.close()
+    upload = StreamedUpload(call.request, call.request.query_params.get("path"))
+    await upload.open()
     written = await call.bay.files.upload(
-        call.owner, call.params["sandbox_id"], path, data, no_progress
+        call.owner, call.params["sandbox_id"], upload, no_progress
     )
     return 200, _dump(models.Uploaded(path=written.path, size=written.size))
 
@@ -304,25 +287,22 @@ async def upload_file(call: Call) -> Result:
 async def download_file(call: Call) -> Result:
     query: models.PathQuery = call.query
     stack = AsyncExitStack()
-    chunks = await stack.enter_async_context(
-        call.bay.files.download_stream(
-            call.owner, call.params["sandbox_id"], query.path, no_progress
-        )
+    download = await stack.enter_async_context(
+        call.bay.files.download(call.owner, call.params["sandbox_id"], query.path, no_progress)
     )
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for chunk in chunks:
+            async for chunk in download.chunks:
                 yield chunk
         finally:
             await stack.aclose()
 
     name = query.path.rsplit("/", 1)[-1]
-    return StreamingResponse(
-        body(),
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if download.size is not None:
+        headers["Content-Length"] = str(download.size)
+    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
 
 
 async def create_cargo(call: Call) -> Result:
@@ -346,21 +326,14 @@ async def delete_cargo(call: Call) -> Result:
     return Response(status_code=204)
 
 
-def _require_admin(call: Call) -> None:
-    if call.owner not in call.bay.settings.admin_owners:
-        raise Forbidden(
-            f"owner {call.owner} may not use the admin API (BAY_ADMIN_OWNERS lists who may)"
-        )
-
-
 async def gc_run(call: Call) -> Result:
-    _require_admin(call)
+    call.bay.access.require_admin(call.owner)
     body: models.GcRunBody = call.body
     return 200, _dump(await call.bay.reaper.run(body.tasks))
 
 
 async def gc_status(call: Call) -> Result:
-    _require_admin(call)
+    call.bay.access.require_admin(call.owner)
     return 200, _dump(call.bay.reaper.status())
 
 

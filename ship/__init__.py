@@ -5,5 +5,5 @@ and the workspace filesystem over HTTP, behind a per-session bearer token.
 """
 
 __version__ = "0.1.0"
-API_VERSION = "1"
+API_VERSION = "2"
 RUNTIME_NAME = "ship"

@@ -18,9 +18,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,12 +34,14 @@ from ship.shell import ShellResult, run_command
 log = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S = 3600.0
+# Upload bytes are gathered to this size before each disk write (in a worker thread).
+UPLOAD_BATCH_BYTES = 1024 * 1024
 EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CAPABILITIES: dict[str, dict[str, list[str]]] = {
     "python": {"operations": ["exec", "interrupt"]},
     "shell": {"operations": ["exec", "cancel"]},
     "filesystem": {
-        "operations": ["read", "write", "list", "delete", "upload", "download"],
+        "operations": ["read", "write", "list", "delete", "move", "upload", "download"],
     },
 }
 
@@ -68,6 +69,11 @@ class ShellCancelRequest(BaseModel):
 class WriteFileRequest(BaseModel):
     path: str
     content: str
+
+
+class MoveRequest(BaseModel):
+    source: str
+    destination: str
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
@@ -268,17 +274,35 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         return JSONResponse(await asyncio.to_thread(filesystem.list_directory, workspace, raw_path))
 
     async def upload(request: Request) -> Response:
-        async with request.form(max_files=1, max_fields=4) as form:
-            upload = form.get("file")
-            raw_path = form.get("path")
-            if not isinstance(upload, UploadFile):
-                raise ValidationFailed("multipart field 'file' is missing", {"fields": ["file"]})
-            if not isinstance(raw_path, str):
-                raw_path = upload.filename
-            stored = await asyncio.to_thread(
-                filesystem.save_upload, workspace, raw_path, upload.file, quota
-            )
+        """The request body, streamed to disk (`path` in the query); nothing is left
+        behind when it is refused or the caller goes away."""
+        declared = query_int(request, "size", None)
+        staged = await asyncio.to_thread(
+            filesystem.StagedFile, workspace, request.query_params.get("path"), quota, declared
+        )
+        try:
+            batch = bytearray()
+            async for chunk in request.stream():
+                batch += chunk
+                if len(batch) >= UPLOAD_BATCH_BYTES:
+                    await asyncio.to_thread(staged.write, bytes(batch))
+                    batch.clear()
+            if batch:
+                await asyncio.to_thread(staged.write, bytes(batch))
+            stored = await asyncio.to_thread(staged.commit)
+        except ClientDisconnect as exc:
+            staged.abort()
+            log.info("upload of %s abandoned by the caller; nothing kept", staged.path.relative)
+            raise ValidationFailed("the upload ended early; nothing was kept") from exc
+        except BaseException:
+            staged.abort()
+            raise
         return JSONResponse({"status": "ok", **stored})
+
+    async def move(request: Request) -> Response:
+        body = await parse_body(request, MoveRequest)
+        moved = await asyncio.to_thread(filesystem.move, workspace, body.source, body.destination)
+        return JSONResponse({"status": "ok", **moved})
 
     async def download(request: Request) -> Response:
         raw_path = request.query_params.get("path")
@@ -326,6 +350,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         Route("/filesystem/files", files, methods=["GET", "PUT", "DELETE"]),
         Route("/filesystem/directories", directories),
         Route("/filesystem/upload", upload, methods=["POST"]),
+        Route("/filesystem/move", move, methods=["POST"]),
         Route("/filesystem/download", download),
     ]
     app = Starlette(

@@ -8,7 +8,6 @@ a reader never sees half a file and a failed write leaves the old one intact.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import stat
@@ -93,59 +92,98 @@ def read_text(
     }
 
 
-_CHUNK = 1024 * 1024
+class StagedFile:
+    """A new version of a workspace file, written into a temporary sibling and renamed
+    over the target by `commit()`, so a reader never sees half a file.
 
-
-def _replace_atomically(target: Path, source: IO[bytes], quota: WorkspaceQuota | None) -> int:
-    """Copy `source` into a temporary sibling, then rename it over `target`.
-
-    With a quota, the copy stops as soon as it would pass the room left: the
-    temporary file is removed and nothing at `target` changes.
+    With a quota, writing stops as soon as the bytes pass the room left (also when
+    the caller declares a size over it, before anything is written): the temporary
+    file is removed and nothing at the target changes. `abort()` does the same for a
+    caller that gives up (a client that went away mid-upload).
     """
-    room = quota.room_for(target) if quota is not None else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_dir():
-        raise IsADirectoryError(target)
-    old_size = target.stat().st_size if target.is_file() else 0
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as handle:
-            while chunk := source.read(_CHUNK):
-                written += len(chunk)
-                if room is not None and written > room:
-                    assert quota is not None
-                    raise quota.refuse(written, room)
-                handle.write(chunk)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
+
+    def __init__(
+        self,
+        workspace: Path,
+        raw_path: object,
+        quota: WorkspaceQuota | None = None,
+        declared_size: int | None = None,
+    ) -> None:
+        self.path = resolve(workspace, raw_path, allow_root=False)
+        self._quota = quota
+        self.written = 0
+        target = self.path.real
+        with _os_errors(self.path):
+            self._room = quota.room_for(target) if quota is not None else None
+            if declared_size is not None and self._room is not None:
+                self._check_room(declared_size)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                raise IsADirectoryError(target)
+            self._old_size = target.stat().st_size if target.is_file() else 0
+            fd, self._tmp_name = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+        self._handle: IO[bytes] = os.fdopen(fd, "wb")
+
+    def _check_room(self, size: int) -> None:
+        if self._room is not None and size > self._room:
+            assert self._quota is not None
+            raise self._quota.refuse(size, self._room)
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._check_room(self.written + len(chunk))
+            self._handle.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
+        self.written += len(chunk)
+
+    def commit(self) -> dict[str, Any]:
+        try:
+            with _os_errors(self.path):
+                self._handle.close()
+                os.chmod(self._tmp_name, 0o644)
+                os.replace(self._tmp_name, self.path.real)
+        except BaseException:
+            self.abort()
+            raise
+        if self._quota is not None:
+            self._quota.written(self.written - self._old_size)
+        return {"path": self.path.relative, "size": self.written}
+
+    def abort(self) -> None:
+        self._handle.close()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    if quota is not None:
-        quota.written(written - old_size)
-    return written
+            os.unlink(self._tmp_name)
 
 
 def write_text(
     workspace: Path, raw_path: object, content: str, quota: WorkspaceQuota | None = None
 ) -> dict[str, Any]:
     """Write UTF-8 text, creating parent directories; return the path and size."""
-    path = resolve(workspace, raw_path, allow_root=False)
-    with _os_errors(path):
-        size = _replace_atomically(path.real, io.BytesIO(content.encode("utf-8")), quota)
-    return {"path": path.relative, "size": size}
+    data = content.encode("utf-8")
+    staged = StagedFile(workspace, raw_path, quota, declared_size=len(data))
+    staged.write(data)
+    return staged.commit()
 
 
-def save_upload(
-    workspace: Path, raw_path: object, source: IO[bytes], quota: WorkspaceQuota | None = None
-) -> dict[str, Any]:
-    """Store an uploaded binary stream at `raw_path`, creating parent directories."""
-    path = resolve(workspace, raw_path, allow_root=False)
-    with _os_errors(path):
-        size = _replace_atomically(path.real, source, quota)
-    return {"path": path.relative, "size": size}
+def move(workspace: Path, raw_source: object, raw_destination: object) -> dict[str, Any]:
+    """Rename a file or directory within the workspace, replacing a destination file
+    and creating its parent directories; return the new path and size."""
+    source = resolve(workspace, raw_source, allow_root=False, follow_final_link=False)
+    destination = resolve(workspace, raw_destination, allow_root=False)
+    with _os_errors(source):
+        if not source.real.exists() and not source.real.is_symlink():
+            raise FileNotFoundError(source.real)
+    with _os_errors(destination):
+        destination.real.parent.mkdir(parents=True, exist_ok=True)
+        if destination.real.is_dir() and not source.real.is_dir():
+            raise IsADirectoryError(destination.real)
+        os.replace(source.real, destination.real)
+        size = destination.real.lstat().st_size
+    return {"path": destination.relative, "size": size}
 
 
 def _entry_type(mode: int) -> str:

@@ -26,14 +26,14 @@ from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.images import ImageProvider
-from bay_mcp.settings import Profile
+from bay_mcp.settings import MB, Profile
 from bay_mcp.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 
 log = logging.getLogger(__name__)
 
-SHIP_API_VERSION = "1"
+SHIP_API_VERSION = "2"
 WORKSPACE = "/workspace"
 _HEALTH_POLL_S = 0.05
 _STATE_CHECK_EVERY_S = 1.0
@@ -241,7 +241,7 @@ class SessionManager:
     def _ship_env(session: Session, start: StartContext) -> dict[str, str]:
         env = {"SHIP_TOKEN": session.ship_token}
         if start.size_limit_mb is not None:
-            env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * 1024 * 1024)
+            env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
         return env
 
     async def _wait_ready(self, container_id: str, token: str) -> ShipEndpoint:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
-from bay_mcp.errors import BayError, ValidationFailed
+from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
 from bay_mcp.managers import Progress
 from bay_mcp.mcp.results import (
     OUTPUT_DIR,
@@ -55,6 +55,8 @@ T = TypeVar("T")
 
 HEARTBEAT_S = 5.0
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# A resource read holds the whole file (MCP sends it as one base64 blob).
+MAX_RESOURCE_BYTES = 32 * 1024 * 1024
 IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 
 INSTRUCTIONS = """\
@@ -167,7 +169,9 @@ async def read_cargo(bay: Bay, owner: str, sandbox_id: str, path: str) -> tuple[
         return text.content, guess_mime_type(relative)
     except ValidationFailed as exc:
         if is_binary_refusal(exc):
-            data = await bay.files.download(owner, sandbox_id, relative, _silent)
+            data = await bay.files.read_bytes(
+                owner, sandbox_id, relative, _silent, max_bytes=MAX_RESOURCE_BYTES
+            )
             return data, guess_mime_type(relative)
         if "directory" in exc.message:
             listing = await bay.files.list_directory(owner, sandbox_id, relative, _silent)
@@ -448,7 +452,14 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         progress = _progress_for(ctx)
         suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
         if suffix in IMAGE_TYPES:
-            data = await _call(bay.files.download(owner, sandbox_id, path, progress))
+            try:
+                data = await bay.files.read_bytes(
+                    owner, sandbox_id, path, progress, max_bytes=MAX_IMAGE_BYTES
+                )
+            except PayloadTooLarge as exc:
+                return _binary_description(sandbox_id, path, exc.details.get("size", -1))
+            except BayError as exc:
+                raise ToolError(exc.message) from exc
             if len(data) <= MAX_IMAGE_BYTES:
                 return CallToolResult(
                     content=[

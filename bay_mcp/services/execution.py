@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from bay_mcp.errors import ShipError, Timeout, ValidationFailed
+from bay_mcp.errors import ShipError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.managers import Progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.sandboxes import SandboxService
@@ -47,15 +47,53 @@ def _timed_out(what: str, timeout: float, output: str, after: str) -> Timeout:
     )
 
 
+class ExecSlots:
+    """How many executions each owner has running in this Bay process, against a
+    limit: one owner cannot take every worker, connection and CPU at once."""
+
+    RETRY_AFTER_MS = 1000
+
+    def __init__(self, per_owner: int) -> None:
+        self.per_owner = per_owner
+        self._running: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, owner: str) -> Iterator[None]:
+        running = self._running.get(owner, 0)
+        if running >= self.per_owner:
+            raise TooManyRequests(
+                f"owner {owner} already has {running} executions running, the limit "
+                f"(BAY_MAX_CONCURRENT_EXECS_PER_OWNER={self.per_owner}): retry in "
+                f"{self.RETRY_AFTER_MS // 1000} s, when one has finished",
+                {"limit": self.per_owner, "retry_after_ms": self.RETRY_AFTER_MS},
+            )
+        self._running[owner] = running + 1
+        try:
+            yield
+        finally:
+            left = self._running[owner] - 1
+            if left:
+                self._running[owner] = left
+            else:
+                del self._running[owner]
+
+
 class ExecService:
-    def __init__(self, sandboxes: SandboxService, ship: ShipClient) -> None:
+    def __init__(self, sandboxes: SandboxService, ship: ShipClient, slots: ExecSlots) -> None:
         self._sandboxes = sandboxes
         self._ship = ship
+        self._slots = slots
 
     async def python(
         self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
     ) -> PythonExecResult:
         check_timeout(timeout)
+        with self._slots.hold(owner):
+            return await self._python(owner, sandbox_id, code, timeout, progress)
+
+    async def _python(
+        self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
+    ) -> PythonExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
             execution_id = new_id("exec")
             try:
@@ -87,6 +125,18 @@ class ExecService:
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
+        with self._slots.hold(owner):
+            return await self._shell(owner, sandbox_id, command, timeout, relative_cwd, progress)
+
+    async def _shell(
+        self,
+        owner: str,
+        sandbox_id: str,
+        command: str,
+        timeout: float,
+        relative_cwd: str,
+        progress: Progress,
+    ) -> ShellExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
             execution_id = new_id("exec")
             try:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from bay_mcp.errors import BayError, ShipError, ValidationFailed
+from bay_mcp.errors import BayError, PayloadTooLarge, ShipError, ValidationFailed
 from bay_mcp.managers import Progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.sandboxes import SandboxService
@@ -20,9 +21,15 @@ from bay_mcp.services.views import (
     FileText,
     FileWritten,
 )
-from bay_mcp.ship_client import ShipClient
+from bay_mcp.ship_client import Download, ShipClient
+from bay_mcp.storage.models import new_id
+
+log = logging.getLogger(__name__)
 
 MAX_WRITE_CHARS = 16 * 1024 * 1024
+# Uploads whose path comes after their bytes wait here, inside the cargo (a rename
+# away from their place).
+UPLOAD_STAGING_DIR = ".bay/uploads"
 View = TypeVar("View", bound=BaseModel)
 
 
@@ -135,28 +142,107 @@ class FileService:
             return relative
 
     async def upload(
-        self, owner: str, sandbox_id: str, path: str, data: bytes, progress: Progress
+        self, owner: str, sandbox_id: str, body: UploadBody, progress: Progress
     ) -> FileWritten:
-        relative = workspace_path(path)
+        """Stream an upload into the workspace; Bay holds one chunk at a time.
+
+        Over the upload limit (the profile's `max_upload_mb`, else the cargo's size
+        limit) is PayloadTooLarge: at once when the body declares its size, else when
+        the bytes pass it. A refused, failed or abandoned upload leaves no file.
+        """
+        target = workspace_path(body.path) if body.path is not None else None
+        limit = await self._sandboxes.upload_limit_bytes(owner, sandbox_id)
+        if limit is not None and body.declared_size is not None and body.declared_size > limit:
+            raise _upload_too_large(limit)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            raw = await self._ship.upload(endpoint, relative, data)
+            # A path that only comes after the bytes (a form with the file before the
+            # path) is known at the end: the bytes wait in the workspace meanwhile.
+            staging = target or f"{UPLOAD_STAGING_DIR}/{new_id('upload')}"
+            raw = await self._ship.upload(
+                endpoint, staging, _within(body.chunks(), limit), body.declared_size
+            )
+            if target is not None:
+                return _parse(FileWritten, raw, "upload")
+            try:
+                final = workspace_path(await body.path_after())
+                raw = await self._ship.move(endpoint, staging, final)
+            except BaseException:
+                try:
+                    await self._ship.delete_file(endpoint, staging)
+                except BayError as exc:
+                    log.warning("could not remove the staged upload %s: %s", staging, exc)
+                raise
             return _parse(FileWritten, raw, "upload")
 
-    async def download(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> bytes:
-        relative = workspace_path(path)
-        async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            return await self._ship.download(endpoint, relative)
+    async def read_bytes(
+        self, owner: str, sandbox_id: str, path: str, progress: Progress, *, max_bytes: int
+    ) -> bytes:
+        """A whole file's bytes, for surfaces that cannot stream (MCP). Over `max_bytes`
+        is PayloadTooLarge, refused before its bytes are read."""
+        async with self.download(owner, sandbox_id, path, progress) as download:
+            if download.size is not None and download.size > max_bytes:
+                raise _read_too_large(path, download.size, max_bytes)
+            data = bytearray()
+            async for chunk in download.chunks:
+                data += chunk
+                if len(data) > max_bytes:
+                    raise _read_too_large(path, None, max_bytes)
+            return bytes(data)
 
     @asynccontextmanager
-    async def download_stream(
+    async def download(
         self, owner: str, sandbox_id: str, path: str, progress: Progress
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
+    ) -> AsyncIterator[Download]:
+        """A file's size and bytes as a stream; a missing file raises FileNotFound
+        before any byte."""
         relative = workspace_path(path)
         async with (
             self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint,
-            self._ship.download_stream(endpoint, relative) as chunks,
+            self._ship.download(endpoint, relative) as download,
         ):
-            yield chunks
+            yield download
+
+
+class UploadBody(Protocol):
+    """An upload as a surface receives it: bytes that arrive as a stream, and a path
+    known before them (`path`) or only once they are all read (`path_after`)."""
+
+    @property
+    def path(self) -> str | None: ...
+
+    @property
+    def declared_size(self) -> int | None: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def path_after(self) -> str: ...
+
+
+def _upload_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the upload is over this sandbox's {limit}-byte upload limit (its profile's "
+        "max_upload_mb, else its cargo's size limit); nothing was written",
+        {"limit_bytes": limit},
+    )
+
+
+def _read_too_large(path: str, size: int | None, max_bytes: int) -> PayloadTooLarge:
+    sized = f"is {size} bytes" if size is not None else "is larger than that"
+    return PayloadTooLarge(
+        f"{path} {sized}: whole-file reads here stop at {max_bytes} bytes. Download it over "
+        "REST (/filesystem/download), or work on it in the sandbox with python_exec or "
+        "shell_exec",
+        {"limit_bytes": max_bytes, "size": size if size is not None else -1},
+    )
+
+
+async def _within(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if limit is not None and received > limit:
+            raise _upload_too_large(limit)
+        yield chunk
 
 
 def is_binary_refusal(error: BayError) -> bool:

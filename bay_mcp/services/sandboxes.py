@@ -24,7 +24,7 @@ from bay_mcp.managers import Progress
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
-from bay_mcp.settings import DEFAULT_PROFILE, BaySettings, Capability, Profile
+from bay_mcp.settings import DEFAULT_PROFILE, MB, BaySettings, Capability, Profile
 from bay_mcp.ship_client import ShipEndpoint
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session, new_id, utcnow
@@ -295,6 +295,19 @@ class SandboxService:
                 row.last_active_at = utcnow()
                 db.add(row)
                 await db.commit()
+
+    async def upload_limit_bytes(self, owner: str, sandbox_id: str) -> int | None:
+        """The largest upload the sandbox takes: its profile's max_upload_mb, else its
+        cargo's size limit; None when neither is set."""
+        sandbox = await self._row(owner, sandbox_id)
+        profile = self._profile(sandbox.profile)
+        if profile.max_upload_mb is not None:
+            return profile.max_upload_mb * MB
+        async with self._db.session() as db:
+            cargo = await db.get(Cargo, sandbox.cargo_id)
+        if cargo is None or cargo.size_limit_mb is None:
+            return None
+        return cargo.size_limit_mb * MB
 
     # -- the gate for capability calls ----------------------------------------------
 

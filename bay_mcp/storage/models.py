@@ -112,3 +112,6 @@ class ApiKey(SQLModel, table=True):
     prefix: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # Written at most once a minute per key (see KeyService), not on every request.
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)

@@ -64,7 +64,9 @@ def transport_security(allowed_hosts: list[str]) -> TransportSecuritySettings:
     )
 
 
-def create_http_app(bay: Bay, *, allow_anonymous: bool) -> Starlette:
+def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
+    """The app over `bay`; `loopback_bind` says whether the server listens on loopback
+    only (anonymous access may then be on while no key exists)."""
     mcp = create_mcp_server(bay, owner_of_request)
     security = transport_security(bay.settings.allowed_hosts)
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
@@ -111,6 +113,13 @@ def create_http_app(bay: Bay, *, allow_anonymous: bool) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(AuthMiddleware, keys=bay.keys, allow_anonymous=allow_anonymous)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                policy=bay.access,
+                loopback_bind=loopback_bind,
+                max_body_bytes=bay.settings.max_body_bytes,
+            )
+        ],
         exception_handlers={HTTPException: on_http_error},
     )

@@ -1,51 +1,47 @@
-"""Request ids and owners for every HTTP request, MCP and REST alike.
+"""Request ids, owners and body limits for every HTTP request, MCP and REST alike.
 
-A pure ASGI middleware: it names the request (X-Request-Id in and out), then maps
-its bearer key to an owner, or, when anonymous access is on, takes the owner from
-X-Owner (default `default`). The owner is put in the request's state, where REST
-routes and MCP tools read it.
+A pure ASGI middleware: it names the request (X-Request-Id in and out), asks the
+`AccessPolicy` who the caller is (bearer key, anonymous, X-Owner for admins) and puts
+the owner in the request's state, where REST routes and MCP tools read it. It also
+refuses JSON bodies over their limit before anything reads them (uploads, which are
+multipart, have their own per-profile limit in the upload route).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bay_mcp.errors import BayError, PayloadTooLarge
 from bay_mcp.logs import request_id_var
-from bay_mcp.services.keys import OWNER_PATTERN, KeyService
+from bay_mcp.services.keys import AccessPolicy
+from rest.errors import error_response
 
 log = logging.getLogger(__name__)
 
 PROTECTED = ("/v1", "/mcp", "/sse", "/messages")
-ANONYMOUS_OWNER = "default"
-BAD_OWNER = "X-Owner must be 1–64 letters, digits or . _ @ - (starting with a letter or digit)"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _error(status: int, code: str, message: str, request_id: str) -> tuple[Message, Message]:
-    body = json.dumps(
-        {"error": {"code": code, "message": message, "request_id": request_id, "details": {}}}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="bay"'))
-    start: Message = {"type": "http.response.start", "status": status, "headers": headers}
-    return start, {"type": "http.response.body", "body": body}
+def body_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is over the {limit}-byte limit (BAY_MAX_BODY_BYTES): send large "
+        "files with the multipart upload endpoint",
+        {"limit_bytes": limit},
+    )
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, keys: KeyService, *, allow_anonymous: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: AccessPolicy, *, loopback_bind: bool, max_body_bytes: int
+    ) -> None:
         self.app = app
-        self.keys = keys
-        self.allow_anonymous = allow_anonymous
+        self.policy = policy
+        self.loopback_bind = loopback_bind
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,9 +53,12 @@ class AuthMiddleware:
         token = request_id_var.set(request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 if b"x-request-id" not in names:
                     message = dict(message)
@@ -70,38 +69,39 @@ class AuthMiddleware:
             await send(message)
 
         try:
-            path: str = scope["path"]
-            if path.startswith(PROTECTED):
-                owner, problem = await self._owner(headers)
-                if owner is None:
-                    status, code = (
-                        (400, "validation_error") if problem == BAD_OWNER else (401, "unauthorized")
-                    )
-                    start, body = _error(status, code, problem, request_id)
-                    await send(start)
-                    await send(body)
-                    return
-                state["owner"] = owner
+            if scope["path"].startswith(PROTECTED):
+                state["owner"] = await self.policy.caller(
+                    headers.get("authorization"),
+                    headers.get("x-owner"),
+                    loopback_bind=self.loopback_bind,
+                )
+                receive = self._limit_body(headers, receive)
             await self.app(scope, receive, send_with_id)
+        except BayError as error:
+            if started:
+                raise
+            await error_response(error, request_id)(scope, receive, send)
         finally:
             request_id_var.reset(token)
 
-    async def _owner(self, headers: dict[str, str]) -> tuple[str | None, str]:
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            scheme, _, key = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                return None, "the Authorization header must be 'Bearer <api key>'"
-            owner = await self.keys.owner_for(key.strip())
-            if owner is None:
-                return None, "the API key is unknown or revoked"
-            return owner, ""
-        if not self.allow_anonymous:
-            return None, (
-                "an API key is required: send 'Authorization: Bearer <key>' "
-                "(create one with `bay-mcp keys create --owner NAME`)"
-            )
-        owner = headers.get("x-owner", ANONYMOUS_OWNER)
-        if not re.match(OWNER_PATTERN, owner):
-            return None, BAD_OWNER
-        return owner, ""
+    def _limit_body(self, headers: dict[str, str], receive: Receive) -> Receive:
+        """Refuse a JSON body over the limit: at once when its length is declared,
+        else as soon as the bytes received pass it."""
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            return receive
+        limit = self.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise body_too_large(limit)
+        received = 0
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise body_too_large(limit)
+            return message
+
+        return counting

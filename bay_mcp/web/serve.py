@@ -19,30 +19,28 @@ class RefusedToStart(Exception):
     """The server would be an open door: the message says what to configure."""
 
 
-async def check_bind(bay: Bay, host: str, allow_anonymous: bool) -> None:
+async def check_bind(bay: Bay, host: str) -> None:
     if is_loopback(host):
         return
-    if allow_anonymous:
+    if bay.settings.allow_anonymous:
         raise RefusedToStart(
             f"refusing to serve anonymous access on {host}, a non-loopback address: anyone "
             "who reaches it could run code. Unset BAY_ALLOW_ANONYMOUS and use API keys, or "
             "bind to 127.0.0.1."
         )
     await bay.db.migrate()
-    if not await bay.keys.has_keys():
+    if not await bay.keys.has_usable_keys():
         raise RefusedToStart(
-            f"refusing to serve on {host} with no API key: create one with "
+            f"refusing to serve on {host} with no usable API key: create one with "
             "`bay-mcp keys create --owner NAME` or set BAY_API_KEY, or bind to 127.0.0.1."
         )
 
 
 async def serve_http(settings: BaySettings, host: str, port: int) -> None:
-    allow_anonymous = (
-        settings.allow_anonymous if settings.allow_anonymous is not None else is_loopback(host)
-    )
     bay = Bay(settings)
-    await check_bind(bay, host, allow_anonymous)
-    app = create_http_app(bay, allow_anonymous=allow_anonymous)
+    await check_bind(bay, host)
+    loopback = is_loopback(host)
+    app = create_http_app(bay, loopback_bind=loopback)
     config = uvicorn.Config(
         app,
         host=host,
@@ -51,10 +49,10 @@ async def serve_http(settings: BaySettings, host: str, port: int) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         proxy_headers=False,
     )
-    log.info(
-        "serving MCP at http://%s:%d/mcp (SSE: /sse), REST at /v1; anonymous access %s",
-        host,
-        port,
-        "on" if allow_anonymous else "off",
-    )
+    log.info("serving MCP at http://%s:%d/mcp (SSE: /sse), REST at /v1", host, port)
+    await bay.db.migrate()
+    if await bay.access.anonymous_allowed(loopback):
+        log.warning("anonymous access %s", bay.access.describe_anonymous(loopback))
+    else:
+        log.info("anonymous access off: every request needs an API key")
     await uvicorn.Server(config).serve()

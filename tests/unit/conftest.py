@@ -21,10 +21,26 @@ from bay_mcp.storage.database import Database
 
 GOOD_META: dict[str, Any] = {
     "runtime": {"name": "ship", "version": "0.1.0"},
-    "api_version": "1",
+    "api_version": "2",
     "workspace": {"mount_path": "/workspace"},
     "capabilities": {"python": {}, "shell": {}, "filesystem": {}},
 }
+
+
+@dataclass
+class BytesUpload:
+    """An upload whose bytes are in memory and whose path is known first."""
+
+    path: str | None
+    data: bytes
+    declared_size: int | None = None
+    later_path: str = ""
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.data
+
+    async def path_after(self) -> str:
+        return self.later_path
 
 
 @dataclass

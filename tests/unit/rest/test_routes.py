@@ -14,7 +14,7 @@ from tests.unit.conftest import FakeDriver, FakeShip
 
 @pytest_asyncio.fixture
 async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, allow_anonymous=True)
+    app = create_http_app(bay, loopback_bind=True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
@@ -40,7 +40,7 @@ async def test_validation_names_the_fields(api: httpx.AsyncClient) -> None:
 
 
 async def test_idempotency_replays_and_conflicts(
-    api: httpx.AsyncClient, driver: FakeDriver
+    api: httpx.AsyncClient, driver: FakeDriver, bay: Bay
 ) -> None:
     key = {"Idempotency-Key": "abc"}
     first = await api.post("/v1/sandboxes", json={}, headers=key)
@@ -51,7 +51,9 @@ async def test_idempotency_replays_and_conflicts(
     other = await api.post("/v1/sandboxes", json={"ttl": 5}, headers=key)
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "conflict"
-    as_bob = await api.post("/v1/sandboxes", json={}, headers={**key, "X-Owner": "bob"})
+    _, bob_key = await bay.keys.create("bob")
+    bob = {"Authorization": f"Bearer {bob_key}"}
+    as_bob = await api.post("/v1/sandboxes", json={}, headers={**key, **bob})
     assert as_bob.status_code == 201  # keys are per owner
     assert as_bob.json()["id"] != first.json()["id"]
 

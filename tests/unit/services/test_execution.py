@@ -9,7 +9,7 @@ import pytest
 from bay_mcp.bay import Bay
 from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, ValidationFailed
 from bay_mcp.managers import no_progress
-from tests.unit.conftest import FakeDriver, FakeShip
+from tests.unit.conftest import BytesUpload, FakeDriver, FakeShip
 
 ESCAPES = ["", "/etc/passwd", "../x", "a/../../b", "a\x00b"]
 
@@ -59,8 +59,8 @@ async def test_path_escapes_are_refused_before_anything_starts(
             bay.files.read_text("alice", sandbox.id, bad, no_progress),
             bay.files.write_text("alice", sandbox.id, bad, "x", no_progress),
             bay.files.delete("alice", sandbox.id, bad, no_progress),
-            bay.files.download("alice", sandbox.id, bad, no_progress),
-            bay.files.upload("alice", sandbox.id, bad, b"x", no_progress),
+            bay.files.read_bytes("alice", sandbox.id, bad, no_progress, max_bytes=10),
+            bay.files.upload("alice", sandbox.id, BytesUpload(bad, b"x"), no_progress),
             bay.files.edit_text("alice", sandbox.id, bad, "a", "b", no_progress),
         ]
         if bad:  # "" lists the root: allowed for directories and cwd

@@ -87,7 +87,7 @@ async def test_a_vanished_container_is_replaced(bay: Bay, driver: FakeDriver) ->
     "meta_change",
     [
         {"workspace": {"mount_path": "/data"}},
-        {"api_version": "2"},
+        {"api_version": "1"},
         {"capabilities": {"python": {}}},
     ],
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ship import API_VERSION
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GUARDED = [
@@ -40,7 +42,7 @@ async def test_every_other_endpoint_needs_the_token(
 async def test_meta_describes_the_runtime(client: httpx.AsyncClient) -> None:
     meta = (await client.get("/meta")).json()
     assert meta["runtime"]["name"] == "ship"
-    assert meta["api_version"] == "1"
+    assert meta["api_version"] == API_VERSION
     assert meta["workspace"]["mount_path"] == "/workspace"
     assert set(meta["capabilities"]) == {"python", "shell", "filesystem"}
     assert "exec" in meta["capabilities"]["python"]["operations"]

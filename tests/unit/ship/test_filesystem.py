@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -107,7 +108,7 @@ async def test_upload_and_download_binary_round_trip(
 ) -> None:
     payload = bytes(range(256)) * 1000
     uploaded = await client.post(
-        "/filesystem/upload", data={"path": "bin/data.bin"}, files={"file": ("x", payload)}
+        "/filesystem/upload", params={"path": "bin/data.bin"}, content=_in_chunks(payload)
     )
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["size"] == len(payload)
@@ -119,10 +120,36 @@ async def test_upload_and_download_binary_round_trip(
     assert download.headers["content-disposition"].startswith("attachment")
 
 
-async def test_upload_without_file_field_is_a_validation_error(client: httpx.AsyncClient) -> None:
-    response = await client.post("/filesystem/upload", data={"path": "x.bin"})
+async def _in_chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_upload_without_a_path_is_an_invalid_path(client: httpx.AsyncClient) -> None:
+    response = await client.post("/filesystem/upload", content=b"x")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "validation_error"
+    assert response.json()["error"]["code"] == "invalid_path"
+
+
+async def test_move_renames_within_the_workspace(
+    client: httpx.AsyncClient, workspace: Path
+) -> None:
+    await client.put("/filesystem/files", json={"path": "from.txt", "content": "moved"})
+    moved = await client.post(
+        "/filesystem/move", json={"source": "from.txt", "destination": "deep/to.txt"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["path"] == "deep/to.txt"
+    assert (workspace / "deep/to.txt").read_text() == "moved"
+    assert not (workspace / "from.txt").exists()
+    missing = await client.post(
+        "/filesystem/move", json={"source": "from.txt", "destination": "x.txt"}
+    )
+    assert missing.status_code == 404
+    escape = await client.post(
+        "/filesystem/move", json={"source": "deep/to.txt", "destination": "../x.txt"}
+    )
+    assert escape.json()["error"]["code"] == "invalid_path"
 
 
 async def test_the_cargo_quota_refuses_writes_that_do_not_fit(tmp_path: Path) -> None:
@@ -140,9 +167,13 @@ async def test_the_cargo_quota_refuses_writes_that_do_not_fit(tmp_path: Path) ->
         assert too_big.json()["error"]["code"] == "quota_exceeded"
         assert "nothing was written" in too_big.json()["error"]["message"]
         upload = await client.post(
-            "/filesystem/upload", files={"file": ("c.bin", b"z" * 500)}, data={"path": "c.bin"}
+            "/filesystem/upload", params={"path": "c.bin"}, content=_in_chunks(b"z" * 500, 100)
         )
         assert upload.status_code == 429
+        declared = await client.post(
+            "/filesystem/upload", params={"path": "c.bin", "size": 500}, content=b"z"
+        )
+        assert declared.status_code == 429
         # Replacing a file counts only the difference.
         smaller = await client.put(
             "/filesystem/files", json={"path": "a.txt", "content": "x" * 900}

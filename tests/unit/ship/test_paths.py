@@ -122,7 +122,7 @@ async def test_every_path_endpoint_refuses_escapes(
     _assert_invalid_path(await client.get("/filesystem/directories", params={"path": raw}))
     _assert_invalid_path(await client.get("/filesystem/download", params={"path": raw}))
     _assert_invalid_path(
-        await client.post("/filesystem/upload", data={"path": raw}, files={"file": b"pwned"})
+        await client.post("/filesystem/upload", params={"path": raw}, content=b"pwned")
     )
     _assert_invalid_path(await client.post("/shell/exec", json={"command": "pwd", "cwd": raw}))
     # Nothing outside was read into a response, written, or deleted.
