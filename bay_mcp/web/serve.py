@@ -31,14 +31,19 @@ async def check_bind(bay: Bay, host: str) -> None:
     await bay.db.migrate()
     if not await bay.keys.has_usable_keys():
         raise RefusedToStart(
-            f"refusing to serve on {host} with no usable API key: create one with "
+            f"refusing to serve on {host} with no API key (none exists, or every one is "
+            "revoked or expired): create one with "
             "`bay-mcp keys create --owner NAME` or set BAY_API_KEY, or bind to 127.0.0.1."
         )
 
 
 async def serve_http(settings: BaySettings, host: str, port: int) -> None:
     bay = Bay(settings)
-    await check_bind(bay, host)
+    try:
+        await check_bind(bay, host)
+    except RefusedToStart:
+        await bay.close()
+        raise
     loopback = is_loopback(host)
     app = create_http_app(bay, loopback_bind=loopback)
     config = uvicorn.Config(

@@ -74,9 +74,9 @@ def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str
     return env
 
 
-def create_key(env: dict[str, str], owner: str) -> str:
+def create_key(env: dict[str, str], owner: str, *args: str) -> str:
     made = subprocess.run(
-        [BAY_MCP, "keys", "create", "--owner", owner],
+        [BAY_MCP, "keys", "create", "--owner", owner, *args],
         env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     return made.stdout.strip()
@@ -181,9 +181,24 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict[str, obje
     return error
 
 
+def key_headers(server: HttpBay, owner: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.keys[owner]}"}
+
+
 @asynccontextmanager
 async def mcp_http(server: HttpBay, owner: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+    async with mcp_http_as(server, key_headers(server, owner)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def mcp_sse(server: HttpBay, owner: str) -> AsyncIterator[Client]:
+    async with mcp_sse_as(server, key_headers(server, owner)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def mcp_http_as(server: HttpBay, headers: dict[str, str]) -> AsyncIterator[Client]:
     async with (
         create_mcp_http_client(headers=headers) as http,
         Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client,
@@ -192,8 +207,7 @@ async def mcp_http(server: HttpBay, owner: str) -> AsyncIterator[Client]:
 
 
 @asynccontextmanager
-async def mcp_sse(server: HttpBay, owner: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {server.keys[owner]}"}
+async def mcp_sse_as(server: HttpBay, headers: dict[str, str]) -> AsyncIterator[Client]:
     async with Client(sse_client(f"{server.url}/sse", headers=headers)) as client:
         yield client
 
