@@ -60,7 +60,7 @@ class StreamedUpload:
         self.filename: str | None = None
         self._query_path = query_path
         self._stream = request.stream().__aiter__()
-        self._events: deque[tuple[str, bytes]] = deque()
+        self._events: deque[tuple[str, bytes, _Part]] = deque()
         self._part = _Part()
         self._in_file = False
         self._ended = False
@@ -101,17 +101,18 @@ class StreamedUpload:
         if b"filename" in options:
             self._part.filename = options[b"filename"].decode("utf-8", "replace")
         is_file = self._part.name == FILE_FIELD and self._part.filename is not None
-        self._events.append(("file" if is_file else "field", b""))
+        # The parser may run several parts ahead of the reader: the event carries its part.
+        self._events.append(("file" if is_file else "field", b"", self._part))
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self._events.append(("data", data[start:end]))
+        self._events.append(("data", data[start:end], self._part))
 
     def _on_part_end(self) -> None:
-        self._events.append(("end", b""))
+        self._events.append(("end", b"", self._part))
 
     # -- reading ---------------------------------------------------------------------
 
-    async def _next_event(self) -> tuple[str, bytes] | None:
+    async def _next_event(self) -> tuple[str, bytes, _Part] | None:
         while not self._events:
             if self._ended:
                 return None
@@ -142,15 +143,13 @@ class StreamedUpload:
     async def open(self) -> None:
         """Read up to the start of the file's bytes, keeping the fields before it."""
         while (event := await self._next_event()) is not None:
-            kind, _ = event
+            kind, _, part = event
             if kind == "file":
-                if self.filename is not None:
-                    raise malformed("it carries more than one file")
-                self.filename = self._part.filename
+                self.filename = part.filename
                 self._in_file = True
                 return
             if kind == "field":
-                await self._read_field(self._part.name)
+                await self._read_field(part.name)
         raise ValidationFailed("multipart field 'file' is missing", {"fields": [FILE_FIELD]})
 
     @property
@@ -163,7 +162,7 @@ class StreamedUpload:
             event = await self._next_event()
             if event is None:
                 raise malformed("the body ended inside the file")
-            kind, data = event
+            kind, data, _ = event
             if kind == "end":
                 self._in_file = False
             elif data:
@@ -176,7 +175,7 @@ class StreamedUpload:
             if event[0] == "file":
                 raise malformed("it carries more than one file")
             if event[0] == "field":
-                await self._read_field(self._part.name)
+                await self._read_field(event[2].name)
         path = self.path or self.filename
         if not path:
             raise ValidationFailed(

@@ -117,6 +117,9 @@ class StagedFile:
             self._room = quota.room_for(target) if quota is not None else None
             if declared_size is not None and self._room is not None:
                 self._check_room(declared_size)
+            # Directories made for the file go again if it is abandoned (deepest first).
+            self._made_dirs = [p for p in [target.parent, *target.parent.parents]
+                               if not p.exists() and p.is_relative_to(workspace)]  # fmt: skip
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.is_dir():
                 raise IsADirectoryError(target)
@@ -157,6 +160,9 @@ class StagedFile:
         self._handle.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp_name)
+        for directory in self._made_dirs:
+            with contextlib.suppress(OSError):  # not empty: something else is in it now
+                directory.rmdir()
 
 
 def write_text(
