@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from bay_mcp.bay import Bay
-from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, ValidationFailed
+from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.managers import no_progress
+from bay_mcp.services.execution import ExecSlots
 from tests.unit.conftest import BytesUpload, FakeDriver, FakeShip
 
 ESCAPES = ["", "/etc/passwd", "../x", "a/../../b", "a\x00b"]
@@ -89,3 +90,15 @@ async def test_edit_replaces_exactly_what_was_asked(bay: Bay) -> None:
     assert text.content == "c c B"
     with pytest.raises(FileNotFound):
         await bay.files.read_text("alice", sandbox.id, "missing.txt", no_progress)
+
+
+async def test_an_owner_over_its_exec_slots_is_told_when_to_retry() -> None:
+    slots = ExecSlots(per_owner=1)
+    with slots.hold("alice"):
+        with pytest.raises(TooManyRequests) as refused, slots.hold("alice"):
+            pass
+        assert refused.value.details["retry_after_ms"] == 1000
+        with slots.hold("bob"):  # other owners are not affected
+            pass
+    with slots.hold("alice"):  # the slot is free again
+        pass
