@@ -285,10 +285,10 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             async for chunk in request.stream():
                 batch += chunk
                 if len(batch) >= UPLOAD_BATCH_BYTES:
-                    await asyncio.to_thread(staged.write, bytes(batch))
-                    batch.clear()
+                    full, batch = batch, bytearray()
+                    await asyncio.to_thread(staged.write, full)
             if batch:
-                await asyncio.to_thread(staged.write, bytes(batch))
+                await asyncio.to_thread(staged.write, batch)
             stored = await asyncio.to_thread(staged.commit)
         except ClientDisconnect as exc:
             staged.abort()

@@ -134,7 +134,7 @@ class StagedFile:
             assert self._quota is not None
             raise self._quota.refuse(size, self._room)
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray) -> None:
         try:
             self._check_room(self.written + len(chunk))
             self._handle.write(chunk)

@@ -331,12 +331,22 @@ def test_the_cargo_size_limit_holds(
         try:
             big = client.put(f"{files}/files", json={"path": "big.txt", "content": "x" * 1_500_000})
             error_of(big, 429, "quota_exceeded")
+            # Bigger than the whole cargo: over the upload limit, refused at once.
             upload = client.post(
                 f"{files}/upload",
                 files={"file": ("b.bin", b"y" * 1_500_000)},
                 data={"path": "b.bin"},
             )
+            error_of(upload, 413, "payload_too_large")
+            # Within the upload limit but not within the room left: the quota says no.
+            client.put(f"{files}/files", json={"path": "half.txt", "content": "h" * 600_000})
+            upload = client.post(
+                f"{files}/upload",
+                files={"file": ("c.bin", b"y" * 600_000)},
+                data={"path": "c.bin"},
+            )
             error_of(upload, 429, "quota_exceeded")
+            client.delete(f"{files}/files", params={"path": "half.txt"})
             listing = client.get(f"{files}/directories", params={"path": "."}).json()["entries"]
             assert [e["name"] for e in listing if not e["name"].startswith(".")] == []
             # User code can write past the limit; after that the API refuses writes.

@@ -41,6 +41,8 @@ SETTINGS = {
     "BAY_PROFILES": PROFILES,
     "BAY_GC_ENABLED": "false",
     "BAY_GC_ORPHAN_GRACE_SECONDS": "0",
+    # Twenty execs race the reaper at once: above the default per-owner limit.
+    "BAY_MAX_CONCURRENT_EXECS_PER_OWNER": "32",
 }
 
 

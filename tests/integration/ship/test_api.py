@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from ship import API_VERSION
 from tests.integration.ship.conftest import ShipContainer
 
 
@@ -28,12 +29,12 @@ def test_meta_describes_the_runtime(client: httpx.Client) -> None:
     meta = client.get("/meta").json()
     assert meta["runtime"]["name"] == "ship"
     assert meta["runtime"]["version"]
-    assert meta["api_version"] == "1"
+    assert meta["api_version"] == API_VERSION
     assert meta["workspace"] == {"mount_path": "/workspace"}
     assert set(meta["capabilities"]) == {"python", "shell", "filesystem"}
     assert "exec" in meta["capabilities"]["python"]["operations"]
     assert set(meta["capabilities"]["filesystem"]["operations"]) >= {
-        "read", "write", "list", "delete", "upload", "download"
+        "read", "write", "list", "delete", "move", "upload", "download"
     }  # fmt: skip
 
 
@@ -110,11 +111,7 @@ def test_file_write_read_list_delete(client: httpx.Client) -> None:
 
 def test_upload_download_binary_round_trip(client: httpx.Client) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB with every byte value
-    uploaded = client.post(
-        "/filesystem/upload",
-        files={"file": ("blob.bin", payload, "application/octet-stream")},
-        data={"path": "bin/blob.bin"},
-    )
+    uploaded = client.post("/filesystem/upload", params={"path": "bin/blob.bin"}, content=payload)
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["size"] == len(payload)
     with client.stream("GET", "/filesystem/download", params={"path": "bin/blob.bin"}) as stream:

@@ -53,9 +53,7 @@ def test_workspace_is_owned_by_the_user(client: httpx.Client, ship: ShipContaine
         "stat", "-c", "%u:%g %n", "/workspace", "/workspace/owned", "/workspace/owned/by/me.txt"
     )
     assert [line.split()[0] for line in owners.splitlines()] == ["1000:1000"] * 3
-    uploaded = client.post(
-        "/filesystem/upload", files={"file": ("u.bin", b"\x00\x01")}, data={"path": "up/u.bin"}
-    )
+    uploaded = client.post("/filesystem/upload", params={"path": "up/u.bin"}, content=b"\x00\x01")
     assert uploaded.status_code == 200
     assert ship.exec_outside("stat", "-c", "%u", "/workspace/up/u.bin") == "1000"
 
