@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from bay_mcp.adapters.ship_client import ShipClient
 from bay_mcp.drivers import Driver
 from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.errors import BayError
@@ -25,7 +26,6 @@ from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import BaySettings, resolve_instance_id
-from bay_mcp.ship_client import ShipClient
 from bay_mcp.storage.database import Database
 
 log = logging.getLogger(__name__)

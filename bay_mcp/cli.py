@@ -10,8 +10,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 
 from bay_mcp import __version__
-from bay_mcp.errors import BayError
-from bay_mcp.image_build import (
+from bay_mcp.adapters.image_build import (
     DEFAULT_MIRROR,
     DEFAULT_TAG,
     ImageBuildError,
@@ -19,6 +18,7 @@ from bay_mcp.image_build import (
     image_is_current,
     plan,
 )
+from bay_mcp.errors import BayError
 from bay_mcp.logs import configure_logging
 from bay_mcp.services.keys import KeyService
 from bay_mcp.settings import BaySettings

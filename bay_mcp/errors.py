@@ -100,6 +100,22 @@ class ShipError(BayError):
     status = 502
 
 
+class DriverError(BayError):
+    """The container engine refused or failed (not the runtime's fault); the message
+    says what the engine said."""
+
+    code = "driver_error"
+    status = 503
+
+
+class ResourceExhausted(BayError):
+    """The sandbox ran out of something it needs (processes, threads): its own code
+    did it; the message says what ran out."""
+
+    code = "resource_exhausted"
+    status = 503
+
+
 class SessionNotReady(BayError):
     code = "session_not_ready"
     status = 503

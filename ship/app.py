@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -24,56 +24,28 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths
+from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths, protocol
 from ship.errors import NotFound, ResourceExhausted, ShipError, Unauthorized, ValidationFailed
 from ship.kernel import PythonKernel
+from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
 from ship.settings import ShipSettings
-from ship.shell import ShellResult, run_command
+from ship.shell import run_command
 
 log = logging.getLogger(__name__)
 
-MAX_TIMEOUT_S = 3600.0
 # Upload bytes are gathered to this size before each disk write (in a worker thread).
 UPLOAD_BATCH_BYTES = 1024 * 1024
-EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-CAPABILITIES: dict[str, dict[str, list[str]]] = {
-    "python": {"operations": ["exec", "interrupt"]},
-    "shell": {"operations": ["exec", "cancel"]},
-    "filesystem": {
-        "operations": ["read", "write", "list", "delete", "move", "upload", "download"],
-    },
+CAPABILITIES: dict[str, CapabilityInfo] = {
+    "python": CapabilityInfo(operations=["exec", "interrupt"]),
+    "shell": CapabilityInfo(operations=["exec", "cancel"]),
+    "filesystem": CapabilityInfo(
+        operations=["read", "write", "list", "delete", "move", "upload", "download"]
+    ),
 }
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
-
-
-class PythonExecRequest(BaseModel):
-    code: str
-    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
-
-
-class ShellExecRequest(BaseModel):
-    command: str = Field(min_length=1)
-    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
-    cwd: str = "."
-    # Names the run so that POST /shell/cancel can kill it.
-    exec_id: str | None = Field(None, pattern=EXEC_ID_PATTERN)
-
-
-class ShellCancelRequest(BaseModel):
-    exec_id: str = Field(pattern=EXEC_ID_PATTERN)
-
-
-class WriteFileRequest(BaseModel):
-    path: str
-    content: str
-
-
-class MoveRequest(BaseModel):
-    source: str
-    destination: str
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
@@ -109,9 +81,15 @@ def _out_of_processes(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
 
 
+def reply(model: protocol.Model) -> JSONResponse:
+    return JSONResponse(model.wire())
+
+
 def error_response(error: ShipError) -> JSONResponse:
-    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    return JSONResponse(body, status_code=error.status)
+    body = protocol.ErrorBody(
+        error=protocol.ErrorInfo(code=error.code, message=error.message, details=error.details)
+    )
+    return JSONResponse(body.wire(), status_code=error.status)
 
 
 class BearerTokenMiddleware:
@@ -166,7 +144,7 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
 def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> Starlette:
     """Build the app; the kernel starts with the app's lifespan."""
     user_env = user_environment(os.environ if env is None else env)
-    running_shells: dict[str, asyncio.Future[ShellResult]] = {}
+    running_shells: dict[str, asyncio.Future[protocol.ShellExecResult]] = {}
     quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
     workspace = settings.workspace
     kernel = PythonKernel(
@@ -191,29 +169,27 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             await kernel.shutdown()
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "healthy"})
+        return reply(protocol.Health())
 
     async def meta(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "runtime": {"name": RUNTIME_NAME, "version": __version__},
-                "api_version": API_VERSION,
-                "workspace": {"mount_path": "/workspace"},
-                "capabilities": CAPABILITIES,
-            }
+        return reply(
+            protocol.Meta(
+                runtime=protocol.RuntimeInfo(name=RUNTIME_NAME, version=__version__),
+                api_version=API_VERSION,
+                workspace=protocol.WorkspaceInfo(mount_path=protocol.WORKSPACE_MOUNT),
+                capabilities=CAPABILITIES,
+            )
         )
 
     async def python_exec(request: Request) -> Response:
-        body = await parse_body(request, PythonExecRequest)
-        result = await kernel.execute(body.code, body.timeout)
-        return JSONResponse(result.as_dict())
+        body = await parse_body(request, protocol.PythonExecRequest)
+        return reply(await kernel.execute(body.code, body.timeout))
 
     async def python_interrupt(request: Request) -> Response:
-        interrupted = await kernel.interrupt()
-        return JSONResponse({"interrupted": interrupted})
+        return reply(protocol.InterruptResult(interrupted=await kernel.interrupt()))
 
     async def shell_exec(request: Request) -> Response:
-        body = await parse_body(request, ShellExecRequest)
+        body = await parse_body(request, protocol.ShellExecRequest)
         cwd = paths.resolve(workspace, body.cwd, allow_root=True)
         if not cwd.real.is_dir():
             raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
@@ -235,28 +211,29 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         finally:
             if body.exec_id is not None:
                 running_shells.pop(body.exec_id, None)
-        return JSONResponse(result.as_dict())
+        return reply(result)
 
     async def shell_cancel(request: Request) -> Response:
-        body = await parse_body(request, ShellCancelRequest)
+        body = await parse_body(request, protocol.ShellCancelRequest)
         run = running_shells.get(body.exec_id)
         if run is None or run.done():
-            return JSONResponse({"cancelled": False})
+            return reply(protocol.CancelResult(cancelled=False))
         run.cancel()  # run_command kills the command and all it started
         with contextlib.suppress(asyncio.CancelledError):
             await run
-        return JSONResponse({"cancelled": True})
+        return reply(protocol.CancelResult(cancelled=True))
 
     async def files(request: Request) -> Response:
         if request.method == "PUT":
-            body = await parse_body(request, WriteFileRequest)
-            written = await asyncio.to_thread(
-                filesystem.write_text, workspace, body.path, body.content, quota
+            body = await parse_body(request, protocol.WriteFileRequest)
+            return reply(
+                await asyncio.to_thread(
+                    filesystem.write_text, workspace, body.path, body.content, quota
+                )
             )
-            return JSONResponse({"status": "ok", **written})
         raw_path = request.query_params.get("path")
         if request.method == "DELETE":
-            return JSONResponse(await asyncio.to_thread(filesystem.delete, workspace, raw_path))
+            return reply(await asyncio.to_thread(filesystem.delete, workspace, raw_path))
         offset = query_int(request, "offset", 0) or 0
         limit = query_int(request, "limit", None)
         content = await asyncio.to_thread(
@@ -267,11 +244,11 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             limit=limit,
             max_bytes=settings.max_read_bytes,
         )
-        return JSONResponse(content)
+        return reply(content)
 
     async def directories(request: Request) -> Response:
         raw_path = request.query_params.get("path", ".")
-        return JSONResponse(await asyncio.to_thread(filesystem.list_directory, workspace, raw_path))
+        return reply(await asyncio.to_thread(filesystem.list_directory, workspace, raw_path))
 
     async def upload(request: Request) -> Response:
         """The request body, streamed to disk (`path` in the query); nothing is left
@@ -297,12 +274,13 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         except BaseException:
             staged.abort()
             raise
-        return JSONResponse({"status": "ok", **stored})
+        return reply(stored)
 
     async def move(request: Request) -> Response:
-        body = await parse_body(request, MoveRequest)
-        moved = await asyncio.to_thread(filesystem.move, workspace, body.source, body.destination)
-        return JSONResponse({"status": "ok", **moved})
+        body = await parse_body(request, protocol.MoveRequest)
+        return reply(
+            await asyncio.to_thread(filesystem.move, workspace, body.source, body.destination)
+        )
 
     async def download(request: Request) -> Response:
         raw_path = request.query_params.get("path")

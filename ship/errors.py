@@ -1,15 +1,17 @@
 """Ship's errors: values with a code and an HTTP status, mapped once in `app.py`.
 
-The codes are the ones of the Bay REST contract, so Bay can pass them on.
+Their codes are the protocol's `ErrorCode`s (`ship/protocol.py`), which Bay maps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ship.protocol import ErrorCode
+
 
 class ShipError(Exception):
-    code = "internal_error"
+    code: ErrorCode = "internal_error"
     status = 500
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:

@@ -15,10 +15,21 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from ship.errors import FileNotFound, InvalidPath, ValidationFailed
 from ship.paths import WorkspacePath, resolve
+from ship.protocol import (
+    BINARY_DETAIL,
+    DIRECTORY_DETAIL,
+    SIZE_DETAIL,
+    DirectoryEntry,
+    DirectoryListing,
+    EntryType,
+    FileDeleted,
+    FileText,
+    FileWritten,
+)
 from ship.quota import WorkspaceQuota
 
 
@@ -33,7 +44,8 @@ def _os_errors(path: WorkspacePath) -> Iterator[None]:
         raise FileNotFound(f"{path.relative}: a parent of this path is a file") from exc
     except IsADirectoryError as exc:
         raise ValidationFailed(
-            f"{path.relative} is a directory: list it instead, or name a file in it"
+            f"{path.relative} is a directory: list it instead, or name a file in it",
+            {DIRECTORY_DETAIL: True},
         ) from exc
     except PermissionError as exc:
         raise InvalidPath(f"{path.relative}: permission denied") from exc
@@ -49,7 +61,7 @@ def _iso(timestamp: float) -> str:
 
 def read_text(
     workspace: Path, raw_path: object, *, offset: int, limit: int | None, max_bytes: int
-) -> dict[str, Any]:
+) -> FileText:
     """Read a UTF-8 file, or a window of it: `offset` lines skipped, at most `limit` kept."""
     path = resolve(workspace, raw_path, allow_root=False)
     with _os_errors(path):
@@ -80,16 +92,16 @@ def read_text(
                 except UnicodeDecodeError as exc:
                     raise ValidationFailed(
                         f"{path.relative} is not UTF-8 text: download it as bytes instead",
-                        {"binary": True},
+                        {BINARY_DETAIL: True, SIZE_DETAIL: size},
                     ) from exc
                 kept += len(raw_line)
-    return {
-        "path": path.relative,
-        "content": "".join(lines),
-        "size": size,
-        "total_lines": total,
-        "truncated": truncated,
-    }
+    return FileText(
+        path=path.relative,
+        content="".join(lines),
+        size=size,
+        total_lines=total,
+        truncated=truncated,
+    )
 
 
 class StagedFile:
@@ -143,7 +155,7 @@ class StagedFile:
             raise
         self.written += len(chunk)
 
-    def commit(self) -> dict[str, Any]:
+    def commit(self) -> FileWritten:
         try:
             with _os_errors(self.path):
                 self._handle.close()
@@ -154,7 +166,7 @@ class StagedFile:
             raise
         if self._quota is not None:
             self._quota.written(self.written - self._old_size)
-        return {"path": self.path.relative, "size": self.written}
+        return FileWritten(path=self.path.relative, size=self.written)
 
     def abort(self) -> None:
         self._handle.close()
@@ -167,7 +179,7 @@ class StagedFile:
 
 def write_text(
     workspace: Path, raw_path: object, content: str, quota: WorkspaceQuota | None = None
-) -> dict[str, Any]:
+) -> FileWritten:
     """Write UTF-8 text, creating parent directories; return the path and size."""
     data = content.encode("utf-8")
     staged = StagedFile(workspace, raw_path, quota, declared_size=len(data))
@@ -175,7 +187,7 @@ def write_text(
     return staged.commit()
 
 
-def move(workspace: Path, raw_source: object, raw_destination: object) -> dict[str, Any]:
+def move(workspace: Path, raw_source: object, raw_destination: object) -> FileWritten:
     """Rename a file or directory within the workspace, replacing a destination file
     and creating its parent directories; return the new path and size."""
     source = resolve(workspace, raw_source, allow_root=False, follow_final_link=False)
@@ -189,10 +201,10 @@ def move(workspace: Path, raw_source: object, raw_destination: object) -> dict[s
             raise IsADirectoryError(destination.real)
         os.replace(source.real, destination.real)
         size = destination.real.lstat().st_size
-    return {"path": destination.relative, "size": size}
+    return FileWritten(path=destination.relative, size=size)
 
 
-def _entry_type(mode: int) -> str:
+def _entry_type(mode: int) -> EntryType:
     if stat.S_ISDIR(mode):
         return "directory"
     if stat.S_ISREG(mode):
@@ -202,7 +214,7 @@ def _entry_type(mode: int) -> str:
     return "other"
 
 
-def list_directory(workspace: Path, raw_path: object) -> dict[str, Any]:
+def list_directory(workspace: Path, raw_path: object) -> DirectoryListing:
     """List one directory level: name, path, type, size and modification time."""
     path = resolve(workspace, raw_path, allow_root=True)
     entries = []
@@ -216,18 +228,18 @@ def list_directory(workspace: Path, raw_path: object) -> dict[str, Any]:
             kind = _entry_type(info.st_mode)
             relative = child.name if path.is_root else f"{path.relative}/{child.name}"
             entries.append(
-                {
-                    "name": child.name,
-                    "path": relative,
-                    "type": kind,
-                    "size": info.st_size if kind == "file" else 0,
-                    "modified_time": _iso(info.st_mtime),
-                }
+                DirectoryEntry(
+                    name=child.name,
+                    path=relative,
+                    type=kind,
+                    size=info.st_size if kind == "file" else 0,
+                    modified_time=_iso(info.st_mtime),
+                )
             )
-    return {"path": path.relative, "entries": entries}
+    return DirectoryListing(path=path.relative, entries=entries)
 
 
-def delete(workspace: Path, raw_path: object) -> dict[str, Any]:
+def delete(workspace: Path, raw_path: object) -> FileDeleted:
     """Delete a file, a symlink (not its target) or a whole directory."""
     path = resolve(workspace, raw_path, allow_root=False, follow_final_link=False)
     with _os_errors(path):
@@ -237,7 +249,7 @@ def delete(workspace: Path, raw_path: object) -> dict[str, Any]:
             shutil.rmtree(path.real)
         else:
             path.real.unlink()
-    return {"path": path.relative, "status": "ok"}
+    return FileDeleted(path=path.relative)
 
 
 def file_for_download(workspace: Path, raw_path: object) -> tuple[Path, str]:

@@ -12,7 +12,6 @@ import logging
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -21,6 +20,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from ship.output import CappedOutput
+from ship.protocol import PngImage, PythonError, PythonExecResult
 
 log = logging.getLogger(__name__)
 
@@ -33,44 +33,6 @@ _GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
 
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
-
-
-@dataclass
-class ExecError:
-    ename: str
-    evalue: str
-    traceback: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ename": self.ename, "evalue": self.evalue, "traceback": self.traceback}
-
-
-@dataclass
-class ExecResult:
-    success: bool
-    output: str
-    error: ExecError | None
-    execution_count: int | None
-    images: list[str] = field(default_factory=list)
-    truncated: bool = False
-    timed_out: bool = False
-    kernel_restarted: bool = False
-    notice: str | None = None
-    execution_time_ms: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "output": self.output,
-            "error": self.error.as_dict() if self.error else None,
-            "execution_count": self.execution_count,
-            "images": [{"image/png": png} for png in self.images],
-            "truncated": self.truncated,
-            "timed_out": self.timed_out,
-            "kernel_restarted": self.kernel_restarted,
-            "notice": self.notice,
-            "execution_time_ms": self.execution_time_ms,
-        }
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -96,12 +58,12 @@ class _ShipKernelManager(AsyncKernelManager):
 
 
 class _Collector:
-    """Turns the iopub messages of one execution into an ExecResult's parts."""
+    """Turns the iopub messages of one execution into a PythonExecResult's parts."""
 
     def __init__(self, limit: int) -> None:
         self.output = CappedOutput(limit)
-        self.images: list[str] = []
-        self.error: ExecError | None = None
+        self.images: list[PngImage] = []
+        self.error: PythonError | None = None
         self.execution_count: int | None = None
 
     def add(self, msg: dict[str, Any]) -> None:
@@ -117,7 +79,7 @@ class _Collector:
             if isinstance(png, str):
                 if self.output.has_room(len(png)):
                     self.output.consume(len(png))
-                    self.images.append(png.replace("\n", ""))
+                    self.images.append(PngImage(png=png.replace("\n", "")))
                 else:
                     self.output.drop(len(png))
             elif "text/plain" in data:
@@ -126,7 +88,7 @@ class _Collector:
             if kind == "execute_result":
                 self.execution_count = content.get("execution_count", self.execution_count)
         elif kind == "error":
-            self.error = ExecError(
+            self.error = PythonError(
                 ename=content.get("ename", "Error"),
                 evalue=content.get("evalue", ""),
                 traceback=[strip_ansi(line) for line in content.get("traceback", [])],
@@ -216,7 +178,7 @@ class PythonKernel:
         await self._km.interrupt_kernel()
         return True
 
-    async def execute(self, code: str, timeout: float) -> ExecResult:
+    async def execute(self, code: str, timeout: float) -> PythonExecResult:
         """Run `code`; a result always comes back within `timeout` + ~2 s."""
         started = time.monotonic()
         deadline = started + timeout
@@ -237,7 +199,7 @@ class PythonKernel:
 
     async def _execute_locked(
         self, code: str, timeout: float, started: float, deadline: float
-    ) -> ExecResult:
+    ) -> PythonExecResult:
         restarted = False
         if not await self.is_alive():
             had_kernel = self._km is not None
@@ -262,7 +224,7 @@ class PythonKernel:
             else None
         )
         if outcome == "died":
-            collector.error = ExecError(
+            collector.error = PythonError(
                 ename="KernelDied",
                 evalue="the Python kernel exited during this execution; its state is lost "
                 "and a fresh kernel starts with the next call",
@@ -338,8 +300,8 @@ class PythonKernel:
 
     def _result(
         self, collector: _Collector, started: float, *, restarted: bool, notice: str | None
-    ) -> ExecResult:
-        return ExecResult(
+    ) -> PythonExecResult:
+        return PythonExecResult(
             success=collector.error is None,
             output=collector.output.text(),
             error=collector.error,
@@ -353,8 +315,8 @@ class PythonKernel:
 
     def _timeout_result(
         self, collector: _Collector, timeout: float, started: float, detail: str
-    ) -> ExecResult:
-        collector.error = ExecError(
+    ) -> PythonExecResult:
+        collector.error = PythonError(
             ename="TimeoutError",
             evalue=f"execution exceeded its {timeout:g} s limit; {detail}",
             traceback=[],

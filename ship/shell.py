@@ -10,36 +10,16 @@ import secrets
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ship.output import CappedOutput
+from ship.protocol import ShellExecResult
 
 # After the command exits, how long to keep reading output still in the pipe.
 # Background jobs that keep the pipe open are not waited for.
 _DRAIN_AFTER_EXIT_S = 0.5
 # SIGKILL is not refused; this only bounds the wait for the kernel to reap.
 _KILL_WAIT_S = 5.0
-
-
-@dataclass
-class ShellResult:
-    exit_code: int | None
-    output: str
-    truncated: bool
-    timed_out: bool
-    execution_time_ms: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "success": self.exit_code == 0 and not self.timed_out,
-            "exit_code": self.exit_code,
-            "output": self.output,
-            "truncated": self.truncated,
-            "timed_out": self.timed_out,
-            "execution_time_ms": self.execution_time_ms,
-        }
 
 
 # Every process a command starts inherits this variable, so one that left the session
@@ -131,7 +111,7 @@ class _CommandProtocol(asyncio.SubprocessProtocol):
 
 async def run_command(
     command: str, *, cwd: Path, timeout: float, env: dict[str, str], max_output_bytes: int
-) -> ShellResult:
+) -> ShellExecResult:
     """Run `command`; stdout and stderr are interleaved in the order written."""
     started = time.monotonic()
     output = CappedOutput(max_output_bytes)
@@ -172,7 +152,8 @@ async def run_command(
             f"\n[command timed out after {timeout:g} s; "
             "it and every process it started were killed]\n"
         )
-    return ShellResult(
+    return ShellExecResult(
+        success=exit_code == 0 and not timed_out,
         exit_code=None if timed_out else exit_code,
         output=text,
         truncated=output.truncated,

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from bay_mcp.errors import SessionNotReady, ShipError
+from bay_mcp.errors import DriverError, SessionNotReady
+
+__all__ = ["ContainerInfo", "ContainerSpec", "Driver", "DriverError", "EngineUnavailable"]
 
 ContainerState = Literal["running", "starting", "exited", "missing"]
 
@@ -45,10 +47,6 @@ class ContainerInfo:
     endpoint: str | None = None
     exit_code: int | None = None
     created_at: datetime | None = None
-
-
-class DriverError(ShipError):
-    """The engine refused or failed; the message says what the engine said."""
 
 
 class EngineUnavailable(SessionNotReady):

@@ -10,9 +10,15 @@ import asyncio
 import logging
 import os
 
+from bay_mcp.adapters.image_build import (
+    DEFAULT_MIRROR,
+    DEFAULT_TAG,
+    ImageBuildError,
+    build_image,
+    plan,
+)
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import SessionNotReady
-from bay_mcp.image_build import DEFAULT_MIRROR, DEFAULT_TAG, ImageBuildError, build_image, plan
 from bay_mcp.managers import Progress
 
 log = logging.getLogger(__name__)

@@ -22,19 +22,18 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.settings import MB, Profile
-from bay_mcp.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Session, utcnow
+from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
 log = logging.getLogger(__name__)
 
-SHIP_API_VERSION = "2"
-WORKSPACE = "/workspace"
 _HEALTH_POLL_S = 0.05
 _STATE_CHECK_EVERY_S = 1.0
 
@@ -226,7 +225,7 @@ class SessionManager:
             reason = exc.message if isinstance(exc, BayError) else repr(exc)
             await asyncio.shield(self._update(session, observed_state="failed", last_error=reason))
             if isinstance(exc, DriverError):
-                raise ShipError(f"could not start sandbox {sandbox.id}: {exc}") from exc
+                raise DriverError(f"could not start sandbox {sandbox.id}: {exc.message}") from exc
             raise
         await self._update(session, observed_state="ready", endpoint=endpoint.url)
         log.info(
@@ -275,13 +274,12 @@ class SessionManager:
         """Refuse a runtime whose /meta does not match what the profile needs."""
         meta = await self._ship.meta(endpoint)
         problems = []
-        mount = (meta.get("workspace") or {}).get("mount_path")
-        if mount != WORKSPACE:
-            problems.append(f"workspace mount path is {mount!r}, not {WORKSPACE!r}")
-        api_version = str(meta.get("api_version"))
-        if api_version.split(".")[0] != SHIP_API_VERSION:
-            problems.append(f"API version {api_version} (Bay speaks {SHIP_API_VERSION})")
-        offered = set((meta.get("capabilities") or {}).keys())
+        mount = meta.workspace.mount_path
+        if mount != WORKSPACE_MOUNT:
+            problems.append(f"workspace mount path is {mount!r}, not {WORKSPACE_MOUNT!r}")
+        if meta.api_version.split(".")[0] != API_VERSION.split(".")[0]:
+            problems.append(f"API version {meta.api_version} (Bay speaks {API_VERSION})")
+        offered = set(meta.capabilities)
         missing = sorted(set(profile.capabilities) - offered)
         if missing:
             problems.append(f"capabilities {missing} are missing")

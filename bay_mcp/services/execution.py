@@ -12,13 +12,14 @@ import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from bay_mcp.errors import ShipError, Timeout, TooManyRequests, ValidationFailed
+from bay_mcp.adapters.ship_client import ShipClient
+from bay_mcp.errors import Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.managers import Progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
-from bay_mcp.ship_client import ShipClient
 from bay_mcp.storage.models import new_id
+from ship import protocol
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ExecService:
                 await _shielded(self._ship.python_interrupt(endpoint))
                 raise
             result = _python_result(raw, execution_id)
-            if raw.get("timed_out"):
+            if raw.timed_out:
                 after = (
                     "the kernel was restarted, so its variables are gone."
                     if result.kernel_restarted
@@ -147,18 +148,15 @@ class ExecService:
                 # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.
                 await _shielded(self._ship.shell_cancel(endpoint, execution_id))
                 raise
-            try:
-                result = ShellExecResult(
-                    success=bool(raw["success"]),
-                    exit_code=raw.get("exit_code"),
-                    output=str(raw.get("output", "")),
-                    truncated=bool(raw.get("truncated")),
-                    execution_id=execution_id,
-                    execution_time_ms=int(raw.get("execution_time_ms", 0)),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ShipError("the runtime answered shell/exec with an unexpected shape") from exc
-            if raw.get("timed_out"):
+            result = ShellExecResult(
+                success=raw.success,
+                exit_code=raw.exit_code,
+                output=raw.output,
+                truncated=raw.truncated,
+                execution_id=execution_id,
+                execution_time_ms=raw.execution_time_ms,
+            )
+            if raw.timed_out:
                 raise _timed_out(
                     "the command",
                     timeout,
@@ -190,20 +188,16 @@ async def _shielded(cleanup: Coroutine[Any, Any, bool]) -> None:
         await asyncio.shield(task)
 
 
-def _python_result(raw: dict[str, Any], execution_id: str) -> PythonExecResult:
-    try:
-        error = raw.get("error")
-        return PythonExecResult(
-            success=bool(raw["success"]),
-            output=str(raw.get("output", "")),
-            error=PythonError(**error) if error else None,
-            execution_count=raw.get("execution_count"),
-            images=[image["image/png"] for image in raw.get("images") or []],
-            truncated=bool(raw.get("truncated")),
-            kernel_restarted=bool(raw.get("kernel_restarted")),
-            notice=raw.get("notice"),
-            execution_id=execution_id,
-            execution_time_ms=int(raw.get("execution_time_ms", 0)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ShipError("the runtime answered python/exec with an unexpected shape") from exc
+def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonExecResult:
+    return PythonExecResult(
+        success=raw.success,
+        output=raw.output,
+        error=PythonError(**raw.error.model_dump()) if raw.error else None,
+        execution_count=raw.execution_count,
+        images=[image.png for image in raw.images],
+        truncated=raw.truncated,
+        kernel_restarted=raw.kernel_restarted,
+        notice=raw.notice,
+        execution_id=execution_id,
+        execution_time_ms=raw.execution_time_ms,
+    )

@@ -6,11 +6,12 @@ import logging
 import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from bay_mcp.errors import BayError, PayloadTooLarge, ShipError, ValidationFailed
+from bay_mcp.adapters.ship_client import Download, ShipClient
+from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
 from bay_mcp.managers import Progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.sandboxes import SandboxService
@@ -21,7 +22,6 @@ from bay_mcp.services.views import (
     FileText,
     FileWritten,
 )
-from bay_mcp.ship_client import Download, ShipClient
 from bay_mcp.storage.models import new_id
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class FileService:
             )
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
             raw = await self._ship.read_file(endpoint, relative, offset, limit)
-            return _parse(FileText, raw, "read")
+            return FileText(**raw.model_dump())
 
     async def write_text(
         self, owner: str, sandbox_id: str, path: str, content: str, progress: Progress
@@ -71,7 +71,7 @@ class FileService:
             )
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
             raw = await self._ship.write_file(endpoint, relative, content)
-            return _parse(FileWritten, raw, "write")
+            return FileWritten(path=raw.path, size=raw.size)
 
     async def edit_text(
         self,
@@ -118,22 +118,19 @@ class FileService:
         relative = workspace_path(path, allow_root=True)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
             raw = await self._ship.list_directory(endpoint, relative)
-            try:
-                entries = [
-                    DirectoryEntry(
-                        name=entry["name"],
-                        path=entry["path"],
-                        type=entry["type"],
-                        is_file=entry["type"] == "file",
-                        is_dir=entry["type"] == "directory",
-                        size=entry["size"],
-                        modified_time=entry.get("modified_time"),
-                    )
-                    for entry in raw["entries"]
-                ]
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ShipError("the runtime answered a listing with an unexpected shape") from exc
-            return DirectoryListing(path=str(raw.get("path", relative)), entries=entries)
+            entries = [
+                DirectoryEntry(
+                    name=entry.name,
+                    path=entry.path,
+                    type=entry.type,
+                    is_file=entry.type == "file",
+                    is_dir=entry.type == "directory",
+                    size=entry.size,
+                    modified_time=entry.modified_time,
+                )
+                for entry in raw.entries
+            ]
+            return DirectoryListing(path=raw.path, entries=entries)
 
     async def delete(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> str:
         relative = workspace_path(path)
@@ -162,7 +159,7 @@ class FileService:
                 endpoint, staging, _within(body.chunks(), limit), body.declared_size
             )
             if target is not None:
-                return _parse(FileWritten, raw, "upload")
+                return FileWritten(path=raw.path, size=raw.size)
             try:
                 final = workspace_path(await body.path_after())
                 raw = await self._ship.move(endpoint, staging, final)
@@ -172,7 +169,7 @@ class FileService:
                 except BayError as exc:
                     log.warning("could not remove the staged upload %s: %s", staging, exc)
                 raise
-            return _parse(FileWritten, raw, "upload")
+            return FileWritten(path=raw.path, size=raw.size)
 
     async def read_bytes(
         self, owner: str, sandbox_id: str, path: str, progress: Progress, *, max_bytes: int
@@ -252,10 +249,3 @@ def is_binary_refusal(error: BayError) -> bool:
 
 def guess_mime_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
-
-
-def _parse(model: type[View], raw: dict[str, Any], what: str) -> View:
-    try:
-        return model.model_validate(raw)
-    except ValueError as exc:
-        raise ShipError(f"the runtime answered a {what} with an unexpected shape") from exc

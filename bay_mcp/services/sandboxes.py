@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bay_mcp.adapters.ship_client import ShipEndpoint
 from bay_mcp.errors import (
     CapabilityNotSupported,
     Conflict,
@@ -25,7 +26,6 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import DEFAULT_PROFILE, MB, BaySettings, Capability, Profile
-from bay_mcp.ship_client import ShipEndpoint
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session, new_id, utcnow
 

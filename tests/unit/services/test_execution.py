@@ -10,7 +10,8 @@ from bay_mcp.bay import Bay
 from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.managers import no_progress
 from bay_mcp.services.execution import ExecSlots
-from tests.unit.conftest import BytesUpload, FakeDriver, FakeShip
+from ship import protocol
+from tests.fakes import BytesUpload, FakeDriver, FakeShip
 
 ESCAPES = ["", "/etc/passwd", "../x", "a/../../b", "a\x00b"]
 
@@ -24,13 +25,9 @@ async def test_timeout_limits(bay: Bay) -> None:
 
 async def test_a_timed_out_run_is_a_timeout_error_with_its_output(bay: Bay, ship: FakeShip) -> None:
     sandbox = await bay.sandboxes.create("alice")
-    ship.python_answer = {
-        "success": False,
-        "output": "step 1\nstep 2\n",
-        "timed_out": True,
-        "kernel_restarted": False,
-        "execution_time_ms": 2000,
-    }
+    ship.python_answer = protocol.PythonExecResult(
+        success=False, output="step 1\nstep 2\n", timed_out=True, execution_time_ms=2000
+    )
     with pytest.raises(Timeout) as timed_out:
         await bay.execution.python("alice", sandbox.id, "slow()", 2, no_progress)
     assert "2 s time limit" in timed_out.value.message

@@ -11,7 +11,7 @@ from bay_mcp.drivers import ContainerInfo, ContainerSpec
 from bay_mcp.managers import no_progress
 from bay_mcp.services.reaper import GcRunning
 from bay_mcp.storage.models import Sandbox, utcnow
-from tests.unit.conftest import FakeContainer, FakeDriver
+from tests.fakes import FakeContainer, FakeDriver
 
 
 async def age(bay: Bay, sandbox_id: str, **changes: object) -> None:

@@ -20,7 +20,8 @@ from bay_mcp.errors import (
 )
 from bay_mcp.managers import no_progress
 from bay_mcp.storage.models import Sandbox, utcnow
-from tests.unit.conftest import FakeDriver, FakeShip
+from ship import protocol
+from tests.fakes import FakeDriver, FakeShip
 
 
 async def run(bay: Bay, sandbox_id: str, owner: str = "alice") -> str:
@@ -86,17 +87,17 @@ async def test_a_vanished_container_is_replaced(bay: Bay, driver: FakeDriver) ->
 @pytest.mark.parametrize(
     "meta_change",
     [
-        {"workspace": {"mount_path": "/data"}},
+        {"workspace": protocol.WorkspaceInfo(mount_path="/data")},
         {"api_version": "1"},
-        {"capabilities": {"python": {}}},
+        {"capabilities": {"python": protocol.CapabilityInfo()}},
     ],
 )
 async def test_a_failed_handshake_removes_the_container_and_says_why(
     bay: Bay, driver: FakeDriver, ship: FakeShip, meta_change: dict[str, object]
 ) -> None:
     sandbox = await bay.sandboxes.create("alice")
-    good = dict(ship.meta_answer)
-    ship.meta_answer = {**good, **meta_change}
+    good = ship.meta_answer
+    ship.meta_answer = good.model_copy(update=meta_change)
     with pytest.raises(ShipError, match="does not match profile"):
         await run(bay, sandbox.id)
     assert driver.containers == {}
@@ -112,8 +113,10 @@ async def test_a_driver_failure_is_a_clear_error_and_leaves_nothing(
 ) -> None:
     sandbox = await bay.sandboxes.create("alice")
     driver.fail_next_run = DriverError("no space left on device")
-    with pytest.raises(ShipError, match="no space left"):
+    with pytest.raises(DriverError, match="no space left") as failed:
         await run(bay, sandbox.id)
+    assert (failed.value.code, failed.value.status) == ("driver_error", 503)
+    assert not isinstance(failed.value, ShipError)
     assert driver.containers == {}
     await run(bay, sandbox.id)
     assert len(driver.containers) == 1

@@ -1,4 +1,6 @@
-"""Bay's client for Ship's HTTP API. Maps transport failures and Ship's errors to Bay's."""
+"""Bay's client for Ship's HTTP API: requests and answers are the models of Ship's
+protocol (`ship/protocol.py`); transport failures and Ship's error codes become Bay's
+errors here, once."""
 
 from __future__ import annotations
 
@@ -6,20 +8,24 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from bay_mcp.errors import (
     BayError,
     FileNotFound,
     InvalidPath,
     QuotaExceeded,
+    ResourceExhausted,
     SessionNotReady,
     ShipError,
     Timeout,
     ValidationFailed,
 )
+from ship import protocol
+from ship.protocol import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +35,25 @@ _CALL_TIMEOUT_S = 30.0
 # Transfers stream: no limit on the whole, but none between two chunks may take longer.
 _TRANSFER_TIMEOUT = httpx.Timeout(_CALL_TIMEOUT_S, read=300.0, write=300.0)
 
-_SHIP_CODES: dict[str, type[BayError]] = {
+Answer = TypeVar("Answer", bound=protocol.Model)
+
+
+def _runtime_fault(message: str, details: dict[str, Any]) -> BayError:
+    """A code that means Bay and Ship disagree (token, endpoint) or Ship broke."""
+    return ShipError(f"the runtime failed: {message}", details)
+
+
+# Every code Ship can send, and the Bay error it becomes (a unit test walks them all).
+SHIP_ERRORS: dict[ErrorCode, type[BayError] | None] = {
+    "validation_error": ValidationFailed,
     "invalid_path": InvalidPath,
     "file_not_found": FileNotFound,
-    "validation_error": ValidationFailed,
     "quota_exceeded": QuotaExceeded,
+    "resource_exhausted": ResourceExhausted,
+    "unauthorized": None,
+    "not_found": None,
+    "method_not_allowed": None,
+    "internal_error": None,
 }
 
 
@@ -49,16 +69,24 @@ class Download:
     chunks: AsyncIterator[bytes]
 
 
-def _error_from(response: httpx.Response) -> BayError:
+def error_from(status: int, body: bytes) -> BayError:
+    """The Bay error for one of Ship's error answers."""
     try:
-        error = response.json()["error"]
-        code, message, details = error["code"], error["message"], error.get("details") or {}
-    except (ValueError, KeyError, TypeError):
-        return ShipError(f"the runtime answered HTTP {response.status_code} with no error body")
-    error_type = _SHIP_CODES.get(code)
-    if error_type is not None:
-        return error_type(str(message), details)
-    return ShipError(f"the runtime failed: {message}", {"ship_code": code})
+        info = protocol.ErrorBody.model_validate_json(body).error
+    except ValidationError:
+        return ShipError(f"the runtime answered HTTP {status} with no error body")
+    error_type = SHIP_ERRORS[info.code]
+    details = {**info.details, "ship_code": info.code}
+    if error_type is None:
+        return _runtime_fault(info.message, details)
+    return error_type(info.message, info.details)
+
+
+def parse(model: type[Answer], body: bytes, what: str) -> Answer:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise ShipError(f"the runtime answered {what} with an unexpected shape") from exc
 
 
 class ShipClient:
@@ -94,20 +122,22 @@ class ShipClient:
                 {"retry_after_ms": 1000},
             ) from exc
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response.status_code, response.content)
         return response
 
-    async def _json(
-        self, endpoint: ShipEndpoint, method: str, path: str, **kwargs: Any
-    ) -> dict[str, Any]:
+    async def _call(
+        self,
+        answer: type[Answer],
+        endpoint: ShipEndpoint,
+        method: str,
+        path: str,
+        request: protocol.Model | None = None,
+        **kwargs: Any,
+    ) -> Answer:
+        if request is not None:
+            kwargs["json"] = request.wire()
         response = await self._request(endpoint, method, path, **kwargs)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ShipError(f"the runtime answered {path} with something that is not JSON") from exc
-        if not isinstance(body, dict):
-            raise ShipError(f"the runtime answered {path} with an unexpected shape")
-        return body
+        return parse(answer, response.content, f"{method} {path}")
 
     async def healthy(self, endpoint: ShipEndpoint) -> bool:
         """True when Ship answers /health; False while it is not up yet."""
@@ -117,59 +147,84 @@ class ShipClient:
             return False
         return response.status_code == 200
 
-    async def meta(self, endpoint: ShipEndpoint) -> dict[str, Any]:
-        return await self._json(endpoint, "GET", "/meta")
+    async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
+        return await self._call(protocol.Meta, endpoint, "GET", "/meta")
 
     async def python_exec(
         self, endpoint: ShipEndpoint, code: str, timeout: float
-    ) -> dict[str, Any]:
-        return await self._json(
+    ) -> protocol.PythonExecResult:
+        return await self._call(
+            protocol.PythonExecResult,
             endpoint,
             "POST",
             "/python/exec",
-            json={"code": code, "timeout": timeout},
+            protocol.PythonExecRequest(code=code, timeout=timeout),
             timeout=timeout + _EXEC_SLACK_S,
         )
 
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:
-        body = await self._json(endpoint, "POST", "/python/interrupt", timeout=10.0)
-        return bool(body.get("interrupted"))
+        answer = await self._call(
+            protocol.InterruptResult, endpoint, "POST", "/python/interrupt", timeout=10.0
+        )
+        return answer.interrupted
 
     async def shell_exec(
         self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str, exec_id: str
-    ) -> dict[str, Any]:
-        return await self._json(
+    ) -> protocol.ShellExecResult:
+        return await self._call(
+            protocol.ShellExecResult,
             endpoint,
             "POST",
             "/shell/exec",
-            json={"command": command, "timeout": timeout, "cwd": cwd, "exec_id": exec_id},
+            protocol.ShellExecRequest(command=command, timeout=timeout, cwd=cwd, exec_id=exec_id),
             timeout=timeout + _EXEC_SLACK_S,
         )
 
     async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
-        body = await self._json(
-            endpoint, "POST", "/shell/cancel", json={"exec_id": exec_id}, timeout=10.0
+        answer = await self._call(
+            protocol.CancelResult,
+            endpoint,
+            "POST",
+            "/shell/cancel",
+            protocol.ShellCancelRequest(exec_id=exec_id),
+            timeout=10.0,
         )
-        return bool(body.get("cancelled"))
+        return answer.cancelled
 
     async def read_file(
         self, endpoint: ShipEndpoint, path: str, offset: int = 0, limit: int | None = None
-    ) -> dict[str, Any]:
+    ) -> protocol.FileText:
         params: dict[str, Any] = {"path": path, "offset": offset}
         if limit is not None:
             params["limit"] = limit
-        return await self._json(endpoint, "GET", "/filesystem/files", params=params)
-
-    async def write_file(self, endpoint: ShipEndpoint, path: str, content: str) -> dict[str, Any]:
-        return await self._json(
-            endpoint, "PUT", "/filesystem/files", json={"path": path, "content": content}
+        return await self._call(
+            protocol.FileText, endpoint, "GET", "/filesystem/files", params=params
         )
 
-    async def delete_file(self, endpoint: ShipEndpoint, path: str) -> dict[str, Any]:
-        return await self._json(endpoint, "DELETE", "/filesystem/files", params={"path": path})
+    async def write_file(
+        self, endpoint: ShipEndpoint, path: str, content: str
+    ) -> protocol.FileWritten:
+        return await self._call(
+            protocol.FileWritten,
+            endpoint,
+            "PUT",
+            "/filesystem/files",
+            protocol.WriteFileRequest(path=path, content=content),
+        )
 
-    async def list_directory(self, endpoint: ShipEndpoint, path: str) -> dict[str, Any]:
-        return await self._json(endpoint, "GET", "/filesystem/directories", params={"path": path})
+    async def delete_file(self, endpoint: ShipEndpoint, path: str) -> protocol.FileDeleted:
+        return await self._call(
+            protocol.FileDeleted, endpoint, "DELETE", "/filesystem/files", params={"path": path}
+        )
+
+    async def list_directory(self, endpoint: ShipEndpoint, path: str) -> protocol.DirectoryListing:
+        return await self._call(
+            protocol.DirectoryListing,
+            endpoint,
+            "GET",
+            "/filesystem/directories",
+            params={"path": path},
+        )
 
     async def upload(
         self,
@@ -177,12 +232,13 @@ class ShipClient:
         path: str,
         chunks: AsyncIterable[bytes],
         declared_size: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> protocol.FileWritten:
         """Stream bytes to `path`; Ship renames them into place only when all arrived."""
         params: dict[str, Any] = {"path": path}
         if declared_size is not None:
             params["size"] = declared_size
-        return await self._json(
+        return await self._call(
+            protocol.FileWritten,
             endpoint,
             "POST",
             "/filesystem/upload",
@@ -192,12 +248,15 @@ class ShipClient:
             timeout=_TRANSFER_TIMEOUT,
         )
 
-    async def move(self, endpoint: ShipEndpoint, source: str, destination: str) -> dict[str, Any]:
-        return await self._json(
+    async def move(
+        self, endpoint: ShipEndpoint, source: str, destination: str
+    ) -> protocol.FileWritten:
+        return await self._call(
+            protocol.FileWritten,
             endpoint,
             "POST",
             "/filesystem/move",
-            json={"source": source, "destination": destination},
+            protocol.MoveRequest(source=source, destination=destination),
         )
 
     @asynccontextmanager
@@ -218,8 +277,7 @@ class ShipClient:
             raise SessionNotReady(f"the runtime is not reachable ({type(exc).__name__})") from exc
         try:
             if response.status_code >= 400:
-                await response.aread()
-                raise _error_from(response)
+                raise error_from(response.status_code, await response.aread())
             length = response.headers.get("content-length", "")
             yield Download(
                 size=int(length) if length.isdigit() else None,

@@ -1,0 +1,201 @@
+"""Ship's wire protocol: every request, response and error code of its HTTP API.
+
+One module, imported by both sides: Ship serialises its answers from these models,
+Bay's `ShipClient` parses them back into the same models, and the test fakes are
+built from them, so the two sides cannot drift. Only pydantic here: Bay imports it
+without Ship's server dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The major version must match between Bay and Ship (checked at each session's start).
+API_VERSION = "2"
+RUNTIME_NAME = "ship"
+WORKSPACE_MOUNT = "/workspace"
+MAX_TIMEOUT_S = 3600.0
+EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Capability = Literal["python", "shell", "filesystem"]
+
+ErrorCode = Literal[
+    "validation_error",  # 400: the request does not validate
+    "invalid_path",  # 400: a path leaves /workspace or is malformed
+    "unauthorized",  # 401: wrong or missing bearer token
+    "file_not_found",  # 404: no such file in /workspace
+    "not_found",  # 404: no such endpoint
+    "method_not_allowed",  # 405
+    "quota_exceeded",  # 429: the cargo's size limit
+    "internal_error",  # 500: a bug in Ship
+    "resource_exhausted",  # 503: the sandbox is out of processes or threads
+]
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready dict this model travels as."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class ErrorInfo(Model):
+    code: ErrorCode
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(Model):
+    error: ErrorInfo
+
+
+# -- health and handshake ----------------------------------------------------------------
+
+
+class Health(Model):
+    status: Literal["healthy"] = "healthy"
+
+
+class RuntimeInfo(Model):
+    name: str
+    version: str
+
+
+class WorkspaceInfo(Model):
+    mount_path: str
+
+
+class CapabilityInfo(Model):
+    operations: list[str] = Field(default_factory=list)
+
+
+class Meta(Model):
+    runtime: RuntimeInfo
+    api_version: str
+    workspace: WorkspaceInfo
+    capabilities: dict[str, CapabilityInfo]
+
+
+# -- python ------------------------------------------------------------------------------
+
+
+class PythonExecRequest(Model):
+    code: str
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+
+
+class PythonError(Model):
+    ename: str
+    evalue: str
+    traceback: list[str] = Field(default_factory=list)
+
+
+class PngImage(Model):
+    png: str = Field(alias="image/png", description="base64")
+
+
+class PythonExecResult(Model):
+    success: bool
+    output: str = ""
+    error: PythonError | None = None
+    execution_count: int | None = None
+    images: list[PngImage] = Field(default_factory=list)
+    truncated: bool = False
+    timed_out: bool = False
+    kernel_restarted: bool = False
+    notice: str | None = None
+    execution_time_ms: int = 0
+
+
+class InterruptResult(Model):
+    interrupted: bool
+
+
+# -- shell -------------------------------------------------------------------------------
+
+
+class ShellExecRequest(Model):
+    command: str = Field(min_length=1)
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    cwd: str = "."
+    # Names the run so that POST /shell/cancel can kill it.
+    exec_id: str | None = Field(None, pattern=EXEC_ID_PATTERN)
+
+
+class ShellExecResult(Model):
+    success: bool
+    exit_code: int | None
+    output: str = ""
+    truncated: bool = False
+    timed_out: bool = False
+    execution_time_ms: int = 0
+
+
+class ShellCancelRequest(Model):
+    exec_id: str = Field(pattern=EXEC_ID_PATTERN)
+
+
+class CancelResult(Model):
+    cancelled: bool
+
+
+# -- filesystem --------------------------------------------------------------------------
+
+
+class FileText(Model):
+    path: str
+    content: str
+    size: int
+    total_lines: int
+    truncated: bool
+
+
+class WriteFileRequest(Model):
+    path: str
+    content: str
+
+
+class MoveRequest(Model):
+    source: str
+    destination: str
+
+
+class FileWritten(Model):
+    status: Literal["ok"] = "ok"
+    path: str
+    size: int
+
+
+class FileDeleted(Model):
+    status: Literal["ok"] = "ok"
+    path: str
+
+
+EntryType = Literal["file", "directory", "symlink", "other"]
+
+
+class DirectoryEntry(Model):
+    name: str
+    path: str
+    type: EntryType
+    size: int
+    modified_time: str | None = None
+
+
+class DirectoryListing(Model):
+    path: str
+    entries: list[DirectoryEntry]
+
+
+# Details Ship puts on a `validation_error` so callers need not read its message:
+# a text read of a binary file, and a file operation on a directory.
+BINARY_DETAIL = "binary"
+DIRECTORY_DETAIL = "is_directory"
+SIZE_DETAIL = "size"
