@@ -18,6 +18,7 @@ from bay_mcp.errors import BayError
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.services.admin import AdminService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class Bay:
+    """Bay's parts, by layer. Surfaces use the services only; the managers and
+    adapters below them are here to be wired, started and closed."""
+
     def __init__(
         self,
         settings: BaySettings,
@@ -42,25 +46,32 @@ class Bay:
     ) -> None:
         self.settings = settings
         self.instance_id = resolve_instance_id(settings)
+        # -- adapters and storage
         self.db = database or Database(settings.database_path)
         self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
         self.ship = ship or ShipClient()
-        self.images = ImageProvider(self.driver, auto_build=settings.auto_build_image)
-        self.sessions = SessionManager(
+        # -- managers: containers, volumes and images, no owner rules
+        self.image_manager = ImageProvider(self.driver, auto_build=settings.auto_build_image)
+        self.session_manager = SessionManager(
             self.db,
             self.driver,
             self.ship,
-            self.images,
+            self.image_manager,
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
         )
-        self.cargos = CargoManager(self.driver, self.instance_id)
-        self.sandboxes = SandboxService(self.db, settings, self.sessions, self.cargos)
+        self.cargo_manager = CargoManager(self.driver, self.instance_id)
+        # -- services: the rules every surface goes through
+        self.sandboxes = SandboxService(self.db, settings, self.session_manager, self.cargo_manager)
+        self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
         self.execution = ExecService(
-            self.sandboxes, self.ship, ExecSlots(settings.max_concurrent_execs_per_owner)
+            self.sandboxes,
+            self.ship,
+            self.files,
+            ExecSlots(settings.max_concurrent_execs_per_owner),
+            settings.output_limit_chars,
         )
-        self.files = FileService(self.sandboxes, self.ship)
-        self.cargo_service = CargoService(self.db, self.cargos)
+        self.cargos = CargoService(self.db, self.cargo_manager)
         self.keys = KeyService(
             self.db,
             settings.api_key.get_secret_value() if settings.api_key else None,
@@ -73,8 +84,9 @@ class Bay:
             anonymous_owner=settings.local_owner,
         )
         self.reaper = Reaper(
-            self.db, self.driver, self.sessions, self.sandboxes, settings, self.instance_id
+            self.db, self.driver, self.session_manager, self.sandboxes, settings, self.instance_id
         )
+        self.admin = AdminService(self.access, self.reaper)
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )
@@ -89,10 +101,10 @@ class Bay:
         )
         try:
             if not await self.driver.image_exists(self.settings.profiles[0].image):
-                self.images.start_build_if_missing()
+                self.image_manager.start_build_if_missing()
             # Bay may have been killed: keep the sessions whose container still runs,
             # drop the rest, and remove what was orphaned.
-            adopted, dropped = await self.sessions.reconcile()
+            adopted, dropped = await self.session_manager.reconcile()
             report = await self.reaper.run(["orphan_containers", "orphan_cargos"])
             log.info(
                 "reconciled with Docker: %d session(s) adopted, %d dropped, %d orphan(s) removed",
@@ -107,7 +119,7 @@ class Bay:
 
     async def close(self) -> None:
         await self.reaper.stop()
-        await self.images.close()
+        await self.image_manager.close()
         await self.ship.close()
         await self.driver.close()
         await self.db.close()

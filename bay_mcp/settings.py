@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bay_mcp.limits import DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
+
 Capability = Literal["python", "shell", "filesystem"]
 GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
 GC_TASKS: tuple[GcTask, ...] = (
@@ -31,8 +33,6 @@ GC_TASKS: tuple[GcTask, ...] = (
     "orphan_cargos",
 )
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
-DEFAULT_PROFILE = "python-default"
-MB = 1024 * 1024
 
 
 class Profile(BaseModel):
@@ -55,9 +55,9 @@ class Profile(BaseModel):
     # mounted read-only, and named by SSL_CERT_FILE, PIP_CERT and REQUESTS_CA_BUNDLE.
     ca_bundle: str | None = None
     # Size limit of the cargo made with each sandbox (MB); None: only the disk's.
-    cargo_size_limit_mb: int | None = Field(None, ge=1, le=65536)
+    cargo_size_limit_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
     # Largest upload accepted (MB); None: the cargo's size limit, if it has one.
-    max_upload_mb: int | None = Field(None, ge=1, le=65536)
+    max_upload_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
 
 
 def default_profiles() -> list[Profile]:

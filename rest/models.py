@@ -7,7 +7,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bay_mcp.limits import (
+    DEFAULT_PROFILE,
+    DEFAULT_TIMEOUT_S,
+    MAX_CARGO_SIZE_MB,
+    MAX_CODE_CHARS,
+    MAX_COMMAND_CHARS,
+    MAX_PATH_CHARS,
+    MAX_TIMEOUT_S,
+    MAX_TTL_SECONDS,
+    MAX_WRITE_CHARS,
+    MIN_TIMEOUT_S,
+)
 from bay_mcp.services.cargos import CargoView
+from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTask
 
@@ -20,33 +33,33 @@ class Strict(BaseModel):
 
 
 class CreateSandboxBody(Strict):
-    profile: str = Field("python-default", min_length=1, max_length=64)
+    profile: str = Field(DEFAULT_PROFILE, min_length=1, max_length=64)
     cargo_id: str | None = Field(None, min_length=1, max_length=64)
-    ttl: int | None = Field(None, ge=0, le=365 * 24 * 3600, description="seconds; null/0: none")
+    ttl: int | None = Field(None, ge=0, le=MAX_TTL_SECONDS, description="seconds; null/0: none")
 
 
 class ExtendTtlBody(Strict):
-    extend_by: int = Field(gt=0, le=365 * 24 * 3600, description="seconds to add")
+    extend_by: int = Field(gt=0, le=MAX_TTL_SECONDS, description="seconds to add")
 
 
 class PythonExecBody(Strict):
-    code: str = Field(max_length=1_000_000)
-    timeout: int = Field(30, ge=1, le=300)
+    code: str = Field(max_length=MAX_CODE_CHARS)
+    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
 
 
 class ShellExecBody(Strict):
-    command: str = Field(min_length=1, max_length=100_000)
-    timeout: int = Field(30, ge=1, le=300)
-    cwd: str | None = Field(None, max_length=4096)
+    command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
+    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+    cwd: str | None = Field(None, max_length=MAX_PATH_CHARS)
 
 
 class WriteFileBody(Strict):
-    path: str = Field(max_length=4096)
-    content: str = Field(max_length=16 * 1024 * 1024)
+    path: str = Field(max_length=MAX_PATH_CHARS)
+    content: str = Field(max_length=MAX_WRITE_CHARS)
 
 
 class CreateCargoBody(Strict):
-    size_limit_mb: int | None = Field(None, ge=1, le=65536)
+    size_limit_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
 
 
 class GcRunBody(Strict):
@@ -54,8 +67,11 @@ class GcRunBody(Strict):
 
 
 class PageQuery(Strict):
-    limit: int = Field(50, ge=1, le=200)
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     cursor: str | None = Field(None, max_length=512)
+
+    def page(self) -> PageRequest:
+        return PageRequest(limit=self.limit, cursor=self.cursor)
 
 
 class SandboxListQuery(PageQuery):

@@ -6,14 +6,12 @@ document are both generated from that table.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -35,14 +33,7 @@ from rest.multipart import StreamedUpload
 log = logging.getLogger(__name__)
 
 
-class Identified(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-Item = TypeVar("Item", bound=Identified)
 Result = Response | tuple[int, Any]
-BAD_CURSOR = "cursor is not one this server gave out: pass next_cursor from the last page"
 
 
 @dataclass
@@ -106,34 +97,6 @@ def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
         raise _validation_failed(exc, "body") from exc
 
 
-def _cursor_after(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValidationFailed(
-            "cursor is not one this server gave out", {"fields": ["cursor"]}
-        ) from exc
-
-
-def _page(items: list[Item], query: models.PageQuery) -> tuple[list[Item], str | None]:
-    """Cursor pagination over an ordered list: the cursor names the last item seen."""
-    after = _cursor_after(query.cursor)
-    ids = [item.id for item in items]
-    start = ids.index(after) + 1 if after in ids else 0
-    if after is not None and after not in ids:
-        raise ValidationFailed(BAD_CURSOR, {"fields": ["cursor"]})
-    page = items[start : start + query.limit]
-    more = start + query.limit < len(items)
-    next_cursor = (
-        base64.urlsafe_b64encode(page[-1].id.encode()).decode().rstrip("=")
-        if more and page
-        else None
-    )
-    return page, next_cursor
-
-
 def _dump(model: BaseModel) -> Any:
     return model.model_dump(mode="json", by_alias=True)
 
@@ -166,10 +129,9 @@ async def create_sandbox(call: Call) -> Result:
 
 async def list_sandboxes(call: Call) -> Result:
     query: models.SandboxListQuery = call.query
-    views = await call.bay.sandboxes.list(call.owner, query.status)
-    summaries = [SandboxSummary.model_validate(v.model_dump()) for v in views]
-    page, next_cursor = _page(summaries, query)
-    return 200, _dump(models.SandboxPage(items=page, next_cursor=next_cursor))
+    page = await call.bay.sandboxes.list(call.owner, query.status, query.page())
+    summaries = [SandboxSummary.model_validate(v.model_dump()) for v in page.items]
+    return 200, _dump(models.SandboxPage(items=summaries, next_cursor=page.next_cursor))
 
 
 async def get_sandbox(call: Call) -> Result:
@@ -307,34 +269,31 @@ async def download_file(call: Call) -> Result:
 
 async def create_cargo(call: Call) -> Result:
     body: models.CreateCargoBody = call.body
-    return 201, _dump(await call.bay.cargo_service.create(call.owner, body.size_limit_mb))
+    return 201, _dump(await call.bay.cargos.create(call.owner, body.size_limit_mb))
 
 
 async def list_cargos(call: Call) -> Result:
     query: models.CargoListQuery = call.query
-    cargos = await call.bay.cargo_service.list(call.owner, managed=query.managed)
-    page, next_cursor = _page(cargos, query)
-    return 200, _dump(models.CargoPage(items=page, next_cursor=next_cursor))
+    page = await call.bay.cargos.list(call.owner, query.managed, query.page())
+    return 200, _dump(models.CargoPage(items=page.items, next_cursor=page.next_cursor))
 
 
 async def get_cargo(call: Call) -> Result:
-    return 200, _dump(await call.bay.cargo_service.get(call.owner, call.params["cargo_id"]))
+    return 200, _dump(await call.bay.cargos.get(call.owner, call.params["cargo_id"]))
 
 
 async def delete_cargo(call: Call) -> Result:
-    await call.bay.cargo_service.delete(call.owner, call.params["cargo_id"])
+    await call.bay.cargos.delete(call.owner, call.params["cargo_id"])
     return Response(status_code=204)
 
 
 async def gc_run(call: Call) -> Result:
-    call.bay.access.require_admin(call.owner)
     body: models.GcRunBody = call.body
-    return 200, _dump(await call.bay.reaper.run(body.tasks))
+    return 200, _dump(await call.bay.admin.run_gc(call.owner, body.tasks))
 
 
 async def gc_status(call: Call) -> Result:
-    call.bay.access.require_admin(call.owner)
-    return 200, _dump(call.bay.reaper.status())
+    return 200, _dump(call.bay.admin.gc_status(call.owner))
 
 
 SANDBOX = "/v1/sandboxes/{sandbox_id}"

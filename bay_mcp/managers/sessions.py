@@ -25,9 +25,10 @@ from sqlmodel import col, select
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
+from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.images import ImageProvider
-from bay_mcp.settings import MB, Profile
+from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 from ship.protocol import API_VERSION, WORKSPACE_MOUNT

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 from mcp_types import ContentBlock, ImageContent, TextContent
 
-from bay_mcp.services.views import PythonExecResult, ShellExecResult
-
-OUTPUT_DIR = ".bay/outputs"
-
-
-def cargo_uri(sandbox_id: str, path: str) -> str:
-    return f"cargo://{sandbox_id}/{path}"
-
-
-def needs_cap(output: str, limit: int) -> bool:
-    return len(output) > limit
-
-
-def cap_output(output: str, limit: int, saved_path: str | None, sandbox_id: str) -> str:
-    """Head and tail of `output`, with a note on what was cut and where the rest is."""
-    if len(output) <= limit:
-        return output
-    head = output[: limit * 2 // 5]
-    tail = output[-(limit * 3 // 5) :]
-    omitted = len(output) - len(head) - len(tail)
-    where = (
-        f"The full output ({len(output)} characters) is saved at {saved_path} in the "
-        f"workspace (resource {cargo_uri(sandbox_id, saved_path)}): read it in parts with "
-        "read_file and offset/limit, or search it with shell_exec (grep, tail)."
-        if saved_path
-        else "Redirect the output to a file and read it in parts to see the rest."
-    )
-    return f"{head}\n\n[… {omitted} characters cut …]\n\n{tail}\n\n[Output cut. {where}]"
+from bay_mcp.services.output import cargo_uri
+from bay_mcp.services.views import (
+    BinaryFile,
+    FileRead,
+    ImageFile,
+    PythonExecResult,
+    ShellExecResult,
+)
 
 
 def python_content(result: PythonExecResult, text_output: str) -> list[ContentBlock]:
@@ -58,3 +38,17 @@ def shell_content(result: ShellExecResult, text_output: str) -> list[ContentBloc
     if result.truncated:
         status += " [the runtime cut this output at its capture limit]"
     return [TextContent(text=f"{body}\n{status}")]
+
+
+def file_content(sandbox_id: str, read: FileRead) -> ContentBlock:
+    """A read_file result: text, an image, or where to find a binary file's bytes."""
+    if isinstance(read, ImageFile):
+        return ImageContent(data=read.data, mime_type=read.mime_type)
+    if isinstance(read, BinaryFile):
+        sized = f"{read.size} bytes, " if read.size is not None else ""
+        return TextContent(
+            text=f"{read.path} is a binary file ({sized}{read.mime_type}). Its bytes are the "
+            f"resource {cargo_uri(sandbox_id, read.path)}; to inspect it here use "
+            "python_exec or shell_exec (e.g. `file`, `xxd | head`)."
+        )
+    return TextContent(text=read.content)

@@ -8,7 +8,6 @@ that an internal error happened, with an id to find it in the log.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import secrets
@@ -20,24 +19,17 @@ from urllib.parse import unquote, urlsplit
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import CallToolResult, ImageContent, ListResourcesResult, Resource, TextContent
+from mcp_types import CallToolResult, ListResourcesResult, Resource
 from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
-from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
+from bay_mcp.errors import BayError
+from bay_mcp.limits import DEFAULT_PROFILE, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.managers import Progress
-from bay_mcp.mcp.results import (
-    OUTPUT_DIR,
-    cap_output,
-    cargo_uri,
-    needs_cap,
-    python_content,
-    shell_content,
-)
-from bay_mcp.paths import workspace_path
-from bay_mcp.services.files import guess_mime_type, is_binary_refusal
+from bay_mcp.mcp.results import file_content, python_content, shell_content
+from bay_mcp.services.output import cargo_uri
 from bay_mcp.services.views import (
     DirectoryListing,
     FileEdited,
@@ -54,10 +46,6 @@ OwnerOf = Callable[[Context[Any, Any] | None], str]
 T = TypeVar("T")
 
 HEARTBEAT_S = 5.0
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-# A resource read holds the whole file (MCP sends it as one base64 blob).
-MAX_RESOURCE_BYTES = 32 * 1024 * 1024
-IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 
 INSTRUCTIONS = """\
 Bay gives you persistent, isolated Linux sandboxes. Call create_sandbox once, then use
@@ -69,7 +57,13 @@ container (about a second). Delete sandboxes you no longer need."""
 
 SandboxId = Annotated[str, Field(description="The sandbox's id, as returned by create_sandbox")]
 Timeout = Annotated[
-    int, Field(ge=1, le=300, description="Time limit in seconds (1–300); default 30")
+    int,
+    Field(
+        ge=MIN_TIMEOUT_S,
+        le=MAX_TIMEOUT_S,
+        description=f"Time limit in seconds ({MIN_TIMEOUT_S}–{MAX_TIMEOUT_S}); "
+        f"default {DEFAULT_TIMEOUT_S}",
+    ),
 ]
 WorkspacePathArg = Annotated[
     str,
@@ -129,7 +123,7 @@ class BayMCPServer(MCPServer[Any]):
         owner = self.owner_of(
             None if ctx is None else Context(request_context=ctx, mcp_server=self)
         )
-        sandboxes = await self.bay.sandboxes.list(owner)
+        sandboxes = (await self.bay.sandboxes.list(owner)).items
         return ListResourcesResult(
             resources=[
                 Resource(
@@ -152,31 +146,10 @@ class BayMCPServer(MCPServer[Any]):
         path = unquote(parts.path.lstrip("/")) or "."
         owner = self.owner_of(context)
         try:
-            content, mime_type = await read_cargo(self.bay, owner, sandbox_id, path)
+            read = await self.bay.files.read_resource(owner, sandbox_id, path)
         except BayError as exc:
             raise ResourceError(exc.message) from exc
-        return [ReadResourceContents(content=content, mime_type=mime_type)]
-
-
-async def read_cargo(bay: Bay, owner: str, sandbox_id: str, path: str) -> tuple[str | bytes, str]:
-    """A file as text (with its MIME type) or bytes; a directory as a JSON listing."""
-    relative = workspace_path(path, allow_root=True)
-    if relative == ".":
-        listing = await bay.files.list_directory(owner, sandbox_id, ".", _silent)
-        return listing.model_dump_json(indent=2), "application/json"
-    try:
-        text = await bay.files.read_text(owner, sandbox_id, relative, _silent)
-        return text.content, guess_mime_type(relative)
-    except ValidationFailed as exc:
-        if is_binary_refusal(exc):
-            data = await bay.files.read_bytes(
-                owner, sandbox_id, relative, _silent, max_bytes=MAX_RESOURCE_BYTES
-            )
-            return data, guess_mime_type(relative)
-        if "directory" in exc.message:
-            listing = await bay.files.list_directory(owner, sandbox_id, relative, _silent)
-            return listing.model_dump_json(indent=2), "application/json"
-        raise
+        return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
 
 
 async def _silent(message: str) -> None:
@@ -238,20 +211,6 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         instructions=INSTRUCTIONS,
         version=__version__,
     )
-    limit = bay.settings.output_limit_chars
-
-    async def model_output(owner: str, sandbox_id: str, execution_id: str, output: str) -> str:
-        """The output as the model reads it: capped, the full text saved in the workspace."""
-        if not needs_cap(output, limit):
-            return output
-        path = f"{OUTPUT_DIR}/{execution_id}.txt"
-        try:
-            await bay.files.write_text(owner, sandbox_id, path, output, _silent)
-        except BayError as exc:
-            log.warning("could not save the full output of %s: %s", execution_id, exc.message)
-            return cap_output(output, limit, None, sandbox_id)
-        return cap_output(output, limit, path, sandbox_id)
-
     # -- sandboxes ------------------------------------------------------------------
 
     @mcp.tool(
@@ -262,7 +221,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         ctx: Context[Any, Any],
         profile: Annotated[
             str, Field(description="Profile name (list_profiles shows them)")
-        ] = "python-default",
+        ] = DEFAULT_PROFILE,
         ttl_seconds: Annotated[
             int | None,
             Field(
@@ -297,7 +256,8 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     ) -> SandboxList:
         """List your sandboxes with their status (idle: no container running; ready:
         running)."""
-        return SandboxList(sandboxes=await _call(bay.sandboxes.list(owner_of(ctx), status)))
+        page = await _call(bay.sandboxes.list(owner_of(ctx), status))
+        return SandboxList(sandboxes=page.items)
 
     @mcp.tool(name="get_sandbox", annotations=Hints(read_only_hint=True))
     async def get_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> SandboxView:
@@ -362,7 +322,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         ctx: Context[Any, Any],
         sandbox_id: SandboxId,
         code: Annotated[str, Field(description="Python source to run, any number of lines")],
-        timeout: Timeout = 30,
+        timeout: Timeout = DEFAULT_TIMEOUT_S,
     ) -> Annotated[CallToolResult, PythonExecOutput]:
         """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
         variables, imports and functions stay defined for later calls until the sandbox
@@ -379,7 +339,9 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
                 "running Python",
             )
         )
-        text = await model_output(owner, sandbox_id, result.execution_id, result.output)
+        text = await _call(
+            bay.execution.output_for_model(owner, sandbox_id, result.execution_id, result.output)
+        )
         structured = PythonExecOutput(
             success=result.success,
             output=text,
@@ -401,7 +363,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         ctx: Context[Any, Any],
         sandbox_id: SandboxId,
         command: Annotated[str, Field(description="A bash command line (run with bash -lc)")],
-        timeout: Timeout = 30,
+        timeout: Timeout = DEFAULT_TIMEOUT_S,
         cwd: Annotated[
             str, Field(description="Working directory relative to /workspace; default '.'")
         ] = ".",
@@ -418,7 +380,9 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
                 "running the command",
             )
         )
-        text = await model_output(owner, sandbox_id, result.execution_id, result.output)
+        text = await _call(
+            bay.execution.output_for_model(owner, sandbox_id, result.execution_id, result.output)
+        )
         structured = ShellExecOutput(
             success=result.success,
             exit_code=result.exit_code,
@@ -448,55 +412,12 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         """Read a file from /workspace. Text files come back as text (use offset and
         limit, in lines, for large ones); images (PNG, JPEG, GIF, WebP) as images; other
         binary files as their size, type and a resource URI to fetch the bytes."""
-        owner = owner_of(ctx)
-        progress = _progress_for(ctx)
-        suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        if suffix in IMAGE_TYPES:
-            try:
-                data = await bay.files.read_bytes(
-                    owner, sandbox_id, path, progress, max_bytes=MAX_IMAGE_BYTES
-                )
-            except PayloadTooLarge as exc:
-                return _binary_description(sandbox_id, path, exc.details.get("size", -1))
-            except BayError as exc:
-                raise ToolError(exc.message) from exc
-            if len(data) <= MAX_IMAGE_BYTES:
-                return CallToolResult(
-                    content=[
-                        ImageContent(
-                            data=base64.b64encode(data).decode(),
-                            mime_type=f"image/{IMAGE_TYPES[suffix]}",
-                        )
-                    ]
-                )
-            return _binary_description(sandbox_id, path, len(data))
-        try:
-            text = await bay.files.read_text(
-                owner, sandbox_id, path, progress, offset=offset or 0, limit=limit
+        read = await _call(
+            bay.files.read_for_model(
+                owner_of(ctx), sandbox_id, path, _progress_for(ctx), offset=offset or 0, limit=limit
             )
-        except ValidationFailed as exc:
-            if not is_binary_refusal(exc):
-                raise ToolError(exc.message) from exc
-            listing = await _call(
-                bay.files.list_directory(owner, sandbox_id, _parent(path), progress)
-            )
-            size = next((e.size for e in listing.entries if e.path == workspace_path(path)), -1)
-            return _binary_description(sandbox_id, path, size)
-        except BayError as exc:
-            raise ToolError(exc.message) from exc
-        content = text.content
-        if needs_cap(content, limit_chars := limit_for_read(bay)):
-            content = content[:limit_chars] + (
-                f"\n[… cut at {limit_chars} characters of {len(text.content)}: read further "
-                "with offset and limit (lines)]"
-            )
-        elif text.truncated:
-            shown = content.count("\n")
-            content += (
-                f"\n[Showing lines {(offset or 0) + 1}–{(offset or 0) + shown} of "
-                f"{text.total_lines}; use offset and limit to read more]"
-            )
-        return CallToolResult(content=[TextContent(text=content or "(empty file)")])
+        )
+        return CallToolResult(content=[file_content(sandbox_id, read)])
 
     @mcp.tool(
         name="write_file",
@@ -577,32 +498,9 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     )
     async def cargo_file(sandbox_id: str, path: str, ctx: Context[Any, Any]) -> str | bytes:
         try:
-            content, _ = await read_cargo(bay, owner_of(ctx), sandbox_id, path)
+            read = await bay.files.read_resource(owner_of(ctx), sandbox_id, path)
         except BayError as exc:
             raise ResourceError(exc.message) from exc
-        return content
+        return read.content
 
     return mcp
-
-
-def limit_for_read(bay: Bay) -> int:
-    return bay.settings.output_limit_chars * 5
-
-
-def _parent(path: str) -> str:
-    relative = workspace_path(path)
-    return relative.rsplit("/", 1)[0] if "/" in relative else "."
-
-
-def _binary_description(sandbox_id: str, path: str, size: int) -> CallToolResult:
-    relative = workspace_path(path)
-    sized = f"{size} bytes, " if size >= 0 else ""
-    return CallToolResult(
-        content=[
-            TextContent(
-                text=f"{relative} is a binary file ({sized}{guess_mime_type(relative)}). Its "
-                f"bytes are the resource {cargo_uri(sandbox_id, relative)}; to inspect it here "
-                "use python_exec or shell_exec (e.g. `file`, `xxd | head`)."
-            )
-        ]
-    )

@@ -9,11 +9,11 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from bay_mcp.errors import Conflict, NotFound, ValidationFailed
+from bay_mcp.limits import MAX_CARGO_SIZE_MB
 from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.services.paging import Page, PageRequest, after_cursor, cut
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox
-
-MAX_SIZE_LIMIT_MB = 65536
 
 
 class CargoView(BaseModel):
@@ -44,9 +44,9 @@ class CargoService:
         self._cargos = cargos
 
     async def create(self, owner: str, size_limit_mb: int | None = None) -> CargoView:
-        if size_limit_mb is not None and not 1 <= size_limit_mb <= MAX_SIZE_LIMIT_MB:
+        if size_limit_mb is not None and not 1 <= size_limit_mb <= MAX_CARGO_SIZE_MB:
             raise ValidationFailed(
-                f"size_limit_mb must be between 1 and {MAX_SIZE_LIMIT_MB}",
+                f"size_limit_mb must be between 1 and {MAX_CARGO_SIZE_MB}",
                 {"fields": ["size_limit_mb"]},
             )
         async with self._db.session() as db:
@@ -70,16 +70,22 @@ class CargoService:
     async def get(self, owner: str, cargo_id: str) -> CargoView:
         return cargo_view(await self._row(owner, cargo_id))
 
-    async def list(self, owner: str, managed: bool = False) -> list[CargoView]:
+    async def list(
+        self, owner: str, managed: bool = False, page: PageRequest | None = None
+    ) -> Page[CargoView]:
+        """The owner's cargos (external ones unless `managed`), oldest first, paged in
+        the query."""
+        query = select(Cargo).where(col(Cargo.owner) == owner, col(Cargo.managed) == managed)
+        if page is not None:
+            after = after_cursor(col(Cargo.created_at), col(Cargo.id), page.cursor)
+            if after is not None:
+                query = query.where(after)
+            query = query.limit(page.limit + 1)
+        query = query.order_by(col(Cargo.created_at), col(Cargo.id))
         async with self._db.session() as db:
-            rows = (
-                await db.exec(
-                    select(Cargo)
-                    .where(Cargo.owner == owner, Cargo.managed == managed)
-                    .order_by(col(Cargo.created_at), col(Cargo.id))
-                )
-            ).all()
-        return [cargo_view(row) for row in rows]
+            rows = list((await db.exec(query)).all())
+        kept, next_cursor = cut(rows, page, lambda row: (row.created_at, row.id))
+        return Page(items=[cargo_view(row) for row in kept], next_cursor=next_cursor)
 
     async def delete(self, owner: str, cargo_id: str) -> None:
         """Delete an external cargo and its volume; 409 while a live sandbox uses it."""

@@ -13,9 +13,12 @@ from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from bay_mcp.adapters.ship_client import ShipClient
-from bay_mcp.errors import Timeout, TooManyRequests, ValidationFailed
-from bay_mcp.managers import Progress
+from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
+from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
+from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
+from bay_mcp.services.files import FileService
+from bay_mcp.services.output import OUTPUT_DIR, cap_output
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
 from bay_mcp.storage.models import new_id
@@ -23,8 +26,6 @@ from ship import protocol
 
 log = logging.getLogger(__name__)
 
-MIN_TIMEOUT_S = 1
-MAX_TIMEOUT_S = 300
 _TAIL_IN_ERRORS = 2000
 
 
@@ -80,10 +81,34 @@ class ExecSlots:
 
 
 class ExecService:
-    def __init__(self, sandboxes: SandboxService, ship: ShipClient, slots: ExecSlots) -> None:
+    def __init__(
+        self,
+        sandboxes: SandboxService,
+        ship: ShipClient,
+        files: FileService,
+        slots: ExecSlots,
+        output_limit_chars: int,
+    ) -> None:
         self._sandboxes = sandboxes
         self._ship = ship
+        self._files = files
         self._slots = slots
+        self._output_limit = output_limit_chars
+
+    async def output_for_model(
+        self, owner: str, sandbox_id: str, execution_id: str, output: str
+    ) -> str:
+        """The output as a model reads it: at most the output limit, head and tail,
+        with the full text saved in the workspace (OUTPUT_DIR) and the note saying where."""
+        if len(output) <= self._output_limit:
+            return output
+        path = f"{OUTPUT_DIR}/{execution_id}.txt"
+        try:
+            await self._files.write_text(owner, sandbox_id, path, output, no_progress)
+        except BayError as exc:
+            log.warning("could not save the full output of %s: %s", execution_id, exc.message)
+            return cap_output(output, self._output_limit, None, sandbox_id)
+        return cap_output(output, self._output_limit, path, sandbox_id)
 
     async def python(
         self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress

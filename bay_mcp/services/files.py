@@ -2,41 +2,128 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol, TypeVar
-
-from pydantic import BaseModel
+from typing import Protocol
 
 from bay_mcp.adapters.ship_client import Download, ShipClient
 from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
-from bay_mcp.managers import Progress
+from bay_mcp.limits import (
+    MAX_IMAGE_BYTES,
+    MAX_RESOURCE_BYTES,
+    MAX_WRITE_CHARS,
+    READ_LIMIT_FACTOR,
+)
+from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
+    BinaryFile,
     DirectoryEntry,
     DirectoryListing,
     FileEdited,
+    FileRead,
     FileText,
     FileWritten,
+    ImageFile,
+    ResourceContent,
+    TextFile,
 )
 from bay_mcp.storage.models import new_id
+from ship import protocol
 
 log = logging.getLogger(__name__)
 
-MAX_WRITE_CHARS = 16 * 1024 * 1024
 # Uploads whose path comes after their bytes wait here, inside the cargo (a rename
 # away from their place).
 UPLOAD_STAGING_DIR = ".bay/uploads"
-View = TypeVar("View", bound=BaseModel)
+IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 
 
 class FileService:
-    def __init__(self, sandboxes: SandboxService, ship: ShipClient) -> None:
+    def __init__(
+        self, sandboxes: SandboxService, ship: ShipClient, output_limit_chars: int
+    ) -> None:
         self._sandboxes = sandboxes
         self._ship = ship
+        # A text read for a model returns at most this many characters.
+        self._read_limit_chars = output_limit_chars * READ_LIMIT_FACTOR
+
+    async def read_for_model(
+        self,
+        owner: str,
+        sandbox_id: str,
+        path: str,
+        progress: Progress,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> FileRead:
+        """A file as a model reads it: text (cut with a note saying how to read on),
+        a small image as an image, anything else described by its type and size."""
+        relative = workspace_path(path)
+        mime_type = guess_mime_type(relative)
+        suffix = "." + relative.rsplit(".", 1)[-1].lower() if "." in relative else ""
+        if suffix in IMAGE_TYPES:
+            try:
+                data = await self.read_bytes(
+                    owner, sandbox_id, relative, progress, max_bytes=MAX_IMAGE_BYTES
+                )
+            except PayloadTooLarge as exc:
+                return BinaryFile(path=relative, mime_type=mime_type, size=exc.details["size"])
+            return ImageFile(
+                path=relative,
+                mime_type=f"image/{IMAGE_TYPES[suffix]}",
+                data=base64.b64encode(data).decode(),
+            )
+        try:
+            text = await self.read_text(
+                owner, sandbox_id, relative, progress, offset=offset, limit=limit
+            )
+        except ValidationFailed as exc:
+            if not exc.details.get(protocol.BINARY_DETAIL):
+                raise
+            size = exc.details.get(protocol.SIZE_DETAIL)
+            return BinaryFile(path=relative, mime_type=mime_type, size=size)
+        return TextFile(path=relative, content=self._with_read_note(text, offset))
+
+    def _with_read_note(self, text: FileText, offset: int) -> str:
+        content, most = text.content, self._read_limit_chars
+        if len(content) > most:
+            return content[:most] + (
+                f"\n[… cut at {most} characters of {len(content)}: read further with offset "
+                "and limit (lines)]"
+            )
+        if text.truncated:
+            shown = content.count("\n")
+            return content + (
+                f"\n[Showing lines {offset + 1}–{offset + shown} of {text.total_lines}; use "
+                "offset and limit to read more]"
+            )
+        return content or "(empty file)"
+
+    async def read_resource(self, owner: str, sandbox_id: str, path: str) -> ResourceContent:
+        """A file as text (with its MIME type) or bytes; a directory as a JSON listing."""
+        relative = workspace_path(path, allow_root=True)
+        if relative != ".":
+            try:
+                text = await self.read_text(owner, sandbox_id, relative, no_progress)
+                return ResourceContent(content=text.content, mime_type=guess_mime_type(relative))
+            except ValidationFailed as exc:
+                if exc.details.get(protocol.BINARY_DETAIL):
+                    data = await self.read_bytes(
+                        owner, sandbox_id, relative, no_progress, max_bytes=MAX_RESOURCE_BYTES
+                    )
+                    return ResourceContent(content=data, mime_type=guess_mime_type(relative))
+                if not exc.details.get(protocol.DIRECTORY_DETAIL):
+                    raise
+        listing = await self.list_directory(owner, sandbox_id, relative, no_progress)
+        return ResourceContent(
+            content=listing.model_dump_json(indent=2), mime_type="application/json"
+        )
 
     async def read_text(
         self,
@@ -240,11 +327,6 @@ async def _within(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncItera
         if limit is not None and received > limit:
             raise _upload_too_large(limit)
         yield chunk
-
-
-def is_binary_refusal(error: BayError) -> bool:
-    """True for the error a text read gives on a binary file."""
-    return isinstance(error, ValidationFailed) and bool(error.details.get("binary"))
 
 
 def guess_mime_type(path: str) -> str:

@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from bay_mcp.adapters.ship_client import ShipEndpoint
 from bay_mcp.errors import (
@@ -21,30 +23,53 @@ from bay_mcp.errors import (
     SandboxTtlInfinite,
     ValidationFailed,
 )
+from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB
 from bay_mcp.managers import Progress
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
+from bay_mcp.services.paging import Page, PageRequest, after_cursor, cut
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
-from bay_mcp.settings import DEFAULT_PROFILE, MB, BaySettings, Capability, Profile
+from bay_mcp.settings import BaySettings, Capability, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_TTL_SECONDS = 365 * 24 * 3600
+
+def status_of(now: datetime) -> ColumnElement[str]:
+    """A sandbox's status, derived in the query from its expiry and its latest session
+    (never stored apart from them): the one definition list and get both use."""
+    return case(
+        (and_(col(Sandbox.expires_at).is_not(None), col(Sandbox.expires_at) <= now), "expired"),
+        (col(Session.id).is_(None), "idle"),
+        (col(Session.observed_state) == "ready", "ready"),
+        (col(Session.observed_state) == "failed", "failed"),
+        else_="starting",
+    )
 
 
-def derive_status(sandbox: Sandbox, session: Session | None, now: datetime) -> SandboxStatus:
-    """Status is derived from the session, never stored apart from it."""
-    if sandbox.expires_at is not None and sandbox.expires_at <= now:
-        return "expired"
-    if session is None:
-        return "idle"
-    if session.observed_state == "ready":
-        return "ready"
-    if session.observed_state == "failed":
-        return "failed"
-    return "starting"
+def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
+    """Live sandboxes, each with its latest session (None when idle) and its status."""
+    latest = (
+        select(
+            col(Session.sandbox_id).label("sandbox_id"),
+            func.max(Session.created_at).label("created_at"),
+        )
+        .group_by(col(Session.sandbox_id))
+        .subquery()
+    )
+    return (
+        select(Sandbox, Session, status_of(now).label("status"))
+        .outerjoin(latest, latest.c.sandbox_id == Sandbox.id)
+        .outerjoin(
+            Session,
+            and_(
+                col(Session.sandbox_id) == Sandbox.id,
+                col(Session.created_at) == latest.c.created_at,
+            ),
+        )
+        .where(col(Sandbox.deleted_at).is_(None))
+    )
 
 
 def profile_view(profile: Profile) -> ProfileView:
@@ -104,10 +129,20 @@ class SandboxService:
             )
         return sandbox
 
-    async def _view(self, sandbox: Sandbox, *, with_containers: bool = False) -> SandboxView:
-        session = await self._sessions.current(sandbox.id)
-        now = utcnow()
-        status = derive_status(sandbox, session, now)
+    async def _one(self, sandbox: Sandbox, *, with_containers: bool = False) -> SandboxView:
+        query = _with_latest_session(utcnow()).where(col(Sandbox.id) == sandbox.id)
+        async with self._db.session() as db:
+            row, session, status = (await db.exec(query)).one()
+        return self._view(row, session, status, with_containers=with_containers)
+
+    def _view(
+        self,
+        sandbox: Sandbox,
+        session: Session | None,
+        status: str,
+        *,
+        with_containers: bool = False,
+    ) -> SandboxView:
         profile = self._settings.profile(sandbox.profile)
         capabilities = list(profile.capabilities) if profile else []
         idle_expires_at = None
@@ -128,7 +163,7 @@ class SandboxService:
             ]
         return SandboxView(
             id=sandbox.id,
-            status=status,
+            status=cast(SandboxStatus, status),  # one of status_of's values
             profile=sandbox.profile,
             cargo_id=sandbox.cargo_id,
             capabilities=capabilities,
@@ -195,7 +230,7 @@ class SandboxService:
                     await self._cargos.discard(created_cargo)
                 raise
         log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
-        return await self._view(sandbox)
+        return await self._one(sandbox)
 
     async def _check_quota(self, owner: str) -> None:
         async with self._db.session() as db:
@@ -216,19 +251,29 @@ class SandboxService:
             )
 
     async def get(self, owner: str, sandbox_id: str) -> SandboxView:
-        return await self._view(await self._row(owner, sandbox_id), with_containers=True)
+        return await self._one(await self._row(owner, sandbox_id), with_containers=True)
 
-    async def list(self, owner: str, status: SandboxStatus | None = None) -> list[SandboxView]:
+    async def list(
+        self, owner: str, status: SandboxStatus | None = None, page: PageRequest | None = None
+    ) -> Page[SandboxView]:
+        """The owner's live sandboxes, oldest first; one query, paged in it."""
+        now = utcnow()
+        query = _with_latest_session(now).where(col(Sandbox.owner) == owner)
+        if status is not None:
+            query = query.where(status_of(now) == status)
+        if page is not None:
+            after = after_cursor(col(Sandbox.created_at), col(Sandbox.id), page.cursor)
+            if after is not None:
+                query = query.where(after)
+            query = query.limit(page.limit + 1)
+        query = query.order_by(col(Sandbox.created_at), col(Sandbox.id))
         async with self._db.session() as db:
-            rows = (
-                await db.exec(
-                    select(Sandbox)
-                    .where(Sandbox.owner == owner, col(Sandbox.deleted_at).is_(None))
-                    .order_by(col(Sandbox.created_at))
-                )
-            ).all()
-        views = [await self._view(row) for row in rows]
-        return [view for view in views if status is None or view.status == status]
+            rows = list((await db.exec(query)).all())
+        kept, next_cursor = cut(rows, page, lambda row: (row[0].created_at, row[0].id))
+        return Page(
+            items=[self._view(sandbox, session, state) for sandbox, session, state in kept],
+            next_cursor=next_cursor,
+        )
 
     async def stop(self, owner: str, sandbox_id: str) -> None:
         """Destroy the sandbox's session; files are kept. Idempotent."""
@@ -281,7 +326,7 @@ class SandboxService:
             row.updated_at = now
             db.add(row)
             await db.commit()
-        return await self._view(row)
+        return await self._one(row)
 
     async def keepalive(self, owner: str, sandbox_id: str) -> None:
         """Reset the idle timer; never starts a session."""

@@ -85,6 +85,40 @@ class FileText(BaseModel):
     truncated: bool = Field(description="true when offset/limit or the size cap cut the file")
 
 
+class TextFile(BaseModel):
+    """A text file as a model reads it: the content, with a note when it was cut."""
+
+    kind: Literal["text"] = "text"
+    path: str
+    content: str
+
+
+class ImageFile(BaseModel):
+    kind: Literal["image"] = "image"
+    path: str
+    mime_type: str
+    data: str = Field(description="base64")
+
+
+class BinaryFile(BaseModel):
+    """A file that is neither text nor a small image: described, not returned."""
+
+    kind: Literal["binary"] = "binary"
+    path: str
+    mime_type: str
+    size: int | None
+
+
+FileRead = TextFile | ImageFile | BinaryFile
+
+
+class ResourceContent(BaseModel):
+    """A workspace path as an MCP resource: text, bytes, or a directory's JSON listing."""
+
+    content: str | bytes
+    mime_type: str
+
+
 class FileWritten(BaseModel):
     path: str
     size: int

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bay_mcp.mcp.results import cap_output, python_content, shell_content
+from bay_mcp.mcp.results import python_content, shell_content
+from bay_mcp.services.output import cap_output
 from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
 
 

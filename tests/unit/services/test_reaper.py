@@ -30,7 +30,7 @@ async def test_idle_sessions_stop_and_busy_ones_do_not(bay: Bay, driver: FakeDri
     for sandbox in (idle, busy):
         await bay.execution.python("alice", sandbox.id, "1", 30, no_progress)
         await age(bay, sandbox.id, last_active_at=utcnow() - timedelta(hours=1))
-    async with bay.sessions.using(busy.id):  # a call is running on this one
+    async with bay.session_manager.using(busy.id):  # a call is running on this one
         report = await bay.reaper.run(["idle_sessions"])
     assert report.results[0].cleaned_count == 1
     assert (await bay.sandboxes.get("alice", idle.id)).status == "idle"
@@ -41,7 +41,7 @@ async def test_idle_sessions_stop_and_busy_ones_do_not(bay: Bay, driver: FakeDri
 async def test_expired_sandboxes_are_deleted_with_their_managed_cargo(
     bay: Bay, driver: FakeDriver
 ) -> None:
-    external = await bay.cargo_service.create("alice")
+    external = await bay.cargos.create("alice")
     doomed = await bay.sandboxes.create("alice", ttl_seconds=60, cargo_id=external.id)
     managed = await bay.sandboxes.create("alice", ttl_seconds=60)
     kept = await bay.sandboxes.create("alice", ttl_seconds=3600)
@@ -49,7 +49,7 @@ async def test_expired_sandboxes_are_deleted_with_their_managed_cargo(
         await age(bay, sandbox.id, expires_at=utcnow() - timedelta(seconds=1))
     report = await bay.reaper.run(["expired_sandboxes"])
     assert report.total_cleaned == 2
-    assert [s.id for s in await bay.sandboxes.list("alice")] == [kept.id]
+    assert [s.id for s in (await bay.sandboxes.list("alice")).items] == [kept.id]
     assert f"bay-cargo-{external.id}" in driver.volumes
     assert f"bay-cargo-{managed.cargo_id}" not in driver.volumes
 

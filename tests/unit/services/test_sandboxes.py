@@ -147,7 +147,7 @@ async def test_delete_removes_everything_and_leaves_a_tombstone(
     ):
         with pytest.raises(NotFound, match=f"{sandbox.id} was deleted"):
             await attempt
-    assert await bay.sandboxes.list("alice") == []
+    assert (await bay.sandboxes.list("alice")).items == []
     async with bay.db.session() as db:
         row = await db.get(Sandbox, sandbox.id)
     assert row is not None
@@ -164,7 +164,7 @@ async def test_another_owners_sandbox_does_not_exist(bay: Bay, driver: FakeDrive
     ):
         with pytest.raises(NotFound, match="not found"):
             await attempt
-    assert await bay.sandboxes.list("mallory") == []
+    assert (await bay.sandboxes.list("mallory")).items == []
     assert driver.containers == {}
 
 

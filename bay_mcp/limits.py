@@ -1,0 +1,30 @@
+"""Every limit and default a caller can meet, in one place: the services enforce them,
+and the surfaces (MCP tool schemas, REST models, OpenAPI) import them to describe them."""
+
+from __future__ import annotations
+
+MB = 1024 * 1024
+
+DEFAULT_PROFILE = "python-default"
+
+# Executions (python, shell): seconds.
+MIN_TIMEOUT_S = 1
+MAX_TIMEOUT_S = 300
+DEFAULT_TIMEOUT_S = 30
+MAX_CODE_CHARS = 1_000_000
+MAX_COMMAND_CHARS = 100_000
+
+# A sandbox's time to live: seconds; 0 or none means no TTL.
+MAX_TTL_SECONDS = 365 * 24 * 3600
+
+# Files: a text write, a path, a cargo's size limit.
+MAX_WRITE_CHARS = 16 * MB
+MAX_PATH_CHARS = 4096
+MAX_CARGO_SIZE_MB = 65536
+
+# Whole-file reads for surfaces that cannot stream (MCP): an image returned as an
+# image, and a resource returned as one blob.
+MAX_IMAGE_BYTES = 5 * MB
+MAX_RESOURCE_BYTES = 32 * MB
+# A text read_file for a model returns at most this many times the output limit.
+READ_LIMIT_FACTOR = 5
