@@ -39,7 +39,7 @@ def docker(*args: str) -> str:
 async def call(client: Client, tool: str, **arguments: Any) -> Any:
     result = await client.call_tool(tool, arguments)
     if result.is_error:
-        raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+        raise RuntimeError(f"{tool} failed: {getattr(result.content[0], 'text', '')}")
     return result.structured_content
 
 

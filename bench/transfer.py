@@ -64,7 +64,7 @@ def timed_with_peak(pid: int, work: Callable[[], None]) -> tuple[float, float]:
     return elapsed, (kib(pid, "VmHWM") - before) / 1024
 
 
-def timed(work: Callable[[], None]) -> float:
+def timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started

@@ -139,16 +139,17 @@ class PythonKernel:
             spec, connection_file=str(self._runtime_dir / "kernel.json"), transport="ipc"
         )
         km.ip = str(self._runtime_dir / "kernel")
-        await km.start_kernel(cwd=str(self._cwd), env=self._env)
-        kc = km.client()
-        kc.start_channels()
+        # Held from the moment the process exists: a start that fails or is cancelled
+        # (Ship shutting down meanwhile) is stopped like a running kernel, not leaked.
+        self._km = km
         try:
-            await kc.wait_for_ready(timeout=_KERNEL_READY_TIMEOUT_S)
-        except RuntimeError:
-            kc.stop_channels()
-            await km.shutdown_kernel(now=True)
+            await km.start_kernel(cwd=str(self._cwd), env=self._env)
+            self._kc = km.client()
+            self._kc.start_channels()
+            await self._kc.wait_for_ready(timeout=_KERNEL_READY_TIMEOUT_S)
+        except BaseException:
+            await asyncio.shield(self._stop_locked())
             raise
-        self._km, self._kc = km, kc
         self._ready.set()
         log.info("python kernel ready")
 
@@ -156,13 +157,17 @@ class PythonKernel:
         kc, km = self._kc, self._km
         self._kc = self._km = None
         self._ready.clear()
+        # The client and the manager each made a zmq context: close their sockets now
+        # rather than leave them to the garbage collector (a ResourceWarning each).
         if kc is not None:
             kc.stop_channels()
+            kc.context.destroy(linger=0)
         if km is not None:
             try:
                 await km.shutdown_kernel(now=True)
             except Exception:
                 log.exception("kernel shutdown failed; the process may linger")
+            km.context.destroy(linger=0)
 
     async def shutdown(self) -> None:
         async with self._lock:

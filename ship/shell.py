@@ -134,6 +134,10 @@ async def run_command(
         await asyncio.wait_for(protocol.exited.wait(), timeout=timeout)
     except TimeoutError:
         timed_out = True
+    except BaseException:  # cancelled: kill everything, and let go of the pipes
+        kill_command(transport.get_pid(), run_id)
+        transport.close()
+        raise
     finally:
         if transport.get_returncode() is None:
             # Timeout or cancellation: nothing the command started may survive it.

@@ -76,9 +76,6 @@ class FakeDriver:
     async def volume_created_at(self, name: str) -> datetime | None:
         return None if name not in self.volumes else datetime(2000, 1, 1, tzinfo=UTC)
 
-    async def volume_exists(self, name: str) -> bool:
-        return name in self.volumes
-
     async def list_volumes(self, labels: dict[str, str]) -> list[str]:
         return [n for n, v in self.volumes.items() if labels.items() <= v.items()]
 

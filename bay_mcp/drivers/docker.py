@@ -132,16 +132,6 @@ class DockerDriver:
                 if exc.status != 404:
                     raise DriverError(f"removing volume {name}: {exc.message}") from exc
 
-    async def volume_exists(self, name: str) -> bool:
-        with _reachable():
-            try:
-                await DockerVolume(self._docker, name).show()
-            except DockerError as exc:
-                if exc.status == 404:
-                    return False
-                raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
-            return True
-
     async def list_volumes(self, labels: dict[str, str]) -> list[str]:
         with _reachable():
             found = await self._docker.volumes.list(

@@ -102,16 +102,6 @@ class SessionManager:
             )
             return result.first()
 
-    async def endpoint_if_running(self, sandbox_id: str) -> ShipEndpoint | None:
-        """The live session's endpoint, without starting anything."""
-        session = await self.current(sandbox_id)
-        if session is None or session.observed_state != "ready" or not session.container_id:
-            return None
-        info = await self._driver.inspect(session.container_id)
-        if info.state != "running" or info.endpoint is None:
-            return None
-        return ShipEndpoint(info.endpoint, session.ship_token)
-
     async def ensure_running(self, start: StartContext, progress: Progress) -> ShipEndpoint:
         """Return the endpoint of the sandbox's ready session, starting one if needed.
 

@@ -152,10 +152,6 @@ class BayMCPServer(MCPServer[Any]):
         return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
 
 
-async def _silent(message: str) -> None:
-    return None
-
-
 def _progress_for(ctx: Context[Any, Any]) -> Progress:
     step = 0
 

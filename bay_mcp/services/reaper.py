@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -60,7 +60,6 @@ class GcStatus(BaseModel):
 @dataclass
 class _Tally:
     result: TaskResult
-    errors: list[str] = field(default_factory=list)
 
     def error(self, what: str, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, BayError) else repr(exc)

@@ -78,7 +78,6 @@ class Session(SQLModel, table=True):
     endpoint: str | None = None
     # Secret Bay passes to Ship; kept so a restarted Bay can reach running containers.
     ship_token: str
-    desired_state: str = "running"  # running | stopped
     observed_state: str = "starting"  # starting | ready | failed | stopped
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

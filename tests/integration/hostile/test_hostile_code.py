@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,14 +71,16 @@ def neighbour(bay_server: HttpBay) -> Iterator[tuple[httpx.Client, str]]:
         client.delete(f"/v1/sandboxes/{sandbox_id}")
 
 
-def run(client: httpx.Client, sandbox_id: str, kind: str, text: str, timeout: int = 30) -> dict:
+def run(
+    client: httpx.Client, sandbox_id: str, kind: str, text: str, timeout: int = 30
+) -> dict[str, Any]:
     if kind == "python":
         body = {"code": text, "timeout": timeout}
     else:
         body = {"command": text, "timeout": timeout}
     response = client.post(f"/v1/sandboxes/{sandbox_id}/{kind}/exec", json=body, timeout=120)
     assert response.status_code in (200, 503, 504), response.text
-    result: dict = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 

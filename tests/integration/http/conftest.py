@@ -98,9 +98,9 @@ def no_server_outlives_the_tests() -> Iterator[None]:
 
 def start_server(
     data_dir: Path, instance_id: str, *, owners: tuple[str, ...] = (), host: str = "127.0.0.1",
-    **extra_env: str,
+    env: dict[str, str] | None = None, **extra_env: str,
 ) -> HttpBay:  # fmt: skip
-    env = environment(data_dir, instance_id, **extra_env)
+    env = environment(data_dir, instance_id, **(env or {}), **extra_env)
     keys = {owner: create_key(env, owner) for owner in owners}
     port = free_port()
     log = (data_dir / "server.log").open("wb")
@@ -140,7 +140,7 @@ def stop_server(server: HttpBay) -> None:
 def running_server(owners: tuple[str, ...], **env: str) -> Iterator[HttpBay]:
     """A server of its own (data directory, instance id) for the duration of a block."""
     data_dir = Path(tempfile.mkdtemp(prefix="bay-http-"))
-    server = start_server(data_dir, f"bay-test-{secrets.token_hex(4)}", owners=owners, **env)
+    server = start_server(data_dir, f"bay-test-{secrets.token_hex(4)}", owners=owners, env=env)
     try:
         yield server
     finally:

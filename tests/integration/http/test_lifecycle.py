@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,10 +72,10 @@ def admin(lifecycle_bay: HttpBay) -> Iterator[httpx.Client]:
         yield client
 
 
-def gc(admin: httpx.Client, *tasks: str) -> dict[str, object]:
+def gc(admin: httpx.Client, *tasks: str) -> dict[str, Any]:
     response = admin.post("/v1/admin/gc/run", json={"tasks": list(tasks)} if tasks else {})
     assert response.status_code == 200, response.text
-    report: dict[str, object] = response.json()
+    report: dict[str, Any] = response.json()
     return report
 
 
@@ -97,8 +98,8 @@ def test_admin_api_is_admin_only(alice: httpx.Client, admin: httpx.Client) -> No
         "idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"
     }  # fmt: skip
     report = gc(admin)
-    assert [r["task_name"] for r in report["results"]] == status["tasks"]  # type: ignore[index]
-    for result in report["results"]:  # type: ignore[attr-defined]
+    assert [r["task_name"] for r in report["results"]] == status["tasks"]
+    for result in report["results"]:
         assert set(result) == {"task_name", "cleaned_count", "skipped_count", "errors"}
     error_of(
         admin.post("/v1/admin/gc/run", json={"tasks": ["everything"]}), 400, "validation_error"
@@ -219,7 +220,7 @@ def test_a_docker_kill_is_survived(alice: httpx.Client, lifecycle_bay: HttpBay) 
 def test_sigkill_during_an_exec_loses_nothing() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bay-kill-"))
     instance = f"bay-test-{secrets.token_hex(4)}"
-    server = start_server(data_dir, instance, owners=("alice",), **SETTINGS)
+    server = start_server(data_dir, instance, owners=("alice",), env=SETTINGS)
     try:
         with server.client("alice") as alice:
             sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
@@ -240,7 +241,7 @@ def test_sigkill_during_an_exec_loses_nothing() -> None:
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(timeout=30)
             caller.join(timeout=60)
-        restarted = start_server(data_dir, instance, **SETTINGS)
+        restarted = start_server(data_dir, instance, env=SETTINGS)
         restarted.keys = server.keys
         server = restarted  # what the finally below stops
         with restarted.client("alice") as alice:
@@ -262,7 +263,7 @@ def test_the_reaper_racing_twenty_execs_leaves_a_sane_state() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bay-race-"))
     settings = {**SETTINGS, "BAY_GC_ENABLED": "true", "BAY_GC_INTERVAL_SECONDS": "0.2"}
     server = start_server(
-        data_dir, f"bay-test-{secrets.token_hex(4)}", owners=("alice",), **settings
+        data_dir, f"bay-test-{secrets.token_hex(4)}", owners=("alice",), env=settings
     )
     try:
         with server.client("alice") as alice:
@@ -315,7 +316,7 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
     proxy.start()
     instance = f"bay-test-{secrets.token_hex(4)}"
     server = start_server(tmp_path, instance, owners=("alice",),
-                          DOCKER_HOST=f"unix://{proxy.path}", **SETTINGS)  # fmt: skip
+                          env={**SETTINGS, "DOCKER_HOST": f"unix://{proxy.path}"})  # fmt: skip
     try:
         with server.client("alice") as alice:
             sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
@@ -342,8 +343,8 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
 def test_two_bay_processes_on_one_database_start_one_session() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bay-two-"))
     instance = f"bay-test-{secrets.token_hex(4)}"
-    first = start_server(data_dir, instance, owners=("alice",), **SETTINGS)
-    second = start_server(data_dir, instance, **SETTINGS)
+    first = start_server(data_dir, instance, owners=("alice",), env=SETTINGS)
+    second = start_server(data_dir, instance, env=SETTINGS)
     second.keys = first.keys
     try:
         with first.client("alice") as one, second.client("alice") as two:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from mcp import Client, MCPError
+from mcp_types import BlobResourceContents, TextResourceContents
 from PIL import Image
 
 from tests.integration.mcp.conftest import call, call_error, new_sandbox, text_of
@@ -124,6 +125,7 @@ async def test_resources(client: Client, sandbox: str) -> None:
     await call(client, "write_file", sandbox_id=sandbox, path="notes/hello.md", content="# Hi\n")
     text = await client.read_resource(f"cargo://{sandbox}/notes/hello.md")
     [content] = text.contents
+    assert isinstance(content, TextResourceContents)
     assert content.text == "# Hi\n"
     assert content.mime_type == "text/markdown"
 
@@ -135,11 +137,14 @@ async def test_resources(client: Client, sandbox: str) -> None:
     )
     png = await client.read_resource(f"cargo://{sandbox}/res.png")
     [blob] = png.contents
+    assert isinstance(blob, BlobResourceContents)
     assert blob.mime_type == "image/png"
     assert base64.b64decode(blob.blob).startswith(b"\x89PNG")
 
     root = await client.read_resource(f"cargo://{sandbox}/")
-    names = [e["name"] for e in json.loads(root.contents[0].text)["entries"]]
+    [listing] = root.contents
+    assert isinstance(listing, TextResourceContents)
+    names = [e["name"] for e in json.loads(listing.text)["entries"]]
     assert "notes" in names
 
     for bad in ["cargo://{}/etc-link/passwd", "cargo://{}/..%2F..%2Fetc%2Fpasswd"]:

@@ -6,6 +6,7 @@ import base64
 import io
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -13,13 +14,14 @@ from PIL import Image
 from tests.integration.ship.conftest import ShipContainer
 
 
-def exec_python(client: httpx.Client, code: str, timeout: float = 60) -> dict:
+def exec_python(client: httpx.Client, code: str, timeout: float = 60) -> dict[str, Any]:
     response = client.post("/python/exec", json={"code": code, "timeout": timeout})
     assert response.status_code == 200, response.text
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
-def decode_png(image: dict) -> Image.Image:
+def decode_png(image: dict[str, str]) -> Image.Image:
     raw = base64.b64decode(image["image/png"])
     assert raw.startswith(b"\x89PNG\r\n\x1a\n")
     picture = Image.open(io.BytesIO(raw))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.integration.conftest import docker
 from tests.integration.ship.conftest import ShipContainer, create_volume, remove, start_ship
 
 
-def sh(client: httpx.Client, command: str) -> dict:
+def sh(client: httpx.Client, command: str) -> dict[str, Any]:
     response = client.post("/shell/exec", json={"command": command, "timeout": 30})
     assert response.status_code == 200, response.text
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def test_user_code_is_unprivileged(client: httpx.Client) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,10 +17,10 @@ from tests.unit.ship.conftest import make_settings, ship_client
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def run(client: httpx.AsyncClient, code: str, timeout: float = 30) -> dict[str, object]:
+async def run(client: httpx.AsyncClient, code: str, timeout: float = 30) -> dict[str, Any]:
     response = await client.post("/python/exec", json={"code": code, "timeout": timeout})
     assert response.status_code == 200, response.text
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 
@@ -53,7 +54,7 @@ async def test_input_fails_fast(client: httpx.AsyncClient) -> None:
     result = await run(client, "input('name? ')", timeout=20)
     assert time.monotonic() - started < 5
     assert result["success"] is False
-    assert result["error"]["ename"] == "StdinNotImplementedError"  # type: ignore[index]
+    assert result["error"]["ename"] == "StdinNotImplementedError"
 
 
 async def test_timeout_interrupts_and_keeps_state(client: httpx.AsyncClient) -> None:
@@ -63,7 +64,7 @@ async def test_timeout_interrupts_and_keeps_state(client: httpx.AsyncClient) -> 
     assert time.monotonic() - started < 3
     assert result["timed_out"] is True
     assert result["success"] is False
-    assert result["error"]["ename"] == "TimeoutError"  # type: ignore[index]
+    assert result["error"]["ename"] == "TimeoutError"
     assert (await run(client, "kept"))["output"] == "'still here'\n"
 
 
@@ -103,7 +104,7 @@ async def test_dead_kernel_is_restarted_and_says_state_was_lost(
     await run(client, "doomed = 1")
     died = await run(client, "import os\nos._exit(1)", timeout=10)
     assert died["success"] is False
-    assert died["error"]["ename"] == "KernelDied"  # type: ignore[index]
+    assert died["error"]["ename"] == "KernelDied"
     after = await run(client, "'doomed' in globals()")
     assert after["kernel_restarted"] is True
     assert "state" in str(after["notice"]) or "gone" in str(after["notice"])
@@ -121,7 +122,7 @@ async def test_interrupt_stops_a_running_execution(client: httpx.AsyncClient) ->
         await asyncio.sleep(0.05)
     result = await asyncio.wait_for(running, timeout=10)
     assert interrupted is True
-    assert result["error"]["ename"] == "KeyboardInterrupt"  # type: ignore[index]
+    assert result["error"]["ename"] == "KeyboardInterrupt"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
