@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import secrets
 import time
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 OwnerOf = Callable[[Context[Any, Any] | None], str]
 T = TypeVar("T")
+ToolFunction = TypeVar("ToolFunction", bound=Callable[..., Any])
 
 HEARTBEAT_S = 5.0
 
@@ -118,6 +120,18 @@ class BayMCPServer(MCPServer[Any]):
         super().__init__(**kwargs)
         self.bay = bay
         self.owner_of = owner_of
+
+    def tool(  # type: ignore[override]  # same call, description filled in
+        self, name: str | None = None, **options: Any
+    ) -> Callable[[ToolFunction], ToolFunction]:
+        """Register a tool whose description is its docstring without the source's
+        indentation: the description is what the model reads."""
+
+        def register(function: ToolFunction) -> ToolFunction:
+            options.setdefault("description", inspect.cleandoc(getattr(function, "__doc__", "")))
+            return super(BayMCPServer, self).tool(name, **options)(function)
+
+        return register
 
     async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
         owner = self.owner_of(
