@@ -51,7 +51,9 @@ class Bay:
         self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
         self.ship = ship or ShipClient()
         # -- managers: containers, volumes and images, no owner rules
-        self.image_manager = ImageProvider(self.driver, auto_build=settings.auto_build_image)
+        self.image_manager = ImageProvider(
+            self.driver, auto_build=settings.auto_build_image, docker_host=settings.docker_host
+        )
         self.session_manager = SessionManager(
             self.db,
             self.driver,

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import aiodocker
+from aiodocker.exceptions import DockerError
 
 import ship
 
@@ -123,45 +131,64 @@ async def _run(*argv: str, env: dict[str, str] | None = None, quiet: bool = Fals
     return (out or b"").decode(errors="replace").strip()
 
 
-async def _image_label(tag: str) -> str | None:
+@asynccontextmanager
+async def _engine(docker_host: str | None) -> AsyncIterator[aiodocker.Docker]:
+    """The engine's API (DOCKER_HOST, or the local socket when None)."""
+    engine = aiodocker.Docker(url=docker_host)
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def _inspect(engine: aiodocker.Docker, tag: str) -> dict[str, Any] | None:
+    try:
+        details: dict[str, Any] = await engine.images.inspect(tag)
+    except DockerError as exc:
+        if exc.status == 404:
+            return None
+        raise ImageBuildError(f"inspecting {tag}: {exc.message}") from exc
+    return details
+
+
+async def _image_label(engine: aiodocker.Docker, tag: str) -> str | None:
     """The image's hash label, or None when the image does not exist."""
+    details = await _inspect(engine, tag)
+    labels = ((details or {}).get("Config") or {}).get("Labels") or {}
+    label = labels.get(HASH_LABEL)
+    return label if isinstance(label, str) else None
+
+
+async def _image_id(engine: aiodocker.Docker, tag: str) -> str | None:
+    details = await _inspect(engine, tag)
+    return None if details is None else str(details["Id"])
+
+
+async def _remove_image(engine: aiodocker.Docker, name: str, what: str) -> None:
+    """Remove an image a rebuild replaced, so rebuilds do not pile up disk."""
     try:
-        return await _run(
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            f'{{{{ index .Config.Labels "{HASH_LABEL}" }}}}',
-            tag,
-            quiet=True,
-        )
-    except ImageBuildError:
-        return None
+        await engine.images.delete(name)
+        _progress(f"removed {what} {name[:30]}")
+    except DockerError as exc:
+        _progress(f"kept {what} {name[:30]} (still in use?): {exc.message}")
 
 
-async def _image_id(tag: str) -> str | None:
-    try:
-        return await _run("docker", "image", "inspect", "--format", "{{.Id}}", tag, quiet=True)
-    except ImageBuildError:
-        return None
+def _context_tar(context: Path) -> io.BytesIO:
+    """The build context as a gzipped tar in memory (the `ship` package: small)."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in _context_files(context):
+            tar.add(path, arcname=str(path.relative_to(context)))
+    archive.seek(0)
+    return archive
 
 
-async def _remove_replaced(image_id: str) -> None:
-    """Remove the image a rebuild untagged, so rebuilds do not pile up disk."""
-    try:
-        await _run("docker", "image", "rm", image_id, quiet=True)
-        _progress(f"removed the replaced image {image_id[:19]}")
-    except ImageBuildError as exc:
-        _progress(f"kept the replaced image {image_id[:19]} (still in use?): {exc}")
-
-
-async def image_is_current(build: BuildPlan) -> bool:
-    return await _image_label(build.tag) == build.image_hash
+async def image_is_current(build: BuildPlan, docker_host: str | None = None) -> bool:
+    async with _engine(docker_host) as engine:
+        return await _image_label(engine, build.tag) == build.image_hash
 
 
 def _check_tools(offline: bool) -> None:
-    if shutil.which("docker") is None:
-        raise ImageBuildError("the docker command is not installed: install Docker first")
     if not offline:
         return
     if os.geteuid() != 0:
@@ -169,7 +196,7 @@ def _check_tools(offline: bool) -> None:
             "the offline build runs debootstrap and chroot, which need root: run it as "
             "root, or build with a registry: bay-mcp image build (without --offline)"
         )
-    for tool in ("debootstrap", "chroot", "tar"):
+    for tool in ("debootstrap", "chroot", "tar", "docker"):
         if shutil.which(tool) is None:
             raise ImageBuildError(
                 f"{tool} is not installed: apt-get install -y debootstrap (as root)"
@@ -189,7 +216,7 @@ async def _chroot(rootfs: Path, *argv: str) -> None:
     await _run("chroot", str(rootfs), *argv, env=env)
 
 
-async def _build_base(build: BuildPlan) -> None:
+async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
     assert build.base_tag is not None
     workdir = Path(tempfile.mkdtemp(prefix="bay-ship-base-", dir="/var/tmp"))
     rootfs = workdir / "rootfs"
@@ -227,62 +254,66 @@ async def _build_base(build: BuildPlan) -> None:
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         _progress(f"importing the root filesystem as {build.base_tag} …")
+        # The one use of the docker CLI: the engine's import-from-tar has no public call
+        # in aiodocker. The CLI talks to the same engine (DOCKER_HOST).
+        env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
         await _run(
             "bash",
             "-o",
             "pipefail",
             "-c",
             f"tar -C '{rootfs}' -c . | docker import - '{build.base_tag}' >/dev/null",
+            env=env,
         )
         _progress(f"base image ready in {time.monotonic() - started:.0f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _remove_stale_bases(keep: str) -> None:
-    tags = await _run(
-        "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", BASE_REPOSITORY,
-        quiet=True,
-    )  # fmt: skip
-    for tag in tags.split():
-        if tag != keep:
-            _progress(f"removing the outdated base image {tag}")
-            try:
-                await _run("docker", "image", "rm", tag, quiet=True)
-            except ImageBuildError as exc:
-                _progress(f"could not remove {tag} (still in use?): {exc}")
+async def _remove_stale_bases(engine: aiodocker.Docker, keep: str) -> None:
+    images = await engine.images.list(filters={"reference": [BASE_REPOSITORY]})
+    for image in images:
+        for tag in image.get("RepoTags") or []:
+            if tag != keep:
+                await _remove_image(engine, tag, "the outdated base image")
 
 
-async def build_image(build: BuildPlan, *, force: bool = False) -> bool:
+async def build_image(
+    build: BuildPlan, *, force: bool = False, docker_host: str | None = None
+) -> bool:
     """Build `build.tag`; return False when it was already current and not forced."""
     _check_tools(build.offline)
-    if not force and await image_is_current(build):
-        _progress(f"{build.tag} is up to date (hash {build.image_hash[:12]}); nothing to do")
-        return False
-    started = time.monotonic()
-    build_args: list[str] = []
-    if build.offline:
-        assert build.base_tag is not None
-        if force or await _image_label(build.base_tag) is None:
-            await _build_base(build)
-        else:
-            _progress(f"reusing the base image {build.base_tag}")
-        build_args = ["--build-arg", f"BASE_IMAGE={build.base_tag}"]
-    replaced = await _image_id(build.tag)
-    _progress(f"building {build.tag} from {build.context / 'Dockerfile'} …")
-    await _run(
-        "docker",
-        "build",
-        *build_args,
-        "--label",
-        f"{HASH_LABEL}={build.image_hash}",
-        "--tag",
-        build.tag,
-        str(build.context),
-    )
-    if replaced is not None and replaced != await _image_id(build.tag):
-        await _remove_replaced(replaced)
-    if build.offline and build.base_tag is not None:
-        await _remove_stale_bases(keep=build.base_tag)
+    async with _engine(docker_host) as engine:
+        if not force and await _image_label(engine, build.tag) == build.image_hash:
+            _progress(f"{build.tag} is up to date (hash {build.image_hash[:12]}); nothing to do")
+            return False
+        started = time.monotonic()
+        build_args: dict[str, str] = {}
+        if build.offline:
+            assert build.base_tag is not None
+            if force or await _inspect(engine, build.base_tag) is None:
+                await _build_base(build, docker_host)
+            else:
+                _progress(f"reusing the base image {build.base_tag}")
+            build_args["BASE_IMAGE"] = build.base_tag
+        replaced = await _image_id(engine, build.tag)
+        _progress(f"building {build.tag} from {build.context / 'Dockerfile'} …")
+        try:
+            async for step in engine.images.build(
+                fileobj=_context_tar(build.context),
+                encoding="gzip",
+                tag=build.tag,
+                buildargs=build_args,
+                labels={HASH_LABEL: build.image_hash},
+                stream=True,
+            ):
+                if text := step.get("stream"):
+                    print(text, end="", file=sys.stderr, flush=True)
+        except DockerError as exc:
+            raise ImageBuildError(f"building {build.tag} failed: {exc.message}") from exc
+        if replaced is not None and replaced != await _image_id(engine, build.tag):
+            await _remove_image(engine, replaced, "the replaced image")
+        if build.offline and build.base_tag is not None:
+            await _remove_stale_bases(engine, keep=build.base_tag)
     _progress(f"{build.tag} built in {time.monotonic() - started:.0f} s")
     return True

@@ -1,7 +1,20 @@
 """Drivers run sessions' containers and hold cargo volumes. They hold no business rules.
 
-A driver is anything with the methods of `Driver`; a second one (Kubernetes, a
-process sandbox) plugs in without touching the services or the surfaces.
+A driver is anything with the methods of `Driver`. What a second one (Kubernetes, a
+process sandbox) needs, besides these methods:
+
+- an endpoint per container that Bay can reach (`ContainerInfo.endpoint`), where Ship
+  answers with the session's token;
+- volumes that outlive containers, addressed by the name Bay gives (`bay-cargo-<id>`),
+  mounted at `ContainerSpec.mount_path`, and labels it can list by;
+- an image source: `image_exists` says whether the profile's image is there. Building
+  the image is not a driver's job: `adapters/image_build` builds it for Docker (the
+  `ImageProvider` calls it when `BAY_AUTO_BUILD_IMAGE` is on); another driver pulls
+  it from a registry, with auto-build off;
+- errors as `DriverError` (the engine refused or failed) and `EngineUnavailable` (no
+  answer: retryable), never the engine client's own exceptions.
+
+The services and surfaces need no change; the composition root (`bay.py`) picks it.
 """
 
 from __future__ import annotations

@@ -27,9 +27,12 @@ BUILD_COMMAND = "bay-mcp image build --offline"
 
 
 class ImageProvider:
-    def __init__(self, driver: Driver, *, auto_build: bool) -> None:
+    def __init__(self, driver: Driver, *, auto_build: bool, docker_host: str | None) -> None:
         self._driver = driver
         self._auto_build = auto_build
+        # Building is the Docker image adapter's job (a Kubernetes driver pulls images
+        # from a registry instead, with auto_build off).
+        self._docker_host = docker_host
         self._build: asyncio.Task[None] | None = None
 
     def start_build_if_missing(self) -> None:
@@ -42,7 +45,9 @@ class ImageProvider:
             return
         log.warning("the Ship image %s is missing: building it now (about a minute)", DEFAULT_TAG)
         # Offline (debootstrap) needs root; otherwise the Dockerfile's registry base.
-        await build_image(plan(offline=os.geteuid() == 0, mirror=DEFAULT_MIRROR))
+        await build_image(
+            plan(offline=os.geteuid() == 0, mirror=DEFAULT_MIRROR), docker_host=self._docker_host
+        )
 
     async def ensure(self, image: str, progress: Progress) -> None:
         if await self._driver.image_exists(image):
