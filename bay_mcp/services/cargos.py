@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from bay_mcp.errors import Conflict, NotFound, ValidationFailed
 from bay_mcp.limits import MAX_CARGO_SIZE_MB
 from bay_mcp.managers.cargos import CargoManager
-from bay_mcp.services.paging import Page, PageRequest, after_cursor, cut
+from bay_mcp.services.paging import Page, PageRequest, cut, paged
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox
 
@@ -75,13 +75,12 @@ class CargoService:
     ) -> Page[CargoView]:
         """The owner's cargos (external ones unless `managed`), oldest first, paged in
         the query."""
-        query = select(Cargo).where(col(Cargo.owner) == owner, col(Cargo.managed) == managed)
-        if page is not None:
-            after = after_cursor(col(Cargo.created_at), col(Cargo.id), page.cursor)
-            if after is not None:
-                query = query.where(after)
-            query = query.limit(page.limit + 1)
-        query = query.order_by(col(Cargo.created_at), col(Cargo.id))
+        query = paged(
+            select(Cargo).where(col(Cargo.owner) == owner, col(Cargo.managed) == managed),
+            col(Cargo.created_at),
+            col(Cargo.id),
+            page,
+        )
         async with self._db.session() as db:
             rows = list((await db.exec(query)).all())
         kept, next_cursor = cut(rows, page, lambda row: (row.created_at, row.id))

@@ -8,10 +8,10 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import and_, or_
 
 from bay_mcp.errors import ValidationFailed
 
@@ -20,6 +20,7 @@ MAX_PAGE_SIZE = 200
 BAD_CURSOR = "cursor is not one this server gave out: pass next_cursor from the last page"
 
 Item = TypeVar("Item")
+Q = TypeVar("Q", bound="Query")
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,25 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationFailed(BAD_CURSOR, {"fields": ["cursor"], "field": "cursor"}) from exc
 
 
-def after_cursor(created_at: Any, row_id: Any, cursor: str | None) -> ColumnElement[bool] | None:
-    """The WHERE clause for rows after `cursor` in (created_at, id) order."""
-    if cursor is None:
-        return None
-    last_created, last_id = _decode_cursor(cursor)
-    return or_(created_at > last_created, and_(created_at == last_created, row_id > last_id))
+class Query(Protocol):
+    def where(self, *clauses: Any) -> Self: ...
+
+    def limit(self, limit: int) -> Self: ...
+
+    def order_by(self, *clauses: Any) -> Self: ...
+
+
+def paged(query: Q, created_at: Any, row_id: Any, page: PageRequest | None) -> Q:
+    """`query` ordered by (created_at, id), from after the page's cursor, fetching one
+    row more than the page holds (so `cut` knows whether another page follows)."""
+    if page is not None:
+        if page.cursor is not None:
+            last_created, last_id = _decode_cursor(page.cursor)
+            query = query.where(
+                or_(created_at > last_created, and_(created_at == last_created, row_id > last_id))
+            )
+        query = query.limit(page.limit + 1)
+    return query.order_by(created_at, row_id)
 
 
 def cut(rows: list[Item], page: PageRequest | None, key: Any) -> tuple[list[Item], str | None]:

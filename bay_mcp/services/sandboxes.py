@@ -27,7 +27,7 @@ from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB
 from bay_mcp.managers import Progress
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
-from bay_mcp.services.paging import Page, PageRequest, after_cursor, cut
+from bay_mcp.services.paging import Page, PageRequest, cut, paged
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import BaySettings, Capability, Profile
 from bay_mcp.storage.database import Database
@@ -261,12 +261,7 @@ class SandboxService:
         query = _with_latest_session(now).where(col(Sandbox.owner) == owner)
         if status is not None:
             query = query.where(status_of(now) == status)
-        if page is not None:
-            after = after_cursor(col(Sandbox.created_at), col(Sandbox.id), page.cursor)
-            if after is not None:
-                query = query.where(after)
-            query = query.limit(page.limit + 1)
-        query = query.order_by(col(Sandbox.created_at), col(Sandbox.id))
+        query = paged(query, col(Sandbox.created_at), col(Sandbox.id), page)
         async with self._db.session() as db:
             rows = list((await db.exec(query)).all())
         kept, next_cursor = cut(rows, page, lambda row: (row[0].created_at, row[0].id))
