@@ -97,11 +97,11 @@ def main() -> None:
         env=env, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     port = free_port()
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [BAY_MCP, "serve", "--transport", "http", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    with (work / "server.log").open("wb") as log:  # the child keeps its own copy
+        server = subprocess.Popen(
+            [BAY_MCP, "serve", "--transport", "http", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600)
     sandbox = None

@@ -103,11 +103,11 @@ def start_server(
     env = environment(data_dir, instance_id, **(env or {}), **extra_env)
     keys = {owner: create_key(env, owner) for owner in owners}
     port = free_port()
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [BAY_MCP, "serve", "--transport", "http", "--host", host, "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    with (data_dir / "server.log").open("wb") as log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [BAY_MCP, "serve", "--transport", "http", "--host", host, "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
     _STARTED.append(process)
     server = HttpBay(f"http://127.0.0.1:{port}", instance_id, data_dir, keys, process)
     deadline = time.monotonic() + READY_TIMEOUT_S

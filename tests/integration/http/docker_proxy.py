@@ -71,5 +71,6 @@ class DockerProxy:
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
+        loop.close()
         self._loop = None
         self.path.unlink(missing_ok=True)
