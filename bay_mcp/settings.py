@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
@@ -22,16 +22,22 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bay_mcp.environment import check_env
+from bay_mcp.errors import ValidationFailed
 from bay_mcp.limits import DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
 
 Capability = Literal["python", "shell", "filesystem"]
 GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
-GC_TASKS: tuple[GcTask, ...] = (
-    "idle_sessions",
-    "expired_sandboxes",
-    "orphan_containers",
-    "orphan_cargos",
-)
+GC_TASKS: tuple[GcTask, ...] = get_args(GcTask)
+# Upstream clients name the tasks in the singular; both spellings are accepted.
+GcTaskName = GcTask | Literal["idle_session", "expired_sandbox", "orphan_container", "orphan_cargo"]
+SINGULAR_GC_TASKS: dict[str, GcTask] = {task.removesuffix("s"): task for task in GC_TASKS}
+
+
+def _every_gc_task() -> list[GcTaskName]:
+    return list(GC_TASKS)
+
+
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 
 
@@ -58,6 +64,16 @@ class Profile(BaseModel):
     cargo_size_limit_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
     # Largest upload accepted (MB); None: the cargo's size limit, if it has one.
     max_upload_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
+    # Environment variables of every sandbox of the profile (a sandbox's own win).
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _allowed_env(cls, env: dict[str, str]) -> dict[str, str]:
+        try:
+            return check_env(env, "profile env")
+        except ValidationFailed as exc:
+            raise ValueError(exc.message) from exc
 
 
 def default_profiles() -> list[Profile]:
@@ -95,7 +111,7 @@ class BaySettings(BaseSettings):
     # The reaper: which tasks run, how often; owners allowed to use /v1/admin.
     gc_enabled: bool = True
     gc_interval_seconds: float = Field(60.0, gt=0)
-    gc_tasks: list[GcTask] = Field(default_factory=lambda: list(GC_TASKS))
+    gc_tasks: list[GcTaskName] = Field(default_factory=lambda: _every_gc_task())
     # Orphans younger than this are left alone: they may be half-way through creation.
     gc_orphan_grace_seconds: float = Field(60.0, ge=0)
     admin_owners: list[str] = Field(default_factory=lambda: ["admin"])

@@ -22,7 +22,7 @@ from bay_mcp.limits import (
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
-from bay_mcp.settings import GcTask
+from bay_mcp.settings import GcTaskName
 
 
 class Strict(BaseModel):
@@ -36,6 +36,11 @@ class CreateSandboxBody(Strict):
     profile: str = Field(DEFAULT_PROFILE, min_length=1, max_length=64)
     cargo_id: str | None = Field(None, min_length=1, max_length=64)
     ttl: int | None = Field(None, ge=0, le=MAX_TTL_SECONDS, description="seconds; null/0: none")
+    env: dict[str, str] | None = Field(
+        None,
+        description="environment variables for every process in the sandbox, over the "
+        "profile's; names [A-Za-z_][A-Za-z0-9_]*, not PATH, HOME or SHIP_*",
+    )
 
 
 class ExtendTtlBody(Strict):
@@ -63,7 +68,9 @@ class CreateCargoBody(Strict):
 
 
 class GcRunBody(Strict):
-    tasks: list[GcTask] | None = Field(None, description="default: every configured task")
+    tasks: list[GcTaskName] | None = Field(
+        None, description="default: every configured task; singular names accepted too"
+    )
 
 
 class PageQuery(Strict):

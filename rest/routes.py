@@ -122,7 +122,11 @@ async def list_profiles(call: Call) -> Result:
 async def create_sandbox(call: Call) -> Result:
     body: models.CreateSandboxBody = call.body
     sandbox = await call.bay.sandboxes.create(
-        call.owner, profile=body.profile, ttl_seconds=body.ttl or None, cargo_id=body.cargo_id
+        call.owner,
+        profile=body.profile,
+        ttl_seconds=body.ttl or None,
+        cargo_id=body.cargo_id,
+        env=body.env,
     )
     return 201, _dump(SandboxSummary.model_validate(sandbox.model_dump()))
 

@@ -11,6 +11,7 @@ import sys
 import uvicorn
 
 from ship.app import create_app
+from ship.environment import ENV_FILE, write_env_file
 from ship.settings import SettingsError, ShipSettings
 
 log = logging.getLogger("ship")
@@ -55,6 +56,10 @@ def main() -> None:
     if os.geteuid() == 0:
         drop_privileges(settings)
     os.chdir(settings.workspace)
+    try:
+        write_env_file(settings.workspace, os.environ)
+    except OSError as exc:  # a full or read-only cargo must not keep Ship down
+        log.warning("could not write %s: %s", ENV_FILE, exc)
     log.info("ship serving on %s:%s as uid %s", settings.host, settings.port, os.getuid())
     uvicorn.run(
         create_app(settings),

@@ -61,6 +61,7 @@ class ErrorBody(Model):
 
 class Health(Model):
     status: Literal["healthy"] = "healthy"
+    version: str = Field(description="the runtime's version (semver)")
 
 
 class RuntimeInfo(Model):

@@ -22,7 +22,7 @@ class ShipSettings:
     workspace: Path = Path("/workspace")
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
-    user: str = "ship"
+    user: str = "shipyard"
     kernel_python: str = field(default_factory=lambda: sys.executable)
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     max_read_bytes: int = DEFAULT_MAX_READ_BYTES
@@ -44,7 +44,7 @@ class ShipSettings:
                 workspace=Path(env.get("SHIP_WORKSPACE", "/workspace")),
                 host=env.get("SHIP_HOST", "0.0.0.0"),
                 port=int(env.get("SHIP_PORT", DEFAULT_PORT)),
-                user=env.get("SHIP_USER", "ship"),
+                user=env.get("SHIP_USER", "shipyard"),
                 kernel_python=env.get("SHIP_KERNEL_PYTHON", sys.executable),
                 max_output_bytes=int(env.get("SHIP_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES)),
                 max_read_bytes=int(env.get("SHIP_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES)),

@@ -34,11 +34,14 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_REPOSITORY = "bay-ship-base"
 HASH_LABEL = "bay.ship.hash"
 # Bump when the recipe below changes in a way the hashed files do not show.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini", "procps")
+# debootstrap lays down the base; apt then adds ship/requirements/debian.txt (what
+# agents reach for) and npm ship/requirements/npm.txt, as the Dockerfile does.
+DEBIAN_BASE = ("python3", "python3-venv", "ca-certificates")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SANDBOX_UID = 1000
+SANDBOX_USER = "shipyard"  # the name upstream clients and their agent docs assume
 
 
 class ImageBuildError(RuntimeError):
@@ -82,7 +85,9 @@ def base_hash(context: Path, mirror: str) -> str:
         RECIPE_VERSION.encode(),
         DEBIAN_SUITE.encode(),
         mirror.encode(),
-        " ".join(DEBIAN_PACKAGES).encode(),
+        " ".join(DEBIAN_BASE).encode(),
+        (requirements / "debian.txt").read_bytes(),
+        (requirements / "npm.txt").read_bytes(),
         (requirements / "server.txt").read_bytes(),
         (requirements / "kernel.txt").read_bytes(),
     )
@@ -203,6 +208,12 @@ def _check_tools(offline: bool) -> None:
             )
 
 
+def _listed(path: Path) -> list[str]:
+    """The names in a requirements list: one a line, `#` comments."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
 async def _chroot(rootfs: Path, *argv: str) -> None:
     # A clean environment: the host's pip settings (index, cache) must not leak in.
     env = {
@@ -212,6 +223,9 @@ async def _chroot(rootfs: Path, *argv: str) -> None:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_CACHE_DIR": "1",
         "PIP_CERT": "/tmp/host-ca.crt",
+        "npm_config_cafile": "/tmp/host-ca.crt",
+        "npm_config_cache": "/tmp/npm-cache",
+        "DEBIAN_FRONTEND": "noninteractive",
     }
     await _run("chroot", str(rootfs), *argv, env=env)
 
@@ -226,7 +240,7 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         await _run(
             "debootstrap",
             "--variant=minbase",
-            f"--include={','.join(DEBIAN_PACKAGES)}",
+            f"--include={','.join(DEBIAN_BASE)}",
             DEBIAN_SUITE,
             str(rootfs),
             build.mirror,
@@ -237,22 +251,35 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         shutil.copyfile(HOST_CA_BUNDLE, rootfs / "tmp/host-ca.crt")
         shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
         requirements = build.context / "requirements"
+        packages = _listed(requirements / "debian.txt")
+        _progress(f"apt-get install {len(packages)} packages …")
+        await _chroot(rootfs, "apt-get", "update", "-q")
+        await _chroot(
+            rootfs, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages
+        )
+        node_packages = _listed(requirements / "npm.txt")
+        _progress(f"npm install -g {' '.join(node_packages)} …")
+        await _chroot(rootfs, "npm", "install", "-g", "--no-fund", "--no-audit", *node_packages)
         for name in ("server.txt", "kernel.txt"):
             shutil.copyfile(requirements / name, rootfs / "tmp" / name)
         for venv, requirement in (("/opt/ship", "server.txt"), ("/opt/python", "kernel.txt")):
             _progress(f"installing {requirement} into {venv} …")
             await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", venv)
             await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", "-r", f"/tmp/{requirement}")
+        # HOME is the workspace: dotfiles and `git config --global` persist with the files.
         await _chroot(
-            rootfs, "useradd", "--uid", str(SANDBOX_UID), "--create-home", "--shell", "/bin/bash",
-            "ship",
+            rootfs, "useradd", "--uid", str(SANDBOX_UID), "--home-dir", "/workspace",
+            "--no-create-home", "--shell", "/bin/bash", SANDBOX_USER,
         )  # fmt: skip
         await _run("chown", "-R", f"{SANDBOX_UID}:{SANDBOX_UID}", str(rootfs / "opt/python"))
         for leftover in ("tmp/host-ca.crt", "tmp/server.txt", "tmp/kernel.txt"):
             (rootfs / leftover).unlink()
         (rootfs / "etc/resolv.conf").write_text("")
-        shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        # Lean: no package lists, archives, caches or documentation in the image.
+        for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "tmp/npm-cache",
+                     "root/.npm", "root/.cache", "usr/share/doc", "usr/share/man",
+                     "usr/share/info"):  # fmt: skip
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
         _progress(f"importing the root filesystem as {build.base_tag} …")
         # The one use of the docker CLI: the engine's import-from-tar has no public call
         # in aiodocker. The CLI talks to the same engine (DOCKER_HOST).

@@ -163,11 +163,9 @@ class DockerDriver:
             "CapDrop": ["ALL"],
             "CapAdd": ["CHOWN", "SETUID", "SETGID"],
             "ReadonlyRootfs": spec.read_only_root,
-            "Tmpfs": {
-                "/tmp": "rw,nosuid,nodev,size=512m,mode=1777",
-                # The kernel's runtime files, IPython and matplotlib caches.
-                "/home/ship": "rw,nosuid,nodev,size=128m,uid=1000,gid=1000,mode=0700",
-            },
+            # HOME is /workspace; the kernel's runtime files and every cache (pip, uv,
+            # npm, IPython, matplotlib) go here, never to the cargo.
+            "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"},
             "Init": False,  # the image's own tini is PID 1
         }
         if spec.runtime:
@@ -178,7 +176,17 @@ class DockerDriver:
             host_config["Mounts"].append(
                 {"Type": "bind", "Source": spec.ca_bundle, "Target": CA_PATH, "ReadOnly": True}
             )
-            env.update(SSL_CERT_FILE=CA_PATH, PIP_CERT=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH)
+            # pip, requests, uv and curl read SSL_CERT_FILE or their own variable; npm
+            # and Node.js read NODE_EXTRA_CA_CERTS; git reads GIT_SSL_CAINFO.
+            env.update(
+                SSL_CERT_FILE=CA_PATH,
+                PIP_CERT=CA_PATH,
+                REQUESTS_CA_BUNDLE=CA_PATH,
+                NODE_EXTRA_CA_CERTS=CA_PATH,
+                npm_config_cafile=CA_PATH,
+                GIT_SSL_CAINFO=CA_PATH,
+                CURL_CA_BUNDLE=CA_PATH,
+            )
         if self._network is not None:
             host_config["NetworkMode"] = self._network
         elif spec.network == "none":

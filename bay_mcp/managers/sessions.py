@@ -209,7 +209,7 @@ class SessionManager:
             container_id = info.id
             await self._update(session, container_id=info.id)
             endpoint = await self._wait_ready(info.id, session.ship_token)
-            await self._handshake(endpoint, profile)
+            version = await self._handshake(endpoint, profile)
         except BaseException as exc:
             if container_id is not None:
                 await asyncio.shield(self._driver.remove_container(container_id))
@@ -218,7 +218,9 @@ class SessionManager:
             if isinstance(exc, DriverError):
                 raise DriverError(f"could not start sandbox {sandbox.id}: {exc.message}") from exc
             raise
-        await self._update(session, observed_state="ready", endpoint=endpoint.url)
+        await self._update(
+            session, observed_state="ready", endpoint=endpoint.url, runtime_version=version
+        )
         log.info(
             "sandbox %s: session %s ready in %.2f s",
             sandbox.id,
@@ -229,7 +231,10 @@ class SessionManager:
 
     @staticmethod
     def _ship_env(session: Session, start: StartContext) -> dict[str, str]:
-        env = {"SHIP_TOKEN": session.ship_token}
+        # The sandbox's variables over the profile's; Ship hands them to user code and
+        # writes them to /workspace/.bay_env.sh for login shells.
+        user_env = {**start.profile.env, **start.sandbox.env}
+        env = {**user_env, "SHIP_TOKEN": session.ship_token, "SHIP_USER_ENV": ",".join(user_env)}
         if start.size_limit_mb is not None:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
         return env
@@ -261,8 +266,9 @@ class SessionManager:
                 )
             await asyncio.sleep(_HEALTH_POLL_S)
 
-    async def _handshake(self, endpoint: ShipEndpoint, profile: Profile) -> None:
-        """Refuse a runtime whose /meta does not match what the profile needs."""
+    async def _handshake(self, endpoint: ShipEndpoint, profile: Profile) -> str:
+        """Refuse a runtime whose /meta does not match what the profile needs; return
+        its version."""
         meta = await self._ship.meta(endpoint)
         problems = []
         mount = meta.workspace.mount_path
@@ -279,6 +285,7 @@ class SessionManager:
                 f"the image {profile.image} does not match profile {profile.id}: "
                 + "; ".join(problems)
             )
+        return meta.runtime.version
 
     async def _update(self, session: Session, **values: object) -> None:
         async with self._db.session() as db:

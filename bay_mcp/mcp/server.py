@@ -244,13 +244,24 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
             str | None,
             Field(description="Attach an existing external cargo (volume) instead of a new one"),
         ] = None,
+        env: Annotated[
+            dict[str, str] | None,
+            Field(
+                description="Environment variables every process in the sandbox gets (e.g. "
+                "an API key the task needs); names only are shown afterwards"
+            ),
+        ] = None,
     ) -> SandboxView:
         """Create a sandbox: an isolated Linux environment with Python 3 (numpy, pandas,
         matplotlib), bash and a persistent /workspace. Returns its sandbox_id. No
         container runs until the first exec or file call, which starts it (~1 s)."""
         return await _call(
             bay.sandboxes.create(
-                owner_of(ctx), profile=profile, ttl_seconds=ttl_seconds or None, cargo_id=cargo_id
+                owner_of(ctx),
+                profile=profile,
+                ttl_seconds=ttl_seconds or None,
+                cargo_id=cargo_id,
+                env=env,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bay_mcp.services.keys import AccessPolicy
 from bay_mcp.services.reaper import GcStatus, Reaper, RunReport
-from bay_mcp.settings import GcTask
+from bay_mcp.settings import GcTaskName
 
 
 class AdminService:
@@ -13,7 +13,7 @@ class AdminService:
         self._access = access
         self._reaper = reaper
 
-    async def run_gc(self, owner: str, tasks: list[GcTask] | None) -> RunReport:
+    async def run_gc(self, owner: str, tasks: list[GcTaskName] | None) -> RunReport:
         """Run the reaper now; Forbidden for non-admins, Conflict (423) while it runs."""
         self._access.require_admin(owner)
         return await self._reaper.run(tasks)

@@ -22,7 +22,7 @@ from bay_mcp.errors import BayError
 from bay_mcp.managers import labels
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.settings import BaySettings, GcTask
+from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session, utcnow
 
@@ -97,8 +97,9 @@ class Reaper:
             last_run=self.last_run,
         )
 
-    async def run(self, tasks: list[GcTask] | None = None) -> RunReport:
-        """One pass over `tasks` (default: the configured ones). GcRunning if one runs."""
+    async def run(self, tasks: list[GcTaskName] | None = None) -> RunReport:
+        """One pass over `tasks` (default: the configured ones), in either spelling;
+        each result carries the name as asked. GcRunning if a run is in progress."""
         if self._running.locked():
             raise GcRunning("a garbage collection run is in progress; try again when it ends")
         async with self._running:
@@ -107,7 +108,7 @@ class Reaper:
             for task in tasks or self._settings.gc_tasks:
                 tally = _Tally(TaskResult(task_name=task))
                 try:
-                    await getattr(self, f"_{task}")(tally)
+                    await getattr(self, f"_{SINGULAR_GC_TASKS.get(task, task)}")(tally)
                 except Exception as exc:  # one task failing must not stop the others
                     tally.error("the task stopped", exc)
                 results.append(tally.result)

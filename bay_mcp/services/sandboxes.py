@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
 from bay_mcp.adapters.ship_client import ShipEndpoint
+from bay_mcp.environment import check_env
 from bay_mcp.errors import (
     CapabilityNotSupported,
     Conflict,
@@ -158,6 +159,7 @@ class SandboxService:
                     runtime_type=session.runtime_type,
                     status=session.observed_state,
                     capabilities=capabilities,
+                    version=session.runtime_version,
                     healthy=session.observed_state == "ready",
                 )
             ]
@@ -170,6 +172,7 @@ class SandboxService:
             created_at=sandbox.created_at,
             expires_at=sandbox.expires_at,
             idle_expires_at=idle_expires_at,
+            env=sorted({*(profile.env if profile else {}), *sandbox.env}),
             containers=containers,
         )
 
@@ -182,9 +185,12 @@ class SandboxService:
         profile: str = DEFAULT_PROFILE,
         ttl_seconds: int | None = None,
         cargo_id: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> SandboxView:
-        """Create the rows and (for managed cargo) the volume; no container starts."""
+        """Create the rows and (for managed cargo) the volume; no container starts.
+        `env` (over the profile's) reaches every process of every session."""
         chosen = self._profile(profile)
+        check_env(env or {})
         if ttl_seconds is not None and not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValidationFailed(
                 f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, or 0/null for no TTL",
@@ -198,6 +204,7 @@ class SandboxService:
             profile=chosen.id,
             cargo_id="",
             expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+            env=dict(env or {}),
             created_at=now,
             updated_at=now,
             last_active_at=now,

@@ -31,6 +31,10 @@ class SandboxSummary(BaseModel):
     idle_expires_at: datetime | None = Field(
         description="when an idle session will be stopped; null when no session runs"
     )
+    env: list[str] = Field(
+        default_factory=list,
+        description="names of the environment variables its processes get (values are never shown)",
+    )
 
 
 class SandboxView(SandboxSummary):

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -46,6 +46,8 @@ class Sandbox(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     # Time of the last call that used the sandbox: the idle timer counts from here.
     last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The sandbox's own environment variables (secrets: never logged nor returned).
+    env: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     # Optimistic locking: every state change bumps it, conditioned on the old value.
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -80,6 +82,8 @@ class Session(SQLModel, table=True):
     ship_token: str
     observed_state: str = "starting"  # starting | ready | failed | stopped
     last_error: str | None = None
+    # The runtime's version, from its /meta at the handshake.
+    runtime_version: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

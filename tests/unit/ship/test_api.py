@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -26,7 +28,7 @@ GUARDED = [
 
 async def test_health_needs_no_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"Authorization": ""})
-    assert response.json() == {"status": "healthy"}
+    assert response.json()["status"] == "healthy"
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED)
@@ -69,3 +71,9 @@ async def test_bad_bodies_are_validation_errors(client: httpx.AsyncClient, body:
 async def test_validation_error_names_the_field(client: httpx.AsyncClient) -> None:
     response = await client.post("/shell/exec", json={"command": "ls", "timeout": -1})
     assert "timeout" in response.json()["error"]["details"]["fields"]
+
+
+async def test_health_carries_the_runtime_version(client: httpx.AsyncClient) -> None:
+    health = (await client.get("/health")).json()
+    assert health["status"] == "healthy"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", health["version"])
