@@ -206,7 +206,7 @@ def test_no_privilege_to_gain(bay_server: HttpBay, mallory: tuple[httpx.Client, 
     assert "NoNewPrivs:\t1" in checks
     # No host path: besides the kernel's own file systems, only the root, the tmpfs
     # mounts, the cargo volume and the three files Docker writes for every container.
-    expected = {"/", "/tmp", "/home/ship", "/workspace",
+    expected = {"/", "/tmp", "/workspace",
                 "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"}  # fmt: skip
     kernel = ("/proc", "/dev", "/sys")
     other = {m for m in mounts["output"].split() if m not in expected and not m.startswith(kernel)}
@@ -471,7 +471,7 @@ def test_the_container_is_hardened(bay_server: HttpBay, mallory: tuple[httpx.Cli
     assert sorted(host["CapAdd"]) == ["CHOWN", "SETGID", "SETUID"]
     assert host["SecurityOpt"] == ["no-new-privileges:true"]  # no seccomp=unconfined
     assert host["ReadonlyRootfs"] is True
-    assert set(host["Tmpfs"]) == {"/tmp", "/home/ship"}
+    assert set(host["Tmpfs"]) == {"/tmp"}
     assert host["Memory"] == 512 * 1024 * 1024
     assert host["MemorySwap"] == host["Memory"]  # no swap
     assert host["PidsLimit"] == 128

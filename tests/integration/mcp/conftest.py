@@ -15,8 +15,8 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from mcp_types import CallToolResult
 from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
-PROFILES = [
+PROFILES: list[dict[str, Any]] = [
     {"id": "python-default"},
     {"id": "python-only", "capabilities": ["python"]},
 ]
@@ -39,36 +39,49 @@ class BayServer(BayResources):
     instance_id: str
     data_dir: Path
     stdout_log: Path
+    profiles: list[dict[str, Any]] = field(default_factory=lambda: list(PROFILES))
+
+    @property
+    def stderr_log(self) -> Path:
+        return self.data_dir / "stderr.log"
 
     def params(self) -> StdioServerParameters:
         env = {
             "PATH": os.environ["PATH"],
             "BAY_DATA_DIR": str(self.data_dir),
             "BAY_INSTANCE_ID": self.instance_id,
-            "BAY_PROFILES": json.dumps(PROFILES),
+            "BAY_PROFILES": json.dumps(self.profiles),
             "BAY_AUTO_BUILD_IMAGE": "false",
         }
         if "DOCKER_HOST" in os.environ:
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         # tee keeps a copy of every byte the server writes to stdout, to check later
-        # that nothing but JSON-RPC frames went there.
-        command = f'exec "{BAY_MCP}" | tee "{self.stdout_log}"'
+        # that nothing but JSON-RPC frames went there; stderr (its log) is kept too.
+        command = f'exec "{BAY_MCP}" 2> >(tee -a "{self.stderr_log}" >&2) | tee "{self.stdout_log}"'
         return StdioServerParameters(command="bash", args=["-c", command], env=env)
 
 
-@pytest.fixture(scope="module")
-def bay_server() -> Iterator[BayServer]:
+@contextmanager
+def stdio_server(profiles: list[dict[str, Any]] = PROFILES) -> Iterator[BayServer]:
+    """A server's settings and data directory; everything it made is removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="bay-test-"))
     server = BayServer(
         instance_id=f"bay-test-{secrets.token_hex(4)}",
         data_dir=data_dir,
         stdout_log=data_dir / "stdout.log",
+        profiles=list(profiles),
     )
     try:
         yield server
     finally:
         server.remove_all()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bay_server() -> Iterator[BayServer]:
+    with stdio_server() as server:
+        yield server
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ def test_user_code_is_unprivileged(client: httpx.Client) -> None:
     ).json()
     assert python["output"].split() == ["1000", "1000", "1000"]
     shell = sh(client, "id -u; id -g; id -un")
-    assert shell["output"].split() == ["1000", "1000", "ship"]
+    assert shell["output"].split() == ["1000", "1000", "shipyard"]
     status = sh(client, "grep -E '^(NoNewPrivs|CapEff)' /proc/self/status")["output"]
     assert "NoNewPrivs:\t1" in status
     assert "CapEff:\t0000000000000000" in status
