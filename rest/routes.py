@@ -75,7 +75,8 @@ def _validation_failed(exc: ValidationError, where: str) -> ValidationFailed:
     first = exc.errors()[0]
     location = ".".join(str(p) for p in first["loc"]) or where
     return ValidationFailed(
-        f"invalid {where}: {location}: {first['msg']}", {"fields": fields, "in": where}
+        f"invalid {where}: {location}: {first['msg']}",
+        {"fields": fields, "field": location, "in": where},
     )
 
 

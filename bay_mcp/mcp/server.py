@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
@@ -22,7 +22,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, ListResourcesResult, Resource
 from mcp_types import ToolAnnotations as Hints
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 OwnerOf = Callable[[Context[Any, Any] | None], str]
 T = TypeVar("T")
 ToolFunction = TypeVar("ToolFunction", bound=Callable[..., Any])
+Arguments = TypeVar("Arguments", bound=BaseModel)
 
 HEARTBEAT_S = 5.0
 
@@ -129,7 +130,14 @@ class BayMCPServer(MCPServer[Any]):
 
         def register(function: ToolFunction) -> ToolFunction:
             options.setdefault("description", inspect.cleandoc(getattr(function, "__doc__", "")))
-            return super(BayMCPServer, self).tool(name, **options)(function)
+            registered = super(BayMCPServer, self).tool(name, **options)(function)
+            # The SDK reads a tool's argument model live; the tool manager is its only
+            # handle on a registered tool.
+            tool = self._tool_manager.get_tool(name or function.__name__)
+            assert tool is not None
+            tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
+            tool.parameters["additionalProperties"] = False
+            return registered
 
         return register
 
@@ -164,6 +172,31 @@ class BayMCPServer(MCPServer[Any]):
         except BayError as exc:
             raise ResourceError(exc.message) from exc
         return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
+
+
+def strict_arguments(model: type[Arguments]) -> type[Arguments]:
+    """`model`, refusing arguments it does not know: a misspelt argument is an error
+    that names it and the accepted ones, never silently ignored."""
+    accepted = [field.alias or name for name, field in model.model_fields.items()]
+
+    def known_only(data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(accepted))
+            if unknown:
+                raise ValueError(
+                    f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                    f"this tool takes {', '.join(accepted) or 'no arguments'}"
+                )
+        return data
+
+    return create_model(
+        model.__name__,
+        __base__=model,
+        # pydantic's stubs type this dict as plain callables; a decorated one is what works.
+        __validators__={
+            "known_only": cast(Callable[..., Any], model_validator(mode="before")(known_only))
+        },
+    )
 
 
 def _progress_for(ctx: Context[Any, Any]) -> Progress:

@@ -224,3 +224,37 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
             assert failed.is_error
             assert "incident" in text_of(failed)
             assert "secret internals" not in text_of(failed)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("create_sandbox", {"ttl_second": 60}),
+        ("list_sandboxes", {"state": "idle"}),
+        ("list_profiles", {"verbose": True}),
+        ("python_exec", {"sandbox_id": "s", "code": "1", "timout": 5}),
+        ("shell_exec", {"sandbox_id": "s", "command": "ls", "working_dir": "."}),
+        ("read_file", {"sandbox_id": "s", "path": "a", "lines": 3}),
+        ("write_file", {"sandbox_id": "s", "path": "a", "content": "x", "mode": "w"}),
+        ("edit_file", {"sandbox_id": "s", "path": "a", "old_string": "a", "new_string": "b",
+                       "count": 1}),
+        ("list_files", {"sandbox_id": "s", "recursive": True}),
+        ("delete_file", {"sandbox_id": "s", "path": "a", "force": True}),
+        ("get_sandbox", {"sandbox_id": "s", "verbose": True}),
+        ("stop_sandbox", {"sandbox_id": "s", "now": True}),
+        ("delete_sandbox", {"sandbox_id": "s", "now": True}),
+        ("extend_sandbox_ttl", {"sandbox_id": "s", "seconds": 5, "minutes": 1}),
+    ],
+)  # fmt: skip
+async def test_a_misspelt_argument_is_an_error_naming_it(
+    server: BayMCPServer, tool: str, arguments: dict[str, Any]
+) -> None:
+    async with Client(server) as client:
+        [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
+                                      "old_string", "new_string", "seconds"}  # fmt: skip
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert listed[tool].input_schema["additionalProperties"] is False
+        failed = await client.call_tool(tool, arguments)
+        assert failed.is_error
+        assert f"unknown argument {unknown}" in text_of(failed)
+        assert "this tool takes" in text_of(failed)

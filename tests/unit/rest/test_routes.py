@@ -102,3 +102,12 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["responses"], (method, path)
+
+
+async def test_unknown_body_fields_are_refused_by_name(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/sandboxes", json={"ttl_second": 60})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "ttl_second" in error["message"]
+    assert error["details"]["fields"] == ["ttl_second"]
