@@ -7,8 +7,6 @@ per-connection MCP lifespan): the database, the Docker client and background tas
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from bay_mcp.adapters.ship_client import ShipClient
@@ -18,6 +16,7 @@ from bay_mcp.errors import BayError
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.services.admin import AdminService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
@@ -59,6 +58,7 @@ class Bay:
             self.driver,
             self.ship,
             self.image_manager,
+            MachineSetup(settings.setup_pid, settings.setup_log, settings.start_timeout_seconds),
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
         )
@@ -125,13 +125,3 @@ class Bay:
         await self.ship.close()
         await self.driver.close()
         await self.db.close()
-
-
-@asynccontextmanager
-async def running_bay(settings: BaySettings) -> AsyncIterator[Bay]:
-    bay = Bay(settings)
-    try:
-        await bay.start()
-        yield bay
-    finally:
-        await bay.close()

@@ -1,4 +1,9 @@
-"""The `bay-mcp` command."""
+"""The `bay-mcp` command.
+
+Each command imports what it needs when it runs: an MCP host waits for the stdio
+server's first answer, which must not pay for the HTTP server, image building or key
+management (see bench/startup.py).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,14 @@ import argparse
 import asyncio
 import sys
 from datetime import timedelta
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from bay_mcp import __version__
-from bay_mcp.adapters.image_build import (
-    DEFAULT_MIRROR,
-    DEFAULT_TAG,
-    ImageBuildError,
-    build_image,
-    image_is_current,
-    plan,
-)
-from bay_mcp.errors import BayError
-from bay_mcp.logs import configure_logging
-from bay_mcp.services.keys import KeyService
-from bay_mcp.settings import BaySettings
-from bay_mcp.stdio import serve_stdio
-from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import utcnow
-from bay_mcp.web.serve import RefusedToStart, serve_http
+
+if TYPE_CHECKING:
+    from bay_mcp.settings import BaySettings
+from bay_mcp.limits import DEFAULT_IMAGE as DEFAULT_TAG
+from bay_mcp.limits import DEFAULT_MIRROR
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -104,17 +97,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _image(args: argparse.Namespace) -> int:
-    build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror)
-    if args.image_command == "status":
-        current = await image_is_current(build)
-        state = "current" if current else "missing or outdated"
-        print(f"{build.tag}: {state} (expected hash {build.image_hash[:12]})", file=sys.stderr)
-        return 0 if current else 1
-    await build_image(build, force=args.force)
+    from bay_mcp.adapters.image_build import ImageBuildError, build_image, image_is_current, plan
+
+    try:
+        build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror)
+        if args.image_command == "status":
+            current = await image_is_current(build)
+            state = "current" if current else "missing or outdated"
+            print(f"{build.tag}: {state} (expected hash {build.image_hash[:12]})", file=sys.stderr)
+            return 0 if current else 1
+        await build_image(build, force=args.force)
+    except ImageBuildError as exc:
+        print(f"bay-mcp: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _load_settings() -> BaySettings:
+    from pydantic import ValidationError
+
+    from bay_mcp.settings import BaySettings
+
     try:
         return BaySettings()
     except (ValidationError, ValueError) as exc:
@@ -123,12 +126,18 @@ def _load_settings() -> BaySettings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bay_mcp.logs import configure_logging
+
     settings = _load_settings()
     configure_logging(settings.log_level, settings.log_file)
     transport = getattr(args, "transport", "stdio")
     if transport == "stdio":
+        from bay_mcp.stdio import serve_stdio
+
         asyncio.run(serve_stdio(settings))
         return 0
+    from bay_mcp.web.serve import RefusedToStart, serve_http
+
     try:
         asyncio.run(serve_http(settings, args.host, args.port))
     except RefusedToStart as exc:
@@ -138,6 +147,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _keys(args: argparse.Namespace) -> int:
+    from bay_mcp.errors import BayError
+    from bay_mcp.services.keys import KeyService
+    from bay_mcp.storage.database import Database
+    from bay_mcp.storage.models import utcnow
+
     settings = _load_settings()
     database = Database(settings.database_path)
     await database.migrate()
@@ -176,9 +190,6 @@ def main(argv: list[str] | None = None) -> None:
             code = asyncio.run(_keys(args))
         else:
             code = asyncio.run(_image(args))
-    except ImageBuildError as exc:
-        print(f"bay-mcp: {exc}", file=sys.stderr)
-        code = 1
     except KeyboardInterrupt:
         code = 130
     raise SystemExit(code)

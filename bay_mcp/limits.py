@@ -6,6 +6,8 @@ from __future__ import annotations
 MB = 1024 * 1024
 
 DEFAULT_PROFILE = "python-default"
+DEFAULT_IMAGE = "ship:latest"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Executions (python, shell): seconds.
 MIN_TIMEOUT_S = 1

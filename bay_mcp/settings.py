@@ -133,6 +133,10 @@ class BaySettings(BaseSettings):
     output_limit_chars: int = Field(20_000, ge=1000)
     # Build the Ship image at start when it is missing (progress on stderr).
     auto_build_image: bool = True
+    # A machine set-up running beside the server (scripts/run sets both): sandbox
+    # starts wait for it; its log's end is reported if it fails.
+    setup_pid: int | None = None
+    setup_log: Path | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
 

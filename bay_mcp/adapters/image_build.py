@@ -28,9 +28,9 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 
 import ship
+from bay_mcp.limits import DEFAULT_IMAGE
 
-DEFAULT_TAG = "ship:latest"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_TAG = DEFAULT_IMAGE
 BASE_REPOSITORY = "bay-ship-base"
 HASH_LABEL = "bay.ship.hash"
 # Bump when the recipe below changes in a way the hashed files do not show.

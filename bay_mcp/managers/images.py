@@ -11,7 +11,6 @@ import logging
 import os
 
 from bay_mcp.adapters.image_build import (
-    DEFAULT_MIRROR,
     DEFAULT_TAG,
     ImageBuildError,
     build_image,
@@ -19,6 +18,7 @@ from bay_mcp.adapters.image_build import (
 )
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import SessionNotReady
+from bay_mcp.limits import DEFAULT_MIRROR
 from bay_mcp.managers import Progress
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
 from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.images import ImageProvider
+from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Session, utcnow
@@ -57,6 +58,7 @@ class SessionManager:
         driver: Driver,
         ship: ShipClient,
         images: ImageProvider,
+        setup: MachineSetup,
         *,
         instance_id: str,
         start_timeout: float,
@@ -65,6 +67,7 @@ class SessionManager:
         self._driver = driver
         self._ship = ship
         self._images = images
+        self._setup = setup
         self._instance_id = instance_id
         self._start_timeout = start_timeout
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -175,6 +178,7 @@ class SessionManager:
         self, start: StartContext, progress: Progress, seen_version: int
     ) -> ShipEndpoint:
         sandbox, profile = start.sandbox, start.profile
+        await self._setup.ready(progress)
         await self._images.ensure(profile.image, progress)
         session = Session(sandbox_id=sandbox.id, ship_token=secrets.token_urlsafe(32))
         await self._claim(sandbox, session, seen_version)

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
@@ -25,7 +25,9 @@ from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field, create_model, model_validator
 
 from bay_mcp import __version__
-from bay_mcp.bay import Bay
+
+if TYPE_CHECKING:
+    from bay_mcp.bay import Bay
 from bay_mcp.errors import BayError
 from bay_mcp.limits import DEFAULT_PROFILE, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.managers import Progress
@@ -44,6 +46,7 @@ from bay_mcp.services.views import (
 log = logging.getLogger(__name__)
 
 OwnerOf = Callable[[Context[Any, Any] | None], str]
+BayReady = Callable[[], Awaitable["Bay"]]
 T = TypeVar("T")
 ToolFunction = TypeVar("ToolFunction", bound=Callable[..., Any])
 Arguments = TypeVar("Arguments", bound=BaseModel)
@@ -117,9 +120,9 @@ class BayMCPServer(MCPServer[Any]):
     """MCPServer whose resource list is the caller's sandboxes, and whose cargo
     resources carry each file's own MIME type."""
 
-    def __init__(self, bay: Bay, owner_of: OwnerOf, **kwargs: Any) -> None:
+    def __init__(self, ready: BayReady, owner_of: OwnerOf, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bay = bay
+        self.ready = ready
         self.owner_of = owner_of
 
     def tool(  # type: ignore[override]  # same call, description filled in
@@ -145,7 +148,8 @@ class BayMCPServer(MCPServer[Any]):
         owner = self.owner_of(
             None if ctx is None else Context(request_context=ctx, mcp_server=self)
         )
-        sandboxes = (await self.bay.sandboxes.list(owner)).items
+        bay = await self.ready()
+        sandboxes = (await bay.sandboxes.list(owner)).items
         return ListResourcesResult(
             resources=[
                 Resource(
@@ -168,7 +172,8 @@ class BayMCPServer(MCPServer[Any]):
         path = unquote(parts.path.lstrip("/")) or "."
         owner = self.owner_of(context)
         try:
-            read = await self.bay.files.read_resource(owner, sandbox_id, path)
+            bay = await self.ready()
+            read = await bay.files.read_resource(owner, sandbox_id, path)
         except BayError as exc:
             raise ResourceError(exc.message) from exc
         return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
@@ -245,9 +250,11 @@ async def _call(work: Awaitable[T]) -> T:
         ) from exc
 
 
-def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
+def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
+    """The MCP server over Bay: `ready()` gives the started Bay (awaited by every call, so
+    a server can answer `initialize` before Bay has finished starting)."""
     mcp = BayMCPServer(
-        bay,
+        ready,
         owner_of,
         name="bay",
         title="Bay sandboxes",
@@ -288,6 +295,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         """Create a sandbox: an isolated Linux environment with Python 3 (numpy, pandas,
         matplotlib), bash and a persistent /workspace. Returns its sandbox_id. No
         container runs until the first exec or file call, which starts it (~1 s)."""
+        bay = await _call(ready())
         return await _call(
             bay.sandboxes.create(
                 owner_of(ctx),
@@ -310,12 +318,14 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     ) -> SandboxList:
         """List your sandboxes with their status (idle: no container running; ready:
         running)."""
+        bay = await _call(ready())
         page = await _call(bay.sandboxes.list(owner_of(ctx), status))
         return SandboxList(sandboxes=page.items)
 
     @mcp.tool(name="get_sandbox", annotations=Hints(read_only_hint=True))
     async def get_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> SandboxView:
         """Show one sandbox: status, profile, capabilities, expiry, and its container."""
+        bay = await _call(ready())
         return await _call(bay.sandboxes.get(owner_of(ctx), sandbox_id))
 
     @mcp.tool(
@@ -325,6 +335,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     async def stop_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirmation:
         """Stop the sandbox's container. Files in /workspace are kept; Python variables
         are lost. The next exec or file call starts it again."""
+        bay = await _call(ready())
         await _call(bay.sandboxes.stop(owner_of(ctx), sandbox_id))
         return Confirmation(
             sandbox_id=sandbox_id,
@@ -339,6 +350,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     async def delete_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirmation:
         """Delete the sandbox for good: its container and its files (unless its cargo was
         attached from outside). The sandbox_id stops working."""
+        bay = await _call(ready())
         await _call(bay.sandboxes.delete(owner_of(ctx), sandbox_id))
         return Confirmation(
             sandbox_id=sandbox_id,
@@ -358,12 +370,14 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         """Push back a sandbox's expiry (new expiry = max(old expiry, now) + seconds).
         Only for sandboxes created with a ttl_seconds; an expired sandbox cannot be
         revived."""
+        bay = await _call(ready())
         return await _call(bay.sandboxes.extend_ttl(owner_of(ctx), sandbox_id, seconds))
 
     @mcp.tool(name="list_profiles", annotations=Hints(read_only_hint=True))
     async def list_profiles() -> ProfileList:
         """List the sandbox profiles: image, CPU and memory limits, capabilities, idle
         timeout (after which an unused sandbox's container is stopped; files stay)."""
+        bay = await _call(ready())
         return ProfileList(profiles=bay.sandboxes.profiles())
 
     # -- execution ------------------------------------------------------------------
@@ -384,6 +398,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         its traceback; figures shown with plt.show() or left as the last expression come
         back as PNG images. Output over the limit keeps its head and tail; the full text
         is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
+        bay = await _call(ready())
         owner = owner_of(ctx)
         progress = _progress_for(ctx)
         result = await _call(
@@ -425,6 +440,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         """Run a shell command in the sandbox with bash, as an unprivileged user. Returns
         stdout and stderr interleaved, and the exit code. On timeout the command and
         every process it started are killed. Files written under /workspace persist."""
+        bay = await _call(ready())
         owner = owner_of(ctx)
         progress = _progress_for(ctx)
         result = await _call(
@@ -466,6 +482,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         """Read a file from /workspace. Text files come back as text (use offset and
         limit, in lines, for large ones); images (PNG, JPEG, GIF, WebP) as images; other
         binary files as their size, type and a resource URI to fetch the bytes."""
+        bay = await _call(ready())
         read = await _call(
             bay.files.read_for_model(
                 owner_of(ctx), sandbox_id, path, _progress_for(ctx), offset=offset or 0, limit=limit
@@ -485,6 +502,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     ) -> FileWritten:
         """Write a text file in /workspace, replacing it if it exists and creating parent
         directories. Files persist across sandbox stops."""
+        bay = await _call(ready())
         return await _call(
             bay.files.write_text(owner_of(ctx), sandbox_id, path, content, _progress_for(ctx))
         )
@@ -505,6 +523,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     ) -> FileEdited:
         """Replace text in a file in /workspace. Fails if old_string is absent, or occurs
         more than once without replace_all (add surrounding lines to make it unique)."""
+        bay = await _call(ready())
         return await _call(
             bay.files.edit_text(
                 owner_of(ctx),
@@ -526,6 +545,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         ] = ".",
     ) -> DirectoryListing:
         """List a directory in /workspace: each entry's name, path, type and size."""
+        bay = await _call(ready())
         return await _call(
             bay.files.list_directory(owner_of(ctx), sandbox_id, path, _progress_for(ctx))
         )
@@ -539,6 +559,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
     ) -> FileDeleted:
         """Delete a file or a whole directory in /workspace (a symlink is removed, not
         what it points to)."""
+        bay = await _call(ready())
         deleted = await _call(bay.files.delete(owner_of(ctx), sandbox_id, path, _progress_for(ctx)))
         return FileDeleted(path=deleted)
 
@@ -551,6 +572,7 @@ def create_mcp_server(bay: Bay, owner_of: OwnerOf) -> BayMCPServer:
         "blob; a directory reads as a JSON listing",
     )
     async def cargo_file(sandbox_id: str, path: str, ctx: Context[Any, Any]) -> str | bytes:
+        bay = await _call(ready())
         try:
             read = await bay.files.read_resource(owner_of(ctx), sandbox_id, path)
         except BayError as exc:

@@ -67,7 +67,11 @@ def transport_security(allowed_hosts: list[str]) -> TransportSecuritySettings:
 def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
     """The app over `bay`; `loopback_bind` says whether the server listens on loopback
     only (anonymous access may then be on while no key exists)."""
-    mcp = create_mcp_server(bay, owner_of_request)
+
+    async def ready() -> Bay:  # the lifespan starts Bay before the first request
+        return bay
+
+    mcp = create_mcp_server(ready, owner_of_request)
     security = transport_security(bay.settings.allowed_hosts)
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
     # the contract's 404 and the session manager runs in our lifespan.

@@ -28,7 +28,10 @@ PNG = base64.b64decode(
 
 @pytest.fixture
 def server(bay: Bay) -> BayMCPServer:
-    return create_mcp_server(bay, lambda ctx: "alice")
+    async def ready() -> Bay:
+        return bay
+
+    return create_mcp_server(ready, lambda ctx: "alice")
 
 
 def text_of(result: CallToolResult) -> str:

@@ -74,3 +74,14 @@ def test_the_instance_id_is_made_once(tmp_path: Path) -> None:
     first = resolve_instance_id(settings)
     assert first == resolve_instance_id(BaySettings(data_dir=tmp_path))
     assert resolve_instance_id(BaySettings(data_dir=tmp_path, instance_id="fixed")) == "fixed"
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from bay_mcp.storage.database import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
