@@ -58,7 +58,12 @@ class Bay:
             self.driver,
             self.ship,
             self.image_manager,
-            MachineSetup(settings.setup_pid, settings.setup_log, settings.start_timeout_seconds),
+            MachineSetup(
+                settings.setup_pid,
+                settings.setup_log,
+                settings.start_timeout_seconds,
+                settings.setup_status,
+            ),
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
         )

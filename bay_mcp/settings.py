@@ -137,6 +137,7 @@ class BaySettings(BaseSettings):
     # starts wait for it; its log's end is reported if it fails.
     setup_pid: int | None = None
     setup_log: Path | None = None
+    setup_status: Path | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
 

@@ -1,8 +1,9 @@
 """The machine's set-up, running beside the server: `scripts/run` starts the Docker
-engine and builds the Ship image in the background (BAY_SETUP_PID, its output in
-BAY_SETUP_LOG) and execs `bay-mcp` at once, because an MCP host gives a server
-seconds, not minutes, to answer. Starting a sandbox waits for the set-up here, with
-progress; a set-up that failed is reported on every call, with the end of its log.
+engine and builds the Ship image in the background (BAY_SETUP_PID; its output in
+BAY_SETUP_LOG, its exit code written to BAY_SETUP_STATUS when it ends) and execs
+`bay-mcp` at once, because an MCP host gives a server seconds, not minutes, to answer.
+Starting a sandbox waits for the set-up here, with progress; a set-up that failed is
+reported on every call, with the end of its log.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ _RETRY_AFTER_MS = 30_000
 
 
 class MachineSetup:
-    def __init__(self, pid: int | None, log: Path | None, wait_s: float) -> None:
+    def __init__(
+        self, pid: int | None, log: Path | None, wait_s: float, status: Path | None = None
+    ) -> None:
         self._pid = pid
         self._log = log
+        self._status = status
         self._wait_s = wait_s
         self._exit_code: int | None = None
         self._started = time.monotonic()
@@ -32,17 +36,28 @@ class MachineSetup:
         if self._pid is None or self._exit_code is not None:
             return False
         try:
-            # scripts/run exec'd into this process: the set-up is our child.
+            # scripts/run exec'd into this process: the set-up is our child (unless the
+            # shell reaped it first), and reaping it here leaves no zombie behind.
             done, status = os.waitpid(self._pid, os.WNOHANG)
-        except ChildProcessError:  # not our child after all: watch /proc instead
-            if Path(f"/proc/{self._pid}").exists():
-                return True
-            self._exit_code = 0
-            return False
-        if done == 0:
+        except ChildProcessError:
+            done, status = -1, 0
+        if done == 0 or (done == -1 and Path(f"/proc/{self._pid}").exists()):
             return True
-        self._exit_code = os.waitstatus_to_exitcode(status)
+        written = self._written_status()
+        if written is not None:
+            self._exit_code = written
+        elif done > 0:
+            self._exit_code = os.waitstatus_to_exitcode(status)
+        else:  # gone, and nobody can say how: only a status file would tell a failure
+            self._exit_code = 0 if self._status is None else -1
         return False
+
+    def _written_status(self) -> int | None:
+        if self._status is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._status.read_text().strip())
+        return None
 
     def _log_tail(self, lines: int) -> str:
         if self._log is None:
@@ -54,6 +69,11 @@ class MachineSetup:
 
     def _doing(self) -> str:
         return self._log_tail(1).strip() or "starting"
+
+    def _how(self) -> str:
+        if self._exit_code == -1:
+            return "it ended without writing its exit status: killed?"
+        return f"exit {self._exit_code}"
 
     async def ready(self, progress: Progress) -> None:
         """Return once no set-up is running (waiting at most the start timeout);
@@ -72,7 +92,7 @@ class MachineSetup:
             await asyncio.sleep(_POLL_S)
         if self._exit_code not in (None, 0):
             raise SessionNotReady(
-                f"setting up this machine failed (exit {self._exit_code}). The end of its "
+                f"setting up this machine failed ({self._how()}). The end of its "
                 f"log ({self._log}):\n{self._log_tail(8)}\nFix what it says (or run "
                 "scripts/run in a terminal to see it), then restart the server.",
                 {"retry_after_ms": _RETRY_AFTER_MS},

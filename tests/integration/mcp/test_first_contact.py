@@ -112,8 +112,9 @@ async def test_a_failed_set_up_is_reported_on_every_call(tmp_path: Path) -> None
     launcher = tmp_path / "launch"
     launcher.write_text(
         "#!/usr/bin/env bash\n"
-        f"( echo '[ensure-docker] no Docker engine answers here'; exit 3 ) > {log} 2>&1 &\n"
-        f"export BAY_SETUP_PID=$! BAY_SETUP_LOG={log}\n"
+        f"( echo '[ensure-docker] no Docker engine answers here'; echo 3 > {log}.status ) "
+        f"> {log} 2>&1 &\n"
+        f"export BAY_SETUP_PID=$! BAY_SETUP_LOG={log} BAY_SETUP_STATUS={log}.status\n"
         f"exec {ROOT / '.venv/bin/bay-mcp'}\n"
     )
     launcher.chmod(0o755)

@@ -62,3 +62,17 @@ async def test_no_set_up_is_ready_at_once() -> None:
 
 async def _silent(message: str) -> None:
     return None
+
+
+async def test_the_status_file_tells_how_a_reaped_set_up_ended(tmp_path: Path) -> None:
+    """The shell that started it may have reaped it already: the status file says."""
+    process, log = start(tmp_path, "echo 'docker: command not found'")
+    process.wait()  # reaped: waitpid can no longer tell
+    status = tmp_path / "setup.status"
+    status.write_text("127\n")
+    with pytest.raises(SessionNotReady, match=r"failed \(exit 127\)") as failed:
+        await MachineSetup(process.pid, log, wait_s=30, status=status).ready(_silent)
+    assert "command not found" in failed.value.message
+    status.unlink()
+    with pytest.raises(SessionNotReady, match="without writing its exit status"):
+        await MachineSetup(process.pid, log, wait_s=30, status=status).ready(_silent)
