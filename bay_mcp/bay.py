@@ -21,6 +21,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
+from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.reaper import Reaper
@@ -71,12 +72,19 @@ class Bay:
         # -- services: the rules every surface goes through
         self.sandboxes = SandboxService(self.db, settings, self.session_manager, self.cargo_manager)
         self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
+        self.history = HistoryService(
+            self.db,
+            self.sandboxes,
+            max_entries=settings.history_max_entries,
+            output_limit=settings.history_output_chars,
+        )
         self.execution = ExecService(
             self.sandboxes,
             self.ship,
             self.files,
             ExecSlots(settings.max_concurrent_execs_per_owner),
             settings.output_limit_chars,
+            self.history,
         )
         self.cargos = CargoService(self.db, self.cargo_manager)
         self.keys = KeyService(

@@ -129,6 +129,9 @@ class BaySettings(BaseSettings):
     local_owner: str = "default"
     profiles: list[Profile] = Field(default_factory=default_profiles)
     start_timeout_seconds: float = Field(60.0, gt=0)
+    # Execution history: entries kept per sandbox, and output kept per entry (chars).
+    history_max_entries: int = Field(1000, ge=1)
+    history_output_chars: int = Field(64 * 1024, ge=1024)
     # MCP text results are capped here; the full output is saved in the workspace.
     output_limit_chars: int = Field(20_000, ge=1000)
     # Build the Ship image at start when it is missing (progress on stderr).

@@ -47,15 +47,41 @@ class ExtendTtlBody(Strict):
     extend_by: int = Field(gt=0, le=MAX_TTL_SECONDS, description="seconds to add")
 
 
-class PythonExecBody(Strict):
+class ExecAnnotation(Strict):
+    description: str | None = Field(None, max_length=4096, description="kept in the history")
+    tags: str | None = Field(None, max_length=1024, description="comma-separated")
+    include_code: bool = Field(False, description="echo the code or command in the answer")
+
+
+class PythonExecBody(ExecAnnotation):
     code: str = Field(max_length=MAX_CODE_CHARS)
     timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
 
 
-class ShellExecBody(Strict):
+class ShellExecBody(ExecAnnotation):
     command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
     timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     cwd: str | None = Field(None, max_length=MAX_PATH_CHARS)
+
+
+class HistoryQuery(Strict):
+    exec_type: str | None = None
+    success_only: bool = False
+    tags: str | None = Field(None, max_length=1024)
+    has_notes: bool | None = None
+    has_description: bool | None = None
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class LastQuery(Strict):
+    exec_type: str | None = None
+
+
+class AnnotateBody(Strict):
+    description: str | None = Field(None, max_length=4096)
+    tags: str | None = Field(None, max_length=1024)
+    notes: str | None = Field(None, max_length=65536)
 
 
 class WriteFileBody(Strict):
@@ -172,6 +198,7 @@ class PythonExecResponse(BaseModel):
     data: PythonData
     execution_id: str
     execution_time_ms: int
+    code: str | None = Field(None, description="the code run, when include_code was set")
 
 
 class ShellExecResponse(BaseModel):
@@ -181,6 +208,7 @@ class ShellExecResponse(BaseModel):
     exit_code: int | None
     execution_id: str
     execution_time_ms: int
+    code: str | None = Field(None, description="the command run, when include_code was set")
 
 
 class FileContent(BaseModel):

@@ -25,7 +25,13 @@ from bay_mcp.managers import no_progress
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
 from bay_mcp.services.reaper import GcStatus, RunReport
-from bay_mcp.services.views import SandboxSummary, SandboxView
+from bay_mcp.services.views import (
+    Annotation,
+    HistoryEntry,
+    HistoryPage,
+    SandboxSummary,
+    SandboxView,
+)
 from rest import models
 from rest.errors import error_response, internal_error_response
 from rest.multipart import StreamedUpload
@@ -169,7 +175,12 @@ async def delete_sandbox(call: Call) -> Result:
 async def python_exec(call: Call) -> Result:
     body: models.PythonExecBody = call.body
     result = await call.bay.execution.python(
-        call.owner, call.params["sandbox_id"], body.code, body.timeout, no_progress
+        call.owner,
+        call.params["sandbox_id"],
+        body.code,
+        body.timeout,
+        no_progress,
+        Annotation(body.description, body.tags),
     )
     error = None
     if result.error is not None:
@@ -187,6 +198,7 @@ async def python_exec(call: Call) -> Result:
         ),
         execution_id=result.execution_id,
         execution_time_ms=result.execution_time_ms,
+        code=body.code if body.include_code else None,
     )
     return 200, _dump(response)
 
@@ -200,6 +212,7 @@ async def shell_exec(call: Call) -> Result:
         body.timeout,
         body.cwd or ".",
         no_progress,
+        Annotation(body.description, body.tags),
     )
     response = models.ShellExecResponse(
         success=result.success,
@@ -208,8 +221,50 @@ async def shell_exec(call: Call) -> Result:
         exit_code=result.exit_code,
         execution_id=result.execution_id,
         execution_time_ms=result.execution_time_ms,
+        code=body.command if body.include_code else None,
     )
     return 200, _dump(response)
+
+
+async def history(call: Call) -> Result:
+    query: models.HistoryQuery = call.query
+    page = await call.bay.history.list(
+        call.owner,
+        call.params["sandbox_id"],
+        exec_type=query.exec_type,
+        success_only=query.success_only,
+        tags=query.tags,
+        has_notes=query.has_notes,
+        has_description=query.has_description,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return 200, _dump(page)
+
+
+async def history_last(call: Call) -> Result:
+    query: models.LastQuery = call.query
+    entry = await call.bay.history.last(call.owner, call.params["sandbox_id"], query.exec_type)
+    return 200, _dump(entry)
+
+
+async def history_entry(call: Call) -> Result:
+    params = call.params
+    entry = await call.bay.history.get(call.owner, params["sandbox_id"], params["execution_id"])
+    return 200, _dump(entry)
+
+
+async def annotate(call: Call) -> Result:
+    body: models.AnnotateBody = call.body
+    entry = await call.bay.history.annotate(
+        call.owner,
+        call.params["sandbox_id"],
+        call.params["execution_id"],
+        description=body.description,
+        tags=body.tags,
+        notes=body.notes,
+    )
+    return 200, _dump(entry)
 
 
 async def read_file(call: Call) -> Result:
@@ -329,6 +384,15 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/shell/exec", shell_exec, "Run a shell command",
              response=models.ShellExecResponse, body=models.ShellExecBody,
              errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
+             response=HistoryPage, query=models.HistoryQuery),
+    Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",
+             response=HistoryEntry, query=models.LastQuery),
+    Endpoint("GET", SANDBOX + "/history/{execution_id}", history_entry, "One execution",
+             response=HistoryEntry),
+    Endpoint("PATCH", SANDBOX + "/history/{execution_id}", annotate,
+             "Annotate an execution (description, tags, notes)", response=HistoryEntry,
+             body=models.AnnotateBody),
     Endpoint("GET", SANDBOX + "/filesystem/files", read_file, "Read a text file",
              response=models.FileContent, query=models.PathQuery, errors=RUNTIME_ERRORS),
     Endpoint("PUT", SANDBOX + "/filesystem/files", write_file, "Write a text file",

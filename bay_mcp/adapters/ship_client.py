@@ -61,6 +61,8 @@ SHIP_ERRORS: dict[ErrorCode, type[BayError] | None] = {
 class ShipEndpoint:
     url: str
     token: str
+    # The session this endpoint belongs to (what history entries name).
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)

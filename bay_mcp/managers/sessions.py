@@ -121,7 +121,7 @@ class SessionManager:
                 if session.observed_state == "ready" and session.container_id:
                     info = await self._driver.inspect(session.container_id)
                     if info.state == "running" and info.endpoint is not None:
-                        return ShipEndpoint(info.endpoint, session.ship_token)
+                        return ShipEndpoint(info.endpoint, session.ship_token, session.id)
                     log.warning(
                         "sandbox %s: container %s is %s; starting a new session",
                         sandbox_id,
@@ -212,7 +212,7 @@ class SessionManager:
             )
             container_id = info.id
             await self._update(session, container_id=info.id)
-            endpoint = await self._wait_ready(info.id, session.ship_token)
+            endpoint = await self._wait_ready(info.id, session.ship_token, session.id)
             version = await self._handshake(endpoint, profile)
         except BaseException as exc:
             if container_id is not None:
@@ -243,7 +243,7 @@ class SessionManager:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
         return env
 
-    async def _wait_ready(self, container_id: str, token: str) -> ShipEndpoint:
+    async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:
         """Poll Ship's /health until it answers, the container dies, or the deadline."""
         deadline = time.monotonic() + self._start_timeout
         next_state_check = 0.0
@@ -259,7 +259,7 @@ class SessionManager:
                         f"{info.exit_code}); its last log lines:\n{logs.strip()}"
                     )
                 if info.endpoint is not None:
-                    endpoint = ShipEndpoint(info.endpoint, token)
+                    endpoint = ShipEndpoint(info.endpoint, token, session_id)
                 next_state_check = now + _STATE_CHECK_EVERY_S
             if endpoint is not None and await self._ship.healthy(endpoint):
                 return endpoint

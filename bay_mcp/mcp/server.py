@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
@@ -34,9 +34,12 @@ from bay_mcp.managers import Progress
 from bay_mcp.mcp.results import file_content, python_content, shell_content
 from bay_mcp.services.output import cargo_uri
 from bay_mcp.services.views import (
+    Annotation,
     DirectoryListing,
     FileEdited,
     FileWritten,
+    HistoryEntry,
+    HistoryPage,
     ProfileView,
     PythonError,
     SandboxStatus,
@@ -62,6 +65,10 @@ gone after delete_sandbox. The first call on a new or stopped sandbox starts its
 container (about a second). Delete sandboxes you no longer need."""
 
 SandboxId = Annotated[str, Field(description="The sandbox's id, as returned by create_sandbox")]
+RunDescription = Annotated[
+    str | None, Field(description="What this run is for, kept in the execution history")
+]
+RunTags = Annotated[str | None, Field(description="Comma-separated tags for the history")]
 Timeout = Annotated[
     int,
     Field(
@@ -391,6 +398,8 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         sandbox_id: SandboxId,
         code: Annotated[str, Field(description="Python source to run, any number of lines")],
         timeout: Timeout = DEFAULT_TIMEOUT_S,
+        description: RunDescription = None,
+        tags: RunTags = None,
     ) -> Annotated[CallToolResult, PythonExecOutput]:
         """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
         variables, imports and functions stay defined for later calls until the sandbox
@@ -403,7 +412,9 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         progress = _progress_for(ctx)
         result = await _call(
             _with_heartbeat(
-                bay.execution.python(owner, sandbox_id, code, timeout, progress),
+                bay.execution.python(
+                    owner, sandbox_id, code, timeout, progress, Annotation(description, tags)
+                ),
                 progress,
                 "running Python",
             )
@@ -436,6 +447,8 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         cwd: Annotated[
             str, Field(description="Working directory relative to /workspace; default '.'")
         ] = ".",
+        description: RunDescription = None,
+        tags: RunTags = None,
     ) -> Annotated[CallToolResult, ShellExecOutput]:
         """Run a shell command in the sandbox with bash, as an unprivileged user. Returns
         stdout and stderr interleaved, and the exit code. On timeout the command and
@@ -445,7 +458,15 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         progress = _progress_for(ctx)
         result = await _call(
             _with_heartbeat(
-                bay.execution.shell(owner, sandbox_id, command, timeout, cwd, progress),
+                bay.execution.shell(
+                    owner,
+                    sandbox_id,
+                    command,
+                    timeout,
+                    cwd,
+                    progress,
+                    Annotation(description, tags),
+                ),
                 progress,
                 "running the command",
             )
@@ -564,6 +585,73 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         return FileDeleted(path=deleted)
 
     # -- resources ------------------------------------------------------------------
+
+    # -- history --------------------------------------------------------------------
+
+    @mcp.tool(name="get_execution_history", annotations=Hints(read_only_hint=True))
+    async def get_execution_history(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        exec_type: Annotated[
+            Literal["python", "shell"] | None, Field(description="Only python or shell runs")
+        ] = None,
+        success_only: Annotated[bool, Field(description="Only runs that succeeded")] = False,
+        tags: Annotated[
+            str | None, Field(description="Only runs carrying all these tags (comma-separated)")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="At most this many")] = 20,
+        offset: Annotated[int, Field(ge=0, description="Skip this many (newest first)")] = 0,
+    ) -> HistoryPage:
+        """List the sandbox's past runs, newest first: code, success, duration, output
+        (head and tail), description, tags and notes."""
+        bay = await _call(ready())
+        return await _call(
+            bay.history.list(
+                owner_of(ctx),
+                sandbox_id,
+                exec_type=exec_type,
+                success_only=success_only,
+                tags=tags,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    @mcp.tool(name="get_execution", annotations=Hints(read_only_hint=True))
+    async def get_execution(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        execution_id: Annotated[str, Field(description="An execution_id a run returned")],
+    ) -> HistoryEntry:
+        """Show one past run of the sandbox by its execution_id."""
+        bay = await _call(ready())
+        return await _call(bay.history.get(owner_of(ctx), sandbox_id, execution_id))
+
+    @mcp.tool(
+        name="annotate_execution",
+        annotations=Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+    )
+    async def annotate_execution(
+        ctx: Context[Any, Any],
+        sandbox_id: SandboxId,
+        execution_id: Annotated[str, Field(description="An execution_id a run returned")],
+        description: RunDescription = None,
+        tags: RunTags = None,
+        notes: Annotated[str | None, Field(description="Free notes; '' clears them")] = None,
+    ) -> HistoryEntry:
+        """Describe, tag or add notes to a past run (e.g. which attempt worked), to find
+        it again with get_execution_history. What is not given is kept."""
+        bay = await _call(ready())
+        return await _call(
+            bay.history.annotate(
+                owner_of(ctx),
+                sandbox_id,
+                execution_id,
+                description=description,
+                tags=tags,
+                notes=notes,
+            )
+        )
 
     @mcp.resource(
         "cargo://{sandbox_id}/{+path}",

@@ -12,16 +12,17 @@ import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from bay_mcp.adapters.ship_client import ShipClient
+from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.files import FileService
+from bay_mcp.services.history import ExecType, HistoryService, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
 from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
-from bay_mcp.storage.models import new_id
+from bay_mcp.services.views import Annotation, PythonError, PythonExecResult, ShellExecResult
+from bay_mcp.storage.models import Execution, new_id
 from ship import protocol
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,30 @@ class ExecSlots:
                 del self._running[owner]
 
 
+NO_ANNOTATION = Annotation()
+
+
+def _entry(
+    annotation: Annotation,
+    execution_id: str,
+    owner: str,
+    sandbox_id: str,
+    endpoint: ShipEndpoint,
+    exec_type: ExecType,
+    code: str,
+) -> Execution:
+    return new_entry(
+        execution_id=execution_id,
+        owner=owner,
+        sandbox_id=sandbox_id,
+        session_id=endpoint.session_id,
+        exec_type=exec_type,
+        code=code,
+        description=annotation.description,
+        tags=annotation.tags,
+    )
+
+
 class ExecService:
     def __init__(
         self,
@@ -88,7 +113,9 @@ class ExecService:
         files: FileService,
         slots: ExecSlots,
         output_limit_chars: int,
+        history: HistoryService,
     ) -> None:
+        self._history = history
         self._sandboxes = sandboxes
         self._ship = ship
         self._files = files
@@ -111,17 +138,31 @@ class ExecService:
         return cap_output(output, self._output_limit, path, sandbox_id)
 
     async def python(
-        self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
+        self,
+        owner: str,
+        sandbox_id: str,
+        code: str,
+        timeout: float,
+        progress: Progress,
+        annotation: Annotation = NO_ANNOTATION,
     ) -> PythonExecResult:
+        """Run `code` in the kernel; recorded in the history with `annotation`."""
         check_timeout(timeout)
         with self._slots.hold(owner):
-            return await self._python(owner, sandbox_id, code, timeout, progress)
+            return await self._python(owner, sandbox_id, code, timeout, progress, annotation)
 
     async def _python(
-        self, owner: str, sandbox_id: str, code: str, timeout: float, progress: Progress
+        self,
+        owner: str,
+        sandbox_id: str,
+        code: str,
+        timeout: float,
+        progress: Progress,
+        annotation: Annotation,
     ) -> PythonExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
             execution_id = new_id("exec")
+            entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "python", code)
             try:
                 raw = await self._ship.python_exec(endpoint, code, timeout)
             except BaseException:
@@ -129,6 +170,11 @@ class ExecService:
                 await _shielded(self._ship.python_interrupt(endpoint))
                 raise
             result = _python_result(raw, execution_id)
+            entry.success, entry.timed_out = result.success, raw.timed_out
+            entry.execution_time_ms, entry.output = result.execution_time_ms, result.output
+            if result.error is not None:
+                entry.error = f"{result.error.ename}: {result.error.evalue}"
+            await self._history.record(entry)
             if raw.timed_out:
                 after = (
                     "the kernel was restarted, so its variables are gone."
@@ -146,13 +192,17 @@ class ExecService:
         timeout: float,
         cwd: str,
         progress: Progress,
+        annotation: Annotation = NO_ANNOTATION,
     ) -> ShellExecResult:
+        """Run `command` with bash; recorded in the history with `annotation`."""
         check_timeout(timeout)
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
         with self._slots.hold(owner):
-            return await self._shell(owner, sandbox_id, command, timeout, relative_cwd, progress)
+            return await self._shell(
+                owner, sandbox_id, command, timeout, relative_cwd, progress, annotation
+            )
 
     async def _shell(
         self,
@@ -162,9 +212,11 @@ class ExecService:
         timeout: float,
         relative_cwd: str,
         progress: Progress,
+        annotation: Annotation,
     ) -> ShellExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
             execution_id = new_id("exec")
+            entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "shell", command)
             try:
                 raw = await self._ship.shell_exec(
                     endpoint, command, timeout, relative_cwd, execution_id
@@ -181,6 +233,12 @@ class ExecService:
                 execution_id=execution_id,
                 execution_time_ms=raw.execution_time_ms,
             )
+            entry.success, entry.timed_out = result.success, raw.timed_out
+            entry.exit_code, entry.output = result.exit_code, result.output
+            entry.execution_time_ms = result.execution_time_ms
+            if not result.success and not raw.timed_out:
+                entry.error = f"the command exited with code {result.exit_code}"
+            await self._history.record(entry)
             if raw.timed_out:
                 raise _timed_out(
                     "the command",

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, case, func
+from sqlalchemy import ColumnElement, and_, case, delete, func
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
@@ -32,7 +32,7 @@ from bay_mcp.services.paging import Page, PageRequest, cut, paged
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import BaySettings, Capability, Profile
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Cargo, Sandbox, Session, new_id, utcnow
+from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -288,8 +288,13 @@ class SandboxService:
         await self.remove(sandbox)
         log.info("owner %s deleted sandbox %s", owner, sandbox_id)
 
+    async def check_owner(self, owner: str, sandbox_id: str) -> None:
+        """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
+        await self._row(owner, sandbox_id)
+
     async def remove(self, sandbox: Sandbox) -> None:
-        """What delete does, for any live sandbox (the reaper's expired ones too)."""
+        """What delete does, for any live sandbox (the reaper's expired ones too); its
+        execution history goes with it."""
         await self._sessions.stop(sandbox.id)
         async with self._db.session() as db:
             row = await db.get(Sandbox, sandbox.id)
@@ -302,6 +307,7 @@ class SandboxService:
             if cargo is not None and cargo.managed:
                 await self._cargos.discard(cargo)
                 await db.delete(cargo)
+            await db.exec(delete(Execution).where(col(Execution.sandbox_id) == sandbox.id))
             await db.commit()
 
     async def extend_ttl(self, owner: str, sandbox_id: str, seconds: int) -> SandboxView:

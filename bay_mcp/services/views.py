@@ -3,6 +3,7 @@ REST bodies). Field names follow the `/v1` contract."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -147,3 +148,33 @@ class DirectoryEntry(BaseModel):
 class DirectoryListing(BaseModel):
     path: str
     entries: list[DirectoryEntry]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the caller says of a run, kept with it in the execution history."""
+
+    description: str | None = None
+    tags: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    id: str
+    session_id: str | None
+    exec_type: str
+    code: str
+    success: bool
+    exit_code: int | None
+    timed_out: bool
+    execution_time_ms: int
+    output: str
+    error: str | None
+    description: str | None
+    tags: str
+    notes: str | None
+    created_at: datetime
+
+
+class HistoryPage(BaseModel):
+    entries: list[HistoryEntry]
+    total: int

@@ -88,6 +88,31 @@ class Session(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Execution(SQLModel, table=True):
+    """One recorded run (python, shell) of a sandbox: what ran, what came of it, and
+    the caller's annotations. Its id is the `execution_id` the call returned."""
+
+    __tablename__ = "executions"
+
+    id: str = Field(primary_key=True)
+    sandbox_id: str = Field(index=True)
+    owner: str
+    session_id: str | None = None
+    exec_type: str  # python | shell
+    code: str
+    success: bool
+    exit_code: int | None = None
+    timed_out: bool = False
+    execution_time_ms: int = 0
+    # Head and tail of the output, at most the configured size.
+    output: str = ""
+    error: str | None = None
+    description: str | None = None
+    tags: str = ""  # comma-separated, as the upstream contract has them
+    notes: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
 class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("owner", "key"),)

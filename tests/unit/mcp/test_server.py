@@ -19,7 +19,8 @@ from tests.fakes import FakeShip
 TOOLS = {
     "create_sandbox", "list_sandboxes", "get_sandbox", "stop_sandbox", "delete_sandbox",
     "extend_sandbox_ttl", "list_profiles", "python_exec", "shell_exec", "read_file",
-    "write_file", "edit_file", "list_files", "delete_file",
+    "write_file", "edit_file", "list_files", "delete_file", "get_execution_history",
+    "get_execution", "annotate_execution",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -247,6 +248,9 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("stop_sandbox", {"sandbox_id": "s", "now": True}),
         ("delete_sandbox", {"sandbox_id": "s", "now": True}),
         ("extend_sandbox_ttl", {"sandbox_id": "s", "seconds": 5, "minutes": 1}),
+        ("get_execution_history", {"sandbox_id": "s", "kind": "python"}),
+        ("get_execution", {"sandbox_id": "s", "execution_id": "e", "full": True}),
+        ("annotate_execution", {"sandbox_id": "s", "execution_id": "e", "note": "x"}),
     ],
 )  # fmt: skip
 async def test_a_misspelt_argument_is_an_error_naming_it(
@@ -254,10 +258,44 @@ async def test_a_misspelt_argument_is_an_error_naming_it(
 ) -> None:
     async with Client(server) as client:
         [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
-                                      "old_string", "new_string", "seconds"}  # fmt: skip
+                                      "old_string", "new_string", "seconds",
+                                      "execution_id"}  # fmt: skip
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert listed[tool].input_schema["additionalProperties"] is False
         failed = await client.call_tool(tool, arguments)
         assert failed.is_error
         assert f"unknown argument {unknown}" in text_of(failed)
         assert "this tool takes" in text_of(failed)
+
+
+async def test_history_tools_list_show_and_annotate_runs(server: BayMCPServer) -> None:
+    async with Client(server) as client:
+        sandbox_id = await new_sandbox(client)
+        ran = await call(client, "python_exec", sandbox_id=sandbox_id, code="x = 1",
+                         description="set x", tags="setup")  # fmt: skip
+        await call(client, "shell_exec", sandbox_id=sandbox_id, command="ls")
+        listed = await call(client, "get_execution_history", sandbox_id=sandbox_id)
+        assert listed.structured_content is not None
+        entries = listed.structured_content["entries"]
+        assert [e["exec_type"] for e in entries] == ["shell", "python"]
+        execution_id = entries[1]["id"]
+        assert ran.structured_content is not None
+        got = await call(client, "get_execution", sandbox_id=sandbox_id,
+                         execution_id=execution_id)  # fmt: skip
+        assert got.structured_content is not None
+        assert (got.structured_content["code"], got.structured_content["tags"]) == (
+            "x = 1", "setup"
+        )  # fmt: skip
+        noted = await call(client, "annotate_execution", sandbox_id=sandbox_id,
+                           execution_id=execution_id, notes="worked")  # fmt: skip
+        assert noted.structured_content is not None
+        assert noted.structured_content["notes"] == "worked"
+        assert noted.structured_content["description"] == "set x"
+        python_only = await call(client, "get_execution_history", sandbox_id=sandbox_id,
+                                 exec_type="python", tags="setup")  # fmt: skip
+        assert python_only.structured_content is not None
+        assert python_only.structured_content["total"] == 1
+        nope = {"sandbox_id": sandbox_id, "execution_id": "exec-nope"}
+        missing = await client.call_tool("get_execution", nope)
+        assert missing.is_error
+        assert "not found" in text_of(missing)

@@ -1,0 +1,214 @@
+"""Execution history: every python and shell run of a sandbox, kept with what came of
+it and the caller's annotations; at most `max_entries` per sandbox (the oldest go),
+gone with the sandbox.
+
+Recording never fails the call it records: a write that fails is logged and counted
+(`failed_writes`), and the result still returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+
+from bay_mcp.errors import NotFound, ValidationFailed
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import HistoryEntry, HistoryPage
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Execution, utcnow
+
+log = logging.getLogger(__name__)
+
+ExecType = Literal["python", "shell"]
+EXEC_TYPES: tuple[str, ...] = ("python", "shell", "browser", "browser_batch")
+MAX_HISTORY_PAGE = 500
+
+
+def _entry(row: Execution) -> HistoryEntry:
+    return HistoryEntry.model_validate(row.model_dump())
+
+
+def head_and_tail(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[… {len(text) - 2 * half} characters not kept …]\n{text[-half:]}"
+
+
+def normalize_tags(tags: str | None) -> str:
+    """`a, b,,a` → `a,b`: trimmed, empty ones dropped, first spelling kept."""
+    seen: list[str] = []
+    for tag in (tags or "").split(","):
+        tag = tag.strip()
+        if tag and tag not in seen:
+            seen.append(tag)
+    return ",".join(seen)
+
+
+def check_exec_type(exec_type: str | None) -> str | None:
+    if exec_type is not None and exec_type not in EXEC_TYPES:
+        raise ValidationFailed(
+            f"exec_type must be one of {', '.join(EXEC_TYPES)}, got {exec_type!r}",
+            {"fields": ["exec_type"], "field": "exec_type"},
+        )
+    return exec_type
+
+
+class HistoryService:
+    def __init__(
+        self, db: Database, sandboxes: SandboxService, *, max_entries: int, output_limit: int
+    ) -> None:
+        self._db = db
+        self._sandboxes = sandboxes
+        self._max_entries = max_entries
+        self._output_limit = output_limit
+        self.failed_writes = 0
+
+    async def record(self, entry: Execution) -> None:
+        """Keep one run; never raises (the run's result matters more than its record)."""
+        entry.output = head_and_tail(entry.output, self._output_limit)
+        entry.tags = normalize_tags(entry.tags)
+        try:
+            async with self._db.session() as db:
+                db.add(entry)
+                await db.flush()
+                keep = (
+                    select(Execution.id)
+                    .where(col(Execution.sandbox_id) == entry.sandbox_id)
+                    .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
+                    .limit(self._max_entries)
+                )
+                await db.exec(
+                    delete(Execution).where(
+                        col(Execution.sandbox_id) == entry.sandbox_id,
+                        col(Execution.id).not_in(keep),
+                    )
+                )
+                await db.commit()
+        except Exception:
+            self.failed_writes += 1
+            log.exception("could not record execution %s in the history", entry.id)
+
+    async def list(
+        self,
+        owner: str,
+        sandbox_id: str,
+        *,
+        exec_type: str | None = None,
+        success_only: bool = False,
+        tags: str | None = None,
+        has_notes: bool | None = None,
+        has_description: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> HistoryPage:
+        """The sandbox's runs, newest first. `tags`: entries carrying every tag given."""
+        await self._sandboxes.check_owner(owner, sandbox_id)
+        check_exec_type(exec_type)
+        if not 1 <= limit <= MAX_HISTORY_PAGE or offset < 0:
+            raise ValidationFailed(
+                f"limit must be 1–{MAX_HISTORY_PAGE} and offset ≥ 0",
+                {"fields": ["limit", "offset"], "field": "limit"},
+            )
+        conditions = [col(Execution.sandbox_id) == sandbox_id]
+        if exec_type is not None:
+            conditions.append(col(Execution.exec_type) == exec_type)
+        if success_only:
+            conditions.append(col(Execution.success).is_(True))
+        for tag in normalize_tags(tags).split(",") if tags else []:
+            conditions.append(func.instr("," + col(Execution.tags) + ",", f",{tag},") > 0)
+        if has_notes is not None:
+            present = col(Execution.notes).is_not(None) & (col(Execution.notes) != "")
+            conditions.append(present if has_notes else ~present)
+        if has_description is not None:
+            present = col(Execution.description).is_not(None) & (col(Execution.description) != "")
+            conditions.append(present if has_description else ~present)
+        async with self._db.session() as db:
+            total = (
+                await db.exec(select(func.count()).select_from(Execution).where(*conditions))
+            ).one()
+            rows = (
+                await db.exec(
+                    select(Execution)
+                    .where(*conditions)
+                    .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+        return HistoryPage(entries=[_entry(row) for row in rows], total=total)
+
+    async def last(self, owner: str, sandbox_id: str, exec_type: str | None = None) -> HistoryEntry:
+        page = await self.list(owner, sandbox_id, exec_type=exec_type, limit=1)
+        if not page.entries:
+            kind = f"{exec_type} " if exec_type else ""
+            raise NotFound(f"sandbox {sandbox_id} has no {kind}executions in its history yet")
+        return page.entries[0]
+
+    async def _row(self, owner: str, sandbox_id: str, execution_id: str) -> Execution:
+        await self._sandboxes.check_owner(owner, sandbox_id)
+        async with self._db.session() as db:
+            row = await db.get(Execution, execution_id)
+        if row is None or row.sandbox_id != sandbox_id:
+            raise NotFound(
+                f"execution {execution_id} not found in sandbox {sandbox_id}'s history "
+                "(get_execution_history lists it; old entries are dropped past the cap)"
+            )
+        return row
+
+    async def get(self, owner: str, sandbox_id: str, execution_id: str) -> HistoryEntry:
+        return _entry(await self._row(owner, sandbox_id, execution_id))
+
+    async def annotate(
+        self,
+        owner: str,
+        sandbox_id: str,
+        execution_id: str,
+        *,
+        description: str | None = None,
+        tags: str | None = None,
+        notes: str | None = None,
+    ) -> HistoryEntry:
+        """Set what is given (an empty string clears it); the rest is kept."""
+        await self._row(owner, sandbox_id, execution_id)
+        async with self._db.session() as db:
+            row = await db.get(Execution, execution_id)
+            assert row is not None
+            if description is not None:
+                row.description = description or None
+            if tags is not None:
+                row.tags = normalize_tags(tags)
+            if notes is not None:
+                row.notes = notes or None
+            db.add(row)
+            await db.commit()
+            return _entry(row)
+
+
+def new_entry(
+    *,
+    execution_id: str,
+    owner: str,
+    sandbox_id: str,
+    session_id: str | None,
+    exec_type: ExecType,
+    code: str,
+    description: str | None,
+    tags: str | None,
+) -> Execution:
+    """An entry for a run about to start; the exec service fills in its outcome."""
+    return Execution(
+        id=execution_id,
+        sandbox_id=sandbox_id,
+        owner=owner,
+        session_id=session_id,
+        exec_type=exec_type,
+        code=code,
+        success=False,
+        description=description or None,
+        tags=tags or "",
+        created_at=utcnow(),
+    )
