@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bay_mcp.logs import configure_logging
 
     settings = _load_settings()
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings.log_level, settings.log_file, settings.log_format)
     transport = getattr(args, "transport", "stdio")
     if transport == "stdio":
         from bay_mcp.stdio import serve_stdio

@@ -143,6 +143,8 @@ class BaySettings(BaseSettings):
     setup_status: Path | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
+    # text (the default) or json: one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(

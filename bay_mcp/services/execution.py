@@ -15,6 +15,7 @@ from typing import Any
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
+from bay_mcp.logs import about, execution_var
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.files import FileService
@@ -148,8 +149,11 @@ class ExecService:
     ) -> PythonExecResult:
         """Run `code` in the kernel; recorded in the history with `annotation`."""
         check_timeout(timeout)
-        with self._slots.hold(owner):
-            return await self._python(owner, sandbox_id, code, timeout, progress, annotation)
+        execution_id = new_id("exec")
+        with self._slots.hold(owner), about(execution_var, execution_id):
+            return await self._python(
+                owner, sandbox_id, code, timeout, progress, annotation, execution_id
+            )
 
     async def _python(
         self,
@@ -159,9 +163,9 @@ class ExecService:
         timeout: float,
         progress: Progress,
         annotation: Annotation,
+        execution_id: str,
     ) -> PythonExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
-            execution_id = new_id("exec")
             entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "python", code)
             try:
                 raw = await self._ship.python_exec(endpoint, code, timeout)
@@ -199,9 +203,17 @@ class ExecService:
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
-        with self._slots.hold(owner):
+        execution_id = new_id("exec")
+        with self._slots.hold(owner), about(execution_var, execution_id):
             return await self._shell(
-                owner, sandbox_id, command, timeout, relative_cwd, progress, annotation
+                owner,
+                sandbox_id,
+                command,
+                timeout,
+                relative_cwd,
+                progress,
+                annotation,
+                execution_id,
             )
 
     async def _shell(
@@ -213,9 +225,9 @@ class ExecService:
         relative_cwd: str,
         progress: Progress,
         annotation: Annotation,
+        execution_id: str,
     ) -> ShellExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
-            execution_id = new_id("exec")
             entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "shell", command)
             try:
                 raw = await self._ship.shell_exec(

@@ -121,6 +121,7 @@ class KeyService:
             db.add(row)
             await db.commit()
         self._keys_exist = True
+        log.info("API key %s created for owner %s", row.id, owner)
         return _view(row), key
 
     async def list(self) -> list[KeyView]:
@@ -137,6 +138,7 @@ class KeyService:
                 row.revoked_at = utcnow()
                 db.add(row)
                 await db.commit()
+                log.info("API key %s of owner %s revoked", row.id, row.owner)
         return _view(row)
 
     async def authenticate(self, key: str) -> str:

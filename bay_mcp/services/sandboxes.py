@@ -25,6 +25,7 @@ from bay_mcp.errors import (
     ValidationFailed,
 )
 from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB
+from bay_mcp.logs import about, sandbox_var
 from bay_mcp.managers import Progress
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
@@ -281,6 +282,7 @@ class SandboxService:
         """Destroy the sandbox's session; files are kept. Idempotent."""
         sandbox = await self._row(owner, sandbox_id)
         await self._sessions.stop(sandbox.id)
+        log.info("owner %s stopped sandbox %s", owner, sandbox_id)
 
     async def delete(self, owner: str, sandbox_id: str) -> None:
         """Destroy sessions, delete managed cargo, leave a tombstone. A second delete: 404."""
@@ -388,14 +390,15 @@ class SandboxService:
         if cargo is None:
             raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
         async with self._sessions.using(sandbox.id):
-            await self._touch(sandbox.id)
-            yield await self._sessions.ensure_running(
-                StartContext(
-                    sandbox=sandbox,
-                    profile=profile,
-                    volume=cargo.driver_ref,
-                    size_limit_mb=cargo.size_limit_mb,
-                ),
-                progress,
-            )
-            await self._touch(sandbox.id)  # the idle timer counts from the end of a call
+            with about(sandbox_var, sandbox.id):  # log lines of this call name the sandbox
+                await self._touch(sandbox.id)
+                yield await self._sessions.ensure_running(
+                    StartContext(
+                        sandbox=sandbox,
+                        profile=profile,
+                        volume=cargo.driver_ref,
+                        size_limit_mb=cargo.size_limit_mb,
+                    ),
+                    progress,
+                )
+                await self._touch(sandbox.id)  # the idle timer counts from the end of a call

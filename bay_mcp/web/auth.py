@@ -16,7 +16,7 @@ import secrets
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bay_mcp.errors import BayError, PayloadTooLarge
-from bay_mcp.logs import request_id_var
+from bay_mcp.logs import about, owner_var, request_id_var
 from bay_mcp.services.keys import AccessPolicy
 from rest.errors import error_response
 
@@ -76,7 +76,10 @@ class AuthMiddleware:
                     loopback_bind=self.loopback_bind,
                 )
                 receive = self._limit_body(headers, receive)
-            await self.app(scope, receive, send_with_id)
+                with about(owner_var, state["owner"]):
+                    await self.app(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except BayError as error:
             if started:
                 raise

@@ -85,3 +85,18 @@ def test_the_head_revision_constant_is_alembics_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_json_log_lines_carry_the_context() -> None:
+    import json
+    import logging
+
+    from bay_mcp.logs import JsonFormatter, RequestIdFilter, about, owner_var, sandbox_var
+
+    record = logging.LogRecord("bay", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    with about(owner_var, "alice"), about(sandbox_var, "sandbox-1"):
+        RequestIdFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "hello world"
+    assert (line["owner"], line["sandbox_id"], line["request_id"]) == ("alice", "sandbox-1", "-")
+    assert "execution_id" not in line  # absent, never invented
