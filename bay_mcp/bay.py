@@ -17,6 +17,7 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.managers.setup import MachineSetup
+from bay_mcp.metrics import Metrics
 from bay_mcp.services.admin import AdminService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
@@ -50,6 +51,7 @@ class Bay:
         self.db = database or Database(settings.database_path)
         self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
         self.ship = ship or ShipClient()
+        self.metrics = Metrics()
         # -- managers: containers, volumes and images, no owner rules
         self.image_manager = ImageProvider(
             self.driver, auto_build=settings.auto_build_image, docker_host=settings.docker_host
@@ -65,6 +67,7 @@ class Bay:
                 settings.start_timeout_seconds,
                 settings.setup_status,
             ),
+            self.metrics,
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
         )
@@ -85,6 +88,7 @@ class Bay:
             ExecSlots(settings.max_concurrent_execs_per_owner),
             settings.output_limit_chars,
             self.history,
+            self.metrics,
         )
         self.cargos = CargoService(self.db, self.cargo_manager)
         self.keys = KeyService(
@@ -99,7 +103,13 @@ class Bay:
             anonymous_owner=settings.local_owner,
         )
         self.reaper = Reaper(
-            self.db, self.driver, self.session_manager, self.sandboxes, settings, self.instance_id
+            self.db,
+            self.driver,
+            self.session_manager,
+            self.sandboxes,
+            settings,
+            self.instance_id,
+            self.metrics,
         )
         self.admin = AdminService(self.access, self.reaper)
         self.idempotency = IdempotencyService(

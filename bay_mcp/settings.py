@@ -101,6 +101,8 @@ class BaySettings(BaseSettings):
     # HTTP callers without a key act as local_owner when this is true; when unset,
     # only on a loopback bind while no API key exists at all (local development).
     allow_anonymous: bool | None = None
+    # GET /metrics: open on a loopback bind or to admin keys; true opens it to all.
+    metrics_public: bool = False
     # JSON request bodies over this are refused (413) before they are read.
     max_body_bytes: int = Field(64 * MB, ge=1024)
     # Executions (python, shell) one owner may have running at once; more are 429.

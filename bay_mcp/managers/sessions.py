@@ -29,6 +29,7 @@ from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.setup import MachineSetup
+from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Session, utcnow
@@ -59,6 +60,7 @@ class SessionManager:
         ship: ShipClient,
         images: ImageProvider,
         setup: MachineSetup,
+        metrics: Metrics,
         *,
         instance_id: str,
         start_timeout: float,
@@ -68,6 +70,7 @@ class SessionManager:
         self._ship = ship
         self._images = images
         self._setup = setup
+        self._metrics = metrics
         self._instance_id = instance_id
         self._start_timeout = start_timeout
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -220,17 +223,15 @@ class SessionManager:
             reason = exc.message if isinstance(exc, BayError) else repr(exc)
             await asyncio.shield(self._update(session, observed_state="failed", last_error=reason))
             if isinstance(exc, DriverError):
+                self._metrics.docker_errors.inc()
                 raise DriverError(f"could not start sandbox {sandbox.id}: {exc.message}") from exc
             raise
         await self._update(
             session, observed_state="ready", endpoint=endpoint.url, runtime_version=version
         )
-        log.info(
-            "sandbox %s: session %s ready in %.2f s",
-            sandbox.id,
-            session.id,
-            time.monotonic() - started,
-        )
+        elapsed = time.monotonic() - started
+        self._metrics.session_start.observe(elapsed)
+        log.info("sandbox %s: session %s ready in %.2f s", sandbox.id, session.id, elapsed)
         return endpoint
 
     @staticmethod

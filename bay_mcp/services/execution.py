@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.logs import about, execution_var
 from bay_mcp.managers import Progress, no_progress
+from bay_mcp.metrics import Metrics
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.files import FileService
 from bay_mcp.services.history import ExecType, HistoryService, new_entry
@@ -115,13 +117,31 @@ class ExecService:
         slots: ExecSlots,
         output_limit_chars: int,
         history: HistoryService,
+        metrics: Metrics,
     ) -> None:
         self._history = history
+        self._metrics = metrics
         self._sandboxes = sandboxes
         self._ship = ship
         self._files = files
         self._slots = slots
         self._output_limit = output_limit_chars
+
+    @contextlib.contextmanager
+    def _measured(self, exec_type: str) -> Iterator[list[str]]:
+        """Count the run by outcome and time it; the block may set the outcome."""
+        started = time.monotonic()
+        outcome = ["error"]
+        try:
+            yield outcome
+        except Timeout:
+            outcome[0] = "timeout"
+            raise
+        finally:
+            self._metrics.executions.labels(exec_type=exec_type, outcome=outcome[0]).inc()
+            self._metrics.execution_seconds.labels(exec_type=exec_type).observe(
+                time.monotonic() - started
+            )
 
     async def output_for_model(
         self, owner: str, sandbox_id: str, execution_id: str, output: str
@@ -150,10 +170,16 @@ class ExecService:
         """Run `code` in the kernel; recorded in the history with `annotation`."""
         check_timeout(timeout)
         execution_id = new_id("exec")
-        with self._slots.hold(owner), about(execution_var, execution_id):
-            return await self._python(
+        with (
+            self._slots.hold(owner),
+            about(execution_var, execution_id),
+            self._measured("python") as outcome,
+        ):
+            result = await self._python(
                 owner, sandbox_id, code, timeout, progress, annotation, execution_id
             )
+            outcome[0] = "success" if result.success else "failure"
+            return result
 
     async def _python(
         self,
@@ -204,8 +230,12 @@ class ExecService:
             raise ValidationFailed("command is empty", {"fields": ["command"]})
         relative_cwd = workspace_path(cwd, allow_root=True)
         execution_id = new_id("exec")
-        with self._slots.hold(owner), about(execution_var, execution_id):
-            return await self._shell(
+        with (
+            self._slots.hold(owner),
+            about(execution_var, execution_id),
+            self._measured("shell") as outcome,
+        ):
+            result = await self._shell(
                 owner,
                 sandbox_id,
                 command,
@@ -215,6 +245,8 @@ class ExecService:
                 annotation,
                 execution_id,
             )
+            outcome[0] = "success" if result.success else "failure"
+            return result
 
     async def _shell(
         self,

@@ -21,6 +21,7 @@ from bay_mcp.drivers import Driver
 from bay_mcp.errors import BayError
 from bay_mcp.managers import labels
 from bay_mcp.managers.sessions import SessionManager
+from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
 from bay_mcp.storage.database import Database
@@ -76,7 +77,9 @@ class Reaper:
         sandboxes: SandboxService,
         settings: BaySettings,
         instance_id: str,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._db = db
         self._driver = driver
         self._sessions = sessions
@@ -112,6 +115,7 @@ class Reaper:
                 except Exception as exc:  # one task failing must not stop the others
                     tally.error("the task stopped", exc)
                 results.append(tally.result)
+                self._metrics.reaper_cleaned.labels(task=task).inc(tally.result.cleaned_count)
             report = RunReport(
                 results=results,
                 total_cleaned=sum(r.cleaned_count for r in results),

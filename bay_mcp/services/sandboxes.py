@@ -278,6 +278,15 @@ class SandboxService:
             next_cursor=next_cursor,
         )
 
+    async def count_by_status(self) -> dict[str, int]:
+        """Live sandboxes of every owner, by status (for the metrics)."""
+        now = utcnow()
+        status = status_of(now)
+        query = _with_latest_session(now).with_only_columns(status, func.count()).group_by(status)
+        async with self._db.session() as db:
+            rows = (await db.exec(query)).all()  # type: ignore[call-overload]
+        return {str(state): int(count) for state, count in rows}
+
     async def stop(self, owner: str, sandbox_id: str) -> None:
         """Destroy the sandbox's session; files are kept. Idempotent."""
         sandbox = await self._row(owner, sandbox_id)

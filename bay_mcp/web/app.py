@@ -27,6 +27,7 @@ from bay_mcp.bay import Bay
 from bay_mcp.errors import BayError, NotFound, ValidationFailed
 from bay_mcp.mcp.server import create_mcp_server
 from bay_mcp.web.auth import AuthMiddleware
+from bay_mcp.web.metrics import RequestMetricsMiddleware, metrics_route
 from rest.errors import error_response
 from rest.openapi import openapi_document
 from rest.routes import health_route, rest_routes
@@ -85,6 +86,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
 
     routes: list[BaseRoute] = [
         health_route(bay),
+        metrics_route(bay, loopback_bind=loopback_bind),
         Route("/openapi.json", openapi, methods=["GET"]),
         *rest_routes(bay),
         *mcp_routes,
@@ -118,12 +120,13 @@ def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestMetricsMiddleware, metrics=bay.metrics),
             Middleware(
                 AuthMiddleware,
                 policy=bay.access,
                 loopback_bind=loopback_bind,
                 max_body_bytes=bay.settings.max_body_bytes,
-            )
+            ),
         ],
         exception_handlers={HTTPException: on_http_error},
     )

@@ -151,3 +151,16 @@ async def test_bodies_over_the_limit_are_413_before_parsing(
     streamed = await app.post("/v1/sandboxes", content=undeclared())
     assert streamed.status_code == 413
     assert (await app.get("/v1/sandboxes")).json()["items"] == []
+
+
+async def test_metrics_need_an_admin_key_off_loopback(bay: Bay) -> None:
+    _, alice = await bay.keys.create("alice")
+    _, admin = await bay.keys.create("admin")
+    transport = httpx.ASGITransport(app=create_http_app(bay, loopback_bind=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bay") as client:
+        assert (await client.get("/metrics")).status_code == 401
+        forbidden = await client.get("/metrics", headers={"Authorization": f"Bearer {alice}"})
+        assert forbidden.status_code == 403
+        allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+        assert allowed.status_code == 200
+        assert "bay_sandboxes" in allowed.text
