@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The major version must match between Bay and Ship (checked at each session's start).
 API_VERSION = "2"
@@ -128,6 +128,13 @@ class ShellExecRequest(Model):
     cwd: str = "."
     # Names the run so that POST /shell/cancel can kill it.
     exec_id: str | None = Field(None, pattern=EXEC_ID_PATTERN)
+
+    @field_validator("command")
+    @classmethod
+    def _no_nul(cls, command: str) -> str:
+        if "\x00" in command:
+            raise ValueError("a command cannot contain a NUL byte")
+        return command
 
 
 class ShellExecResult(Model):

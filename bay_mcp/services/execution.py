@@ -228,6 +228,11 @@ class ExecService:
         check_timeout(timeout)
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
+        if "\x00" in command:
+            raise ValidationFailed(
+                "command contains a NUL byte, which no shell can run: remove it",
+                {"fields": ["command"], "field": "command"},
+            )
         relative_cwd = workspace_path(cwd, allow_root=True)
         execution_id = new_id("exec")
         with (

@@ -99,3 +99,12 @@ async def test_an_owner_over_its_exec_slots_is_told_when_to_retry() -> None:
             pass
     with slots.hold("alice"):  # the slot is free again
         pass
+
+
+async def test_a_command_with_a_nul_byte_is_refused_before_anything_runs(
+    bay: Bay, driver: FakeDriver
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    with pytest.raises(ValidationFailed, match="NUL"):
+        await bay.execution.shell("alice", sandbox.id, "echo a\x00b", 30, ".", no_progress)
+    assert driver.started == 0

@@ -136,3 +136,9 @@ async def test_cancel_by_exec_id_kills_the_command(client: httpx.AsyncClient) ->
     assert processes_with(f"sleep {marker}") == []
     again = await client.post("/shell/cancel", json={"exec_id": "run-1"})
     assert again.json() == {"cancelled": False}
+
+
+async def test_ship_refuses_a_nul_byte_in_a_command(client: httpx.AsyncClient) -> None:
+    response = await client.post("/shell/exec", json={"command": "echo a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
