@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
@@ -87,6 +88,12 @@ class ExecSlots:
 NO_ANNOTATION = Annotation()
 
 
+@dataclass
+class Run:
+    execution_id: str
+    outcome: str = "error"
+
+
 def _entry(
     annotation: Annotation,
     execution_id: str,
@@ -128,20 +135,24 @@ class ExecService:
         self._output_limit = output_limit_chars
 
     @contextlib.contextmanager
-    def _measured(self, exec_type: str) -> Iterator[list[str]]:
-        """Count the run by outcome and time it; the block may set the outcome."""
-        started = time.monotonic()
-        outcome = ["error"]
-        try:
-            yield outcome
-        except Timeout:
-            outcome[0] = "timeout"
-            raise
-        finally:
-            self._metrics.executions.labels(exec_type=exec_type, outcome=outcome[0]).inc()
-            self._metrics.execution_seconds.labels(exec_type=exec_type).observe(
-                time.monotonic() - started
-            )
+    def _execution(self, owner: str, exec_type: ExecType) -> Iterator[Run]:
+        """One run: its id (which log lines name), the owner's slot, and its count and
+        time in the metrics by outcome (the block sets it; an exception is `error`,
+        a Timeout `timeout`)."""
+        run = Run(execution_id=new_id("exec"))
+        with self._slots.hold(owner):  # refused for want of a slot: not a run
+            started = time.monotonic()
+            try:
+                with about(execution_var, run.execution_id):
+                    yield run
+            except Timeout:
+                run.outcome = "timeout"
+                raise
+            finally:
+                self._metrics.executions.labels(exec_type=exec_type, outcome=run.outcome).inc()
+                self._metrics.execution_seconds.labels(exec_type=exec_type).observe(
+                    time.monotonic() - started
+                )
 
     async def output_for_model(
         self, owner: str, sandbox_id: str, execution_id: str, output: str
@@ -169,16 +180,11 @@ class ExecService:
     ) -> PythonExecResult:
         """Run `code` in the kernel; recorded in the history with `annotation`."""
         check_timeout(timeout)
-        execution_id = new_id("exec")
-        with (
-            self._slots.hold(owner),
-            about(execution_var, execution_id),
-            self._measured("python") as outcome,
-        ):
+        with self._execution(owner, "python") as run:
             result = await self._python(
-                owner, sandbox_id, code, timeout, progress, annotation, execution_id
+                owner, sandbox_id, code, timeout, progress, annotation, run.execution_id
             )
-            outcome[0] = "success" if result.success else "failure"
+            run.outcome = "success" if result.success else "failure"
             return result
 
     async def _python(
@@ -234,12 +240,7 @@ class ExecService:
                 {"fields": ["command"], "field": "command"},
             )
         relative_cwd = workspace_path(cwd, allow_root=True)
-        execution_id = new_id("exec")
-        with (
-            self._slots.hold(owner),
-            about(execution_var, execution_id),
-            self._measured("shell") as outcome,
-        ):
+        with self._execution(owner, "shell") as run:
             result = await self._shell(
                 owner,
                 sandbox_id,
@@ -248,9 +249,9 @@ class ExecService:
                 relative_cwd,
                 progress,
                 annotation,
-                execution_id,
+                run.execution_id,
             )
-            outcome[0] = "success" if result.success else "failure"
+            run.outcome = "success" if result.success else "failure"
             return result
 
     async def _shell(
