@@ -37,7 +37,10 @@ def about(variable: contextvars.ContextVar[str | None], value: str) -> Iterator[
     try:
         yield
     finally:
-        variable.reset(token)
+        # Left in another task's context (a streamed response ends in Starlette's own
+        # task), the reset fails: the context it was set in ends with its request anyway.
+        with contextlib.suppress(ValueError):
+            variable.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

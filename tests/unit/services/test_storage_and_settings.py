@@ -100,3 +100,14 @@ def test_json_log_lines_carry_the_context() -> None:
     assert line["message"] == "hello world"
     assert (line["owner"], line["sandbox_id"], line["request_id"]) == ("alice", "sandbox-1", "-")
     assert "execution_id" not in line  # absent, never invented
+
+
+async def test_a_context_left_in_another_task_does_not_fail() -> None:
+    """A streamed download leaves the sandbox's context in Starlette's task."""
+    import asyncio
+
+    from bay_mcp.logs import about, sandbox_var
+
+    entered = about(sandbox_var, "sandbox-1")
+    entered.__enter__()
+    await asyncio.create_task(asyncio.to_thread(entered.__exit__, None, None, None))
