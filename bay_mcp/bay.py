@@ -78,6 +78,7 @@ class Bay:
         self.history = HistoryService(
             self.db,
             self.sandboxes,
+            self.metrics,
             max_entries=settings.history_max_entries,
             output_limit=settings.history_output_chars,
         )

@@ -48,6 +48,11 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.history_write_failures = Counter(
+            "bay_history_write_failures",
+            "Runs whose history entry could not be written (the run itself returned)",
+            registry=self.registry,
+        )
         self.docker_errors = Counter(
             "bay_docker_errors", "Container engine failures", registry=self.registry
         )

@@ -3,7 +3,7 @@ it and the caller's annotations; at most `max_entries` per sandbox (the oldest g
 gone with the sandbox.
 
 Recording never fails the call it records: a write that fails is logged and counted
-(`failed_writes`), and the result still returns.
+(`bay_history_write_failures_total`), and the result still returns.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from bay_mcp.errors import NotFound, ValidationFailed
+from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import HistoryEntry, HistoryPage
 from bay_mcp.storage.database import Database
@@ -59,13 +60,19 @@ def check_exec_type(exec_type: str | None) -> str | None:
 
 class HistoryService:
     def __init__(
-        self, db: Database, sandboxes: SandboxService, *, max_entries: int, output_limit: int
+        self,
+        db: Database,
+        sandboxes: SandboxService,
+        metrics: Metrics,
+        *,
+        max_entries: int,
+        output_limit: int,
     ) -> None:
         self._db = db
         self._sandboxes = sandboxes
         self._max_entries = max_entries
         self._output_limit = output_limit
-        self.failed_writes = 0
+        self._metrics = metrics
 
     async def record(self, entry: Execution) -> None:
         """Keep one run; never raises (the run's result matters more than its record)."""
@@ -89,7 +96,7 @@ class HistoryService:
                 )
                 await db.commit()
         except Exception:
-            self.failed_writes += 1
+            self._metrics.history_write_failures.inc()
             log.exception("could not record execution %s in the history", entry.id)
 
     async def list(

@@ -109,6 +109,7 @@ def test_metrics_text_has_bounded_labels(server: HttpBay) -> None:
     assert "sandbox-" not in text  # no ids as label values
     for name in ("bay_sandboxes", "bay_sessions_running", "bay_session_start_seconds",
                  "bay_exec_duration_seconds", "bay_reaper_cleaned_total",
-                 "bay_docker_errors_total", "bay_http_requests_total",
+                 "bay_docker_errors_total", "bay_history_write_failures_total",
+                 "bay_http_requests_total",
                  "bay_http_request_duration_seconds"):  # fmt: skip
         assert f"# HELP {name}" in text or f"# HELP {name.removesuffix('_total')}" in text, name
