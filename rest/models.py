@@ -23,6 +23,7 @@ from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
+from ship.protocol import ResourceReport
 
 
 class Strict(BaseModel):
@@ -198,6 +199,9 @@ class PythonExecResponse(BaseModel):
     data: PythonData
     execution_id: str
     execution_time_ms: int
+    resources: ResourceReport | None = Field(
+        None, description="what the run cost and, if it was killed, why"
+    )
     code: str | None = Field(None, description="the code run, when include_code was set")
 
 
@@ -208,6 +212,9 @@ class ShellExecResponse(BaseModel):
     exit_code: int | None
     execution_id: str
     execution_time_ms: int
+    resources: ResourceReport | None = Field(
+        None, description="what the run cost and, if it was killed, why"
+    )
     code: str | None = Field(None, description="the command run, when include_code was set")
 
 

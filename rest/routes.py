@@ -198,6 +198,7 @@ async def python_exec(call: Call) -> Result:
         ),
         execution_id=result.execution_id,
         execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
         code=body.code if body.include_code else None,
     )
     return 200, _dump(response)
@@ -217,10 +218,11 @@ async def shell_exec(call: Call) -> Result:
     response = models.ShellExecResponse(
         success=result.success,
         output=result.output,
-        error=None if result.success else f"the command exited with code {result.exit_code}",
+        error=result.error,
         exit_code=result.exit_code,
         execution_id=result.execution_id,
         execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
         code=body.command if body.include_code else None,
     )
     return 200, _dump(response)

@@ -29,6 +29,7 @@ from ship.errors import NotFound, ResourceExhausted, ShipError, Unauthorized, Va
 from ship.kernel import PythonKernel
 from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
+from ship.resources import Cgroup
 from ship.settings import ShipSettings
 from ship.shell import run_command
 
@@ -147,11 +148,13 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
     running_shells: dict[str, asyncio.Future[protocol.ShellExecResult]] = {}
     quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
     workspace = settings.workspace
+    cgroup = Cgroup.detect()
     kernel = PythonKernel(
         python=settings.kernel_python,
         cwd=workspace,
         env=user_env,
         max_output_bytes=settings.max_output_bytes,
+        cgroup=cgroup,
     )
 
     @asynccontextmanager
@@ -200,6 +203,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
                 timeout=body.timeout,
                 env=user_env,
                 max_output_bytes=settings.max_output_bytes,
+                cgroup=cgroup,
             )
         )
         if body.exec_id is not None:

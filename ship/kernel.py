@@ -20,7 +20,8 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from ship.output import CappedOutput
-from ship.protocol import PngImage, PythonError, PythonExecResult
+from ship.protocol import PngImage, PythonError, PythonExecResult, ResourceReport
+from ship.resources import Cgroup, ProcessMeter
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,15 @@ class _Collector:
 class PythonKernel:
     """The container's one kernel. Start with `start()`, stop with `shutdown()`."""
 
-    def __init__(self, *, python: str, cwd: Path, env: dict[str, str], max_output_bytes: int):
+    def __init__(
+        self,
+        *,
+        python: str,
+        cwd: Path,
+        env: dict[str, str],
+        max_output_bytes: int,
+        cgroup: Cgroup,
+    ):
         self._python = python
         self._cwd = cwd
         self._env = {
@@ -115,6 +124,7 @@ class PythonKernel:
         self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
         self._ready = asyncio.Event()
         self._running_msg_id: str | None = None
+        self._cgroup = cgroup
 
     async def start(self) -> None:
         """Start the kernel and wait until it answers; safe to call once."""
@@ -176,6 +186,15 @@ class PythonKernel:
     async def is_alive(self) -> bool:
         return self._km is not None and bool(await self._km.is_alive())
 
+    def _process(self) -> Any:
+        """The kernel's Popen, held by jupyter_client's local provisioner."""
+        return getattr(getattr(self._km, "provisioner", None), "process", None)
+
+    def _exit_signal(self) -> int | None:
+        """The signal that ended the kernel, once it has been reaped (is_alive does)."""
+        code = getattr(self._process(), "returncode", None)
+        return -code if isinstance(code, int) and code < 0 else None
+
     async def interrupt(self) -> bool:
         """Interrupt the running execution, if any; return whether one was running."""
         if self._running_msg_id is None or self._km is None:
@@ -212,6 +231,7 @@ class PythonKernel:
             await self._start_locked()
             restarted = had_kernel
         collector = _Collector(self._max_output_bytes)
+        meter = ProcessMeter(self._cgroup, getattr(self._process(), "pid", None))
         msg_id: str = self._kc.execute(code, allow_stdin=False, stop_on_error=True)
         self._running_msg_id = msg_id
         try:
@@ -229,15 +249,19 @@ class PythonKernel:
             else None
         )
         if outcome == "died":
+            report = meter.finish(timed_out=False, killed_by=self._exit_signal())
+            how = report.kill_summary() or "exited during this execution"
             collector.error = PythonError(
                 ename="KernelDied",
-                evalue="the Python kernel exited during this execution; its state is lost "
+                evalue=f"the Python kernel {how}; its state is lost "
                 "and a fresh kernel starts with the next call",
                 traceback=[],
             )
-            return self._result(collector, started, restarted=restarted, notice=notice)
+            return self._result(collector, started, report, restarted=restarted, notice=notice)
         if outcome == "timeout":
             settled = await self._interrupt_and_settle(msg_id)
+            # Measured before a restart can replace the process whose counters it reads.
+            report = meter.finish(timed_out=True, killed_by=None)
             detail = "the kernel was interrupted; its state is kept"
             if not settled:
                 await self._stop_locked()
@@ -249,10 +273,12 @@ class PythonKernel:
                 )
             result = self._timeout_result(collector, deadline - started, started, detail)
             result.kernel_restarted = restarted
+            result.resources = report
             return result
         reply = await self._drain_reply(msg_id)
         collector.output.drop(dropped_in_kernel(reply))
-        return self._result(collector, started, restarted=restarted, notice=notice)
+        report = meter.finish(timed_out=False, killed_by=None)
+        return self._result(collector, started, report, restarted=restarted, notice=notice)
 
     async def _collect(self, msg_id: str, collector: _Collector, deadline: float) -> str:
         """Read iopub until this execution is idle; return 'done', 'timeout' or 'died'."""
@@ -304,7 +330,13 @@ class PythonKernel:
         return None
 
     def _result(
-        self, collector: _Collector, started: float, *, restarted: bool, notice: str | None
+        self,
+        collector: _Collector,
+        started: float,
+        resources: ResourceReport | None,
+        *,
+        restarted: bool,
+        notice: str | None,
     ) -> PythonExecResult:
         return PythonExecResult(
             success=collector.error is None,
@@ -316,6 +348,7 @@ class PythonKernel:
             kernel_restarted=restarted,
             notice=notice,
             execution_time_ms=int((time.monotonic() - started) * 1000),
+            resources=resources,
         )
 
     def _timeout_result(
@@ -326,6 +359,6 @@ class PythonKernel:
             evalue=f"execution exceeded its {timeout:g} s limit; {detail}",
             traceback=[],
         )
-        result = self._result(collector, started, restarted=False, notice=None)
+        result = self._result(collector, started, None, restarted=False, notice=None)
         result.timed_out = True
         return result

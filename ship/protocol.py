@@ -84,6 +84,68 @@ class Meta(Model):
     capabilities: dict[str, CapabilityInfo]
 
 
+# -- what a run cost ---------------------------------------------------------------------
+
+KillReason = Literal["out_of_memory", "timeout", "signal"]
+
+
+class ResourceReport(Model):
+    """What one run cost and, if it was killed, why. A figure that could not be read
+    is None, never a guess."""
+
+    cpu_time_ms: int | None = Field(
+        None, description="CPU time (user + system) of the run's processes"
+    )
+    peak_memory_bytes: int | None = Field(
+        None, description="peak resident memory of the run's largest process"
+    )
+    killed: KillReason | None = None
+    signal: str | None = Field(None, description="the signal that killed it, e.g. SIGKILL")
+    oom_kills: int | None = Field(
+        None,
+        description="processes of the sandbox the kernel killed for memory during the run "
+        "(a shell may go on after one of its commands was)",
+    )
+    memory_limit_bytes: int | None = Field(
+        None, description="the sandbox's memory limit, when it could be read"
+    )
+
+    def kill_summary(self) -> str | None:
+        """Why the run was killed, as a model should read it; None if it was not."""
+        if self.killed == "out_of_memory":
+            limit = self.memory_limit_bytes
+            used = f"more than {megabytes(limit)}" if limit else "more memory than allowed"
+            return f"was killed for using {used}, the sandbox's memory limit"
+        if self.killed == "timeout":
+            return "was stopped at its time limit"
+        if self.killed == "signal":
+            return f"was killed by {self.signal or 'a signal'}"
+        return None
+
+    def oom_summary(self) -> str | None:
+        """Processes killed for memory in a run that itself went on; None if none was."""
+        if self.killed == "out_of_memory" or not self.oom_kills:
+            return None
+        limit = self.memory_limit_bytes
+        over = f"more than {megabytes(limit)}" if limit else "too much memory"
+        count = "1 process was" if self.oom_kills == 1 else f"{self.oom_kills} processes were"
+        return f"{count} killed for using {over}, the sandbox's memory limit"
+
+    def usage_summary(self) -> str | None:
+        """`CPU 1.20 s, peak memory 45 MB`: the figures that could be read."""
+        parts = []
+        if self.cpu_time_ms is not None:
+            parts.append(f"CPU {self.cpu_time_ms / 1000:.2f} s")
+        if self.peak_memory_bytes is not None:
+            parts.append(f"peak memory {megabytes(self.peak_memory_bytes)}")
+        return ", ".join(parts) or None
+
+
+def megabytes(size: int) -> str:
+    """Bytes as a person reads them: `1,024 MB` (MiB, as Docker counts limits)."""
+    return f"{size / (1 << 20):,.0f} MB"
+
+
 # -- python ------------------------------------------------------------------------------
 
 
@@ -113,6 +175,7 @@ class PythonExecResult(Model):
     kernel_restarted: bool = False
     notice: str | None = None
     execution_time_ms: int = 0
+    resources: ResourceReport | None = None
 
 
 class InterruptResult(Model):
@@ -144,6 +207,7 @@ class ShellExecResult(Model):
     truncated: bool = False
     timed_out: bool = False
     execution_time_ms: int = 0
+    resources: ResourceReport | None = None
 
 
 class ShellCancelRequest(Model):

@@ -6,14 +6,17 @@ import asyncio
 import codecs
 import contextlib
 import os
+import resource
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 from ship.output import CappedOutput
 from ship.protocol import ShellExecResult
+from ship.resources import Cgroup, Meter, rusage_figures
 
 # After the command exits, how long to keep reading output still in the pipe.
 # Background jobs that keep the pipe open are not waited for.
@@ -84,44 +87,81 @@ def kill_command(leader: int, run_id: str) -> None:
             return
 
 
-class _CommandProtocol(asyncio.SubprocessProtocol):
-    """Collects output and signals exit and end of output as events.
-
-    Process.wait() from asyncio's high-level API also waits for the pipes to close, so
-    a background job holding stdout would hold the call: exit is watched here instead.
-    """
+class _OutputReader(asyncio.Protocol):
+    """Collects the command's output and signals the end of it."""
 
     def __init__(self, output: CappedOutput) -> None:
         self.output = output
         # Incremental: a UTF-8 character split across two reads is decoded whole.
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.exited = asyncio.Event()
-        self.output_closed = asyncio.Event()
+        self.closed = asyncio.Event()
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        raw = data.encode() if isinstance(data, str) else data
-        self.output.append(self.decoder.decode(raw))
+    def data_received(self, data: bytes) -> None:
+        self.output.append(self.decoder.decode(data))
 
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self.output_closed.set()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
 
-    def process_exited(self) -> None:
-        self.exited.set()
+
+Exit = tuple[int, resource.struct_rusage]
+
+
+def _reap(pid: int) -> asyncio.Future[Exit]:
+    """The command's exit status and rusage, from `wait4` in a thread of its own.
+
+    asyncio's child watcher reaps with waitpid and drops the rusage (CPU time, peak
+    memory), so the command is started and reaped here instead. A thread per command,
+    as that watcher does: the default executor's few workers would queue commands.
+    Exit is watched, not end of output: a background job holding stdout must not hold
+    the call.
+    """
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[Exit] = loop.create_future()
+
+    def settle(result: Exit) -> None:
+        if not exited.done():
+            exited.set_result(result)
+
+    def wait() -> None:
+        _, status, usage = os.wait4(pid, 0)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, (status, usage))
+
+    threading.Thread(target=wait, name=f"reap-{pid}", daemon=True).start()
+    return exited
+
+
+def _killed_by(exit_code: int | None, meter: Meter) -> int | None:
+    """The signal that ended the command. bash reports a child killed by a signal as
+    128 + n, indistinguishable from `exit 137`; only with an OOM kill seen meanwhile is
+    137 read as the OOM killer's SIGKILL."""
+    if exit_code is None:
+        return None
+    if exit_code < 0:
+        return -exit_code
+    if exit_code == 128 + signal.SIGKILL and meter.oom_during():
+        return signal.SIGKILL
+    return None
 
 
 async def run_command(
-    command: str, *, cwd: Path, timeout: float, env: dict[str, str], max_output_bytes: int
+    command: str,
+    *,
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str],
+    max_output_bytes: int,
+    cgroup: Cgroup,
 ) -> ShellExecResult:
     """Run `command`; stdout and stderr are interleaved in the order written."""
     started = time.monotonic()
     output = CappedOutput(max_output_bytes)
     run_id = secrets.token_hex(8)
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _CommandProtocol(output),
-        "bash",
-        "-lc",
-        command,
+    meter = Meter(cgroup)
+    # Popen forks and execs without waiting: asyncio's subprocess_exec calls it the same way.
+    process = subprocess.Popen(  # noqa: ASYNC220
+        ["bash", "-lc", command],
         cwd=cwd,
         env={**env, RUN_MARKER: run_id},
         stdin=subprocess.DEVNULL,
@@ -129,27 +169,43 @@ async def run_command(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    exited = _reap(process.pid)
+    assert process.stdout is not None
+    pipe, reader = await loop.connect_read_pipe(lambda: _OutputReader(output), process.stdout)
     timed_out = False
     try:
-        await asyncio.wait_for(protocol.exited.wait(), timeout=timeout)
+        await asyncio.wait_for(asyncio.shield(exited), timeout=timeout)
     except TimeoutError:
         timed_out = True
-    except BaseException:  # cancelled: kill everything, and let go of the pipes
-        kill_command(transport.get_pid(), run_id)
-        transport.close()
+    except BaseException:  # cancelled: kill everything, and let go of the pipe
+        kill_command(process.pid, run_id)
+        pipe.close()
         raise
     finally:
-        if transport.get_returncode() is None:
+        if not exited.done():
             # Timeout or cancellation: nothing the command started may survive it.
-            kill_command(transport.get_pid(), run_id)
+            kill_command(process.pid, run_id)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.exited.wait(), timeout=_KILL_WAIT_S)
+                await asyncio.wait_for(asyncio.shield(exited), timeout=_KILL_WAIT_S)
+        if exited.done():
+            process.returncode = exited.result()[0]  # reaped: Popen must not wait again
     # Output still in the pipe after exit is read; background jobs are not waited for.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(protocol.output_closed.wait(), timeout=_DRAIN_AFTER_EXIT_S)
-    exit_code = transport.get_returncode()
-    transport.close()
-    output.append(protocol.decoder.decode(b"", final=True))
+        await asyncio.wait_for(reader.closed.wait(), timeout=_DRAIN_AFTER_EXIT_S)
+    pipe.close()
+    output.append(reader.decoder.decode(b"", final=True))
+    exit_code: int | None = None
+    cpu_time_ms = peak_memory_bytes = None
+    if exited.done():
+        status, usage = exited.result()
+        exit_code = os.waitstatus_to_exitcode(status)
+        cpu_time_ms, peak_memory_bytes = rusage_figures(usage)
+    report = meter.report(
+        cpu_time_ms=cpu_time_ms,
+        peak_memory_bytes=peak_memory_bytes,
+        timed_out=timed_out,
+        killed_by=_killed_by(exit_code, meter),
+    )
     text = output.text()
     if timed_out:
         text += (
@@ -163,4 +219,5 @@ async def run_command(
         truncated=output.truncated,
         timed_out=timed_out,
         execution_time_ms=int((time.monotonic() - started) * 1000),
+        resources=report,
     )

@@ -12,6 +12,7 @@ from bay_mcp.services.views import (
     PythonExecResult,
     ShellExecResult,
 )
+from ship.protocol import ResourceReport
 
 
 def python_content(result: PythonExecResult, text_output: str) -> list[ContentBlock]:
@@ -27,6 +28,8 @@ def python_content(result: PythonExecResult, text_output: str) -> list[ContentBl
         parts.append("[The runtime cut this output at its capture limit.]")
     if not parts:
         parts.append("(no output)" if result.success else "(failed with no output)")
+    if usage := _usage(result.resources):
+        parts.append(f"[{usage}]")
     blocks: list[ContentBlock] = [TextContent(text="\n".join(parts))]
     blocks.extend(ImageContent(data=image, mime_type="image/png") for image in result.images)
     return blocks
@@ -34,10 +37,22 @@ def python_content(result: PythonExecResult, text_output: str) -> list[ContentBl
 
 def shell_content(result: ShellExecResult, text_output: str) -> list[ContentBlock]:
     body = text_output.rstrip("\n") or "(no output)"
-    status = f"[exit code {result.exit_code}]"
+    report = result.resources
+    killed = report.kill_summary() if report else None
+    facts = [
+        f"exit code {result.exit_code}",
+        *([f"the command {killed}"] if killed else []),
+        *([oom] if report and (oom := report.oom_summary()) else []),
+        *([usage] if (usage := _usage(report)) else []),
+    ]
+    status = f"[{' · '.join(facts)}]"
     if result.truncated:
         status += " [the runtime cut this output at its capture limit]"
     return [TextContent(text=f"{body}\n{status}")]
+
+
+def _usage(resources: ResourceReport | None) -> str | None:
+    return resources.usage_summary() if resources else None
 
 
 def file_content(sandbox_id: str, read: FileRead) -> ContentBlock:

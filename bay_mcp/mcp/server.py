@@ -45,6 +45,7 @@ from bay_mcp.services.views import (
     SandboxStatus,
     SandboxView,
 )
+from ship.protocol import ResourceReport
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class PythonExecOutput(BaseModel):
     execution_count: int | None = None
     truncated: bool
     execution_time_ms: int
+    resources: ResourceReport | None = None
 
 
 class ShellExecOutput(BaseModel):
@@ -102,6 +104,7 @@ class ShellExecOutput(BaseModel):
     output: str
     truncated: bool
     execution_time_ms: int
+    resources: ResourceReport | None = None
 
 
 class Confirmation(BaseModel):
@@ -429,6 +432,7 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
             execution_count=result.execution_count,
             truncated=result.truncated or text != result.output,
             execution_time_ms=result.execution_time_ms,
+            resources=result.resources,
         )
         return CallToolResult(
             content=python_content(result, text),
@@ -480,6 +484,7 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
             output=text,
             truncated=result.truncated or text != result.output,
             execution_time_ms=result.execution_time_ms,
+            resources=result.resources,
         )
         return CallToolResult(
             content=shell_content(result, text),

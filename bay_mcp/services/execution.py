@@ -28,6 +28,7 @@ from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import Annotation, PythonError, PythonExecResult, ShellExecResult
 from bay_mcp.storage.models import Execution, new_id
 from ship import protocol
+from ship.protocol import ResourceReport
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,22 @@ def check_timeout(timeout: float) -> float:
     return timeout
 
 
-def _timed_out(what: str, timeout: float, output: str, after: str) -> Timeout:
+def _timed_out(
+    what: str, timeout: float, output: str, after: str, resources: ResourceReport | None
+) -> Timeout:
     tail = output[-_TAIL_IN_ERRORS:]
     cut = " (last part)" if len(output) > len(tail) else ""
     printed = f"\nOutput before the limit{cut}:\n{tail}" if tail.strip() else ""
+    usage = resources.usage_summary() if resources else None
+    used = f" It used {usage}." if usage else ""
     return Timeout(
-        f"{what} exceeded its {timeout:g} s time limit and was stopped; {after} "
+        f"{what} exceeded its {timeout:g} s time limit and was stopped; {after}{used} "
         f"Give a larger timeout (up to {MAX_TIMEOUT_S} s) or split the work.{printed}",
-        {"timeout": timeout, "output": output},
+        {
+            "timeout": timeout,
+            "output": output,
+            "resources": resources.model_dump() if resources else None,
+        },
     )
 
 
@@ -208,6 +217,7 @@ class ExecService:
             result = _python_result(raw, execution_id)
             entry.success, entry.timed_out = result.success, raw.timed_out
             entry.execution_time_ms, entry.output = result.execution_time_ms, result.output
+            entry.resources = raw.resources.model_dump() if raw.resources else None
             if result.error is not None:
                 entry.error = f"{result.error.ename}: {result.error.evalue}"
             await self._history.record(entry)
@@ -217,7 +227,7 @@ class ExecService:
                     if result.kernel_restarted
                     else "the kernel was interrupted; its variables are kept."
                 )
-                raise _timed_out("the Python code", timeout, result.output, after)
+                raise _timed_out("the Python code", timeout, result.output, after, raw.resources)
             return result
 
     async def shell(
@@ -279,15 +289,16 @@ class ExecService:
                 success=raw.success,
                 exit_code=raw.exit_code,
                 output=raw.output,
+                error=None if raw.success or raw.timed_out else _command_failure(raw),
                 truncated=raw.truncated,
                 execution_id=execution_id,
                 execution_time_ms=raw.execution_time_ms,
+                resources=raw.resources,
             )
             entry.success, entry.timed_out = result.success, raw.timed_out
             entry.exit_code, entry.output = result.exit_code, result.output
-            entry.execution_time_ms = result.execution_time_ms
-            if not result.success and not raw.timed_out:
-                entry.error = f"the command exited with code {result.exit_code}"
+            entry.execution_time_ms, entry.error = result.execution_time_ms, result.error
+            entry.resources = raw.resources.model_dump() if raw.resources else None
             await self._history.record(entry)
             if raw.timed_out:
                 raise _timed_out(
@@ -295,6 +306,7 @@ class ExecService:
                     timeout,
                     result.output,
                     "it and every process it started were killed.",
+                    raw.resources,
                 )
             return result
 
@@ -333,4 +345,12 @@ def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonE
         notice=raw.notice,
         execution_id=execution_id,
         execution_time_ms=raw.execution_time_ms,
+        resources=raw.resources,
     )
+
+
+def _command_failure(result: protocol.ShellExecResult) -> str:
+    killed = result.resources.kill_summary() if result.resources else None
+    if killed:
+        return f"the command {killed} (exit code {result.exit_code})"
+    return f"the command exited with code {result.exit_code}"

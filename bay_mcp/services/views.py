@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ship.protocol import ResourceReport
+
 SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
 
 
@@ -71,15 +73,22 @@ class PythonExecResult(BaseModel):
     notice: str | None = None
     execution_id: str
     execution_time_ms: int
+    resources: ResourceReport | None = Field(
+        None, description="what the run cost and, if it was killed, why"
+    )
 
 
 class ShellExecResult(BaseModel):
     success: bool
     exit_code: int | None
     output: str = Field(description="stdout and stderr, interleaved in the order written")
+    error: str | None = Field(None, description="why the command failed, when it did")
     truncated: bool = False
     execution_id: str
     execution_time_ms: int
+    resources: ResourceReport | None = Field(
+        None, description="what the run cost and, if it was killed, why"
+    )
 
 
 class FileText(BaseModel):
@@ -172,6 +181,7 @@ class HistoryEntry(BaseModel):
     description: str | None
     tags: str
     notes: str | None
+    resources: ResourceReport | None = None
     created_at: datetime
 
 

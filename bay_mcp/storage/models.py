@@ -110,6 +110,8 @@ class Execution(SQLModel, table=True):
     description: str | None = None
     tags: str = ""  # comma-separated, as the upstream contract has them
     notes: str | None = None
+    # What the run cost (ship.protocol.ResourceReport), as Ship reported it.
+    resources: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bay_mcp.mcp.results import python_content, shell_content
 from bay_mcp.services.output import cap_output
 from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
+from ship.protocol import ResourceReport
 
 
 def test_short_output_is_untouched() -> None:
@@ -52,3 +53,45 @@ def test_shell_content_ends_with_the_exit_code() -> None:
     [text] = shell_content(result, "")
     assert text.type == "text"
     assert text.text == "(no output)\n[exit code 2]"
+
+
+def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
+    limit = 256 << 20
+    killed = ShellExecResult(
+        success=False,
+        exit_code=-9,
+        output="",
+        execution_id="exec-3",
+        execution_time_ms=1,
+        resources=ResourceReport(
+            cpu_time_ms=120, killed="out_of_memory", oom_kills=1, memory_limit_bytes=limit
+        ),
+    )
+    [text] = shell_content(killed, "")
+    assert text.text == (
+        "(no output)\n[exit code -9 · the command was killed for using more than 256 MB, "
+        "the sandbox's memory limit · CPU 0.12 s]"
+    )
+    went_on = killed.model_copy(
+        update={
+            "exit_code": 0,
+            "resources": ResourceReport(oom_kills=2, memory_limit_bytes=limit),
+        }
+    )
+    [text] = shell_content(went_on, "Killed\n")
+    assert text.text == (
+        "Killed\n[exit code 0 · 2 processes were killed for using more than 256 MB, "
+        "the sandbox's memory limit]"
+    )
+
+
+def test_python_content_ends_with_its_usage() -> None:
+    result = PythonExecResult(
+        success=True,
+        output="2\n",
+        execution_id="exec-4",
+        execution_time_ms=1,
+        resources=ResourceReport(cpu_time_ms=10, peak_memory_bytes=52 << 20),
+    )
+    [text] = python_content(result, result.output)
+    assert text.text == "2\n[CPU 0.01 s, peak memory 52 MB]"
