@@ -68,6 +68,7 @@ def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
         ),
     )
     [text] = shell_content(killed, "")
+    assert text.type == "text"
     assert text.text == (
         "(no output)\n[exit code -9 · the command was killed for using more than 256 MB, "
         "the sandbox's memory limit · CPU 0.12 s]"
@@ -79,6 +80,7 @@ def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
         }
     )
     [text] = shell_content(went_on, "Killed\n")
+    assert text.type == "text"
     assert text.text == (
         "Killed\n[exit code 0 · 2 processes were killed for using more than 256 MB, "
         "the sandbox's memory limit]"
@@ -94,4 +96,5 @@ def test_python_content_ends_with_its_usage() -> None:
         resources=ResourceReport(cpu_time_ms=10, peak_memory_bytes=52 << 20),
     )
     [text] = python_content(result, result.output)
+    assert text.type == "text"
     assert text.text == "2\n[CPU 0.01 s, peak memory 52 MB]"
