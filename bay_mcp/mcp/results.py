@@ -28,8 +28,6 @@ def python_content(result: PythonExecResult, text_output: str) -> list[ContentBl
         parts.append("[The runtime cut this output at its capture limit.]")
     if not parts:
         parts.append("(no output)" if result.success else "(failed with no output)")
-    if usage := _usage(result.resources):
-        parts.append(f"[{usage}]")
     blocks: list[ContentBlock] = [TextContent(text="\n".join(parts))]
     blocks.extend(ImageContent(data=image, mime_type="image/png") for image in result.images)
     return blocks
