@@ -13,6 +13,7 @@ from bay_mcp.adapters.ship_client import ShipClient
 from bay_mcp.drivers import Driver
 from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.errors import BayError
+from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
@@ -52,6 +53,7 @@ class Bay:
         self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
         self.ship = ship or ShipClient()
         self.metrics = Metrics()
+        self.activity = ActivityClock(self.db)
         # -- managers: containers, volumes and images, no owner rules
         self.image_manager = ImageProvider(
             self.driver, auto_build=settings.auto_build_image, docker_host=settings.docker_host
@@ -68,12 +70,15 @@ class Bay:
                 settings.setup_status,
             ),
             self.metrics,
+            self.activity,
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
         )
         self.cargo_manager = CargoManager(self.driver, self.instance_id)
         # -- services: the rules every surface goes through
-        self.sandboxes = SandboxService(self.db, settings, self.session_manager, self.cargo_manager)
+        self.sandboxes = SandboxService(
+            self.db, settings, self.session_manager, self.cargo_manager, self.activity
+        )
         self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
         self.history = HistoryService(
             self.db,
@@ -142,9 +147,12 @@ class Bay:
             # Not fatal: sandboxes can be listed; starting one will say what is wrong.
             log.error("Docker is not reachable: %s", exc.message)
         self.reaper.start()
+        self.activity.start()
 
     async def close(self) -> None:
         await self.reaper.stop()
+        await self.history.flush()
+        await self.activity.stop()
         await self.image_manager.close()
         await self.ship.close()
         await self.driver.close()

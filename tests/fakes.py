@@ -13,7 +13,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bay_mcp.adapters.ship_client import Download, ShipClient, ShipEndpoint
+from bay_mcp.adapters.ship_client import (
+    Download,
+    NeverReached,
+    ShipClient,
+    ShipEndpoint,
+    reaching,
+)
 from bay_mcp.drivers import ContainerInfo, ContainerSpec
 from bay_mcp.errors import FileNotFound, ValidationFailed
 from ship import protocol
@@ -122,7 +128,10 @@ class FakeDriver:
 class FakeShip(ShipClient):
     """Answers like Ship, from memory; one file store (path -> bytes) per endpoint."""
 
-    def __init__(self) -> None:
+    def __init__(self, driver: FakeDriver | None = None) -> None:
+        # With a driver, a request to a container it no longer has never arrives, and is
+        # recovered as the real client recovers it.
+        self.driver = driver
         self.meta_answer = good_meta()
         self.files: dict[str, dict[str, bytes]] = {}
         self.python_answer: protocol.PythonExecResult | None = None
@@ -142,9 +151,20 @@ class FakeShip(ShipClient):
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return self.meta_answer
 
+    async def _arrive(self, endpoint: ShipEndpoint) -> ShipEndpoint:
+        async def send(to: ShipEndpoint) -> ShipEndpoint:
+            if self.driver is not None and not any(
+                c.info.endpoint == to.url for c in self.driver.containers.values()
+            ):
+                raise NeverReached("ConnectError")
+            return to
+
+        return await reaching(endpoint, send)
+
     async def python_exec(
         self, endpoint: ShipEndpoint, code: str, timeout: float
     ) -> protocol.PythonExecResult:
+        await self._arrive(endpoint)
         self.calls.append(code)
         self.python_started.set()
         if self.block_python is not None:
@@ -163,6 +183,7 @@ class FakeShip(ShipClient):
     async def shell_exec(
         self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str, exec_id: str
     ) -> protocol.ShellExecResult:
+        await self._arrive(endpoint)
         self.calls.append(command)
         return self.shell_answer or protocol.ShellExecResult(
             success=True, exit_code=0, output=f"{cwd}$ {command}\n", execution_time_ms=1

@@ -5,9 +5,9 @@ errors here, once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -63,6 +63,44 @@ class ShipEndpoint:
     token: str
     # The session this endpoint belongs to (what history entries name).
     session_id: str | None = None
+    # Taken from the database without asking Docker: when a request provably never
+    # reached this Ship (no connection, or another Ship's 401), `recover` checks the
+    # container, starts a new one if it is gone, and the request is sent once more.
+    recover: Callable[[], Awaitable[ShipEndpoint]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+
+class NeverReached(Exception):
+    """The request did not reach the session's Ship: safe to send again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _unreachable(reason: str) -> SessionNotReady:
+    return SessionNotReady(
+        f"the runtime is not reachable ({reason}); retry shortly", {"retry_after_ms": 1000}
+    )
+
+
+Sent = TypeVar("Sent")
+
+
+async def reaching(endpoint: ShipEndpoint, send: Callable[[ShipEndpoint], Awaitable[Sent]]) -> Sent:
+    """`send` to the endpoint; if it never got there, recover the session and send
+    once more (the only retry: anything that may have reached Ship is not repeated)."""
+    try:
+        return await send(endpoint)
+    except NeverReached as exc:
+        if endpoint.recover is None:
+            raise _unreachable(exc.reason) from exc
+        recovered = await endpoint.recover()
+    try:
+        return await send(recovered)
+    except NeverReached as exc:
+        raise _unreachable(exc.reason) from exc
 
 
 @dataclass(frozen=True)
@@ -110,19 +148,37 @@ class ShipClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        return await reaching(
+            endpoint,
+            lambda to: self._send_once(to, method, path, timeout, headers, kwargs),
+        )
+
+    async def _send_once(
+        self,
+        endpoint: ShipEndpoint,
+        method: str,
+        path: str,
+        timeout: float | httpx.Timeout,
+        headers: dict[str, str] | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
         headers = {**(headers or {}), "Authorization": f"Bearer {endpoint.token}"}
         try:
             response = await self._http.request(
                 method, endpoint.url + path, headers=headers, timeout=timeout, **kwargs
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # No connection, so no byte of the request was sent (a streamed body included).
+            raise NeverReached(type(exc).__name__) from exc
         except httpx.TimeoutException as exc:
             limit = timeout if isinstance(timeout, float | int) else timeout.read
             raise Timeout(f"the runtime did not answer {path} within {limit:g} s") from exc
         except httpx.TransportError as exc:
-            raise SessionNotReady(
-                f"the runtime is not reachable ({type(exc).__name__}); retry shortly",
-                {"retry_after_ms": 1000},
-            ) from exc
+            raise _unreachable(type(exc).__name__) from exc
+        if response.status_code == 401:
+            # Ship checks the token before anything else: this is not our session's Ship
+            # (its container is gone and another took its address), or it is restarting.
+            raise NeverReached("another runtime answered at its address")
         if response.status_code >= 400:
             raise error_from(response.status_code, response.content)
         return response
@@ -265,18 +321,7 @@ class ShipClient:
     async def download(self, endpoint: ShipEndpoint, path: str) -> AsyncIterator[Download]:
         """A file's size and its bytes as a stream; errors (404 included) are raised
         before the first byte."""
-        headers = {"Authorization": f"Bearer {endpoint.token}"}
-        request = self._http.build_request(
-            "GET",
-            endpoint.url + "/filesystem/download",
-            params={"path": path},
-            headers=headers,
-            timeout=_TRANSFER_TIMEOUT,
-        )
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise SessionNotReady(f"the runtime is not reachable ({type(exc).__name__})") from exc
+        response = await reaching(endpoint, lambda to: self._open_download(to, path))
         try:
             if response.status_code >= 400:
                 raise error_from(response.status_code, await response.aread())
@@ -287,3 +332,22 @@ class ShipClient:
             )
         finally:
             await response.aclose()
+
+    async def _open_download(self, endpoint: ShipEndpoint, path: str) -> httpx.Response:
+        request = self._http.build_request(
+            "GET",
+            endpoint.url + "/filesystem/download",
+            params={"path": path},
+            headers={"Authorization": f"Bearer {endpoint.token}"},
+            timeout=_TRANSFER_TIMEOUT,
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise NeverReached(type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(type(exc).__name__) from exc
+        if response.status_code == 401:
+            await response.aclose()
+            raise NeverReached("another runtime answered at its address")
+        return response

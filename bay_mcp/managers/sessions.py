@@ -1,9 +1,13 @@
 """Sessions: the running container of a sandbox, started lazily by `ensure_running`.
 
-`ensure_running` holds a per-sandbox lock (one start per sandbox in this process) and
-bumps the sandbox's version in the database conditioned on the version it read (one
-start per sandbox across Bay processes sharing the database). A start that fails at
-any step, cancellation included, removes its container before the error surfaces.
+A sandbox whose session the database says is ready gets its endpoint at once, with
+no lock and no Docker call: a container that died meanwhile is noticed by the Ship
+call that cannot reach it, which then calls the endpoint's `recover` (the checked
+path below) and is sent once more. Otherwise `ensure_running` holds a per-sandbox
+lock (one start per sandbox in this process) and bumps the sandbox's version in the
+database conditioned on the version it read (one start per sandbox across Bay
+processes sharing the database). A start that fails at any step, cancellation
+included, removes its container before the error surfaces.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
 from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
+from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
@@ -61,10 +66,12 @@ class SessionManager:
         images: ImageProvider,
         setup: MachineSetup,
         metrics: Metrics,
+        activity: ActivityClock,
         *,
         instance_id: str,
         start_timeout: float,
     ) -> None:
+        self._activity = activity
         self._db = db
         self._driver = driver
         self._ship = ship
@@ -108,12 +115,44 @@ class SessionManager:
             )
             return result.first()
 
-    async def ensure_running(self, start: StartContext, progress: Progress) -> ShipEndpoint:
+    async def ensure_running(
+        self, start: StartContext, progress: Progress, known: Session | None = None
+    ) -> ShipEndpoint:
         """Return the endpoint of the sandbox's ready session, starting one if needed.
 
+        `known` is the sandbox's latest session as the caller just read it: when it is
+        ready, its endpoint is returned as it stands (see the module's docstring).
         Raises SessionNotReady (another process is starting it, the image is missing),
         ShipError (the runtime failed its handshake) or Timeout (no answer in time).
         """
+        if (
+            known is not None
+            and known.observed_state == "ready"
+            and known.endpoint is not None
+            and known.container_id
+        ):
+            return self._endpoint(known.endpoint, known, start, progress)
+        return await self._ensure_running_checked(start, progress)
+
+    def _endpoint(
+        self, url: str, session: Session, start: StartContext, progress: Progress
+    ) -> ShipEndpoint:
+        async def recover() -> ShipEndpoint:
+            log.warning(
+                "sandbox %s: its runtime at %s did not answer; checking its container",
+                start.sandbox.id,
+                url,
+            )
+            return await self._ensure_running_checked(start, progress)
+
+        return ShipEndpoint(url, session.ship_token, session.id, recover=recover)
+
+    async def _ensure_running_checked(
+        self, start: StartContext, progress: Progress
+    ) -> ShipEndpoint:
+        """Under the sandbox's lock: the latest session if Docker says its container
+        runs (a Ship that missed one connection is given the benefit: its kernel holds
+        the user's state), else a new session."""
         sandbox_id = start.sandbox.id
         async with self._lock(sandbox_id):
             # The version first, then the session: a start claimed by another process
@@ -124,7 +163,7 @@ class SessionManager:
                 if session.observed_state == "ready" and session.container_id:
                     info = await self._driver.inspect(session.container_id)
                     if info.state == "running" and info.endpoint is not None:
-                        return ShipEndpoint(info.endpoint, session.ship_token, session.id)
+                        return self._endpoint(info.endpoint, session, start, progress)
                     log.warning(
                         "sandbox %s: container %s is %s; starting a new session",
                         sandbox_id,
@@ -232,7 +271,7 @@ class SessionManager:
         elapsed = time.monotonic() - started
         self._metrics.session_start.observe(elapsed)
         log.info("sandbox %s: session %s ready in %.2f s", sandbox.id, session.id, elapsed)
-        return endpoint
+        return self._endpoint(endpoint.url, session, start, progress)
 
     @staticmethod
     def _ship_env(session: Session, start: StartContext) -> dict[str, str]:
@@ -326,7 +365,9 @@ class SessionManager:
                 sessions = list(
                     (await db.exec(select(Session).where(Session.sandbox_id == sandbox_id))).all()
                 )
-            if sandbox is None or sandbox.last_active_at >= idle_before or not sessions:
+            if sandbox is None or not sessions:
+                return False
+            if self._activity.last_active(sandbox_id, sandbox.last_active_at) >= idle_before:
                 return False
             for session in sessions:
                 await self._destroy(session)

@@ -220,7 +220,7 @@ class ExecService:
             entry.resources = raw.resources.model_dump() if raw.resources else None
             if result.error is not None:
                 entry.error = f"{result.error.ename}: {result.error.evalue}"
-            await self._history.record(entry)
+            self._history.record(entry)
             if raw.timed_out:
                 after = (
                     "the kernel was restarted, so its variables are gone."
@@ -299,7 +299,7 @@ class ExecService:
             entry.exit_code, entry.output = result.exit_code, result.output
             entry.execution_time_ms, entry.error = result.execution_time_ms, result.error
             entry.resources = raw.resources.model_dump() if raw.resources else None
-            await self._history.record(entry)
+            self._history.record(entry)
             if raw.timed_out:
                 raise _timed_out(
                     "the command",

@@ -2,16 +2,20 @@
 it and the caller's annotations; at most `max_entries` per sandbox (the oldest go),
 gone with the sandbox.
 
-Recording never fails the call it records: a write that fails is logged and counted
-(`bay_history_write_failures_total`), and the result still returns.
+Recording never fails nor slows the call it records: `record` hands the entry to a
+writer task and returns; the writer inserts what has gathered in one transaction. A
+write that fails is logged and counted (`bay_history_write_failures_total`). Reads in
+this process wait for the writer first, so a run is in the history as soon as its
+result is out; Bay's close waits for it too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Literal
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlmodel import col, select
 
 from bay_mcp.errors import NotFound, ValidationFailed
@@ -19,13 +23,21 @@ from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import HistoryEntry, HistoryPage
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Execution, utcnow
+from bay_mcp.storage.models import Execution, Sandbox, utcnow
 
 log = logging.getLogger(__name__)
 
 ExecType = Literal["python", "shell"]
 EXEC_TYPES: tuple[str, ...] = ("python", "shell", "browser", "browser_batch")
 MAX_HISTORY_PAGE = 500
+_BATCH_WINDOW_S = 0.02
+
+
+def _row_of(entry: Execution) -> dict[str, object]:
+    return {column: getattr(entry, column) for column in _COLUMNS}
+
+
+_COLUMNS = tuple(column.name for column in Execution.__table__.columns)  # type: ignore[attr-defined]
 
 
 def _entry(row: Execution) -> HistoryEntry:
@@ -73,31 +85,68 @@ class HistoryService:
         self._max_entries = max_entries
         self._output_limit = output_limit
         self._metrics = metrics
+        self._pending: list[Execution] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, entry: Execution) -> None:
-        """Keep one run; never raises (the run's result matters more than its record)."""
+    def record(self, entry: Execution) -> None:
+        """Keep one run, written in the background; never raises nor waits."""
         entry.output = head_and_tail(entry.output, self._output_limit)
         entry.tags = normalize_tags(entry.tags)
-        try:
-            async with self._db.session() as db:
-                db.add(entry)
-                await db.flush()
+        self._pending.append(entry)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="history-writer")
+
+    async def flush(self) -> None:
+        """Wait until every entry recorded so far is written (or counted as failed)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_pending(self) -> None:
+        # Gather what comes over a short window into one transaction: a write per call
+        # would cost every call the ORM's and SQLite's CPU on the same event loop.
+        await asyncio.sleep(_BATCH_WINDOW_S)
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._write(batch)
+            except Exception:
+                self._metrics.history_write_failures.inc(len(batch))
+                log.exception("could not record %d execution(s) in the history", len(batch))
+
+    async def _write(self, batch: list[Execution]) -> None:
+        async with self._db.session() as db:
+            # Core's executemany: the ORM's unit of work costs more than the rows.
+            await db.exec(insert(Execution), params=[_row_of(entry) for entry in batch])
+            # A sandbox deleted while its last runs waited here takes them along.
+            gone = select(Sandbox.id).where(col(Sandbox.deleted_at).is_not(None))
+            await db.exec(
+                delete(Execution).where(
+                    col(Execution.id).in_([entry.id for entry in batch]),
+                    col(Execution.sandbox_id).in_(gone),
+                )
+            )
+            for sandbox_id in {entry.sandbox_id for entry in batch}:
+                # Counting on the index is cheap; the trim sorts: only when over the cap.
+                kept = (
+                    await db.exec(
+                        select(func.count()).where(col(Execution.sandbox_id) == sandbox_id)
+                    )
+                ).one()
+                if kept <= self._max_entries:
+                    continue
                 keep = (
                     select(Execution.id)
-                    .where(col(Execution.sandbox_id) == entry.sandbox_id)
+                    .where(col(Execution.sandbox_id) == sandbox_id)
                     .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
                     .limit(self._max_entries)
                 )
                 await db.exec(
                     delete(Execution).where(
-                        col(Execution.sandbox_id) == entry.sandbox_id,
+                        col(Execution.sandbox_id) == sandbox_id,
                         col(Execution.id).not_in(keep),
                     )
                 )
-                await db.commit()
-        except Exception:
-            self._metrics.history_write_failures.inc()
-            log.exception("could not record execution %s in the history", entry.id)
+            await db.commit()
 
     async def list(
         self,
@@ -114,6 +163,7 @@ class HistoryService:
     ) -> HistoryPage:
         """The sandbox's runs, newest first. `tags`: entries carrying every tag given."""
         await self._sandboxes.check_owner(owner, sandbox_id)
+        await self.flush()
         check_exec_type(exec_type)
         if not 1 <= limit <= MAX_HISTORY_PAGE or offset < 0:
             raise ValidationFailed(
@@ -157,6 +207,7 @@ class HistoryService:
 
     async def _row(self, owner: str, sandbox_id: str, execution_id: str) -> Execution:
         await self._sandboxes.check_owner(owner, sandbox_id)
+        await self.flush()
         async with self._db.session() as db:
             row = await db.get(Execution, execution_id)
         if row is None or row.sandbox_id != sandbox_id:

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, case, delete, func
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
@@ -27,6 +28,7 @@ from bay_mcp.errors import (
 from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB
 from bay_mcp.logs import about, sandbox_var
 from bay_mcp.managers import Progress
+from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
 from bay_mcp.services.paging import Page, PageRequest, cut, paged
@@ -74,6 +76,41 @@ def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
     )
 
 
+def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
+    """A sandbox with its cargo and latest session, by `:sandbox_id`; built once."""
+    other = aliased(Session)
+    latest = (
+        select(other.id)
+        .where(other.sandbox_id == Sandbox.id)
+        .order_by(col(other.created_at).desc())
+        .limit(1)
+        .correlate(Sandbox)
+        .scalar_subquery()
+    )
+    return (
+        select(Sandbox, Cargo, Session)
+        .outerjoin(Cargo, col(Cargo.id) == col(Sandbox.cargo_id))
+        .outerjoin(Session, col(Session.id) == latest)
+        .where(col(Sandbox.id) == bindparam("sandbox_id"))
+    )
+
+
+_FOR_A_CALL = _sandbox_for_a_call()
+
+
+def _live(sandbox: Sandbox | None, owner: str, sandbox_id: str) -> Sandbox:
+    """`sandbox` if it is a live sandbox of `owner`; NotFound for unknown, another
+    owner's, or deleted."""
+    if sandbox is None or sandbox.owner != owner:
+        raise NotFound(
+            f"sandbox {sandbox_id} not found: check the id (list_sandboxes shows yours) "
+            "or create one with create_sandbox"
+        )
+    if sandbox.deleted_at is not None:
+        raise NotFound(f"sandbox {sandbox_id} was deleted; create a new one with create_sandbox")
+    return sandbox
+
+
 def profile_view(profile: Profile) -> ProfileView:
     return ProfileView(
         id=profile.id,
@@ -93,7 +130,9 @@ class SandboxService:
         settings: BaySettings,
         sessions: SessionManager,
         cargos: CargoManager,
+        activity: ActivityClock,
     ) -> None:
+        self._activity = activity
         self._db = db
         self._settings = settings
         self._sessions = sessions
@@ -120,16 +159,16 @@ class SandboxService:
         """The caller's live sandbox; NotFound for unknown, another owner's, or deleted."""
         async with self._db.session() as db:
             sandbox = await db.get(Sandbox, sandbox_id)
-        if sandbox is None or sandbox.owner != owner:
-            raise NotFound(
-                f"sandbox {sandbox_id} not found: check the id (list_sandboxes shows yours) "
-                "or create one with create_sandbox"
-            )
-        if sandbox.deleted_at is not None:
-            raise NotFound(
-                f"sandbox {sandbox_id} was deleted; create a new one with create_sandbox"
-            )
-        return sandbox
+        return _live(sandbox, owner, sandbox_id)
+
+    async def _row_for_a_call(
+        self, owner: str, sandbox_id: str
+    ) -> tuple[Sandbox, Cargo | None, Session | None]:
+        """The caller's live sandbox with its cargo and latest session: a call's one read."""
+        async with self._db.session() as db:
+            row = (await db.exec(_FOR_A_CALL, params={"sandbox_id": sandbox_id})).first()
+        sandbox, cargo, session = row if row is not None else (None, None, None)
+        return _live(sandbox, owner, sandbox_id), cargo, session
 
     async def _one(self, sandbox: Sandbox, *, with_containers: bool = False) -> SandboxView:
         query = _with_latest_session(utcnow()).where(col(Sandbox.id) == sandbox.id)
@@ -149,9 +188,8 @@ class SandboxService:
         capabilities = list(profile.capabilities) if profile else []
         idle_expires_at = None
         if session is not None and profile is not None:
-            idle_expires_at = sandbox.last_active_at + timedelta(
-                seconds=profile.idle_timeout_seconds
-            )
+            last_active = self._activity.last_active(sandbox.id, sandbox.last_active_at)
+            idle_expires_at = last_active + timedelta(seconds=profile.idle_timeout_seconds)
         containers: list[ContainerView] | None = None
         if with_containers and session is not None:
             containers = [
@@ -350,15 +388,7 @@ class SandboxService:
     async def keepalive(self, owner: str, sandbox_id: str) -> None:
         """Reset the idle timer; never starts a session."""
         sandbox = await self._row(owner, sandbox_id)
-        await self._touch(sandbox.id)
-
-    async def _touch(self, sandbox_id: str) -> None:
-        async with self._db.session() as db:
-            row = await db.get(Sandbox, sandbox_id)
-            if row is not None:
-                row.last_active_at = utcnow()
-                db.add(row)
-                await db.commit()
+        self._activity.touch(sandbox.id)
 
     async def upload_limit_bytes(self, owner: str, sandbox_id: str) -> int | None:
         """The largest upload the sandbox takes: its profile's max_upload_mb, else its
@@ -381,7 +411,7 @@ class SandboxService:
     ) -> AsyncIterator[ShipEndpoint]:
         """Check owner, expiry and capability; start the session if needed; hold it
         (the reaper leaves it alone) while the caller uses the endpoint."""
-        sandbox = await self._row(owner, sandbox_id)
+        sandbox, cargo, session = await self._row_for_a_call(owner, sandbox_id)
         if sandbox.expires_at is not None and sandbox.expires_at <= utcnow():
             raise SandboxExpired(
                 f"sandbox {sandbox_id} expired at {sandbox.expires_at.isoformat()}; "
@@ -394,13 +424,11 @@ class SandboxService:
                 f"it offers {list(profile.capabilities)}",
                 {"capability": capability, "available": list(profile.capabilities)},
             )
-        async with self._db.session() as db:
-            cargo = await db.get(Cargo, sandbox.cargo_id)
         if cargo is None:
             raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
         async with self._sessions.using(sandbox.id):
             with about(sandbox_var, sandbox.id):  # log lines of this call name the sandbox
-                await self._touch(sandbox.id)
+                self._activity.touch(sandbox.id)
                 yield await self._sessions.ensure_running(
                     StartContext(
                         sandbox=sandbox,
@@ -409,5 +437,6 @@ class SandboxService:
                         size_limit_mb=cargo.size_limit_mb,
                     ),
                     progress,
+                    known=session,
                 )
-                await self._touch(sandbox.id)  # the idle timer counts from the end of a call
+                self._activity.touch(sandbox.id)  # the idle timer counts from a call's end

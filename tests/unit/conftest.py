@@ -22,8 +22,8 @@ def driver() -> FakeDriver:
 
 
 @pytest.fixture
-def ship() -> FakeShip:
-    return FakeShip()
+def ship(driver: FakeDriver) -> FakeShip:
+    return FakeShip(driver)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from tests.fakes import FakeContainer, FakeDriver
 
 
 async def age(bay: Bay, sandbox_id: str, **changes: object) -> None:
+    await bay.activity.flush()  # the times still in memory first, or they would win
     async with bay.db.session() as db:
         row = await db.get(Sandbox, sandbox_id)
         assert row is not None

@@ -1,0 +1,81 @@
+"""When each sandbox was last used: kept in memory, written to the database in batches.
+
+A call used to write `last_active_at` twice (two commits, ~2 ms each on a warm exec);
+now it only notes the time here. The notes are written every `interval` seconds and
+when Bay closes; whoever decides on idleness in this process (the reaper) reads
+`last_active` over the database's value, so nothing here is ever stopped for looking
+idle when it was just used. After a crash the idle timers are at most `interval`
+stale, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import bindparam, update
+from sqlmodel import col
+
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Sandbox, UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ActivityClock:
+    def __init__(self, db: Database, interval: float = 2.0) -> None:
+        self._db = db
+        self._interval = interval
+        self._pending: dict[str, datetime] = {}
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def touch(self, sandbox_id: str) -> None:
+        self._pending[sandbox_id] = utcnow()
+
+    def last_active(self, sandbox_id: str, stored: datetime) -> datetime:
+        """The later of the database's value and the one not written yet."""
+        pending = self._pending.get(sandbox_id)
+        return stored if pending is None or pending < stored else pending
+
+    async def flush(self) -> None:
+        """Write the noted times, one statement for all of them."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        rows = [{"sandbox": sandbox_id, "at": at} for sandbox_id, at in batch.items()]
+        statement = (
+            update(Sandbox)
+            .where(col(Sandbox.id) == bindparam("sandbox"))
+            .values(last_active_at=bindparam("at", type_=UTCDateTime()))
+        )
+        try:
+            async with self._db.session() as db:
+                connection = await db.connection()
+                await connection.execute(statement, rows)
+                await db.commit()
+        except Exception:
+            # Kept for the next flush, unless a newer time was noted meanwhile.
+            for sandbox_id, at in batch.items():
+                self._pending.setdefault(sandbox_id, at)
+            log.exception("could not write the last activity of %d sandbox(es)", len(batch))
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="activity-clock")
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
+            await self.flush()
+
+    async def stop(self) -> None:
+        """Stop the periodic writes and write what is left."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()
