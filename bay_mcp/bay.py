@@ -26,6 +26,7 @@ from bay_mcp.services.files import FileService
 from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
+from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import BaySettings, resolve_instance_id
@@ -77,7 +78,7 @@ class Bay:
         self.cargo_manager = CargoManager(self.driver, self.instance_id)
         # -- services: the rules every surface goes through
         self.sandboxes = SandboxService(
-            self.db, settings, self.session_manager, self.cargo_manager, self.activity
+            self.db, settings, self.session_manager, self.cargo_manager, self.activity, self.metrics
         )
         self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
         self.history = HistoryService(
@@ -118,6 +119,7 @@ class Bay:
             self.metrics,
         )
         self.admin = AdminService(self.access, self.reaper)
+        self.pool = WarmPool(settings, self.sandboxes, self.driver, self.ship, self.metrics)
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )
@@ -131,7 +133,7 @@ class Bay:
             len(self.settings.profiles),
         )
         try:
-            if not await self.driver.image_exists(self.settings.profiles[0].image):
+            if not await self.driver.image_id(self.settings.profiles[0].image) is not None:
                 self.image_manager.start_build_if_missing()
             # Bay may have been killed: keep the sessions whose container still runs,
             # drop the rest, and remove what was orphaned.
@@ -148,8 +150,10 @@ class Bay:
             log.error("Docker is not reachable: %s", exc.message)
         self.reaper.start()
         self.activity.start()
+        self.pool.start()
 
     async def close(self) -> None:
+        await self.pool.stop()
         await self.reaper.stop()
         await self.history.flush()
         await self.activity.stop()

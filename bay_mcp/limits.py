@@ -6,6 +6,8 @@ from __future__ import annotations
 MB = 1024 * 1024
 
 DEFAULT_PROFILE = "python-default"
+# Owner of the warm pool's members: no key can name it (owners have no ':').
+POOL_OWNER = "bay:pool"
 DEFAULT_IMAGE = "ship:latest"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 

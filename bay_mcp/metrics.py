@@ -56,6 +56,18 @@ class Metrics:
         self.docker_errors = Counter(
             "bay_docker_errors", "Container engine failures", registry=self.registry
         )
+        self.pool_members = Gauge(
+            "bay_pool_members",
+            "Warm pool members by profile and state (ready, starting)",
+            ["profile", "state"],
+            registry=self.registry,
+        )
+        self.pool_claims = Counter(
+            "bay_pool_claims",
+            "Sandbox creates that asked a profile's warm pool: hit or miss",
+            ["profile", "outcome"],
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "bay_http_requests",
             "HTTP requests by route template, method and status",
@@ -73,6 +85,12 @@ class Metrics:
         for state in SANDBOX_STATES:
             self.sandboxes.labels(state=state).set(counts.get(state, 0))
         self.sessions_running.set(counts.get("ready", 0))
+
+    def pool_claim_count(self, profile: str, outcome: str) -> int:
+        sample = self.registry.get_sample_value(
+            "bay_pool_claims_total", {"profile": profile, "outcome": outcome}
+        )
+        return int(sample or 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

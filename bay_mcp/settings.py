@@ -66,6 +66,15 @@ class Profile(BaseModel):
     max_upload_mb: int | None = Field(None, ge=1, le=MAX_CARGO_SIZE_MB)
     # Environment variables of every sandbox of the profile (a sandbox's own win).
     env: dict[str, str] = Field(default_factory=dict)
+    # Ready sandboxes kept waiting to be claimed by create_sandbox; None: 1 for the
+    # default profile, 0 (no pool) for the others.
+    warm_pool_size: int | None = Field(None, ge=0, le=64)
+
+    @property
+    def pool_size(self) -> int:
+        if self.warm_pool_size is not None:
+            return self.warm_pool_size
+        return 1 if self.id == DEFAULT_PROFILE else 0
 
     @field_validator("env")
     @classmethod
@@ -131,6 +140,10 @@ class BaySettings(BaseSettings):
     local_owner: str = "default"
     profiles: list[Profile] = Field(default_factory=default_profiles)
     start_timeout_seconds: float = Field(60.0, gt=0)
+    # Warm pool members are replaced after this age, and checked (age, image, health)
+    # this often; a claim wakes the refill at once.
+    pool_max_age_seconds: float = Field(3600.0, gt=0)
+    pool_check_interval_seconds: float = Field(30.0, gt=0)
     # Execution history: entries kept per sandbox, and output kept per entry (chars).
     history_max_entries: int = Field(1000, ge=1)
     history_output_chars: int = Field(64 * 1024, ge=1024)

@@ -142,10 +142,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class PoolHealth(BaseModel):
+    target: int = Field(description="members the profile keeps ready (warm_pool_size)")
+    ready: int
+    starting: int
+    hits: int = Field(description="creates served from the pool since Bay started")
+    misses: int = Field(description="creates that found it empty and started cold")
+    last_error: str | None = Field(None, description="why the last refill failed, if it did")
+
+
 class HealthBody(BaseModel):
     status: Literal["healthy", "unhealthy"]
     version: str
     checks: dict[str, str]
+    pool: dict[str, PoolHealth] = Field(
+        default_factory=dict, description="the warm pool of each profile that keeps one"
+    )
 
 
 class ProfileResources(BaseModel):

@@ -65,13 +65,15 @@ class FakeDriver:
     started: int = 0
     fail_next_run: Exception | None = None
     images: set[str] = field(default_factory=lambda: {"ship:latest"})
+    # What each tag names; a test rebuilds an image by changing it.
+    image_ids: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def ping(self) -> str:
         return "fake"
 
-    async def image_exists(self, image: str) -> bool:
-        return image in self.images
+    async def image_id(self, image: str) -> str | None:
+        return self.image_ids.get(image, f"sha256:{image}") if image in self.images else None
 
     async def create_volume(self, name: str, labels: dict[str, str]) -> None:
         self.volumes[name] = labels
@@ -97,6 +99,7 @@ class FakeDriver:
             state="running",
             labels=spec.labels,
             endpoint=f"http://fake-{number}:8123",
+            image_id=self.image_ids.get(spec.image, f"sha256:{spec.image}"),
         )
         self.containers[info.id] = FakeContainer(spec, info)
         self.started += 1

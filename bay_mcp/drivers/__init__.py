@@ -7,7 +7,8 @@ process sandbox) needs, besides these methods:
   answers with the session's token;
 - volumes that outlive containers, addressed by the name Bay gives (`bay-cargo-<id>`),
   mounted at `ContainerSpec.mount_path`, and labels it can list by;
-- an image source: `image_exists` says whether the profile's image is there. Building
+- an image source: `image_id` says which image the profile's tag names, if any (a pool
+  member started from another is replaced). Building
   the image is not a driver's job: `adapters/image_build` builds it for Docker (the
   `ImageProvider` calls it when `BAY_AUTO_BUILD_IMAGE` is on); another driver pulls
   it from a registry, with auto-build off;
@@ -60,6 +61,8 @@ class ContainerInfo:
     endpoint: str | None = None
     exit_code: int | None = None
     created_at: datetime | None = None
+    # The id of the image it runs (not the tag: a tag moves when the image is rebuilt).
+    image_id: str | None = None
 
 
 class EngineUnavailable(SessionNotReady):
@@ -75,7 +78,9 @@ class Driver(Protocol):
         """The engine's version; DriverError when it does not answer."""
         ...
 
-    async def image_exists(self, image: str) -> bool: ...
+    async def image_id(self, image: str) -> str | None:
+        """The id of the image `image` names; None when there is none."""
+        ...
 
     async def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
 

@@ -106,15 +106,15 @@ class DockerDriver:
                 raise DriverError(f"no Docker engine answers: {exc}") from exc
             return str(version.get("Version", "unknown"))
 
-    async def image_exists(self, image: str) -> bool:
+    async def image_id(self, image: str) -> str | None:
         with _reachable():
             try:
-                await self._docker.images.inspect(image)
+                found = await self._docker.images.inspect(image)
             except DockerError as exc:
                 if exc.status == 404:
-                    return False
+                    return None
                 raise DriverError(f"inspecting image {image}: {exc.message}") from exc
-            return True
+            return str(found["Id"])
 
     async def create_volume(self, name: str, labels: dict[str, str]) -> None:
         with _reachable():
@@ -237,6 +237,7 @@ class DockerDriver:
             endpoint=self._endpoint(data) if status == "running" else None,
             exit_code=state.get("ExitCode") if status == "exited" else None,
             created_at=_parse_time(data.get("Created")),
+            image_id=data.get("Image"),
         )
 
     def _endpoint(self, data: dict[str, Any]) -> str | None:

@@ -41,7 +41,7 @@ class ImageProvider:
             self._build = asyncio.create_task(self._build_default(), name="ship-image-build")
 
     async def _build_default(self) -> None:
-        if await self._driver.image_exists(DEFAULT_TAG):
+        if await self._driver.image_id(DEFAULT_TAG) is not None:
             return
         log.warning("the Ship image %s is missing: building it now (about a minute)", DEFAULT_TAG)
         # Offline (debootstrap) needs root; otherwise the Dockerfile's registry base.
@@ -50,7 +50,7 @@ class ImageProvider:
         )
 
     async def ensure(self, image: str, progress: Progress) -> None:
-        if await self._driver.image_exists(image):
+        if await self._driver.image_id(image) is not None:
             return
         if image != DEFAULT_TAG or not self._auto_build:
             raise SessionNotReady(

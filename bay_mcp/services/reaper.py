@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import BayError
+from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import labels
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
@@ -136,7 +137,8 @@ class Reaper:
                 await db.exec(
                     select(Sandbox)
                     .join(Session, col(Session.sandbox_id) == col(Sandbox.id))
-                    .where(col(Sandbox.deleted_at).is_(None))
+                    # Warm pool members wait unused on purpose; the pool rotates them.
+                    .where(col(Sandbox.deleted_at).is_(None), col(Sandbox.owner) != POOL_OWNER)
                 )
             ).all()
         for sandbox in {row.id: row for row in rows}.values():

@@ -3,13 +3,14 @@ passes through (owner, expiry, capability, then a running session)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
@@ -25,12 +26,13 @@ from bay_mcp.errors import (
     SandboxTtlInfinite,
     ValidationFailed,
 )
-from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB
+from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, MB, POOL_OWNER
 from bay_mcp.logs import about, sandbox_var
 from bay_mcp.managers import Progress
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.sessions import SessionManager, StartContext
+from bay_mcp.metrics import Metrics
 from bay_mcp.services.paging import Page, PageRequest, cut, paged
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import BaySettings, Capability, Profile
@@ -97,6 +99,21 @@ def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
 
 _FOR_A_CALL = _sandbox_for_a_call()
 
+# The oldest pool member of `:profile` whose session is ready (kernel warm).
+_READY_POOL_MEMBER = (
+    select(Sandbox.id)
+    .join(Session, col(Session.sandbox_id) == col(Sandbox.id))
+    .where(
+        col(Sandbox.owner) == POOL_OWNER,
+        col(Sandbox.profile) == bindparam("profile"),
+        col(Sandbox.deleted_at).is_(None),
+        col(Session.observed_state) == "ready",
+    )
+    .order_by(col(Sandbox.created_at))
+    .limit(1)
+)
+_CLAIM_ATTEMPTS = 5
+
 
 def _live(sandbox: Sandbox | None, owner: str, sandbox_id: str) -> Sandbox:
     """`sandbox` if it is a live sandbox of `owner`; NotFound for unknown, another
@@ -131,8 +148,12 @@ class SandboxService:
         sessions: SessionManager,
         cargos: CargoManager,
         activity: ActivityClock,
+        metrics: Metrics,
     ) -> None:
         self._activity = activity
+        self._metrics = metrics
+        # Set by every claim (hit or miss): the warm pool's refill waits on it.
+        self.pool_drained = asyncio.Event()
         self._db = db
         self._settings = settings
         self._sessions = sessions
@@ -226,8 +247,10 @@ class SandboxService:
         cargo_id: str | None = None,
         env: dict[str, str] | None = None,
     ) -> SandboxView:
-        """Create the rows and (for managed cargo) the volume; no container starts.
-        `env` (over the profile's) reaches every process of every session."""
+        """A new sandbox: a warm pool member when the profile keeps a pool and nothing
+        asks for a different one (an external cargo, its own environment), else rows
+        and (for managed cargo) a volume, with no container started yet. `env` (over
+        the profile's) reaches every process of every session."""
         chosen = self._profile(profile)
         check_env(env or {})
         if ttl_seconds is not None and not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
@@ -237,13 +260,45 @@ class SandboxService:
             )
         await self._check_quota(owner)
         now = utcnow()
+        expires_at = now + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+        if chosen.pool_size and cargo_id is None and not env:
+            claimed = await self._claim_pooled(owner, chosen, expires_at)
+            self._metrics.pool_claims.labels(
+                profile=chosen.id, outcome="hit" if claimed else "miss"
+            ).inc()
+            self.pool_drained.set()
+            if claimed is not None:
+                log.info(
+                    "owner %s created sandbox %s (profile %s) from the warm pool",
+                    owner,
+                    claimed.id,
+                    chosen.id,
+                )
+                return await self._one(claimed)
+        sandbox = await self._create_rows(owner, chosen, expires_at, cargo_id, env or {})
+        log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
+        return await self._one(sandbox)
+
+    async def create_pool_member(self, profile: Profile) -> Sandbox:
+        """A sandbox for the warm pool: no owner's, no quota's, no TTL."""
+        return await self._create_rows(POOL_OWNER, profile, None, None, {})
+
+    async def _create_rows(
+        self,
+        owner: str,
+        chosen: Profile,
+        expires_at: datetime | None,
+        cargo_id: str | None,
+        env: dict[str, str],
+    ) -> Sandbox:
+        now = utcnow()
         sandbox = Sandbox(
             id=new_id("sandbox"),
             owner=owner,
             profile=chosen.id,
             cargo_id="",
-            expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
-            env=dict(env or {}),
+            expires_at=expires_at,
+            env=dict(env),
             created_at=now,
             updated_at=now,
             last_active_at=now,
@@ -275,14 +330,62 @@ class SandboxService:
                 if created_cargo is not None:
                     await self._cargos.discard(created_cargo)
                 raise
-        log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
-        return await self._one(sandbox)
+        return sandbox
+
+    async def _claim_pooled(
+        self, owner: str, profile: Profile, expires_at: datetime | None
+    ) -> Sandbox | None:
+        """Hand the oldest ready pool member of `profile` to `owner`, or None.
+
+        The member is picked by a read, then taken by an update conditioned on it still
+        being the pool's: of two claims (in this process or another on the same
+        database) that picked the same one, one update matches and the other picks again.
+        """
+        for _ in range(_CLAIM_ATTEMPTS):
+            async with self._db.session() as db:
+                member = (await db.exec(_READY_POOL_MEMBER, params={"profile": profile.id})).first()
+                if member is None:
+                    return None
+                now = utcnow()
+                taken = await db.exec(
+                    update(Sandbox)
+                    .where(col(Sandbox.id) == member, col(Sandbox.owner) == POOL_OWNER)
+                    .values(
+                        owner=owner,
+                        expires_at=expires_at,
+                        created_at=now,
+                        updated_at=now,
+                        last_active_at=now,
+                        version=col(Sandbox.version) + 1,
+                    )
+                )
+                if taken.rowcount != 1:
+                    await db.rollback()
+                    continue
+                await db.exec(
+                    update(Cargo)
+                    .where(col(Cargo.managed_by_sandbox_id) == member)
+                    .values(owner=owner, updated_at=now)
+                )
+                await db.commit()
+                claimed = await db.get(Sandbox, member)
+            return claimed
+        return None
+
+    async def pool_members(self) -> list[tuple[Sandbox, Session | None]]:
+        """Every live warm pool member with its latest session."""
+        query = _with_latest_session(utcnow()).where(col(Sandbox.owner) == POOL_OWNER)
+        async with self._db.session() as db:
+            rows = (await db.exec(query)).all()
+        return [(sandbox, session) for sandbox, session, _ in rows]
 
     async def _check_quota(self, owner: str) -> None:
         async with self._db.session() as db:
             live = col(Sandbox.deleted_at).is_(None)
             mine = (await db.exec(select(func.count()).where(live, Sandbox.owner == owner))).one()
-            total = (await db.exec(select(func.count()).where(live))).one()
+            total = (
+                await db.exec(select(func.count()).where(live, Sandbox.owner != POOL_OWNER))
+            ).one()
         if mine >= self._settings.max_sandboxes_per_owner:
             raise QuotaExceeded(
                 f"owner {owner} has {mine} sandboxes, the most allowed "
@@ -320,7 +423,12 @@ class SandboxService:
         """Live sandboxes of every owner, by status (for the metrics)."""
         now = utcnow()
         status = status_of(now)
-        query = _with_latest_session(now).with_only_columns(status, func.count()).group_by(status)
+        query = (
+            _with_latest_session(now)
+            .where(col(Sandbox.owner) != POOL_OWNER)
+            .with_only_columns(status, func.count())
+            .group_by(status)
+        )
         async with self._db.session() as db:
             rows = (await db.exec(query)).all()  # type: ignore[call-overload]
         return {str(state): int(count) for state, count in rows}

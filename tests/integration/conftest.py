@@ -15,9 +15,16 @@ IMAGE = "ship:latest"
 TEST_LABEL = "bay.test=integration"
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
+def docker(
+    *args: str, check: bool = True, timeout: float = 120, input_text: str | None = None
+) -> str:
     result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=input_text,
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args[:2])} failed: {result.stderr.strip()}")

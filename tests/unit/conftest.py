@@ -32,7 +32,11 @@ def settings(tmp_path: Path) -> BaySettings:
         data_dir=tmp_path,
         instance_id="bay-unit",
         auto_build_image=False,
-        profiles=[Profile(id="python-default"), Profile(id="python-only", capabilities=["python"])],
+        # No warm pool here: its own tests turn it on (tests/unit/services/test_pool.py).
+        profiles=[
+            Profile(id="python-default", warm_pool_size=0),
+            Profile(id="python-only", capabilities=["python"]),
+        ],
     )
 
 

@@ -27,7 +27,13 @@ from tests.integration.http.conftest import (
 
 PROFILES = json.dumps(
     [
-        {"id": "python-default", "memory_mb": 512, "pids_limit": 128, "cpus": 1.0},
+        {
+            "id": "python-default",
+            "memory_mb": 512,
+            "pids_limit": 128,
+            "cpus": 1.0,
+            "warm_pool_size": 0,
+        },
         {"id": "offline", "network": "none"},
     ]
 )

@@ -31,7 +31,10 @@ from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
 READY_TIMEOUT_S = 30.0
-PROFILES = [{"id": "python-default"}, {"id": "python-only", "capabilities": ["python"]}]
+PROFILES = [
+    {"id": "python-default", "warm_pool_size": 0},
+    {"id": "python-only", "capabilities": ["python"]},
+]
 
 
 def free_port() -> int:
@@ -65,7 +68,11 @@ def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str
         "BAY_INSTANCE_ID": instance_id,
         "BAY_AUTO_BUILD_IMAGE": "false",
         "BAY_PROFILES": json.dumps(
-            [{"id": "python-default"}, {"id": "python-only", "capabilities": ["python"]}]
+            # No warm pool: these tests count containers (test_pool.py turns it on).
+            [
+                {"id": "python-default", "warm_pool_size": 0},
+                {"id": "python-only", "capabilities": ["python"]},
+            ]
         ),
         **extra,
     }

@@ -33,7 +33,7 @@ from tests.integration.http.docker_proxy import DockerProxy
 
 PROFILES = json.dumps(
     [
-        {"id": "python-default"},
+        {"id": "python-default", "warm_pool_size": 0},
         {"id": "quick", "idle_timeout_seconds": 1},
     ]
 )

@@ -34,7 +34,7 @@ from tests.integration.http.conftest import (
 GIB = 1024**3
 MIB = 1024**2
 PROFILES = [
-    {"id": "python-default"},
+    {"id": "python-default", "warm_pool_size": 0},
     {"id": "small-uploads", "max_upload_mb": 1},
 ]
 

@@ -1,0 +1,130 @@
+"""The warm pool over the fakes: claims are exclusive and invisible, quotas ignore the
+pool, what asks for another sandbox starts cold, and stale members are replaced.
+(tests/integration/http/test_pool.py does the same with Docker and two processes.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from bay_mcp.bay import Bay
+from bay_mcp.limits import POOL_OWNER
+from bay_mcp.managers import no_progress
+from bay_mcp.settings import BaySettings, Profile
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Cargo
+from tests.fakes import FakeDriver, FakeShip
+
+SETTLE_S = 10.0
+
+
+@pytest_asyncio.fixture
+async def pooled(tmp_path: Path, driver: FakeDriver, ship: FakeShip) -> AsyncIterator[Bay]:
+    settings = BaySettings(
+        data_dir=tmp_path,
+        instance_id="bay-unit",
+        auto_build_image=False,
+        max_sandboxes_total=3,
+        pool_check_interval_seconds=3600,  # only claims and the tests wake it
+        profiles=[
+            Profile(id="python-default", warm_pool_size=2),
+            Profile(id="cold", warm_pool_size=0),
+        ],
+    )
+    bay = Bay(settings, driver=driver, ship=ship, database=Database(tmp_path / "bay.db"))
+    await bay.start()
+    try:
+        await settled(bay)
+        yield bay
+    finally:
+        await bay.close()
+
+
+async def settled(bay: Bay) -> None:
+    """Wait for the refill pass under way (or the next one) to finish."""
+    bay.pool.refilled.clear()
+    bay.sandboxes.pool_drained.set()
+    await asyncio.wait_for(bay.pool.refilled.wait(), SETTLE_S)
+
+
+async def pool_ids(bay: Bay) -> set[str]:
+    return {sandbox.id for sandbox, _ in await bay.sandboxes.pool_members()}
+
+
+async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: FakeDriver) -> None:
+    members = await pool_ids(pooled)
+    assert len(members) == 2
+    assert pooled.pool.state["python-default"].ready == 2
+    started = driver.started
+    sandbox = await pooled.sandboxes.create("alice", ttl_seconds=60)
+    assert sandbox.id in members
+    assert sandbox.status == "ready"
+    assert sandbox.expires_at is not None
+    assert driver.started == started  # no container was started for it
+    result = await pooled.execution.python("alice", sandbox.id, "1+1", 30, no_progress)
+    assert result.success
+    async with pooled.db.session() as db:
+        cargo = await db.get(Cargo, sandbox.cargo_id)
+    assert cargo is not None
+    assert cargo.owner == "alice"
+    # Only alice sees it; the pool is refilled behind the call.
+    assert [s.id for s in (await pooled.sandboxes.list("alice")).items] == [sandbox.id]
+    await settled(pooled)
+    assert len(await pool_ids(pooled)) == 2
+    assert sandbox.id not in await pool_ids(pooled)
+    assert pooled.metrics.pool_claim_count("python-default", "hit") == 1
+
+
+async def test_concurrent_creates_never_share_a_member(pooled: Bay) -> None:
+    created = await asyncio.gather(*(pooled.sandboxes.create(f"o{i}") for i in range(3)))
+    ids = [sandbox.id for sandbox in created]
+    assert len(set(ids)) == 3
+    hits = pooled.metrics.pool_claim_count("python-default", "hit")
+    misses = pooled.metrics.pool_claim_count("python-default", "miss")
+    assert (hits, misses) == (2, 1)
+
+
+async def test_quotas_do_not_count_the_pool(pooled: Bay) -> None:
+    # max_sandboxes_total is 3 while two pool members live.
+    for owner in ("a", "b", "c"):
+        await pooled.sandboxes.create(owner)
+    counts = await pooled.sandboxes.count_by_status()
+    assert sum(counts.values()) == 3
+
+
+async def test_what_asks_for_another_sandbox_starts_cold(pooled: Bay) -> None:
+    members = await pool_ids(pooled)
+    cargo = await pooled.cargos.create("alice")
+    attached = await pooled.sandboxes.create("alice", cargo_id=cargo.id)
+    with_env = await pooled.sandboxes.create("alice", env={"TOKEN": "x"})
+    no_pool = await pooled.sandboxes.create("alice", profile="cold")
+    assert not {attached.id, with_env.id, no_pool.id} & members
+    assert await pool_ids(pooled) == members
+    assert pooled.metrics.pool_claim_count("python-default", "hit") == 0
+
+
+async def test_stale_members_are_replaced(pooled: Bay, driver: FakeDriver) -> None:
+    first = await pool_ids(pooled)
+    driver.image_ids["ship:latest"] = "sha256:rebuilt"
+    await settled(pooled)
+    rebuilt = await pool_ids(pooled)
+    assert len(rebuilt) == 2
+    assert not rebuilt & first
+    # A member whose container vanished is replaced too.
+    [member, _] = await pooled.sandboxes.pool_members()
+    session = member[1]
+    assert session is not None
+    assert session.container_id is not None
+    driver.kill(session.container_id)
+    await settled(pooled)
+    assert member[0].id not in await pool_ids(pooled)
+    assert len(await pool_ids(pooled)) == 2
+
+
+async def test_pool_members_are_not_reaped_for_idleness(pooled: Bay) -> None:
+    report = await pooled.reaper.run(["idle_sessions"])
+    assert report.results[0].cleaned_count == 0
+    assert all(s.owner == POOL_OWNER for s, _ in await pooled.sandboxes.pool_members())
