@@ -321,9 +321,12 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
         with server.client("alice") as alice:
             sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
             exec_ok(alice, sandbox_id, "1")
+            new_id = alice.post("/v1/sandboxes", json={}).json()["id"]
             proxy.stop()
+            # A running sandbox needs no Docker call: it keeps working.
+            assert "3" in exec_ok(alice, sandbox_id, "1 + 2")
             started = time.monotonic()
-            down = alice.post(f"/v1/sandboxes/{sandbox_id}/python/exec", json={"code": "1"})
+            down = alice.post(f"/v1/sandboxes/{new_id}/python/exec", json={"code": "1"})
             error = error_of(down, 503, "session_not_ready")
             assert "Docker engine" in str(error["message"])
             assert time.monotonic() - started < 10
@@ -333,8 +336,9 @@ def test_no_docker_engine_fails_fast_and_recovers(tmp_path: Path) -> None:
             assert health.json()["checks"]["driver"].startswith("failing")
             proxy.start()
             until(lambda: alice.get("/health").status_code == 200, "health recovers")
-            assert "4" in exec_ok(alice, sandbox_id, "2 + 2")
+            assert "4" in exec_ok(alice, new_id, "2 + 2")
             alice.delete(f"/v1/sandboxes/{sandbox_id}")
+            alice.delete(f"/v1/sandboxes/{new_id}")
     finally:
         proxy.stop()
         stop_server(server)
