@@ -1,15 +1,20 @@
-"""What Bay costs: cold start and warm execs through MCP, against raw Ship HTTP.
+"""What Bay costs, against raw Ship, measured in one run.
 
-    .venv/bin/python bench/mcp_exec.py [--runs 5] [--warm-execs 30] [--floods 3]
+    .venv/bin/python bench/mcp_exec.py [--runs 10] [--warm-execs 200] [--agents 40]
 
-Spawns the real `bay-mcp` over stdio with the MCP SDK's client (a throwaway data
-directory), and prints in milliseconds (median, min, max):
-  cold start         create_sandbox + the first python_exec of print(1)
-  warm exec (MCP)    python_exec of 1+1 on a ready sandbox
-  warm exec (Ship)   the same exec posted straight to the sandbox's Ship
-  1 GB print (MCP)   python_exec of a thousand 1 MB prints: cut to 4 MiB in the kernel
-and the difference of the two warm medians: Bay's overhead per call.
-Every sandbox it creates is deleted; the data directory is removed.
+Starts the real `bay-mcp serve --transport http` (a throwaway data directory; profile
+python-default with its warm pool of 1, and `cold` without a pool) and the real
+`bay-mcp` over stdio, and prints in milliseconds (p50, p99, min, max):
+  create + first exec, pool   create_sandbox + python_exec print(1) (MCP over HTTP),
+                              each run after the pool has refilled
+  create + first exec, cold   the same on the profile without a pool
+  restart after stop          python_exec on a sandbox just stopped (container gone)
+  warm exec                   python_exec of 1+1 through MCP stdio, MCP streamable HTTP
+                              and REST, and straight to the sandbox's Ship
+  N agents × 10 execs         N concurrent REST agents: create, then 10 execs each
+                              (first exec, which starts the sandbox, apart)
+then Bay's overhead per call (p50 over raw Ship's p50), and an idle ready sandbox's
+memory (`docker stats` after one 1+1). Every sandbox it creates is deleted.
 """
 
 from __future__ import annotations
@@ -19,116 +24,210 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    BAY_MCP,
+    HEADER,
+    Server,
+    bay_environment,
+    http_server,
+    memory_mib,
+    remove_instance,
+    ship_of,
+    summary,
+)
+
+PROFILES: list[dict[str, Any]] = [
+    {"id": "python-default"},
+    {"id": "cold", "warm_pool_size": 0},
+]
 
 
-def docker(*args: str) -> str:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> Any:
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     if result.is_error:
         raise RuntimeError(f"{tool} failed: {getattr(result.content[0], 'text', '')}")
-    return result.structured_content
+    structured: dict[str, Any] = result.structured_content or {}
+    return structured
 
 
-def ship_of(sandbox_id: str) -> tuple[str, str]:
-    """The sandbox's Ship URL and token, read from its container."""
-    [container] = docker("ps", "-q", "--filter", f"label=bay.sandbox_id={sandbox_id}").split()
-    port = docker("port", container, "8123").splitlines()[0].rsplit(":", 1)[1]
-    env = docker("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", container)
-    token = next(
-        line.split("=", 1)[1] for line in env.splitlines() if line.startswith("SHIP_TOKEN=")
-    )
-    return f"http://127.0.0.1:{port}", token
-
-
-FLOOD = "for _ in range(1000):\n    print('x' * 10**6)"
-
-
-async def measure(runs: int, warm_execs: int, floods: int) -> dict[str, list[float]]:
-    data_dir = tempfile.mkdtemp(prefix="bay-bench-")
-    env = {"PATH": os.environ["PATH"], "BAY_DATA_DIR": data_dir, "BAY_LOG_LEVEL": "WARNING"}
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-    server = StdioServerParameters(
-        command=str(Path(sys.executable).parent / "bay-mcp"), args=[], env=env
-    )
-    figures: dict[str, list[float]] = {
-        "cold start": [],
-        "warm exec (MCP)": [],
-        "warm exec (Ship)": [],
-        "1 GB print (MCP)": [],
-    }
-    created: list[str] = []
-    try:
-        async with Client(server, read_timeout_seconds=180) as client:
-            for run in range(runs):
-                started = time.perf_counter()
-                sandbox = await call(client, "create_sandbox")
-                created.append(sandbox["id"])
-                await call(client, "python_exec", sandbox_id=sandbox["id"], code="print(1)")
-                figures["cold start"].append((time.perf_counter() - started) * 1000)
-                print(f"cold start {run + 1}/{runs} done", file=sys.stderr)
-                if run < runs - 1:
-                    await call(client, "delete_sandbox", sandbox_id=created.pop())
-            sandbox_id = created[-1]
-            for _ in range(warm_execs):
-                started = time.perf_counter()
-                await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
-                figures["warm exec (MCP)"].append((time.perf_counter() - started) * 1000)
-            for _ in range(floods):
-                started = time.perf_counter()
-                await call(client, "python_exec", sandbox_id=sandbox_id, code=FLOOD, timeout=120)
-                figures["1 GB print (MCP)"].append((time.perf_counter() - started) * 1000)
-            url, token = ship_of(sandbox_id)
-            headers = {"Authorization": f"Bearer {token}"}
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as ship:
-                for _ in range(warm_execs):
-                    started = time.perf_counter()
-                    response = await ship.post("/python/exec", json={"code": "1+1", "timeout": 30})
-                    response.raise_for_status()
-                    figures["warm exec (Ship)"].append((time.perf_counter() - started) * 1000)
-            for leftover in created:
-                await call(client, "delete_sandbox", sandbox_id=leftover)
-            created.clear()
-    finally:
-        for leftover in created:  # the server is gone: remove by label
-            ids = docker("ps", "-aq", "--filter", f"label=bay.sandbox_id={leftover}").split()
-            if ids:
-                docker("rm", "-f", *ids)
-        shutil.rmtree(data_dir, ignore_errors=True)
+async def timed(work: Callable[[], Awaitable[object]], times: int) -> list[float]:
+    figures = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await work()
+        figures.append((time.perf_counter() - started) * 1000)
     return figures
+
+
+async def create_and_first_exec(
+    client: Client, server: Server, profile: str, runs: int
+) -> list[float]:
+    figures = []
+    for _ in range(runs):
+        if profile == "python-default":
+            await asyncio.to_thread(server.wait_for_pool, profile, 1)
+        started = time.perf_counter()
+        sandbox = await call(client, "create_sandbox", profile=profile)
+        await call(client, "python_exec", sandbox_id=sandbox["id"], code="print(1)")
+        figures.append((time.perf_counter() - started) * 1000)
+        await call(client, "delete_sandbox", sandbox_id=sandbox["id"])
+    return figures
+
+
+async def restart_after_stop(client: Client, runs: int) -> list[float]:
+    sandbox = await call(client, "create_sandbox", profile="cold")
+    await call(client, "python_exec", sandbox_id=sandbox["id"], code="1")
+    figures = []
+    for _ in range(runs):
+        await call(client, "stop_sandbox", sandbox_id=sandbox["id"])
+        started = time.perf_counter()
+        await call(client, "python_exec", sandbox_id=sandbox["id"], code="print(1)")
+        figures.append((time.perf_counter() - started) * 1000)
+    await call(client, "delete_sandbox", sandbox_id=sandbox["id"])
+    return figures
+
+
+async def raw_ship(sandbox_id: str, execs: int) -> list[float]:
+    url, token, _ = ship_of(sandbox_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as ship:
+
+        async def exec_once() -> None:
+            response = await ship.post("/python/exec", json={"code": "1+1", "timeout": 30})
+            response.raise_for_status()
+
+        return await timed(exec_once, execs)
+
+
+async def agents(server: Server, count: int) -> tuple[list[float], list[float], int]:
+    """`count` agents at once, each creating a sandbox and running 10 execs over REST:
+    (first exec ms, warm exec ms, errors)."""
+    first: list[float] = []
+    warm: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=count + 5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=300, limits=limits) as rest:
+
+        async def agent() -> None:
+            nonlocal errors
+            created = await rest.post("/v1/sandboxes", json={})
+            if created.status_code != 201:
+                errors += 1
+                return
+            sandbox_id = created.json()["id"]
+            for run in range(10):
+                started = time.perf_counter()
+                response = await rest.post(
+                    f"/v1/sandboxes/{sandbox_id}/python/exec", json={"code": "1+1"}
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200 or response.json()["output"] != "2\n":
+                    errors += 1
+                (warm if run else first).append(elapsed)
+            await rest.delete(f"/v1/sandboxes/{sandbox_id}")
+
+        await asyncio.gather(*(agent() for _ in range(count)))
+    return first, warm, errors
+
+
+async def over_http(server: Server, runs: int, execs: int) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    async with Client(streamable_http_client(f"{server.url}/mcp")) as client:
+        found["create + first exec, pool"] = await create_and_first_exec(
+            client, server, "python-default", runs
+        )
+        found["create + first exec, cold"] = await create_and_first_exec(
+            client, server, "cold", runs
+        )
+        found["restart after stop"] = await restart_after_stop(client, runs)
+        sandbox = await call(client, "create_sandbox", profile="cold")
+        sandbox_id = sandbox["id"]
+        await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
+        found["idle sandbox MiB"] = memory_mib(ship_of(sandbox_id)[2])
+
+        async def mcp_exec() -> None:
+            await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as rest:
+
+            async def rest_exec() -> None:
+                response = await rest.post(
+                    f"/v1/sandboxes/{sandbox_id}/python/exec", json={"code": "1+1"}
+                )
+                response.raise_for_status()
+
+            found["warm exec, MCP streamable HTTP"] = await timed(mcp_exec, execs)
+            found["warm exec, REST"] = await timed(rest_exec, execs)
+        found["warm exec, raw Ship (HTTP's box)"] = await raw_ship(sandbox_id, execs)
+        await call(client, "delete_sandbox", sandbox_id=sandbox_id)
+    return found
+
+
+async def over_stdio(execs: int) -> dict[str, list[float]]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-bench-stdio-"))
+    env = bay_environment(data_dir, [{"id": "python-default", "warm_pool_size": 0}])
+    params = StdioServerParameters(command=BAY_MCP, args=[], env=env)
+    found: dict[str, list[float]] = {}
+    try:
+        async with Client(params, read_timeout_seconds=180) as client:
+            sandbox_id = (await call(client, "create_sandbox"))["id"]
+            await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
+
+            async def exec_once() -> None:
+                await call(client, "python_exec", sandbox_id=sandbox_id, code="1+1")
+
+            # Interleaved blocks: both see the same machine, warm or not.
+            found["warm exec, MCP stdio"] = []
+            found["warm exec, raw Ship"] = []
+            for _ in range(4):
+                found["warm exec, MCP stdio"] += await timed(exec_once, execs // 4)
+                found["warm exec, raw Ship"] += await raw_ship(sandbox_id, execs // 4)
+            await call(client, "delete_sandbox", sandbox_id=sandbox_id)
+    finally:
+        remove_instance(env["BAY_INSTANCE_ID"])
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--warm-execs", type=int, default=30)
-    parser.add_argument("--floods", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warm-execs", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=40)
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.runs, args.warm_execs, args.floods))
-    print(f"{'measure':<20}{'n':>5}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
-    for name, values in figures.items():
-        print(
-            f"{name:<20}{len(values):>5}{statistics.median(values):>12.1f}"
-            f"{min(values):>10.1f}{max(values):>10.1f}"
+    print(f"bench/mcp_exec.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores", flush=True)
+    stdio = asyncio.run(over_stdio(args.warm_execs))
+    with http_server(PROFILES) as server:
+        http = asyncio.run(over_http(server, args.runs, args.warm_execs))
+        first, warm, errors = asyncio.run(agents(server, args.agents))
+    print(HEADER)
+    for name, values in {**stdio, **http}.items():
+        if isinstance(values, list):
+            print(summary(name, values))
+    print(summary(f"{args.agents} agents: first exec", first))
+    print(summary(f"{args.agents} agents: warm execs", warm))
+    print(f"{args.agents} agents: errors {errors}")
+    stdio_p50 = statistics.median(stdio["warm exec, MCP stdio"])
+    ship_p50 = statistics.median(stdio["warm exec, raw Ship"])
+    print(f"Bay overhead per call, MCP stdio: {stdio_p50 - ship_p50:.1f} ms (p50 over raw Ship)")
+    for name in ("warm exec, MCP streamable HTTP", "warm exec, REST"):
+        overhead = statistics.median(http[name]) - statistics.median(
+            http["warm exec, raw Ship (HTTP's box)"]
         )
-    overhead = statistics.median(figures["warm exec (MCP)"]) - statistics.median(
-        figures["warm exec (Ship)"]
-    )
-    print(f"{'Bay overhead':<20}{'':>5}{overhead:>12.1f}")
+        print(f"Bay overhead per call, {name[11:]}: {overhead:.1f} ms")
+    print(f"idle ready sandbox: {http['idle sandbox MiB']:.1f} MiB (docker stats)")
     return 0
 
 
