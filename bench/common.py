@@ -43,12 +43,12 @@ def percentile(values: list[float], share: float) -> float:
 
 def summary(name: str, values: list[float]) -> str:
     return (
-        f"{name:<34}{len(values):>5}{statistics.median(values):>10.1f}"
+        f"{name:<44}{len(values):>5}{statistics.median(values):>10.1f}"
         f"{percentile(values, 0.99):>10.1f}{min(values):>10.1f}{max(values):>10.1f}"
     )
 
 
-HEADER = f"{'measure (ms)':<34}{'n':>5}{'p50':>10}{'p99':>10}{'min':>10}{'max':>10}"
+HEADER = f"{'measure (ms)':<44}{'n':>5}{'p50':>10}{'p99':>10}{'min':>10}{'max':>10}"
 
 
 def bay_environment(data_dir: Path, profiles: list[dict[str, Any]]) -> dict[str, str]:
