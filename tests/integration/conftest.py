@@ -6,8 +6,11 @@ skipped. `scripts/test` starts the engine and builds the image first.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +38,31 @@ class BayResources:
     """What one Bay instance made in Docker, found by its `bay.instance_id` label."""
 
     instance_id: str
+    data_dir: Path
+
+    def pool_members(self) -> set[str]:
+        """Ids of the warm pool's live members: kept running on purpose, and still
+        labelled as the pool's once claimed (Docker cannot relabel), so asked of Bay's
+        database."""
+        with contextlib.closing(sqlite3.connect(self.data_dir / "bay.db")) as db:
+            rows = db.execute(
+                "SELECT id FROM sandboxes WHERE owner = 'bay:pool' AND deleted_at IS NULL"
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def leftovers(self) -> list[str]:
+        """Containers and volumes of this instance, but for the warm pool's members."""
+        members = self.pool_members()
+        label = '{{.Label "bay.sandbox_id"}}'
+        found = docker("ps", "-a", "--format", f"{{{{.ID}}}} {label}", *self._filters({}))
+        found += "\n" + docker(
+            "volume", "ls", "--format", f"{{{{.Name}}}} {label}", *self._filters({})
+        )
+        return [
+            name
+            for name, _, sandbox in (line.partition(" ") for line in found.splitlines() if line)
+            if sandbox not in members
+        ]
 
     def _filters(self, labels: dict[str, str]) -> list[str]:
         filters = ["--filter", f"label=bay.instance_id={self.instance_id}"]

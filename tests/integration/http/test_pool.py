@@ -120,7 +120,7 @@ def test_twenty_concurrent_creates_never_share_a_member(server: HttpBay) -> None
         # Owners see only theirs; the pool refills behind them.
         assert [s["id"] for s in clients[0].get("/v1/sandboxes").json()["items"]] == [ids[0]]
         wait_for("the pool to refill", pool_ready(server, 3))
-        assert not set(pool_containers(server)) & set(used)
+        assert not {container_of(server, member) for member in server.pool_members()} & set(used)
     finally:
         for sandbox_id, client in zip(ids, clients, strict=False):
             client.delete(f"/v1/sandboxes/{sandbox_id}")

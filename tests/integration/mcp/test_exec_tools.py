@@ -96,7 +96,8 @@ async def test_long_output_is_capped_and_saved_in_full(client: Client, sandbox: 
 
 
 async def test_progress_is_reported_while_a_sandbox_starts(client: Client) -> None:
-    sandbox_id = await new_sandbox(client)
+    # A profile without a warm pool: the default profile's sandbox would be running.
+    sandbox_id = await new_sandbox(client, profile="python-only")
     messages: list[str] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -30,5 +30,4 @@ async def test_every_stdout_line_is_a_json_rpc_message(bay_server: BayServer) ->
     for line in lines:
         message = json.loads(line)
         assert message["jsonrpc"] == "2.0", line
-    assert bay_server.containers() == []
-    assert bay_server.volumes() == []
+    assert bay_server.leftovers() == []
