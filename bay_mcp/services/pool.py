@@ -71,6 +71,7 @@ class WarmPool:
             if profile.pool_size
         }
         self._task: asyncio.Task[None] | None = None
+        self._started_here: set[str] = set()
         # Set after each refill pass: what waits for the pool to settle waits on it.
         self.refilled = asyncio.Event()
 
@@ -79,13 +80,19 @@ class WarmPool:
             self._task = asyncio.create_task(self._run(), name="warm-pool")
 
     async def stop(self) -> None:
-        """Stop refilling. A member half-way through its start is removed by the start's
-        own cleanup; members that are ready stay for the next run to claim."""
+        """Stop refilling, and remove the unclaimed members this process started: a Bay
+        that stops (a host closing its stdio server) leaves no container running for a
+        pool nobody serves. A member half-way through its start is removed by the
+        start's own cleanup; after a SIGKILL the members stay, and the next start adopts
+        or replaces them."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for sandbox, _ in await self._sandboxes.pool_members():
+            if sandbox.id in self._started_here:
+                await self._sandboxes.remove(sandbox)
 
     async def _run(self) -> None:
         drained = self._sandboxes.pool_drained
@@ -171,6 +178,7 @@ class WarmPool:
     async def _add(self, profile: Profile) -> None:
         """Create one member and bring it to ready with a warm kernel."""
         sandbox = await self._sandboxes.create_pool_member(profile)
+        self._started_here.add(sandbox.id)
         try:
             async with self._sandboxes.runtime(
                 POOL_OWNER, sandbox.id, "python", no_progress

@@ -128,3 +128,13 @@ async def test_pool_members_are_not_reaped_for_idleness(pooled: Bay) -> None:
     report = await pooled.reaper.run(["idle_sessions"])
     assert report.results[0].cleaned_count == 0
     assert all(s.owner == POOL_OWNER for s, _ in await pooled.sandboxes.pool_members())
+
+
+async def test_a_bay_that_stops_takes_its_unclaimed_members_along(
+    pooled: Bay, driver: FakeDriver
+) -> None:
+    claimed = await pooled.sandboxes.create("alice")
+    await pooled.pool.stop()
+    assert await pool_ids(pooled) == set()
+    # Only the claimed sandbox's container is left: it is alice's now.
+    assert [c.info.labels["bay.sandbox_id"] for c in driver.containers.values()] == [claimed.id]
