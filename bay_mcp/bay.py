@@ -74,6 +74,7 @@ class Bay:
             self.activity,
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
+            max_concurrent_starts=settings.max_concurrent_starts,
         )
         self.cargo_manager = CargoManager(self.driver, self.instance_id)
         # -- services: the rules every surface goes through

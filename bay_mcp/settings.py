@@ -140,6 +140,8 @@ class BaySettings(BaseSettings):
     local_owner: str = "default"
     profiles: list[Profile] = Field(default_factory=default_profiles)
     start_timeout_seconds: float = Field(60.0, gt=0)
+    # Sandboxes starting at once in this process; more wait their turn (with progress).
+    max_concurrent_starts: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
     # Warm pool members are replaced after this age, and checked (age, image, health)
     # this often; a claim wakes the refill at once.
     pool_max_age_seconds: float = Field(3600.0, gt=0)

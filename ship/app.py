@@ -172,7 +172,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             await kernel.shutdown()
 
     async def health(request: Request) -> Response:
-        return reply(protocol.Health(version=__version__))
+        return reply(protocol.Health(version=__version__, kernel=kernel.state))
 
     async def meta(request: Request) -> Response:
         return reply(

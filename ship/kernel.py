@@ -20,7 +20,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from ship.output import CappedOutput
-from ship.protocol import PngImage, PythonError, PythonExecResult, ResourceReport
+from ship.protocol import KernelState, PngImage, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
 
 log = logging.getLogger(__name__)
@@ -124,12 +124,23 @@ class PythonKernel:
         self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
         self._ready = asyncio.Event()
         self._running_msg_id: str | None = None
+        self._start_failed = False
         self._cgroup = cgroup
 
     async def start(self) -> None:
         """Start the kernel and wait until it answers; safe to call once."""
         async with self._lock:
-            await self._start_locked()
+            try:
+                await self._start_locked()
+            except Exception:
+                self._start_failed = True
+                raise
+
+    @property
+    def state(self) -> KernelState:
+        if self._ready.is_set():
+            return "ready"
+        return "failed" if self._start_failed else "starting"
 
     async def _start_locked(self) -> None:
         spec = KernelSpec(

@@ -61,9 +61,15 @@ class ErrorBody(Model):
 # -- health and handshake ----------------------------------------------------------------
 
 
+KernelState = Literal["starting", "ready", "failed"]
+
+
 class Health(Model):
     status: Literal["healthy"] = "healthy"
     version: str = Field(description="the runtime's version (semver)")
+    # Bay counts a session as started once the kernel has booted (or failed to: the
+    # first exec then says why). A Ship without the field is taken as ready.
+    kernel: KernelState = "ready"
 
 
 class RuntimeInfo(Model):

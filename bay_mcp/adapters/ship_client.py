@@ -198,12 +198,19 @@ class ShipClient:
         return parse(answer, response.content, f"{method} {path}")
 
     async def healthy(self, endpoint: ShipEndpoint) -> bool:
-        """True when Ship answers /health; False while it is not up yet."""
+        """True when Ship answers /health and its kernel has booted (or failed to: the
+        first exec says why); False while either is still starting."""
         try:
             response = await self._http.get(endpoint.url + "/health", timeout=2.0)
         except httpx.TransportError:
             return False
-        return response.status_code == 200
+        if response.status_code != 200:
+            return False
+        try:
+            health = protocol.Health.model_validate_json(response.content)
+        except ValidationError:
+            return False
+        return health.kernel != "starting"
 
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return await self._call(protocol.Meta, endpoint, "GET", "/meta")

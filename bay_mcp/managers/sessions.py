@@ -42,7 +42,7 @@ from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
 log = logging.getLogger(__name__)
 
-_HEALTH_POLL_S = 0.05
+_HEALTH_POLL_S = 0.02
 _STATE_CHECK_EVERY_S = 1.0
 
 
@@ -70,7 +70,10 @@ class SessionManager:
         *,
         instance_id: str,
         start_timeout: float,
+        max_concurrent_starts: int,
     ) -> None:
+        self._max_starts = max_concurrent_starts
+        self._start_slots = asyncio.Semaphore(max_concurrent_starts)
         self._activity = activity
         self._db = db
         self._driver = driver
@@ -219,9 +222,22 @@ class SessionManager:
     async def _start(
         self, start: StartContext, progress: Progress, seen_version: int
     ) -> ShipEndpoint:
-        sandbox, profile = start.sandbox, start.profile
         await self._setup.ready(progress)
-        await self._images.ensure(profile.image, progress)
+        await self._images.ensure(start.profile.image, progress)
+        if self._start_slots.locked():
+            await progress(
+                f"waiting to start sandbox {start.sandbox.id}: {self._max_starts} others "
+                "are starting (BAY_MAX_CONCURRENT_STARTS)"
+            )
+        # Starts are CPU-bound (a Python server and a kernel booting): a few at a time
+        # finish sooner than all at once, and leave running sandboxes their share.
+        async with self._start_slots:
+            return await self._start_now(start, progress, seen_version)
+
+    async def _start_now(
+        self, start: StartContext, progress: Progress, seen_version: int
+    ) -> ShipEndpoint:
+        sandbox, profile = start.sandbox, start.profile
         session = Session(sandbox_id=sandbox.id, ship_token=secrets.token_urlsafe(32))
         await self._claim(sandbox, session, seen_version)
         await progress(f"starting sandbox {sandbox.id}")
