@@ -90,6 +90,8 @@ class WarmPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if not self._started_here:  # also: a Bay closed before it started
+            return
         for sandbox, _ in await self._sandboxes.pool_members():
             if sandbox.id in self._started_here:
                 await self._sandboxes.remove(sandbox)
