@@ -21,7 +21,7 @@ from bay_mcp.adapters.ship_client import (
     reaching,
 )
 from bay_mcp.drivers import ContainerInfo, ContainerSpec
-from bay_mcp.errors import FileNotFound, ValidationFailed
+from bay_mcp.errors import FileNotFound, SessionNotReady, ValidationFailed
 from ship import protocol
 
 
@@ -159,7 +159,7 @@ class FakeShip(ShipClient):
             if self.driver is not None and not any(
                 c.info.endpoint == to.url for c in self.driver.containers.values()
             ):
-                raise NeverReached("ConnectError")
+                raise NeverReached(SessionNotReady("the fake runtime is gone"))
             return to
 
         return await reaching(endpoint, send)

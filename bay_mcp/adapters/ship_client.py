@@ -72,11 +72,20 @@ class ShipEndpoint:
 
 
 class NeverReached(Exception):
-    """The request did not reach the session's Ship: safe to send again."""
+    """The request did not reach the session's Ship: safe to send again. `error` is
+    what the caller gets when it cannot be."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, error: BayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _refused() -> BayError:
+    return _runtime_fault(
+        "it refused this session's token (its container was replaced, or it is not "
+        "the sandbox's runtime)",
+        {"ship_code": "unauthorized"},
+    )
 
 
 def _unreachable(reason: str) -> SessionNotReady:
@@ -95,12 +104,12 @@ async def reaching(endpoint: ShipEndpoint, send: Callable[[ShipEndpoint], Awaita
         return await send(endpoint)
     except NeverReached as exc:
         if endpoint.recover is None:
-            raise _unreachable(exc.reason) from exc
+            raise exc.error from exc
         recovered = await endpoint.recover()
     try:
         return await send(recovered)
     except NeverReached as exc:
-        raise _unreachable(exc.reason) from exc
+        raise exc.error from exc
 
 
 @dataclass(frozen=True)
@@ -169,7 +178,7 @@ class ShipClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # No connection, so no byte of the request was sent (a streamed body included).
-            raise NeverReached(type(exc).__name__) from exc
+            raise NeverReached(_unreachable(type(exc).__name__)) from exc
         except httpx.TimeoutException as exc:
             limit = timeout if isinstance(timeout, float | int) else timeout.read
             raise Timeout(f"the runtime did not answer {path} within {limit:g} s") from exc
@@ -178,7 +187,7 @@ class ShipClient:
         if response.status_code == 401:
             # Ship checks the token before anything else: this is not our session's Ship
             # (its container is gone and another took its address), or it is restarting.
-            raise NeverReached("another runtime answered at its address")
+            raise NeverReached(_refused())
         if response.status_code >= 400:
             raise error_from(response.status_code, response.content)
         return response
@@ -351,10 +360,10 @@ class ShipClient:
         try:
             response = await self._http.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise NeverReached(type(exc).__name__) from exc
+            raise NeverReached(_unreachable(type(exc).__name__)) from exc
         except httpx.TransportError as exc:
             raise _unreachable(type(exc).__name__) from exc
         if response.status_code == 401:
             await response.aclose()
-            raise NeverReached("another runtime answered at its address")
+            raise NeverReached(_refused())
         return response

@@ -72,3 +72,67 @@ async def test_answers_are_the_protocol_models() -> None:
     ).python_exec(ENDPOINT, "1+1", 5)
     assert result == answer
     assert result.images[0].png == "iVBOR"
+
+
+def exec_answer() -> bytes:
+    return protocol.PythonExecResult(success=True, output="2\n").model_dump_json().encode()
+
+
+def client_for(answers: dict[str, Exception | int]) -> tuple[ShipClient, list[str]]:
+    """A client whose Ship at each host raises or answers with a status (200: a result)."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        outcome = answers[request.url.host]
+        if isinstance(outcome, Exception):
+            raise outcome
+        body = exec_answer() if outcome == 200 else b'{"error": {"code": "unauthorized"}}'
+        return httpx.Response(outcome, content=body)
+
+    transport = httpx.MockTransport(answer)
+    return ShipClient(httpx.AsyncClient(transport=transport)), seen
+
+
+def recovering_to(url: str, recoveries: list[str]) -> ShipEndpoint:
+    async def recover() -> ShipEndpoint:
+        recoveries.append(url)
+        return ShipEndpoint(url=url, token="t" * 32)
+
+    return ShipEndpoint(url="http://gone", token="t" * 32, recover=recover)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("no route"), 401],
+    ids=["connect error", "connect timeout", "another Ship's 401"],
+)
+async def test_a_request_that_never_reached_ship_is_recovered_and_sent_once_more(
+    failure: Exception | int,
+) -> None:
+    client, seen = client_for({"gone": failure, "new": 200})
+    recoveries: list[str] = []
+    result = await client.python_exec(recovering_to("http://new", recoveries), "1+1", 30)
+    assert result.output == "2\n"
+    assert (seen, recoveries) == (["gone", "new"], ["http://new"])
+
+
+async def test_a_request_that_may_have_reached_ship_is_never_repeated() -> None:
+    client, seen = client_for({"gone": httpx.ReadError("reset mid-answer"), "new": 200})
+    recoveries: list[str] = []
+    with pytest.raises(BayError) as raised:
+        await client.python_exec(recovering_to("http://new", recoveries), "1+1", 30)
+    assert raised.value.code == "session_not_ready"
+    assert (seen, recoveries) == (["gone"], [])
+
+
+async def test_recovery_is_tried_once_and_its_failure_named() -> None:
+    client, seen = client_for({"gone": 401, "still": 401})
+    recoveries: list[str] = []
+    with pytest.raises(ShipError, match="refused this session's token"):
+        await client.python_exec(recovering_to("http://still", recoveries), "1+1", 30)
+    assert seen == ["gone", "still"]
+    unrecoverable = ShipEndpoint(url="http://gone", token="t" * 32)
+    client, _ = client_for({"gone": httpx.ConnectError("refused")})
+    with pytest.raises(BayError, match="not reachable"):
+        await client.python_exec(unrecoverable, "1+1", 30)
