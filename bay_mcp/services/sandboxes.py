@@ -186,8 +186,9 @@ class SandboxService:
         self, owner: str, sandbox_id: str
     ) -> tuple[Sandbox, Cargo | None, Session | None]:
         """The caller's live sandbox with its cargo and latest session: a call's one read."""
-        async with self._db.session() as db:
-            row = (await db.exec(_FOR_A_CALL, params={"sandbox_id": sandbox_id})).first()
+        row: tuple[Sandbox, Cargo | None, Session | None] | None = await self._db.first(
+            _FOR_A_CALL, {"sandbox_id": sandbox_id}
+        )
         sandbox, cargo, session = row if row is not None else (None, None, None)
         return _live(sandbox, owner, sandbox_id), cargo, session
 
