@@ -157,25 +157,36 @@ class ShipClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        return await reaching(
+        response = await reaching(
             endpoint,
-            lambda to: self._send_once(to, method, path, timeout, headers, kwargs),
+            lambda to: self._open(to, method, path, timeout=timeout, headers=headers, **kwargs),
         )
+        if response.status_code >= 400:
+            raise error_from(response.status_code, response.content)
+        return response
 
-    async def _send_once(
+    async def _open(
         self,
         endpoint: ShipEndpoint,
         method: str,
         path: str,
+        *,
         timeout: float | httpx.Timeout,
-        headers: dict[str, str] | None,
-        kwargs: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response:
-        headers = {**(headers or {}), "Authorization": f"Bearer {endpoint.token}"}
+        """Send one request; transport failures become Bay's errors, and a request that
+        never reached the session's Ship raises NeverReached."""
+        request = self._http.build_request(
+            method,
+            endpoint.url + path,
+            headers={**(headers or {}), "Authorization": f"Bearer {endpoint.token}"},
+            timeout=timeout,
+            **kwargs,
+        )
         try:
-            response = await self._http.request(
-                method, endpoint.url + path, headers=headers, timeout=timeout, **kwargs
-            )
+            response = await self._http.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # No connection, so no byte of the request was sent (a streamed body included).
             raise NeverReached(_unreachable(type(exc).__name__)) from exc
@@ -187,9 +198,8 @@ class ShipClient:
         if response.status_code == 401:
             # Ship checks the token before anything else: this is not our session's Ship
             # (its container is gone and another took its address), or it is restarting.
+            await response.aclose()
             raise NeverReached(_refused())
-        if response.status_code >= 400:
-            raise error_from(response.status_code, response.content)
         return response
 
     async def _call(
@@ -337,7 +347,17 @@ class ShipClient:
     async def download(self, endpoint: ShipEndpoint, path: str) -> AsyncIterator[Download]:
         """A file's size and its bytes as a stream; errors (404 included) are raised
         before the first byte."""
-        response = await reaching(endpoint, lambda to: self._open_download(to, path))
+        response = await reaching(
+            endpoint,
+            lambda to: self._open(
+                to,
+                "GET",
+                "/filesystem/download",
+                timeout=_TRANSFER_TIMEOUT,
+                stream=True,
+                params={"path": path},
+            ),
+        )
         try:
             if response.status_code >= 400:
                 raise error_from(response.status_code, await response.aread())
@@ -348,22 +368,3 @@ class ShipClient:
             )
         finally:
             await response.aclose()
-
-    async def _open_download(self, endpoint: ShipEndpoint, path: str) -> httpx.Response:
-        request = self._http.build_request(
-            "GET",
-            endpoint.url + "/filesystem/download",
-            params={"path": path},
-            headers={"Authorization": f"Bearer {endpoint.token}"},
-            timeout=_TRANSFER_TIMEOUT,
-        )
-        try:
-            response = await self._http.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise NeverReached(_unreachable(type(exc).__name__)) from exc
-        except httpx.TransportError as exc:
-            raise _unreachable(type(exc).__name__) from exc
-        if response.status_code == 401:
-            await response.aclose()
-            raise NeverReached(_refused())
-        return response
