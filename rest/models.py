@@ -21,7 +21,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
-from bay_mcp.services.views import DirectoryEntry, SandboxStatus, SandboxSummary
+from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
 from ship.protocol import ResourceReport
 
@@ -142,20 +142,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class PoolHealth(BaseModel):
-    target: int = Field(description="members the profile keeps ready (warm_pool_size)")
-    ready: int
-    starting: int
-    hits: int = Field(description="creates served from the pool since Bay started")
-    misses: int = Field(description="creates that found it empty and started cold")
-    last_error: str | None = Field(None, description="why the last refill failed, if it did")
-
-
 class HealthBody(BaseModel):
     status: Literal["healthy", "unhealthy"]
     version: str
     checks: dict[str, str]
-    pool: dict[str, PoolHealth] = Field(
+    pool: dict[str, PoolReport] = Field(
         default_factory=dict, description="the warm pool of each profile that keeps one"
     )
 

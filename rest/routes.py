@@ -489,22 +489,11 @@ def health_route(bay: Bay) -> Route:
         except Exception as exc:
             checks["driver"] = f"failing: {exc}"
         healthy = all(value.startswith("ok") for value in checks.values())
-        claims = bay.metrics.pool_claim_count
         body = models.HealthBody(
             status="healthy" if healthy else "unhealthy",
             version=__version__,
             checks=checks,
-            pool={
-                profile_id: models.PoolHealth(
-                    target=state.target,
-                    ready=state.ready,
-                    starting=state.starting,
-                    hits=claims(profile_id, "hit"),
-                    misses=claims(profile_id, "miss"),
-                    last_error=state.last_error,
-                )
-                for profile_id, state in bay.pool.state.items()
-            },
+            pool=bay.pool.report(),
         )
         return JSONResponse(_dump(body), status_code=200 if healthy else 503)
 

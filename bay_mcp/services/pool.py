@@ -25,6 +25,7 @@ from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import no_progress
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import PoolReport
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 
@@ -74,6 +75,21 @@ class WarmPool:
         self._started_here: set[str] = set()
         # Set after each refill pass: what waits for the pool to settle waits on it.
         self.refilled = asyncio.Event()
+
+    def report(self) -> dict[str, PoolReport]:
+        """Each pool as last seen, with its claims since this Bay started."""
+        claims = self._metrics.pool_claim_count
+        return {
+            profile_id: PoolReport(
+                target=state.target,
+                ready=state.ready,
+                starting=state.starting,
+                hits=claims(profile_id, "hit"),
+                misses=claims(profile_id, "miss"),
+                last_error=state.last_error,
+            )
+            for profile_id, state in self.state.items()
+        }
 
     def start(self) -> None:
         if self.state:

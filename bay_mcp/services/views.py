@@ -185,6 +185,17 @@ class HistoryEntry(BaseModel):
     created_at: datetime
 
 
+class PoolReport(BaseModel):
+    """One profile's warm pool, as /health shows it."""
+
+    target: int = Field(description="members the profile keeps ready (warm_pool_size)")
+    ready: int
+    starting: int
+    hits: int = Field(description="creates served from the pool since Bay started")
+    misses: int = Field(description="creates that found it empty and started cold")
+    last_error: str | None = Field(None, description="why the last refill failed, if it did")
+
+
 class HistoryPage(BaseModel):
     entries: list[HistoryEntry]
     total: int

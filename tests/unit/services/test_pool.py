@@ -76,6 +76,8 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
     assert len(await pool_ids(pooled)) == 2
     assert sandbox.id not in await pool_ids(pooled)
     assert pooled.metrics.pool_claim_count("python-default", "hit") == 1
+    report = pooled.pool.report()["python-default"]
+    assert (report.target, report.ready, report.hits, report.misses) == (2, 2, 1, 0)
 
 
 async def test_concurrent_creates_never_share_a_member(pooled: Bay) -> None:
