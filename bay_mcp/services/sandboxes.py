@@ -54,32 +54,8 @@ def status_of(now: datetime) -> ColumnElement[str]:
     )
 
 
-def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
-    """Live sandboxes, each with its latest session (None when idle) and its status."""
-    latest = (
-        select(
-            col(Session.sandbox_id).label("sandbox_id"),
-            func.max(Session.created_at).label("created_at"),
-        )
-        .group_by(col(Session.sandbox_id))
-        .subquery()
-    )
-    return (
-        select(Sandbox, Session, status_of(now).label("status"))
-        .outerjoin(latest, latest.c.sandbox_id == Sandbox.id)
-        .outerjoin(
-            Session,
-            and_(
-                col(Session.sandbox_id) == Sandbox.id,
-                col(Session.created_at) == latest.c.created_at,
-            ),
-        )
-        .where(col(Sandbox.deleted_at).is_(None))
-    )
-
-
-def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
-    """A sandbox with its cargo and latest session, by `:sandbox_id`; built once."""
+def _is_latest_session() -> ColumnElement[bool]:
+    """The join condition of a sandbox's latest session (the one definition of it)."""
     other = aliased(Session)
     latest = (
         select(other.id)
@@ -89,10 +65,24 @@ def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
         .correlate(Sandbox)
         .scalar_subquery()
     )
+    return col(Session.id) == latest
+
+
+def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
+    """Live sandboxes, each with its latest session (None when idle) and its status."""
+    return (
+        select(Sandbox, Session, status_of(now).label("status"))
+        .outerjoin(Session, _is_latest_session())
+        .where(col(Sandbox.deleted_at).is_(None))
+    )
+
+
+def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
+    """A sandbox with its cargo and latest session, by `:sandbox_id`; built once."""
     return (
         select(Sandbox, Cargo, Session)
         .outerjoin(Cargo, col(Cargo.id) == col(Sandbox.cargo_id))
-        .outerjoin(Session, col(Session.id) == latest)
+        .outerjoin(Session, _is_latest_session())
         .where(col(Sandbox.id) == bindparam("sandbox_id"))
     )
 
