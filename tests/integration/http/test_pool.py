@@ -20,7 +20,14 @@ import httpx
 import pytest
 
 from tests.integration.conftest import IMAGE, docker
-from tests.integration.http.conftest import HttpBay, running_server, start_server, stop_server
+from tests.integration.http.conftest import (
+    HttpBay,
+    mcp_http,
+    running_server,
+    start_server,
+    stop_server,
+    text_of,
+)
 
 SETTLE_S = 120.0
 
@@ -238,3 +245,17 @@ def test_an_image_rebuild_replaces_the_members() -> None:
             wait_for("the old member to go", lambda: old not in pool_containers(server))
     finally:
         docker("rmi", "-f", tag, check=False)
+
+
+async def test_an_mcp_create_is_served_from_the_pool(server: HttpBay) -> None:
+    wait_for("the pool to fill", pool_ready(server, 3))
+    before = health(server)["pool"]["python-default"]["hits"]
+    async with mcp_http(server, "alice") as client:
+        made = await client.call_tool("create_sandbox", {})
+        assert made.structured_content is not None
+        assert made.structured_content["status"] == "ready"  # a running, warm sandbox
+        sandbox_id = made.structured_content["id"]
+        ran = await client.call_tool("python_exec", {"sandbox_id": sandbox_id, "code": "6*7"})
+        assert text_of(ran) == "42"
+        await client.call_tool("delete_sandbox", {"sandbox_id": sandbox_id})
+    assert health(server)["pool"]["python-default"]["hits"] == before + 1

@@ -124,3 +124,12 @@ async def test_mcp_says_what_a_run_cost_and_why_it_was_killed(
         assert ran.structured_content["resources"]["peak_memory_bytes"] > 0
         blown = await mcp.call_tool("python_exec", {"sandbox_id": sandbox_id, "code": HOG})
         assert "killed for using more than 256 MB" in text_of(blown), text_of(blown)
+
+
+def test_the_openapi_document_describes_the_report(server: HttpBay) -> None:
+    document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    schemas = document["components"]["schemas"]
+    report = schemas["ResourceReport"]["properties"]
+    assert {"cpu_time_ms", "peak_memory_bytes", "killed", "signal", "oom_kills"} <= set(report)
+    for response in ("PythonExecResponse", "ShellExecResponse"):
+        assert "resources" in schemas[response]["properties"], response
