@@ -16,7 +16,7 @@ import logging
 from typing import Literal
 
 from sqlalchemy import delete, func, insert
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bay_mcp.errors import NotFound, ValidationFailed
 from bay_mcp.metrics import Metrics
@@ -38,6 +38,37 @@ def _row_of(entry: Execution) -> dict[str, object]:
 
 
 _COLUMNS = tuple(column.name for column in Execution.__table__.columns)  # type: ignore[attr-defined]
+
+
+def _insert_and_trim(db: Session, rows: list[dict[str, object]], max_entries: int) -> None:
+    """One batch in one transaction (sync: it runs on the database's writer thread)."""
+    # Core's executemany: the ORM's unit of work costs more than the rows.
+    db.exec(insert(Execution), params=rows)
+    # A sandbox deleted while its last runs waited here takes them along.
+    gone = select(Sandbox.id).where(col(Sandbox.deleted_at).is_not(None))
+    db.exec(
+        delete(Execution).where(
+            col(Execution.id).in_([row["id"] for row in rows]),
+            col(Execution.sandbox_id).in_(gone),
+        )
+    )
+    for sandbox_id in {row["sandbox_id"] for row in rows}:
+        # Counting on the index is cheap; the trim sorts: only when over the cap.
+        kept = db.exec(select(func.count()).where(col(Execution.sandbox_id) == sandbox_id)).one()
+        if kept <= max_entries:
+            continue
+        keep = (
+            select(Execution.id)
+            .where(col(Execution.sandbox_id) == sandbox_id)
+            .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
+            .limit(max_entries)
+        )
+        db.exec(
+            delete(Execution).where(
+                col(Execution.sandbox_id) == sandbox_id, col(Execution.id).not_in(keep)
+            )
+        )
+    db.commit()
 
 
 def _entry(row: Execution) -> HistoryEntry:
@@ -114,39 +145,8 @@ class HistoryService:
                 log.exception("could not record %d execution(s) in the history", len(batch))
 
     async def _write(self, batch: list[Execution]) -> None:
-        async with self._db.session() as db:
-            # Core's executemany: the ORM's unit of work costs more than the rows.
-            await db.exec(insert(Execution), params=[_row_of(entry) for entry in batch])
-            # A sandbox deleted while its last runs waited here takes them along.
-            gone = select(Sandbox.id).where(col(Sandbox.deleted_at).is_not(None))
-            await db.exec(
-                delete(Execution).where(
-                    col(Execution.id).in_([entry.id for entry in batch]),
-                    col(Execution.sandbox_id).in_(gone),
-                )
-            )
-            for sandbox_id in {entry.sandbox_id for entry in batch}:
-                # Counting on the index is cheap; the trim sorts: only when over the cap.
-                kept = (
-                    await db.exec(
-                        select(func.count()).where(col(Execution.sandbox_id) == sandbox_id)
-                    )
-                ).one()
-                if kept <= self._max_entries:
-                    continue
-                keep = (
-                    select(Execution.id)
-                    .where(col(Execution.sandbox_id) == sandbox_id)
-                    .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
-                    .limit(self._max_entries)
-                )
-                await db.exec(
-                    delete(Execution).where(
-                        col(Execution.sandbox_id) == sandbox_id,
-                        col(Execution.id).not_in(keep),
-                    )
-                )
-            await db.commit()
+        rows = [_row_of(entry) for entry in batch]
+        await self._db.write_behind(lambda db: _insert_and_trim(db, rows, self._max_entries))
 
     async def list(
         self,

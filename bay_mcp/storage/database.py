@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
@@ -17,6 +17,8 @@ from sqlmodel import Session as SyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (a unit test holds it to Alembic's head): a database
@@ -63,12 +65,17 @@ class Database:
         # A warm call's one read goes to a plain sqlite3 connection on a thread of its
         # own: one hop to that thread and back (0.2 ms here) where aiosqlite makes one
         # per step (begin, execute, fetch, reset: 0.6 ms, and more under load).
-        self._reader: Engine | None = None
+        # Writes behind a call (the history) go to a thread of their own for the same
+        # reason: their ORM and SQLite work then runs while the loop waits on Ship,
+        # not inside the next call's time.
+        self._sync: Engine | None = None
         self._reader_thread: ThreadPoolExecutor | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if path is not None:
-            self._reader = create_engine(f"sqlite:///{path}")
-            event.listen(self._reader, "connect", _on_connect)
+            self._sync = create_engine(f"sqlite:///{path}")
+            event.listen(self._sync, "connect", _on_connect)
             self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-read")
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-write")
 
     async def migrate(self) -> None:
         """Bring the schema to the newest version (a new file starts empty)."""
@@ -87,16 +94,31 @@ class Database:
 
     async def first(self, query: Any, params: Mapping[str, Any]) -> Any:
         """The first row of a read-only select (ORM objects, detached), or None."""
-        if self._reader is None or self._reader_thread is None:  # in memory: one database
+        if self._sync is None or self._reader_thread is None:  # in memory: one database
             async with self.session() as db:
                 return (await db.exec(query, params=params)).first()
-        reader = self._reader
+        engine = self._sync
 
         def read() -> Any:
-            with SyncSession(reader, expire_on_commit=False) as db:
+            with SyncSession(engine, expire_on_commit=False) as db:
                 return db.exec(query, params=params).first()
 
         return await asyncio.get_running_loop().run_in_executor(self._reader_thread, read)
+
+    async def write_behind(self, work: Callable[[SyncSession], T]) -> T:
+        """Run `work` (which commits) with a sync session on the writer thread; in
+        memory, where there is one connection, on the loop through the async session."""
+        if self._sync is None or self._writer_thread is None:
+            async with self.session() as db:
+                # sqlmodel's AsyncSession wraps its own Session class
+                return await db.run_sync(lambda sync: work(cast(SyncSession, sync)))
+        engine = self._sync
+
+        def write() -> T:
+            with SyncSession(engine, expire_on_commit=False) as db:
+                return work(db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, write)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -104,7 +126,11 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._reader_thread is not None and self._reader is not None:
-            reader = self._reader
-            await asyncio.get_running_loop().run_in_executor(self._reader_thread, reader.dispose)
-            self._reader_thread.shutdown()
+        if self._sync is not None:
+            await asyncio.to_thread(self._close_sync, self._sync)
+
+    def _close_sync(self, engine: Engine) -> None:
+        for thread in (self._reader_thread, self._writer_thread):
+            if thread is not None:
+                thread.shutdown()  # waits for what was handed to it
+        engine.dispose()
