@@ -13,11 +13,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
-
 from bay_mcp.mcp.server import create_mcp_server
-from bay_mcp.stdio_wire import loop_stdio
 
 if TYPE_CHECKING:
     from bay_mcp.bay import Bay
@@ -49,7 +45,7 @@ async def serve_stdio(settings: BaySettings) -> None:
         return owner
 
     try:
-        await _serve(create_mcp_server(ready, owner_of))
+        await create_mcp_server(ready, owner_of).run_stdio_async()
     finally:
         if not starting.done():
             starting.cancel()
@@ -60,14 +56,3 @@ async def serve_stdio(settings: BaySettings) -> None:
                 log.error("Bay did not start: %s", exc)
         else:
             await bay.close()
-
-
-async def _serve(server: MCPServer) -> None:
-    async with loop_stdio() as wire:
-        if wire is None:
-            await server.run_stdio_async()
-            return
-        async with stdio_server(wire.reader, wire.writer) as (read_stream, write_stream):  # type: ignore[arg-type]
-            # What run_stdio_async does, over our streams (the SDK takes no streams there).
-            lowlevel = server._lowlevel_server
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

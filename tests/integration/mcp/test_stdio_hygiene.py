@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 
 import pytest
 
-from tests.integration.mcp.conftest import BAY_MCP, BayServer, call, connected, new_sandbox
+from tests.integration.mcp.conftest import BayServer, call, connected, new_sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,7 +34,7 @@ async def test_every_stdout_line_is_a_json_rpc_message(bay_server: BayServer) ->
 
 
 async def test_a_message_of_megabytes_crosses_the_wire(bay_server: BayServer) -> None:
-    # One JSON-RPC line of ~3 MB each way: the loop-driven wire has no small line limit.
+    # One JSON-RPC line of ~3 MB each way.
     async with connected(bay_server) as client:
         sandbox_id = await new_sandbox(client)
         content = "0123456789abcdef" * (3 * 1024 * 1024 // 16)
@@ -51,35 +49,3 @@ async def test_a_message_of_megabytes_crosses_the_wire(bay_server: BayServer) ->
         assert result.structured_content is not None
         assert result.structured_content["output"] == f"{len(content)} True\n"
         await call(client, "delete_sandbox", sandbox_id=sandbox_id)
-
-
-async def test_stdin_from_a_file_is_served_by_the_sdk_streams(bay_server: BayServer) -> None:
-    # Not a pipe (a file here; a terminal alike): Bay leaves the wire to the SDK's
-    # thread-backed streams, which read it to its end and answer.
-    requests = bay_server.data_dir / "requests.jsonl"
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "file", "version": "1"},
-        },
-    }
-    requests.write_text(json.dumps(initialize) + "\n")
-    params = bay_server.params()
-    with requests.open("rb") as stdin:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [BAY_MCP],
-            stdin=stdin,
-            capture_output=True,
-            env=params.env,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr.decode()
-    [answer] = [json.loads(line) for line in done.stdout.decode().splitlines()]
-    assert answer["id"] == 1
-    assert answer["result"]["serverInfo"]["name"]
