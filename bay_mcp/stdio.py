@@ -11,9 +11,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import signal
 from typing import TYPE_CHECKING, Any
 
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+
 from bay_mcp.mcp.server import create_mcp_server
+from bay_mcp.stdio_wire import loop_stdio
 
 if TYPE_CHECKING:
     from bay_mcp.bay import Bay
@@ -34,6 +39,24 @@ async def _start(settings: BaySettings) -> Bay:
 
 
 async def serve_stdio(settings: BaySettings) -> None:
+    """Serve until stdin closes or SIGTERM/SIGINT arrives (a host's way to stop a
+    server that does not exit on EOF); either way Bay closes: the warm pool's unclaimed
+    sandboxes are removed, the history and activity flushed."""
+    serving = asyncio.current_task()
+    assert serving is not None
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, serving.cancel)
+    try:
+        await _serve_until_closed(settings)
+    except asyncio.CancelledError:
+        log.info("stopping: asked to by a signal")
+    finally:
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(stop)
+
+
+async def _serve_until_closed(settings: BaySettings) -> None:
     starting = asyncio.create_task(_start(settings), name="bay-start")
 
     async def ready() -> Bay:
@@ -45,7 +68,7 @@ async def serve_stdio(settings: BaySettings) -> None:
         return owner
 
     try:
-        await create_mcp_server(ready, owner_of).run_stdio_async()
+        await _serve(create_mcp_server(ready, owner_of))
     finally:
         if not starting.done():
             starting.cancel()
@@ -56,3 +79,14 @@ async def serve_stdio(settings: BaySettings) -> None:
                 log.error("Bay did not start: %s", exc)
         else:
             await bay.close()
+
+
+async def _serve(server: MCPServer) -> None:
+    async with loop_stdio() as wire:
+        if wire is None:
+            await server.run_stdio_async()
+            return
+        async with stdio_server(wire.reader, wire.writer) as (read_stream, write_stream):  # type: ignore[arg-type]
+            # What run_stdio_async does, over our streams (the SDK takes no streams there).
+            lowlevel = server._lowlevel_server
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

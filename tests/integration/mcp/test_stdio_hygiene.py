@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 
-from tests.integration.mcp.conftest import BayServer, call, connected, new_sandbox
+from tests.integration.mcp.conftest import (
+    BAY_MCP,
+    BayServer,
+    call,
+    connected,
+    new_sandbox,
+    stdio_server,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -49,3 +60,63 @@ async def test_a_message_of_megabytes_crosses_the_wire(bay_server: BayServer) ->
         assert result.structured_content is not None
         assert result.structured_content["output"] == f"{len(content)} True\n"
         await call(client, "delete_sandbox", sandbox_id=sandbox_id)
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+
+
+async def test_sigterm_stops_the_server_and_removes_its_warm_pool() -> None:
+    # A host that closes stdin and still sees the server running sends SIGTERM: Bay
+    # must stop at once and take its warm pool's container and volume with it.
+    with stdio_server([{"id": "python-default", "warm_pool_size": 1}]) as server:
+        with server.stderr_log.open("ab") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                BAY_MCP,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=server.params().env,
+            )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+        answer = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+        assert answer["id"] == 1
+        deadline = time.monotonic() + 120
+        while not server.containers():  # the member's container, starting or ready
+            assert time.monotonic() < deadline, "the warm pool never started its member"
+            await asyncio.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+        assert server.containers() == []
+        assert server.volumes() == []
+
+
+async def test_stdin_from_a_file_is_served_by_the_sdk_streams(bay_server: BayServer) -> None:
+    # Not a pipe (a file here; a terminal alike): Bay leaves the wire to the SDK's
+    # thread-backed streams, which read it to its end and answer.
+    requests = bay_server.data_dir / "requests.jsonl"
+    requests.write_text(json.dumps(INITIALIZE) + "\n")
+    with requests.open("rb") as stdin:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [BAY_MCP],
+            stdin=stdin,
+            capture_output=True,
+            env=bay_server.params().env,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    [answer] = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert answer["id"] == 1
+    assert answer["result"]["serverInfo"]["name"]
