@@ -9,6 +9,8 @@ DEFAULT_PROFILE = "python-default"
 # Owner of the warm pool's members: no key can name it (owners have no ':').
 POOL_OWNER = "bay:pool"
 DEFAULT_IMAGE = "ship:latest"
+# The browser flavor: the default image plus Chromium and Playwright.
+BROWSER_IMAGE = "ship-browser:latest"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Executions (python, shell): seconds.

@@ -24,9 +24,9 @@ from pydantic_settings import (
 
 from bay_mcp.environment import check_env
 from bay_mcp.errors import ValidationFailed
-from bay_mcp.limits import DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
+from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
 
-Capability = Literal["python", "shell", "filesystem"]
+Capability = Literal["python", "shell", "filesystem", "browser"]
 GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
 GC_TASKS: tuple[GcTask, ...] = get_args(GcTask)
 # Upstream clients name the tasks in the singular; both spellings are accepted.
@@ -38,7 +38,9 @@ def _every_gc_task() -> list[GcTaskName]:
     return list(GC_TASKS)
 
 
+# What a profile offers when it does not say: the browser is only in the browser image.
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
+BROWSER_PROFILE = "browser-python"
 
 
 class Profile(BaseModel):
@@ -69,6 +71,8 @@ class Profile(BaseModel):
     # Ready sandboxes kept waiting to be claimed by create_sandbox; None: 1 for the
     # default profile, 0 (no pool) for the others.
     warm_pool_size: int | None = Field(None, ge=0, le=64)
+    # The sandbox's browser (browser capability) closes after this long unused.
+    browser_idle_seconds: int = Field(300, ge=5)
 
     @property
     def pool_size(self) -> int:
@@ -90,7 +94,14 @@ def default_profiles() -> list[Profile]:
         Profile(
             id=DEFAULT_PROFILE,
             description="Python 3 with numpy, pandas and matplotlib; shell; files.",
-        )
+        ),
+        Profile(
+            id=BROWSER_PROFILE,
+            image=BROWSER_IMAGE,
+            memory_mb=2048,
+            capabilities=[*ALL_CAPABILITIES, "browser"],
+            description="The default sandbox plus a Chromium browser (browser_* tools).",
+        ),
     ]
 
 

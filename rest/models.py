@@ -23,7 +23,7 @@ from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
-from ship.protocol import ResourceReport
+from ship.protocol import MAX_BROWSER_ACTIONS, ResourceReport
 
 
 class Strict(BaseModel):
@@ -63,6 +63,26 @@ class ShellExecBody(ExecAnnotation):
     command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
     timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     cwd: str | None = Field(None, max_length=MAX_PATH_CHARS)
+
+
+class BrowserExecBody(ExecAnnotation):
+    cmd: str = Field(
+        min_length=1,
+        max_length=MAX_COMMAND_CHARS,
+        description="one command: open <url>, snapshot [-i], click <@ref|selector>, "
+        "fill <@ref> <text>, type <@ref> <text>, press <key>, select <@ref> <value>, "
+        "screenshot [path], get text|title|url [@ref], wait <ms|selector>, back, forward, "
+        "reload, eval <js>, close",
+    )
+    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+
+
+class BrowserBatchBody(ExecAnnotation):
+    commands: list[str] = Field(
+        min_length=1, max_length=MAX_BROWSER_ACTIONS, description="commands, run in order"
+    )
+    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+    stop_on_error: bool = True
 
 
 class HistoryQuery(Strict):

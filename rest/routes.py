@@ -22,11 +22,13 @@ from bay_mcp import __version__
 from bay_mcp.bay import Bay
 from bay_mcp.errors import BayError, ValidationFailed
 from bay_mcp.managers import no_progress
+from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
 from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import (
     Annotation,
+    BrowserExecResult,
     HistoryEntry,
     HistoryPage,
     SandboxSummary,
@@ -228,6 +230,32 @@ async def shell_exec(call: Call) -> Result:
     return 200, _dump(response)
 
 
+async def browser_exec(call: Call) -> Result:
+    body: models.BrowserExecBody = call.body
+    return await _browse(call, [body.cmd], body.timeout, True, body)
+
+
+async def browser_exec_batch(call: Call) -> Result:
+    body: models.BrowserBatchBody = call.body
+    return await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
+
+
+async def _browse(
+    call: Call, commands: list[str], timeout: int, stop_on_error: bool, body: models.ExecAnnotation
+) -> Result:
+    actions = [parse_command(command) for command in commands]
+    result = await call.bay.execution.browser(
+        call.owner,
+        call.params["sandbox_id"],
+        actions,
+        timeout,
+        no_progress,
+        stop_on_error=stop_on_error,
+        annotation=Annotation(body.description, body.tags),
+    )
+    return 200, _dump(result)
+
+
 async def history(call: Call) -> Result:
     query: models.HistoryQuery = call.query
     page = await call.bay.history.list(
@@ -386,6 +414,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/shell/exec", shell_exec, "Run a shell command",
              response=models.ShellExecResponse, body=models.ShellExecBody,
              errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/browser/exec", browser_exec, "Run one browser command",
+             response=BrowserExecResult, body=models.BrowserExecBody, errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/browser/exec_batch", browser_exec_batch,
+             "Run browser commands in order", response=BrowserExecResult,
+             body=models.BrowserBatchBody, errors=RUNTIME_ERRORS),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

@@ -25,7 +25,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths, protocol
-from ship.errors import NotFound, ResourceExhausted, ShipError, Unauthorized, ValidationFailed
+from ship.browser import Browser, browser_available
+from ship.errors import (
+    CapabilityMissing,
+    NotFound,
+    ResourceExhausted,
+    ShipError,
+    Unauthorized,
+    ValidationFailed,
+)
 from ship.kernel import PythonKernel
 from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
@@ -37,13 +45,22 @@ log = logging.getLogger(__name__)
 
 # Upload bytes are gathered to this size before each disk write (in a worker thread).
 UPLOAD_BATCH_BYTES = 1024 * 1024
-CAPABILITIES: dict[str, CapabilityInfo] = {
+BASE_CAPABILITIES: dict[str, CapabilityInfo] = {
     "python": CapabilityInfo(operations=["exec", "interrupt"]),
     "shell": CapabilityInfo(operations=["exec", "cancel"]),
     "filesystem": CapabilityInfo(
         operations=["read", "write", "list", "delete", "move", "upload", "download"]
     ),
 }
+BROWSER_CAPABILITY = CapabilityInfo(operations=["exec"])
+
+
+def capabilities(with_browser: bool) -> dict[str, CapabilityInfo]:
+    """What this Ship offers: the browser only where the image carries it."""
+    if not with_browser:
+        return dict(BASE_CAPABILITIES)
+    return {**BASE_CAPABILITIES, "browser": BROWSER_CAPABILITY}
+
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
@@ -156,6 +173,8 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         max_output_bytes=settings.max_output_bytes,
         cgroup=cgroup,
     )
+    offered = capabilities(browser_available())
+    browser = Browser(workspace, settings.browser_idle_seconds)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -170,6 +189,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
             elif starting.exception() is not None:
                 log.error("the kernel failed to start: %s", starting.exception())
             await kernel.shutdown()
+            await browser.close()
 
     async def health(request: Request) -> Response:
         return reply(protocol.Health(version=__version__, kernel=kernel.state))
@@ -180,7 +200,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
                 runtime=protocol.RuntimeInfo(name=RUNTIME_NAME, version=__version__),
                 api_version=API_VERSION,
                 workspace=protocol.WorkspaceInfo(mount_path=protocol.WORKSPACE_MOUNT),
-                capabilities=CAPABILITIES,
+                capabilities=offered,
             )
         )
 
@@ -226,6 +246,18 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         with contextlib.suppress(asyncio.CancelledError):
             await run
         return reply(protocol.CancelResult(cancelled=True))
+
+    async def browser_exec(request: Request) -> Response:
+        if "browser" not in offered:
+            raise CapabilityMissing(
+                "this sandbox's image has no browser: use a profile with the browser "
+                "image (browser-python)"
+            )
+        body = await parse_body(request, protocol.BrowserRequest)
+        try:
+            return reply(await until_disconnect(request, browser.run(body)))
+        except asyncio.CancelledError as exc:
+            raise ShipError("the browser call was cancelled by the caller") from exc
 
     async def files(request: Request) -> Response:
         if request.method == "PUT":
@@ -329,6 +361,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         Route("/python/interrupt", python_interrupt, methods=["POST"]),
         Route("/shell/exec", shell_exec, methods=["POST"]),
         Route("/shell/cancel", shell_cancel, methods=["POST"]),
+        Route("/browser/exec", browser_exec, methods=["POST"]),
         Route("/filesystem/files", files, methods=["GET", "PUT", "DELETE"]),
         Route("/filesystem/directories", directories),
         Route("/filesystem/upload", upload, methods=["POST"]),

@@ -55,3 +55,10 @@ class ResourceExhausted(ShipError):
 class QuotaExceeded(ShipError):
     code = "quota_exceeded"
     status = 429
+
+
+class CapabilityMissing(ShipError):
+    """The image lacks what the call needs (the browser is only in the browser image)."""
+
+    code = "capability_not_supported"
+    status = 501

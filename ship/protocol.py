@@ -8,7 +8,7 @@ without Ship's server dependencies.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,7 +19,7 @@ WORKSPACE_MOUNT = "/workspace"
 MAX_TIMEOUT_S = 3600.0
 EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
-Capability = Literal["python", "shell", "filesystem"]
+Capability = Literal["python", "shell", "filesystem", "browser"]
 
 ErrorCode = Literal[
     "validation_error",  # 400: the request does not validate
@@ -28,6 +28,7 @@ ErrorCode = Literal[
     "file_not_found",  # 404: no such file in /workspace
     "not_found",  # 404: no such endpoint
     "method_not_allowed",  # 405
+    "capability_not_supported",  # 501: this image has no such capability (no browser)
     "quota_exceeded",  # 429: the cargo's size limit
     "internal_error",  # 500: a bug in Ship
     "resource_exhausted",  # 503: the sandbox is out of processes or threads
@@ -279,3 +280,135 @@ class DirectoryListing(Model):
 BINARY_DETAIL = "binary"
 DIRECTORY_DETAIL = "is_directory"
 SIZE_DETAIL = "size"
+
+
+# -- browser -----------------------------------------------------------------------------
+# One typed action per thing an agent does to a page. Bay turns its MCP tools and the
+# REST command language into these; Ship runs them in order on the sandbox's browser.
+# A `target` is a ref from the last snapshot (`e12`, or `@e12`) or a CSS selector.
+
+MAX_BROWSER_ACTIONS = 50
+
+
+class Navigate(Model):
+    kind: Literal["navigate"] = "navigate"
+    url: str = Field(min_length=1)
+
+
+class Snapshot(Model):
+    kind: Literal["snapshot"] = "snapshot"
+    interactive: bool = Field(False, description="only the elements that carry a ref")
+
+
+class Click(Model):
+    kind: Literal["click"] = "click"
+    target: str = Field(min_length=1)
+
+
+class TypeText(Model):
+    kind: Literal["type"] = "type"
+    target: str = Field(min_length=1)
+    text: str
+    submit: bool = Field(False, description="press Enter afterwards")
+    keystrokes: bool = Field(
+        False, description="type key by key after what is there (else replace the value)"
+    )
+
+
+class Press(Model):
+    kind: Literal["press"] = "press"
+    key: str = Field(min_length=1, description="a key name: Enter, Tab, ArrowDown, Control+a")
+
+
+class Select(Model):
+    kind: Literal["select"] = "select"
+    target: str = Field(min_length=1)
+    values: list[str] = Field(min_length=1)
+
+
+class Screenshot(Model):
+    kind: Literal["screenshot"] = "screenshot"
+    full_page: bool = False
+    path: str | None = Field(None, description="also save the PNG here, in /workspace")
+
+
+class Read(Model):
+    kind: Literal["get"] = "get"
+    what: Literal["text", "title", "url"]
+    target: str | None = None
+
+
+class Wait(Model):
+    kind: Literal["wait"] = "wait"
+    ms: int | None = Field(None, ge=0, le=600_000)
+    selector: str | None = None
+
+
+class Go(Model):
+    kind: Literal["back", "forward", "reload"]
+
+
+class Evaluate(Model):
+    kind: Literal["evaluate"] = "evaluate"
+    expression: str = Field(min_length=1)
+
+
+TabAction = Literal["list", "new", "select", "close"]
+
+
+class Tabs(Model):
+    kind: Literal["tabs"] = "tabs"
+    action: TabAction = "list"
+    index: int | None = Field(None, ge=0)
+    url: str | None = None
+
+
+class CloseBrowser(Model):
+    kind: Literal["close"] = "close"
+
+
+BrowserAction = Annotated[
+    Navigate
+    | Snapshot
+    | Click
+    | TypeText
+    | Press
+    | Select
+    | Screenshot
+    | Read
+    | Wait
+    | Go
+    | Evaluate
+    | Tabs
+    | CloseBrowser,
+    Field(discriminator="kind"),
+]
+
+
+class BrowserRequest(Model):
+    actions: list[BrowserAction] = Field(min_length=1, max_length=MAX_BROWSER_ACTIONS)
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    stop_on_error: bool = True
+
+
+class BrowserStep(Model):
+    kind: str
+    success: bool
+    output: str = ""
+    error: str | None = None
+    screenshot: str | None = Field(None, description="PNG, base64")
+
+
+class BrowserResult(Model):
+    steps: list[BrowserStep]
+    url: str | None = None
+    title: str | None = None
+    # What the actions changed beyond their own output: a navigation, a new tab, a
+    # download saved, a dialog dismissed. Few words each.
+    changes: list[str] = Field(default_factory=list)
+    launched: bool = Field(False, description="this call started the browser")
+    execution_time_ms: int = 0
+
+    @property
+    def success(self) -> bool:
+        return all(step.success for step in self.steps)

@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_PORT = 8123
 DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024
+DEFAULT_BROWSER_IDLE_SECONDS = 300.0
 
 
 class SettingsError(ValueError):
@@ -28,6 +29,8 @@ class ShipSettings:
     max_read_bytes: int = DEFAULT_MAX_READ_BYTES
     # The cargo's size limit (Bay sets it from the cargo); None: no limit.
     workspace_limit_bytes: int | None = None
+    # The browser closes after this long without a browser call (it starts on the next).
+    browser_idle_seconds: float = DEFAULT_BROWSER_IDLE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -48,6 +51,9 @@ class ShipSettings:
                 kernel_python=env.get("SHIP_KERNEL_PYTHON", sys.executable),
                 max_output_bytes=int(env.get("SHIP_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES)),
                 max_read_bytes=int(env.get("SHIP_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES)),
+                browser_idle_seconds=float(
+                    env.get("SHIP_BROWSER_IDLE_SECONDS", DEFAULT_BROWSER_IDLE_SECONDS)
+                ),
                 workspace_limit_bytes=(
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
                     if env.get("SHIP_WORKSPACE_LIMIT_BYTES")

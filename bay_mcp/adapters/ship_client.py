@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from bay_mcp.errors import (
     BayError,
+    CapabilityNotSupported,
     FileNotFound,
     InvalidPath,
     QuotaExceeded,
@@ -50,6 +51,7 @@ SHIP_ERRORS: dict[ErrorCode, type[BayError] | None] = {
     "file_not_found": FileNotFound,
     "quota_exceeded": QuotaExceeded,
     "resource_exhausted": ResourceExhausted,
+    "capability_not_supported": CapabilityNotSupported,
     "unauthorized": None,
     "not_found": None,
     "method_not_allowed": None,
@@ -244,6 +246,18 @@ class ShipClient:
             "/python/exec",
             protocol.PythonExecRequest(code=code, timeout=timeout),
             timeout=timeout + _EXEC_SLACK_S,
+        )
+
+    async def browser(
+        self, endpoint: ShipEndpoint, request: protocol.BrowserRequest
+    ) -> protocol.BrowserResult:
+        return await self._call(
+            protocol.BrowserResult,
+            endpoint,
+            "POST",
+            "/browser/exec",
+            request,
+            timeout=request.timeout + _EXEC_SLACK_S,
         )
 
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:

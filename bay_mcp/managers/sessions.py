@@ -297,6 +297,8 @@ class SessionManager:
         env = {**user_env, "SHIP_TOKEN": session.ship_token, "SHIP_USER_ENV": ",".join(user_env)}
         if start.size_limit_mb is not None:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
+        if "browser" in start.profile.capabilities:
+            env["SHIP_BROWSER_IDLE_SECONDS"] = str(start.profile.browser_idle_seconds)
         return env
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:

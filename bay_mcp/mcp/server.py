@@ -672,4 +672,8 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
             raise ResourceError(exc.message) from exc
         return read.content
 
+    # In their own module, which builds on this one's helpers.
+    from bay_mcp.mcp.browser_tools import register_browser_tools
+
+    register_browser_tools(mcp)
     return mcp

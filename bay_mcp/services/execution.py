@@ -14,6 +14,8 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
+
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
@@ -21,11 +23,19 @@ from bay_mcp.logs import about, execution_var
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.metrics import Metrics
 from bay_mcp.paths import workspace_path
+from bay_mcp.services.browser_commands import describe
 from bay_mcp.services.files import FileService
 from bay_mcp.services.history import ExecType, HistoryService, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
 from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.services.views import Annotation, PythonError, PythonExecResult, ShellExecResult
+from bay_mcp.services.views import (
+    Annotation,
+    BrowserExecResult,
+    BrowserStepView,
+    PythonError,
+    PythonExecResult,
+    ShellExecResult,
+)
 from bay_mcp.storage.models import Execution, new_id
 from ship import protocol
 from ship.protocol import ResourceReport
@@ -310,6 +320,44 @@ class ExecService:
                 )
             return result
 
+    async def browser(
+        self,
+        owner: str,
+        sandbox_id: str,
+        actions: list[protocol.BrowserAction],
+        timeout: float,
+        progress: Progress,
+        *,
+        stop_on_error: bool = True,
+        annotation: Annotation = NO_ANNOTATION,
+    ) -> BrowserExecResult:
+        """Run browser actions in order on the sandbox's browser (started on first use);
+        one history entry, `browser` for one action and `browser_batch` for several."""
+        check_timeout(timeout)
+        exec_type: ExecType = "browser" if len(actions) == 1 else "browser_batch"
+        try:
+            request = protocol.BrowserRequest(
+                actions=actions, timeout=timeout, stop_on_error=stop_on_error
+            )
+        except PydanticValidationError as exc:
+            raise ValidationFailed(
+                f"the browser commands do not validate: {exc.errors()[0]['msg']}",
+                {"fields": ["commands"]},
+            ) from exc
+        with self._execution(owner, exec_type) as run:
+            async with self._sandboxes.runtime(owner, sandbox_id, "browser", progress) as endpoint:
+                code = "\n".join(describe(action) for action in actions)
+                entry = _entry(
+                    annotation, run.execution_id, owner, sandbox_id, endpoint, exec_type, code
+                )
+                raw = await self._ship.browser(endpoint, request)
+                result = _browser_result(raw, run.execution_id)
+                entry.success, entry.output = result.success, result.output
+                entry.execution_time_ms, entry.error = result.execution_time_ms, result.error
+                self._history.record(entry)
+            run.outcome = "success" if result.success else "failure"
+            return result
+
 
 _cleanups: set[asyncio.Task[bool]] = set()
 
@@ -354,3 +402,26 @@ def _command_failure(result: protocol.ShellExecResult) -> str:
     if killed:
         return f"the command {killed} (exit code {result.exit_code})"
     return f"the command exited with code {result.exit_code}"
+
+
+def _browser_result(raw: protocol.BrowserResult, execution_id: str) -> BrowserExecResult:
+    failed = next((step for step in raw.steps if not step.success), None)
+    lines = [step.output for step in raw.steps if step.success and step.output]
+    if failed is not None:
+        lines.append(f"{failed.kind} failed: {failed.error}")
+    lines.extend(f"[{change}]" for change in raw.changes)
+    if raw.url is not None:
+        lines.append(f"[page: {raw.url}" + (f" — {raw.title}]" if raw.title else "]"))
+    return BrowserExecResult(
+        success=raw.success,
+        output="\n".join(lines),
+        error=None if failed is None else f"{failed.kind}: {failed.error}",
+        exit_code=0 if raw.success else 1,
+        execution_id=execution_id,
+        execution_time_ms=raw.execution_time_ms,
+        url=raw.url,
+        title=raw.title,
+        changes=raw.changes,
+        steps=[BrowserStepView(**step.model_dump()) for step in raw.steps],
+        launched=raw.launched,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
@@ -27,8 +27,8 @@ from bay_mcp.storage.models import Execution, Sandbox, utcnow
 
 log = logging.getLogger(__name__)
 
-ExecType = Literal["python", "shell"]
-EXEC_TYPES: tuple[str, ...] = ("python", "shell", "browser", "browser_batch")
+ExecType = Literal["python", "shell", "browser", "browser_batch"]
+EXEC_TYPES: tuple[str, ...] = get_args(ExecType)
 MAX_HISTORY_PAGE = 500
 _BATCH_WINDOW_S = 0.02
 

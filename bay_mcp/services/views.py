@@ -91,6 +91,30 @@ class ShellExecResult(BaseModel):
     )
 
 
+class BrowserStepView(BaseModel):
+    kind: str
+    success: bool
+    output: str = ""
+    error: str | None = None
+    screenshot: str | None = Field(None, description="PNG, base64 (screenshot steps)")
+
+
+class BrowserExecResult(BaseModel):
+    """A browser call: upstream's result fields, with the steps and page state beside."""
+
+    success: bool
+    output: str = Field(description="each command's output, in order; the page at the end")
+    error: str | None = Field(None, description="the failing command's error")
+    exit_code: int = Field(description="0 when every command succeeded, else 1")
+    execution_id: str
+    execution_time_ms: int
+    url: str | None = None
+    title: str | None = None
+    changes: list[str] = Field(default_factory=list, description="navigations, tabs, downloads")
+    steps: list[BrowserStepView] = Field(default_factory=list)
+    launched: bool = Field(False, description="this call started the browser")
+
+
 class FileText(BaseModel):
     path: str
     content: str

@@ -20,7 +20,9 @@ TOOLS = {
     "create_sandbox", "list_sandboxes", "get_sandbox", "stop_sandbox", "delete_sandbox",
     "extend_sandbox_ttl", "list_profiles", "python_exec", "shell_exec", "read_file",
     "write_file", "edit_file", "list_files", "delete_file", "get_execution_history",
-    "get_execution", "annotate_execution",
+    "get_execution", "annotate_execution", "browser_navigate", "browser_snapshot",
+    "browser_click", "browser_type", "browser_press", "browser_select", "browser_screenshot",
+    "browser_evaluate", "browser_tabs",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -251,6 +253,15 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("get_execution_history", {"sandbox_id": "s", "kind": "python"}),
         ("get_execution", {"sandbox_id": "s", "execution_id": "e", "full": True}),
         ("annotate_execution", {"sandbox_id": "s", "execution_id": "e", "note": "x"}),
+        ("browser_navigate", {"sandbox_id": "s", "url": "http://x", "wait": True}),
+        ("browser_snapshot", {"sandbox_id": "s", "interactive": True}),
+        ("browser_click", {"sandbox_id": "s", "ref": "e1", "button": "left"}),
+        ("browser_type", {"sandbox_id": "s", "ref": "e1", "text": "x", "enter": True}),
+        ("browser_press", {"sandbox_id": "s", "key": "Enter", "selector": "a"}),
+        ("browser_select", {"sandbox_id": "s", "ref": "e1", "values": ["a"], "value": "a"}),
+        ("browser_screenshot", {"sandbox_id": "s", "fullpage": True}),
+        ("browser_evaluate", {"sandbox_id": "s", "expression": "1", "function": "x"}),
+        ("browser_tabs", {"sandbox_id": "s", "tab": 1}),
     ],
 )  # fmt: skip
 async def test_a_misspelt_argument_is_an_error_naming_it(
@@ -259,7 +270,8 @@ async def test_a_misspelt_argument_is_an_error_naming_it(
     async with Client(server) as client:
         [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
                                       "old_string", "new_string", "seconds",
-                                      "execution_id"}  # fmt: skip
+                                      "execution_id", "url", "ref", "text", "key",
+                                      "values", "expression"}  # fmt: skip
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert listed[tool].input_schema["additionalProperties"] is False
         failed = await client.call_tool(tool, arguments)

@@ -17,6 +17,7 @@ EXPECTED_STATUS: dict[protocol.ErrorCode, tuple[str, int]] = {
     "file_not_found": ("file_not_found", 404),
     "quota_exceeded": ("quota_exceeded", 429),
     "resource_exhausted": ("resource_exhausted", 503),
+    "capability_not_supported": ("capability_not_supported", 400),
     # Bay and Ship disagree (token, endpoint, method) or Ship broke: the runtime's fault.
     "unauthorized": ("ship_error", 502),
     "not_found": ("ship_error", 502),

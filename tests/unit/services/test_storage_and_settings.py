@@ -53,11 +53,14 @@ def test_defaults_work_on_a_laptop(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BAY_CONFIG_FILE", "BAY_PROFILES", "BAY_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     settings = BaySettings()
-    [profile] = settings.profiles
+    profile, browsing = settings.profiles
     assert profile.id == "python-default"
     assert profile.image == "ship:latest"
     assert (profile.cpus, profile.memory_mb, profile.idle_timeout_seconds) == (1.0, 1024, 600)
     assert profile.capabilities == ["python", "shell", "filesystem"]
+    assert (browsing.id, browsing.image) == ("browser-python", "ship-browser:latest")
+    assert browsing.capabilities == ["python", "shell", "filesystem", "browser"]
+    assert browsing.pool_size == 0
     assert settings.database_path.name == "bay.db"
 
 
