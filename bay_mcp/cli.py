@@ -17,8 +17,7 @@ from bay_mcp import __version__
 
 if TYPE_CHECKING:
     from bay_mcp.settings import BaySettings
-from bay_mcp.limits import DEFAULT_IMAGE as DEFAULT_TAG
-from bay_mcp.limits import DEFAULT_MIRROR
+from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -85,7 +84,15 @@ def _parser() -> argparse.ArgumentParser:
             help="build from Debian packages with debootstrap; no container registry "
             "needed (needs root)",
         )
-        action.add_argument("--tag", default=DEFAULT_TAG, help=f"image tag (default {DEFAULT_TAG})")
+        action.add_argument(
+            "--browser",
+            action="store_true",
+            help=f"the browser image {BROWSER_IMAGE}: the Ship image plus Chromium and Playwright",
+        )
+        action.add_argument(
+            "--tag",
+            help=f"image tag (default {DEFAULT_IMAGE}, or {BROWSER_IMAGE} with --browser)",
+        )
         action.add_argument(
             "--mirror",
             default=DEFAULT_MIRROR,
@@ -100,7 +107,7 @@ async def _image(args: argparse.Namespace) -> int:
     from bay_mcp.adapters.image_build import ImageBuildError, build_image, image_is_current, plan
 
     try:
-        build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror)
+        build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror, browser=args.browser)
         if args.image_command == "status":
             current = await image_is_current(build)
             state = "current" if current else "missing or outdated"

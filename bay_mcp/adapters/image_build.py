@@ -5,6 +5,11 @@ installed into it by `pip` under `chroot` using the host's network and CA bundle
 imported as `bay-ship-base:<hash>`, and `ship/Dockerfile` built on top. The base is
 cached by a hash of what goes into it, and the final image carries a label with
 the hash of everything; a build whose hash matches the existing image is skipped.
+
+Two flavors: the default image (`ship:latest`), and the browser image
+(`ship-browser:latest`), the default plus the lists in `BROWSER_LISTS` (Debian's
+Chromium, fonts, Playwright in Ship's server venv). Each has its own base
+(`bay-ship-base:browser-<hash>` for the browser) and its own hash label.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 
 import ship
-from bay_mcp.limits import DEFAULT_IMAGE
+from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
 
 DEFAULT_TAG = DEFAULT_IMAGE
+BROWSER_TAG = BROWSER_IMAGE
 BASE_REPOSITORY = "bay-ship-base"
 HASH_LABEL = "bay.ship.hash"
 # Bump when the recipe below changes in a way the hashed files do not show.
@@ -42,6 +48,12 @@ DEBIAN_BASE = ("python3", "python3-venv", "ca-certificates")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SANDBOX_UID = 1000
 SANDBOX_USER = "shipyard"  # the name upstream clients and their agent docs assume
+# What the browser flavor adds, in ship/requirements/: Debian packages (apt, with the
+# default's) and Ship's server requirements (pip into /opt/ship, with server.txt).
+BROWSER_DEBIAN = "debian-browser.txt"
+BROWSER_SERVER = "server-browser.txt"
+BROWSER_LISTS = (BROWSER_DEBIAN, BROWSER_SERVER)
+BROWSER_BASE_PREFIX = "browser-"
 
 
 class ImageBuildError(RuntimeError):
@@ -56,6 +68,7 @@ class BuildPlan:
     context: Path
     image_hash: str
     base_tag: str | None
+    browser: bool = False
 
 
 def ship_context() -> Path:
@@ -79,9 +92,10 @@ def _context_files(context: Path) -> list[Path]:
     )
 
 
-def base_hash(context: Path, mirror: str) -> str:
+def base_hash(context: Path, mirror: str, *, browser: bool = False) -> str:
+    """The hash of what goes into a flavor's base (the default's is what it always was)."""
     requirements = context / "requirements"
-    return _digest(
+    parts = [
         RECIPE_VERSION.encode(),
         DEBIAN_SUITE.encode(),
         mirror.encode(),
@@ -90,29 +104,42 @@ def base_hash(context: Path, mirror: str) -> str:
         (requirements / "npm.txt").read_bytes(),
         (requirements / "server.txt").read_bytes(),
         (requirements / "kernel.txt").read_bytes(),
-    )
+    ]
+    if browser:
+        parts.append(b"browser")
+        parts.extend((requirements / name).read_bytes() for name in BROWSER_LISTS)
+    return _digest(*parts)
 
 
-def image_hash(context: Path, offline: bool, mirror: str) -> str:
+def base_tag(context: Path, mirror: str, *, browser: bool = False) -> str:
+    """The tag a flavor's offline base is cached under."""
+    prefix = BROWSER_BASE_PREFIX if browser else ""
+    return f"{BASE_REPOSITORY}:{prefix}{base_hash(context, mirror, browser=browser)[:16]}"
+
+
+def image_hash(context: Path, offline: bool, mirror: str, *, browser: bool = False) -> str:
     parts = [RECIPE_VERSION.encode(), b"offline" if offline else b"registry"]
+    if browser:
+        parts.append(b"browser")
     if offline:
-        parts.append(base_hash(context, mirror).encode())
+        parts.append(base_hash(context, mirror, browser=browser).encode())
     for path in _context_files(context):
         parts.append(str(path.relative_to(context)).encode())
         parts.append(path.read_bytes())
     return _digest(*parts)
 
 
-def plan(*, tag: str = DEFAULT_TAG, offline: bool, mirror: str) -> BuildPlan:
+def plan(*, tag: str | None = None, offline: bool, mirror: str, browser: bool = False) -> BuildPlan:
+    """What to build: a flavor's tag (default per flavor), hash and offline base."""
     context = ship_context()
-    base_tag = f"{BASE_REPOSITORY}:{base_hash(context, mirror)[:16]}" if offline else None
     return BuildPlan(
-        tag=tag,
+        tag=tag or (BROWSER_TAG if browser else DEFAULT_TAG),
         offline=offline,
         mirror=mirror,
         context=context,
-        image_hash=image_hash(context, offline, mirror),
-        base_tag=base_tag,
+        image_hash=image_hash(context, offline, mirror, browser=browser),
+        base_tag=base_tag(context, mirror, browser=browser) if offline else None,
+        browser=browser,
     )
 
 
@@ -251,7 +278,8 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         shutil.copyfile(HOST_CA_BUNDLE, rootfs / "tmp/host-ca.crt")
         shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
         requirements = build.context / "requirements"
-        packages = _listed(requirements / "debian.txt")
+        debian_lists = ["debian.txt", *([BROWSER_DEBIAN] if build.browser else [])]
+        packages = [name for listed in debian_lists for name in _listed(requirements / listed)]
         _progress(f"apt-get install {len(packages)} packages …")
         await _chroot(rootfs, "apt-get", "update", "-q")
         await _chroot(
@@ -260,20 +288,27 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         node_packages = _listed(requirements / "npm.txt")
         _progress(f"npm install -g {' '.join(node_packages)} …")
         await _chroot(rootfs, "npm", "install", "-g", "--no-fund", "--no-audit", *node_packages)
-        for name in ("server.txt", "kernel.txt"):
+        # One pip run per venv: the browser's requirements resolve together with Ship's.
+        venvs = {
+            "/opt/ship": ["server.txt", *([BROWSER_SERVER] if build.browser else [])],
+            "/opt/python": ["kernel.txt"],
+        }
+        copied = [name for names in venvs.values() for name in names]
+        for name in copied:
             shutil.copyfile(requirements / name, rootfs / "tmp" / name)
-        for venv, requirement in (("/opt/ship", "server.txt"), ("/opt/python", "kernel.txt")):
-            _progress(f"installing {requirement} into {venv} …")
+        for venv, names in venvs.items():
+            _progress(f"installing {' '.join(names)} into {venv} …")
             await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", venv)
-            await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", "-r", f"/tmp/{requirement}")
+            files = [arg for name in names for arg in ("-r", f"/tmp/{name}")]
+            await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", *files)
         # HOME is the workspace: dotfiles and `git config --global` persist with the files.
         await _chroot(
             rootfs, "useradd", "--uid", str(SANDBOX_UID), "--home-dir", "/workspace",
             "--no-create-home", "--shell", "/bin/bash", SANDBOX_USER,
         )  # fmt: skip
         await _run("chown", "-R", f"{SANDBOX_UID}:{SANDBOX_UID}", str(rootfs / "opt/python"))
-        for leftover in ("tmp/host-ca.crt", "tmp/server.txt", "tmp/kernel.txt"):
-            (rootfs / leftover).unlink()
+        for leftover in ("host-ca.crt", *copied):
+            (rootfs / "tmp" / leftover).unlink()
         (rootfs / "etc/resolv.conf").write_text("")
         # Lean: no package lists, archives, caches or documentation in the image.
         for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "tmp/npm-cache",
@@ -297,11 +332,13 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _remove_stale_bases(engine: aiodocker.Docker, keep: str) -> None:
+async def _remove_stale_bases(engine: aiodocker.Docker, build: BuildPlan) -> None:
+    """Remove the bases neither flavor uses now (each flavor's current base is kept)."""
+    keep = {base_tag(build.context, build.mirror, browser=flavor) for flavor in (False, True)}
     images = await engine.images.list(filters={"reference": [BASE_REPOSITORY]})
     for image in images:
         for tag in image.get("RepoTags") or []:
-            if tag != keep:
+            if tag not in keep:
                 await _remove_image(engine, tag, "the outdated base image")
 
 
@@ -315,7 +352,7 @@ async def build_image(
             _progress(f"{build.tag} is up to date (hash {build.image_hash[:12]}); nothing to do")
             return False
         started = time.monotonic()
-        build_args: dict[str, str] = {}
+        build_args: dict[str, str] = {"BROWSER": "1"} if build.browser else {}
         if build.offline:
             assert build.base_tag is not None
             if force or await _inspect(engine, build.base_tag) is None:
@@ -340,7 +377,7 @@ async def build_image(
             raise ImageBuildError(f"building {build.tag} failed: {exc.message}") from exc
         if replaced is not None and replaced != await _image_id(engine, build.tag):
             await _remove_image(engine, replaced, "the replaced image")
-        if build.offline and build.base_tag is not None:
-            await _remove_stale_bases(engine, keep=build.base_tag)
+        if build.offline:
+            await _remove_stale_bases(engine, build)
     _progress(f"{build.tag} built in {time.monotonic() - started:.0f} s")
     return True

@@ -1,7 +1,8 @@
-"""Integration tests need a real Docker engine and the ship:latest image.
+"""Integration tests need a real Docker engine and both Ship images (ship:latest and
+the browser image ship-browser:latest).
 
 Without them every test here fails with a message saying what to run; nothing is
-skipped. `scripts/test` starts the engine and builds the image first.
+skipped. `scripts/test` starts the engine and builds the images first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-IMAGE = "ship:latest"
+from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
+from bay_mcp.managers.images import build_command
+
+IMAGE = DEFAULT_IMAGE
 TEST_LABEL = "bay.test=integration"
 
 
@@ -85,7 +89,7 @@ class BayResources:
 
 @pytest.fixture(scope="session", autouse=True)
 def docker_engine() -> Iterator[None]:
-    """Fail (never skip) when Docker or the image is missing; clean up at the end."""
+    """Fail (never skip) when Docker or an image is missing; clean up at the end."""
     try:
         docker("info", "--format", "{{.ServerVersion}}", timeout=20)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -95,14 +99,15 @@ def docker_engine() -> Iterator[None]:
             "For unit tests only: scripts/test --unit",
             pytrace=False,
         )
-    try:
-        docker("image", "inspect", IMAGE, timeout=20)
-    except RuntimeError:
-        pytest.fail(
-            f"the image {IMAGE} is missing: build it with `bay-mcp image build --offline` "
-            "(or run scripts/test, which builds it)",
-            pytrace=False,
-        )
+    for image in (DEFAULT_IMAGE, BROWSER_IMAGE):
+        try:
+            docker("image", "inspect", image, timeout=20)
+        except RuntimeError:
+            pytest.fail(
+                f"the image {image} is missing: build it with `{build_command(image)}` "
+                "(or run scripts/test, which builds both images)",
+                pytrace=False,
+            )
     yield
     leftovers = docker("ps", "-aq", "--filter", f"label={TEST_LABEL}").split()
     if leftovers:
