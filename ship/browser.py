@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import re
 import time
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ship import paths, protocol
+from ship.errors import ShipError
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Download, Locator, Page, Playwright
@@ -38,11 +40,42 @@ CHROMIUM = "/usr/bin/chromium"
 # keeps its shared memory in /tmp instead.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
 PROFILE_DIR = ".browser"
+COOKIES_FILE = "bay-cookies.json"
 DOWNLOADS_DIR = "downloads"
 VIEWPORT = {"width": 1280, "height": 720}
-_REF = re.compile(r"^@?(e\d+)$")
-_REFS_IN_SNAPSHOT = re.compile(r"\[ref=(e\d+)\]")
+# `e12`, or `f2e12` for an element of a later document or a frame.
+_REF = re.compile(r"^@?((?:f\d+)?e\d+)$")
+_REFS_IN_SNAPSHOT = re.compile(r"\[ref=((?:f\d+)?e\d+)\]")
 MAX_TEXT_CHARS = 200_000
+_SETTLE_S = 5.0
+INTERACTIVE_ROLES = frozenset(
+    [
+        "button",
+        "checkbox",
+        "combobox",
+        "link",
+        "listbox",
+        "menuitem",
+        "menuitemcheckbox",
+        "menuitemradio",
+        "option",
+        "radio",
+        "searchbox",
+        "slider",
+        "spinbutton",
+        "switch",
+        "tab",
+        "textbox",
+        "treeitem",
+    ]
+)
+
+
+class BrowserFailed(ShipError):
+    """Chromium could not be started: the call fails as a whole."""
+
+    code = "resource_exhausted"
+    status = 503
 
 
 class StepFailed(Exception):
@@ -74,6 +107,7 @@ class Browser:
         self._downloads: set[asyncio.Task[None]] = set()
         self._idle: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._saved_cookies: list[Any] = []
 
     @property
     def running(self) -> bool:
@@ -88,11 +122,12 @@ class Browser:
             launched = False
             try:
                 if self._context is None and not _only_close(request):
-                    await asyncio.wait_for(self._launch(), request.timeout)
+                    await self._start(request.timeout)
                     launched = True
                 self._changes = []
                 steps = await self._run_actions(request, deadline)
                 await self._settle_downloads(deadline)
+                await self._keep_cookies()
                 page = self._page
                 url = page.url if page is not None and not page.is_closed() else None
                 title = await _title(page) if url is not None else None
@@ -118,6 +153,7 @@ class Browser:
                 break
             try:
                 step = await asyncio.wait_for(self._act(action, left), left)
+                await self._settle(deadline)
             except TimeoutError:
                 step = _failed(action.kind, _timed_out(action, request.timeout))
             except StepFailed as exc:
@@ -129,13 +165,41 @@ class Browser:
                 break
         return steps
 
+    async def _settle(self, deadline: float) -> None:
+        """Let a navigation the action started reach its DOM, so the URL and title that
+        come back are the new page's (bounded: a slow page does not hold the call)."""
+        page = self._page
+        left = min(_SETTLE_S, deadline - time.monotonic())
+        if page is None or page.is_closed() or left <= 0:
+            return
+        with contextlib.suppress(Exception):
+            await page.wait_for_load_state("domcontentloaded", timeout=left * 1000)
+            # One round trip through the driver: the events it sent after the action's
+            # answer (a download a click started) arrive before this one's.
+            await page.evaluate("0")
+
     # -- lifetime ----------------------------------------------------------------------
+
+    async def _start(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._launch(), timeout)
+        except TimeoutError as exc:
+            raise BrowserFailed(f"the browser did not start within {timeout:g} s") from exc
+        except Exception as exc:
+            log.exception("the browser could not start")
+            first = _playwright_message(exc, protocol.CloseBrowser()).splitlines()[0]
+            raise BrowserFailed(f"the browser could not start: {first}") from exc
 
     async def _launch(self) -> None:
         from playwright.async_api import async_playwright
 
         profile = self._workspace / PROFILE_DIR
         profile.mkdir(exist_ok=True)
+        # A Chromium killed with its container (a stop) leaves its lock naming a host
+        # that is gone; only this Ship's Chromium uses the profile, and none runs now.
+        for lock in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
+            with contextlib.suppress(FileNotFoundError):
+                (profile / lock).unlink()
         started = time.monotonic()
         self._playwright = await async_playwright().start()
         try:
@@ -151,12 +215,40 @@ class Browser:
             await self._playwright.stop()
             self._playwright = None
             raise
+        await self._restore_cookies(profile / COOKIES_FILE)
         await self._context.route(re.compile(r"^file:"), self._guard_file_request)
         self._context.on("page", self._watch)
         for page in self._context.pages:
             self._watch(page)
         self._page = self._context.pages[0] if self._context.pages else None
         log.info("browser started in %.2f s", time.monotonic() - started)
+
+    # Chromium writes cookies to its profile lazily (about every 30 s), and a stopped
+    # sandbox's container is killed, not asked to close: Ship keeps them itself, after
+    # each call that changed them, and gives them back at the next launch.
+
+    async def _keep_cookies(self) -> None:
+        if self._context is None:
+            return
+        cookies = await self._context.cookies()
+        if cookies == self._saved_cookies:
+            return
+        target = self._workspace / PROFILE_DIR / COOKIES_FILE
+        await asyncio.to_thread(_write_json, target, cookies)
+        self._saved_cookies = cookies
+
+    async def _restore_cookies(self, saved: Path) -> None:
+        assert self._context is not None
+        cookies = await asyncio.to_thread(_read_json, saved)
+        if not isinstance(cookies, list):
+            return
+        now = time.time()
+        # Session cookies (expires -1) come back too: a stop is not the end of the agent's
+        # browsing session, and logins often live in them.
+        alive = [cookie for cookie in cookies if _alive(cookie, now)]
+        with contextlib.suppress(Exception):  # a cookie Chromium refuses is not fatal
+            await self._context.add_cookies(alive)
+        self._saved_cookies = await self._context.cookies()
 
     async def close(self) -> None:
         if self._idle is not None:
@@ -187,10 +279,19 @@ class Browser:
 
     def _watch(self, page: Page) -> None:
         page.on("download", self._save_download)
+        page.on("crash", self._crashed)
         page.on("dialog", lambda dialog: asyncio.ensure_future(self._dismiss(dialog)))
         if self._context is not None and page is not self._page and self._page is not None:
             self._changes.append(f"a new tab opened ({self._context.pages.index(page)})")
             self._page = page
+
+    def _crashed(self, page: Page) -> None:
+        # A renderer killed (out of memory, most often): the tab is dead; the next action
+        # opens a fresh one.
+        self._changes.append(f"the tab with {page.url} crashed (out of memory?) and was closed")
+        if page is self._page:
+            self._page = None
+        self._closing = asyncio.ensure_future(page.close())
 
     async def _dismiss(self, dialog: Any) -> None:
         self._changes.append(f'a {dialog.type} dialog said "{dialog.message[:200]}" (dismissed)')
@@ -322,7 +423,7 @@ class Browser:
         self._snapshot_of = page
         page.once("framenavigated", lambda frame: self._forget_refs(page, frame))
         if interactive:
-            text = "\n".join(line for line in text.splitlines() if "[ref=" in line)
+            text = "\n".join(line.strip() for line in text.splitlines() if _acts(line))
         return text or "(the page is empty)"
 
     def _forget_refs(self, page: Page, frame: Any) -> None:
@@ -380,6 +481,31 @@ class Browser:
             mark = "*" if page is self._page else " "
             lines.append(f"{mark} {number}: {await _title(page)} — {page.url}")
         return _done("tabs", "\n".join(lines) or "no tabs")
+
+
+def _write_json(target: Path, value: Any) -> None:
+    staged = target.with_suffix(".tmp")
+    staged.write_text(json.dumps(value))
+    staged.replace(target)
+
+
+def _alive(cookie: dict[str, Any], now: float) -> bool:
+    expires = cookie.get("expires", -1)
+    return bool(expires == -1 or expires > now)
+
+
+def _read_json(source: Path) -> Any:
+    try:
+        return json.loads(source.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _acts(line: str) -> bool:
+    """Whether a snapshot line is an element one can act on (AI snapshots give every
+    element a ref, headings and containers included)."""
+    role = line.strip().removeprefix("- ").split(" ", 1)[0].rstrip(":")
+    return role in INTERACTIVE_ROLES and "[ref=" in line
 
 
 def _only_close(request: protocol.BrowserRequest) -> bool:
@@ -446,8 +572,6 @@ def _playwright_message(exc: Exception, action: protocol.BrowserAction) -> str:
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value[:MAX_TEXT_CHARS]
-    import json
-
     try:
         return json.dumps(value, ensure_ascii=False)[:MAX_TEXT_CHARS]
     except (TypeError, ValueError):

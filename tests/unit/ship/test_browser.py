@@ -1,0 +1,63 @@
+"""The browser's pieces that need no Chromium: what an image without one answers, which
+snapshot lines are actionable, which file URLs are allowed, which cookies come back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ship import protocol
+from ship.browser import _acts, _alive, _inside_workspace, _playwright_message
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_image_without_a_browser_says_so(client: httpx.AsyncClient) -> None:
+    meta = (await client.get("/meta")).json()
+    assert "browser" not in meta["capabilities"]  # this host has no Chromium + Playwright
+    response = await client.post(
+        "/browser/exec", json={"actions": [{"kind": "get", "what": "url"}]}
+    )
+    assert response.status_code == 501
+    error = response.json()["error"]
+    assert error["code"] == "capability_not_supported"
+    assert "browser-python" in error["message"]
+
+
+def test_interactive_lines_are_the_elements_one_acts_on() -> None:
+    assert _acts('  - textbox "Search" [ref=e4]')
+    assert _acts('- link "Home" [ref=f2e7] [cursor=pointer]:')
+    assert not _acts('- heading "Find things" [level=1] [ref=e2]')
+    assert not _acts("- generic [ref=e3]:")
+    assert not _acts('- button "Go"')  # no ref: nothing to pass back
+
+
+def test_file_urls_must_stay_in_the_workspace(tmp_path: Path) -> None:
+    assert _inside_workspace(f"file://{tmp_path}/site/a.html", tmp_path)
+    assert not _inside_workspace("file:///etc/passwd", tmp_path)
+    assert not _inside_workspace(f"file://{tmp_path}/../etc/passwd", tmp_path)
+    assert not _inside_workspace(f"file://{tmp_path}/%2E%2E/x", tmp_path)
+    assert _inside_workspace("https://example.com/", tmp_path)
+
+
+def test_session_and_unexpired_cookies_come_back() -> None:
+    assert _alive({"expires": -1}, 1000.0)
+    assert _alive({"expires": 2000.0}, 1000.0)
+    assert not _alive({"expires": 10.0}, 1000.0)
+
+
+def test_a_timeout_on_a_ref_says_to_take_a_new_snapshot() -> None:
+    class TimeoutError(Exception):  # Playwright's has this name
+        pass
+
+    message = _playwright_message(
+        TimeoutError("Locator.click: Timeout 3000ms exceeded.\nCall log:\n  - waiting"),
+        protocol.Click(target="e12"),
+    )
+    assert "ref e12 is not on the page" in message
+    assert "take a new snapshot" in message
+    plain = _playwright_message(
+        Exception("Error: net::ERR_NAME_NOT_RESOLVED"), protocol.Navigate(url="x")
+    )
+    assert plain == "net::ERR_NAME_NOT_RESOLVED"
