@@ -109,10 +109,6 @@ class Browser:
         self._closing: asyncio.Task[None] | None = None
         self._saved_cookies: list[Any] = []
 
-    @property
-    def running(self) -> bool:
-        return self._context is not None
-
     async def run(self, request: protocol.BrowserRequest) -> protocol.BrowserResult:
         started = time.monotonic()
         deadline = started + request.timeout
@@ -230,7 +226,11 @@ class Browser:
     async def _keep_cookies(self) -> None:
         if self._context is None:
             return
-        cookies = await self._context.cookies()
+        try:
+            cookies = await self._context.cookies()
+        except Exception as exc:  # the browser died under the call: nothing to keep
+            log.warning("could not read the browser's cookies: %s", exc)
+            return
         if cookies == self._saved_cookies:
             return
         target = self._workspace / PROFILE_DIR / COOKIES_FILE

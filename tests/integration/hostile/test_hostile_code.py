@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bay_mcp.limits import BROWSER_IMAGE
 from tests.integration.conftest import docker
 from tests.integration.http.conftest import (
     HttpBay,
@@ -35,8 +36,19 @@ PROFILES = json.dumps(
             "warm_pool_size": 0,
         },
         {"id": "offline", "network": "none"},
+        {
+            "id": "browser",
+            "image": BROWSER_IMAGE,
+            "capabilities": ["python", "shell", "filesystem", "browser"],
+            "memory_mb": 768,
+        },
     ]
 )
+# A page that allocates without end: 400 MB a second until something stops it.
+HOG_PAGE = """<!doctype html><title>Hog</title><script>
+const kept = [];
+setInterval(() => { for (let i = 0; i < 50; i++) kept.push(new Array(1e6).fill(i)); }, 10);
+</script>"""
 # A gigabyte in a thousand prints (one 1 GB string would be the memory bomb's case).
 GIGABYTE_OF_PRINT = "for _ in range(1000):\n    print('x' * 10**6)"
 CONNECT = """python3 -c "
@@ -146,6 +158,38 @@ def test_memory_bomb(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
     assert blown.get("success") is not True, blown
     after = run(client, sandbox_id, "python", "print('recovered')")
     assert "recovered" in after["output"], after
+
+
+def test_a_page_that_eats_memory(bay_server: HttpBay,
+                                 neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    with bay_server.client("mallory") as client:
+        created = client.post("/v1/sandboxes", json={"profile": "browser"})
+        sandbox_id = created.json()["id"]
+        try:
+            client.put(
+                f"/v1/sandboxes/{sandbox_id}/filesystem/files",
+                json={"path": "hog.html", "content": HOG_PAGE},
+            )
+            browse = f"/v1/sandboxes/{sandbox_id}/browser/exec_batch"
+            with attack(bay_server, neighbour):
+                hog = client.post(
+                    browse,
+                    json={"commands": ["open file:///workspace/hog.html", "wait 15000"],
+                          "timeout": 60},
+                    timeout=120,
+                )  # fmt: skip
+            # The tab dies (the renderer is killed for memory) or the wait ends: either
+            # way a normal answer, and the sandbox stays within its limit.
+            assert hog.status_code == 200, hog.text
+            peak = run(client, sandbox_id, "shell", "cat /sys/fs/cgroup/memory.peak "
+                       "/sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null")  # fmt: skip
+            assert int(peak["output"].split()[0]) <= 768 * 1024 * 1024, peak
+            after = client.post(
+                browse, json={"commands": ["open about:blank", "eval 6 * 7"]}, timeout=120
+            )
+            assert after.json()["steps"][-1]["output"] == "42", after.text
+        finally:
+            client.delete(f"/v1/sandboxes/{sandbox_id}")
 
 
 def test_cpu_spin_on_every_core(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
