@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ PROFILES = json.dumps(
         {"id": "browser", "image": BROWSER_IMAGE, "capabilities": BROWSER, "memory_mb": 1536},
         {"id": "offline", "image": BROWSER_IMAGE, "capabilities": BROWSER, "network": "none"},
         {"id": "plain", "warm_pool_size": 0},
+        {"id": "brief", "image": BROWSER_IMAGE, "capabilities": BROWSER, "browser_idle_seconds": 5},
     ]
 )
 SITE = {
@@ -203,6 +205,25 @@ def test_the_history_keeps_browser_calls(browsing: tuple[httpx.Client, str]) -> 
         f"/v1/sandboxes/{sandbox_id}/history", params={"exec_type": "browser", "limit": 1}
     )
     assert only.json()["entries"][0]["id"] == single["id"]
+
+
+def test_an_idle_browser_closes_and_the_next_call_starts_it(server: HttpBay) -> None:
+    with server.client("alice") as client:
+        sandbox_id = client.post("/v1/sandboxes", json={"profile": "brief"}).json()["id"]
+        try:
+            first = browse((client, sandbox_id), "open about:blank")
+            assert first["launched"] is True
+            count = {"command": "pgrep -c -x chromium || true"}
+            exec_url = f"/v1/sandboxes/{sandbox_id}/shell/exec"
+            assert int(client.post(exec_url, json=count).json()["output"]) > 0
+            deadline = time.monotonic() + 60  # idle after 5 s
+            while int(client.post(exec_url, json=count).json()["output"]) > 0:
+                assert time.monotonic() < deadline, "the idle browser never closed"
+                time.sleep(0.5)
+            again = browse((client, sandbox_id), "get url")
+            assert (again["launched"], again["steps"][0]["output"]) == (True, "about:blank")
+        finally:
+            client.delete(f"/v1/sandboxes/{sandbox_id}")
 
 
 def test_bad_commands_and_profiles_without_a_browser_are_clear_errors(server: HttpBay) -> None:
