@@ -23,7 +23,7 @@ from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
-from ship.protocol import MAX_BROWSER_ACTIONS, ResourceReport
+from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, ResourceReport
 
 
 class Strict(BaseModel):
@@ -226,6 +226,9 @@ class PythonExecResponse(BaseModel):
         None, description="what the run cost and, if it was killed, why"
     )
     code: str | None = Field(None, description="the code run, when include_code was set")
+    files_changed: FilesChanged | None = Field(
+        None, description="files under /workspace the run created, changed or deleted"
+    )
 
 
 class ShellExecResponse(BaseModel):
@@ -239,6 +242,9 @@ class ShellExecResponse(BaseModel):
         None, description="what the run cost and, if it was killed, why"
     )
     code: str | None = Field(None, description="the command run, when include_code was set")
+    files_changed: FilesChanged | None = Field(
+        None, description="files under /workspace the run created, changed or deleted"
+    )
 
 
 class FileContent(BaseModel):

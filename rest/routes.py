@@ -202,6 +202,7 @@ async def python_exec(call: Call) -> Result:
         execution_time_ms=result.execution_time_ms,
         resources=result.resources,
         code=body.code if body.include_code else None,
+        files_changed=result.files_changed,
     )
     return 200, _dump(response)
 
@@ -226,6 +227,7 @@ async def shell_exec(call: Call) -> Result:
         execution_time_ms=result.execution_time_ms,
         resources=result.resources,
         code=body.command if body.include_code else None,
+        files_changed=result.files_changed,
     )
     return 200, _dump(response)
 

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,7 +25,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths, protocol
+from ship import (
+    API_VERSION,
+    RUNTIME_NAME,
+    __version__,
+    changes,
+    filesystem,
+    paths,
+    protocol,
+)
 from ship.browser import Browser, browser_available
 from ship.errors import (
     CapabilityMissing,
@@ -129,6 +138,17 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
+Result = TypeVar("Result", protocol.PythonExecResult, protocol.ShellExecResult)
+
+
+def _workspace_watch(workspace: Path) -> changes.WorkspaceWatch | None:
+    try:
+        return changes.WorkspaceWatch(workspace)
+    except OSError as exc:  # no inotify (not Linux, or no instance left): no lists
+        log.warning("files changed per run are not reported: %s", exc)
+        return None
+
+
 def user_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The environment user code sees: the container's, without Ship's own settings."""
     return {key: value for key, value in env.items() if not key.startswith("SHIP_")}
@@ -174,6 +194,17 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         cgroup=cgroup,
     )
     offered = capabilities(browser_available())
+    watch = _workspace_watch(workspace)
+
+    async def watched(run: Awaitable[Result]) -> Result:
+        """`run`'s result with the files it created, changed or deleted."""
+        if watch is None:
+            return await run
+        with watch.run() as seen:
+            result = await run
+        result.files_changed = changes.report(seen, workspace)
+        return result
+
     browser = Browser(workspace, settings.browser_idle_seconds)
 
     @asynccontextmanager
@@ -190,6 +221,8 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
                 log.error("the kernel failed to start: %s", starting.exception())
             await kernel.shutdown()
             await browser.close()
+            if watch is not None:
+                watch.close()
 
     async def health(request: Request) -> Response:
         return reply(protocol.Health(version=__version__, kernel=kernel.state))
@@ -206,7 +239,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
 
     async def python_exec(request: Request) -> Response:
         body = await parse_body(request, protocol.PythonExecRequest)
-        return reply(await kernel.execute(body.code, body.timeout))
+        return reply(await watched(kernel.execute(body.code, body.timeout)))
 
     async def python_interrupt(request: Request) -> Response:
         return reply(protocol.InterruptResult(interrupted=await kernel.interrupt()))
@@ -229,7 +262,7 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         if body.exec_id is not None:
             running_shells[body.exec_id] = run
         try:
-            result = await until_disconnect(request, run)
+            result = await watched(until_disconnect(request, run))
         except asyncio.CancelledError as exc:
             raise ShipError("the command was cancelled by the caller") from exc
         finally:

@@ -155,6 +155,23 @@ def megabytes(size: int) -> str:
     return f"{size / (1 << 20):,.0f} MB"
 
 
+# -- what a run changed in /workspace ----------------------------------------------------
+
+ChangeKind = Literal["created", "modified", "deleted"]
+
+
+class FileChange(Model):
+    path: str = Field(description="relative to /workspace")
+    change: ChangeKind
+    size: int | None = Field(None, description="bytes now; null when deleted")
+
+
+class FilesChanged(Model):
+    files: list[FileChange] = Field(default_factory=list, description="at most 100, by path")
+    total: int = Field(0, description="how many changed, listed or not")
+    complete: bool = Field(True, description="false when the workspace could not be watched whole")
+
+
 # -- python ------------------------------------------------------------------------------
 
 
@@ -185,6 +202,7 @@ class PythonExecResult(Model):
     notice: str | None = None
     execution_time_ms: int = 0
     resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
 
 
 class InterruptResult(Model):
@@ -217,6 +235,7 @@ class ShellExecResult(Model):
     timed_out: bool = False
     execution_time_ms: int = 0
     resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
 
 
 class ShellCancelRequest(Model):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mcp_types import ContentBlock, ImageContent, TextContent
+import mimetypes
+
+from mcp_types import ContentBlock, ImageContent, ResourceLink, TextContent
 
 from bay_mcp.services.output import cargo_uri
 from bay_mcp.services.views import (
@@ -12,7 +14,7 @@ from bay_mcp.services.views import (
     PythonExecResult,
     ShellExecResult,
 )
-from ship.protocol import ResourceReport
+from ship.protocol import FilesChanged, ResourceReport
 
 
 def python_content(result: PythonExecResult, text_output: str) -> list[ContentBlock]:
@@ -65,3 +67,21 @@ def file_content(sandbox_id: str, read: FileRead) -> ContentBlock:
             "python_exec or shell_exec (e.g. `file`, `xxd | head`)."
         )
     return TextContent(text=read.content)
+
+
+def file_links(sandbox_id: str, changed: FilesChanged | None) -> list[ContentBlock]:
+    """A link to each file a run created or changed: a plot saved to disk or a large CSV
+    is passed by reference (`cargo://`, read with resources/read), not pasted."""
+    if changed is None:
+        return []
+    return [
+        ResourceLink(
+            uri=cargo_uri(sandbox_id, entry.path),
+            name=entry.path,
+            description=f"{entry.change} by this run",
+            mime_type=mimetypes.guess_type(entry.path)[0] or "application/octet-stream",
+            size=entry.size,
+        )
+        for entry in changed.files
+        if entry.change != "deleted"
+    ]

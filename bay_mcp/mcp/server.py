@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 from bay_mcp.errors import BayError
 from bay_mcp.limits import DEFAULT_PROFILE, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.managers import Progress
-from bay_mcp.mcp.results import file_content, python_content, shell_content
+from bay_mcp.mcp.results import file_content, file_links, python_content, shell_content
 from bay_mcp.services.output import cargo_uri
 from bay_mcp.services.views import (
     Annotation,
@@ -45,7 +45,7 @@ from bay_mcp.services.views import (
     SandboxStatus,
     SandboxView,
 )
-from ship.protocol import ResourceReport
+from ship.protocol import FilesChanged, ResourceReport
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class PythonExecOutput(BaseModel):
     truncated: bool
     execution_time_ms: int
     resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
 
 
 class ShellExecOutput(BaseModel):
@@ -105,6 +106,7 @@ class ShellExecOutput(BaseModel):
     truncated: bool
     execution_time_ms: int
     resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
 
 
 class Confirmation(BaseModel):
@@ -433,9 +435,10 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
             truncated=result.truncated or text != result.output,
             execution_time_ms=result.execution_time_ms,
             resources=result.resources,
+            files_changed=result.files_changed,
         )
         return CallToolResult(
-            content=python_content(result, text),
+            content=python_content(result, text) + file_links(sandbox_id, result.files_changed),
             structured_content=structured.model_dump(mode="json"),
         )
 
@@ -485,9 +488,10 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
             truncated=result.truncated or text != result.output,
             execution_time_ms=result.execution_time_ms,
             resources=result.resources,
+            files_changed=result.files_changed,
         )
         return CallToolResult(
-            content=shell_content(result, text),
+            content=shell_content(result, text) + file_links(sandbox_id, result.files_changed),
             structured_content=structured.model_dump(mode="json"),
         )
 

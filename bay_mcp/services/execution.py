@@ -304,6 +304,7 @@ class ExecService:
                 execution_id=execution_id,
                 execution_time_ms=raw.execution_time_ms,
                 resources=raw.resources,
+                files_changed=raw.files_changed,
             )
             entry.success, entry.timed_out = result.success, raw.timed_out
             entry.exit_code, entry.output = result.exit_code, result.output
@@ -394,6 +395,7 @@ def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonE
         execution_id=execution_id,
         execution_time_ms=raw.execution_time_ms,
         resources=raw.resources,
+        files_changed=raw.files_changed,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ship.protocol import ResourceReport
+from ship.protocol import FilesChanged, ResourceReport
 
 SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
 
@@ -76,6 +76,9 @@ class PythonExecResult(BaseModel):
     resources: ResourceReport | None = Field(
         None, description="what the run cost and, if it was killed, why"
     )
+    files_changed: FilesChanged | None = Field(
+        None, description="files under /workspace the run created, changed or deleted"
+    )
 
 
 class ShellExecResult(BaseModel):
@@ -88,6 +91,9 @@ class ShellExecResult(BaseModel):
     execution_time_ms: int
     resources: ResourceReport | None = Field(
         None, description="what the run cost and, if it was killed, why"
+    )
+    files_changed: FilesChanged | None = Field(
+        None, description="files under /workspace the run created, changed or deleted"
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from mcp import Client, MCPError
-from mcp_types import BlobResourceContents, TextResourceContents
+from mcp_types import BlobResourceContents, ResourceLink, TextResourceContents
 from PIL import Image
 
 from tests.integration.mcp.conftest import call, call_error, new_sandbox, text_of
@@ -153,3 +153,35 @@ async def test_resources(client: Client, sandbox: str) -> None:
         assert "root:" not in str(refused.value)
     with pytest.raises(MCPError):
         await client.read_resource("cargo://sandbox-000000000000/x.txt")
+
+
+async def test_a_run_lists_and_links_the_files_it_wrote(client: Client, sandbox: str) -> None:
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "import pandas as pd\n"
+        "plt.plot([1, 2, 3]); plt.savefig('out/plot.png'); plt.close()\n"
+        "pd.DataFrame({'a': range(1000)}).to_csv('out/data.csv', index=False)\n"
+    )
+    await call(client, "shell_exec", sandbox_id=sandbox, command="mkdir -p out")
+    result = await call(client, "python_exec", sandbox_id=sandbox, code=code)
+    assert result.structured_content is not None
+    listed = result.structured_content["files_changed"]
+    assert {(f["path"], f["change"]) for f in listed["files"]} == {
+        ("out/plot.png", "created"),
+        ("out/data.csv", "created"),
+    }
+    links = {block.name: block for block in result.content if isinstance(block, ResourceLink)}
+    assert set(links) == {"out/plot.png", "out/data.csv"}
+    assert links["out/plot.png"].mime_type == "image/png"
+    [png] = (await client.read_resource(str(links["out/plot.png"].uri))).contents
+    assert isinstance(png, BlobResourceContents)
+    assert base64.b64decode(png.blob)[:8] == b"\x89PNG\r\n\x1a\n"
+    [csv] = (await client.read_resource(str(links["out/data.csv"].uri))).contents
+    assert isinstance(csv, TextResourceContents)
+    assert csv.text.splitlines()[:2] == ["a", "0"]
+    removed = await call(client, "shell_exec", sandbox_id=sandbox, command="rm out/data.csv")
+    assert removed.structured_content is not None
+    assert removed.structured_content["files_changed"]["files"] == [
+        {"path": "out/data.csv", "change": "deleted", "size": None}
+    ]
+    assert not [block for block in removed.content if isinstance(block, ResourceLink)]
