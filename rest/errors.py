@@ -12,8 +12,8 @@ from bay_mcp.errors import BayError, InternalError, SessionNotReady, TooManyRequ
 log = logging.getLogger(__name__)
 
 
-def error_response(error: BayError, request_id: str) -> JSONResponse:
-    body: dict[str, Any] = {
+def error_body(error: BayError, request_id: str) -> dict[str, Any]:
+    return {
         "error": {
             "code": error.code,
             "message": error.message,
@@ -21,6 +21,10 @@ def error_response(error: BayError, request_id: str) -> JSONResponse:
             "details": error.details,
         }
     }
+
+
+def error_response(error: BayError, request_id: str) -> JSONResponse:
+    body = error_body(error, request_id)
     headers = {"X-Request-Id": request_id}
     if isinstance(error, SessionNotReady | TooManyRequests):
         retry_ms = int(error.details.get("retry_after_ms", 1000))

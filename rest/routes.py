@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bay_mcp import __version__
+from bay_mcp.adapters.ship_client import OutputSink
 from bay_mcp.bay import Bay
 from bay_mcp.errors import BayError, ValidationFailed
 from bay_mcp.managers import no_progress
@@ -31,11 +32,14 @@ from bay_mcp.services.views import (
     BrowserExecResult,
     HistoryEntry,
     HistoryPage,
+    PythonExecResult,
     SandboxSummary,
     SandboxView,
+    ShellExecResult,
 )
 from rest import models
 from rest.errors import error_response, internal_error_response
+from rest.events import event_stream, wants_events
 from rest.multipart import StreamedUpload
 
 log = logging.getLogger(__name__)
@@ -176,14 +180,24 @@ async def delete_sandbox(call: Call) -> Result:
 
 async def python_exec(call: Call) -> Result:
     body: models.PythonExecBody = call.body
-    result = await call.bay.execution.python(
-        call.owner,
-        call.params["sandbox_id"],
-        body.code,
-        body.timeout,
-        no_progress,
-        Annotation(body.description, body.tags),
-    )
+
+    def run(on_output: OutputSink | None) -> Awaitable[PythonExecResult]:
+        return call.bay.execution.python(
+            call.owner,
+            call.params["sandbox_id"],
+            body.code,
+            body.timeout,
+            no_progress,
+            Annotation(body.description, body.tags),
+            on_output=on_output,
+        )
+
+    if wants_events(call.request):
+        return event_stream(run, lambda result: _python_answer(result, body), call.request_id)
+    return 200, _python_answer(await run(None), body)
+
+
+def _python_answer(result: PythonExecResult, body: models.PythonExecBody) -> Any:
     error = None
     if result.error is not None:
         error = "\n".join(result.error.traceback) or f"{result.error.ename}: {result.error.evalue}"
@@ -204,20 +218,30 @@ async def python_exec(call: Call) -> Result:
         code=body.code if body.include_code else None,
         files_changed=result.files_changed,
     )
-    return 200, _dump(response)
+    return _dump(response)
 
 
 async def shell_exec(call: Call) -> Result:
     body: models.ShellExecBody = call.body
-    result = await call.bay.execution.shell(
-        call.owner,
-        call.params["sandbox_id"],
-        body.command,
-        body.timeout,
-        body.cwd or ".",
-        no_progress,
-        Annotation(body.description, body.tags),
-    )
+
+    def run(on_output: OutputSink | None) -> Awaitable[ShellExecResult]:
+        return call.bay.execution.shell(
+            call.owner,
+            call.params["sandbox_id"],
+            body.command,
+            body.timeout,
+            body.cwd or ".",
+            no_progress,
+            Annotation(body.description, body.tags),
+            on_output=on_output,
+        )
+
+    if wants_events(call.request):
+        return event_stream(run, lambda result: _shell_answer(result, body), call.request_id)
+    return 200, _shell_answer(await run(None), body)
+
+
+def _shell_answer(result: ShellExecResult, body: models.ShellExecBody) -> Any:
     response = models.ShellExecResponse(
         success=result.success,
         output=result.output,
@@ -229,7 +253,7 @@ async def shell_exec(call: Call) -> Result:
         code=body.command if body.include_code else None,
         files_changed=result.files_changed,
     )
-    return 200, _dump(response)
+    return _dump(response)
 
 
 async def browser_exec(call: Call) -> Result:

@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,6 +44,7 @@ from ship.errors import (
     ValidationFailed,
 )
 from ship.kernel import PythonKernel
+from ship.output import OutputListener
 from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
@@ -139,6 +140,59 @@ class BearerTokenMiddleware:
 
 
 Result = TypeVar("Result", protocol.PythonExecResult, protocol.ShellExecResult)
+
+
+def _wants_stream(request: Request) -> bool:
+    return protocol.NDJSON in request.headers.get("accept", "")
+
+
+def streamed(run: Callable[[OutputListener], Awaitable[Result]]) -> StreamingResponse:
+    """The run's output as it comes, then its result, a JSON line each. The run is
+    cancelled (its code interrupted, its command killed) if the caller goes away."""
+    pending: asyncio.Queue[str | None] = asyncio.Queue()
+    task = asyncio.ensure_future(run(pending.put_nowait))
+    task.add_done_callback(lambda _: pending.put_nowait(None))
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            ended = False
+            while not ended:
+                parts: list[str] = []
+                text = await pending.get()
+                while True:  # what has gathered meanwhile goes in the same line
+                    if text is None:
+                        ended = True
+                        break
+                    parts.append(text)
+                    if pending.empty():
+                        break
+                    text = pending.get_nowait()
+                if parts:
+                    yield _line(protocol.OutputEvent(text="".join(parts)))
+            yield _line(_final(task))
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    return StreamingResponse(lines(), media_type=protocol.NDJSON)
+
+
+def _final(task: asyncio.Future[Result]) -> protocol.Model:
+    error = task.exception()
+    if error is None:
+        return task.result()
+    if not isinstance(error, ShipError):
+        log.error("a streamed run failed", exc_info=error)
+        error = ShipError("internal error in Ship; see the container's log")
+    return protocol.ErrorEvent(
+        error=protocol.ErrorInfo(code=error.code, message=error.message, details=error.details)
+    )
+
+
+def _line(event: protocol.Model) -> bytes:
+    return json.dumps(event.wire()).encode() + b"\n"
 
 
 def _workspace_watch(workspace: Path) -> changes.WorkspaceWatch | None:
@@ -239,7 +293,13 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
 
     async def python_exec(request: Request) -> Response:
         body = await parse_body(request, protocol.PythonExecRequest)
-        return reply(await watched(kernel.execute(body.code, body.timeout)))
+
+        def run(listener: OutputListener | None) -> Awaitable[protocol.PythonExecResult]:
+            return watched(kernel.execute(body.code, body.timeout, listener))
+
+        if _wants_stream(request):
+            return streamed(run)
+        return reply(await run(None))
 
     async def python_interrupt(request: Request) -> Response:
         return reply(protocol.InterruptResult(interrupted=await kernel.interrupt()))
@@ -249,16 +309,22 @@ def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> 
         cwd = paths.resolve(workspace, body.cwd, allow_root=True)
         if not cwd.real.is_dir():
             raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
-        run = asyncio.ensure_future(
-            run_command(
+
+        def command(listener: OutputListener | None) -> Awaitable[protocol.ShellExecResult]:
+            return run_command(
                 body.command,
                 cwd=cwd.real,
                 timeout=body.timeout,
                 env=user_env,
                 max_output_bytes=settings.max_output_bytes,
                 cgroup=cgroup,
+                listener=listener,
             )
-        )
+
+        if _wants_stream(request):
+            # A stream that stops being read is cancelled with its run (kill included).
+            return streamed(lambda listener: watched(command(listener)))
+        run = asyncio.ensure_future(command(None))
         if body.exec_id is not None:
             running_shells[body.exec_id] = run
         try:

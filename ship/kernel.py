@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
-from ship.output import CappedOutput
+from ship.output import CappedOutput, OutputListener
 from ship.protocol import KernelState, PngImage, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
 
@@ -61,8 +61,8 @@ class _ShipKernelManager(AsyncKernelManager):
 class _Collector:
     """Turns the iopub messages of one execution into a PythonExecResult's parts."""
 
-    def __init__(self, limit: int) -> None:
-        self.output = CappedOutput(limit)
+    def __init__(self, limit: int, listener: OutputListener | None = None) -> None:
+        self.output = CappedOutput(limit, listener)
         self.images: list[PngImage] = []
         self.error: PythonError | None = None
         self.execution_count: int | None = None
@@ -213,8 +213,11 @@ class PythonKernel:
         await self._km.interrupt_kernel()
         return True
 
-    async def execute(self, code: str, timeout: float) -> PythonExecResult:
-        """Run `code`; a result always comes back within `timeout` + ~2 s."""
+    async def execute(
+        self, code: str, timeout: float, listener: OutputListener | None = None
+    ) -> PythonExecResult:
+        """Run `code`; a result always comes back within `timeout` + ~2 s. `listener` is
+        told the output as it comes."""
         started = time.monotonic()
         deadline = started + timeout
         try:
@@ -228,12 +231,17 @@ class PythonKernel:
                 "nothing was run",
             )
         try:
-            return await self._execute_locked(code, timeout, started, deadline)
+            return await self._execute_locked(code, timeout, started, deadline, listener)
         finally:
             self._lock.release()
 
     async def _execute_locked(
-        self, code: str, timeout: float, started: float, deadline: float
+        self,
+        code: str,
+        timeout: float,
+        started: float,
+        deadline: float,
+        listener: OutputListener | None,
     ) -> PythonExecResult:
         restarted = False
         if not await self.is_alive():
@@ -241,7 +249,7 @@ class PythonKernel:
             await self._stop_locked()
             await self._start_locked()
             restarted = had_kernel
-        collector = _Collector(self._max_output_bytes)
+        collector = _Collector(self._max_output_bytes, listener)
         meter = ProcessMeter(self._cgroup, getattr(self._process(), "pid", None))
         msg_id: str = self._kc.execute(code, allow_stdin=False, stop_on_error=True)
         self._running_msg_id = msg_id

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+# Told each piece of text as it is kept: a live view never shows more than the result.
+OutputListener = Callable[[str], None]
+
 
 class CappedOutput:
     """Collects text up to `limit` bytes (UTF-8); anything past it is counted, not kept."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, listener: OutputListener | None = None) -> None:
         self._limit = limit
+        self._listener = listener
         self._parts: list[str] = []
         self._size = 0
         self.truncated = False
@@ -19,14 +25,19 @@ class CappedOutput:
         encoded = text.encode("utf-8", errors="replace")
         room = self._limit - self._size
         if len(encoded) <= room:
-            self._parts.append(text)
+            self._keep(text)
             self._size += len(encoded)
             return
         self.truncated = True
         self.dropped_bytes += len(encoded) - max(room, 0)
         if room > 0:
-            self._parts.append(encoded[:room].decode("utf-8", errors="ignore"))
+            self._keep(encoded[:room].decode("utf-8", errors="ignore"))
             self._size = self._limit
+
+    def _keep(self, text: str) -> None:
+        self._parts.append(text)
+        if self._listener is not None:
+            self._listener(text)
 
     def has_room(self, size: int) -> bool:
         return self._size + size <= self._limit

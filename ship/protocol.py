@@ -172,6 +172,23 @@ class FilesChanged(Model):
     complete: bool = Field(True, description="false when the workspace could not be watched whole")
 
 
+# -- live output -------------------------------------------------------------------------
+# A python or shell exec asked with `Accept: application/x-ndjson` answers a line per
+# event: output as the run makes it, then its result (or the error that ended it).
+
+NDJSON = "application/x-ndjson"
+
+
+class OutputEvent(Model):
+    kind: Literal["output"] = "output"
+    text: str
+
+
+class ErrorEvent(Model):
+    kind: Literal["error"] = "error"
+    error: ErrorInfo
+
+
 # -- python ------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from ship.output import CappedOutput
+from ship.output import CappedOutput, OutputListener
 from ship.protocol import ShellExecResult
 from ship.resources import Cgroup, Meter, rusage_figures
 
@@ -152,10 +152,12 @@ async def run_command(
     env: dict[str, str],
     max_output_bytes: int,
     cgroup: Cgroup,
+    listener: OutputListener | None = None,
 ) -> ShellExecResult:
-    """Run `command`; stdout and stderr are interleaved in the order written."""
+    """Run `command`; stdout and stderr are interleaved in the order written (and told
+    to `listener` as they come)."""
     started = time.monotonic()
-    output = CappedOutput(max_output_bytes)
+    output = CappedOutput(max_output_bytes, listener)
     run_id = secrets.token_hex(8)
     loop = asyncio.get_running_loop()
     meter = Meter(cgroup)

@@ -4,6 +4,7 @@ errors here, once."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -97,6 +98,8 @@ def _unreachable(reason: str) -> SessionNotReady:
 
 
 Sent = TypeVar("Sent")
+# Told each piece of a run's output as Ship streams it.
+OutputSink = Callable[[str], None]
 
 
 async def reaching(endpoint: ShipEndpoint, send: Callable[[ShipEndpoint], Awaitable[Sent]]) -> Sent:
@@ -237,8 +240,21 @@ class ShipClient:
         return await self._call(protocol.Meta, endpoint, "GET", "/meta")
 
     async def python_exec(
-        self, endpoint: ShipEndpoint, code: str, timeout: float
+        self,
+        endpoint: ShipEndpoint,
+        code: str,
+        timeout: float,
+        on_output: OutputSink | None = None,
     ) -> protocol.PythonExecResult:
+        if on_output is not None:
+            return await self._streamed(
+                protocol.PythonExecResult,
+                endpoint,
+                "/python/exec",
+                protocol.PythonExecRequest(code=code, timeout=timeout),
+                timeout,
+                on_output,
+            )
         return await self._call(
             protocol.PythonExecResult,
             endpoint,
@@ -267,16 +283,74 @@ class ShipClient:
         return answer.interrupted
 
     async def shell_exec(
-        self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str, exec_id: str
+        self,
+        endpoint: ShipEndpoint,
+        command: str,
+        timeout: float,
+        cwd: str,
+        exec_id: str,
+        on_output: OutputSink | None = None,
     ) -> protocol.ShellExecResult:
+        request = protocol.ShellExecRequest(
+            command=command, timeout=timeout, cwd=cwd, exec_id=exec_id
+        )
+        if on_output is not None:
+            return await self._streamed(
+                protocol.ShellExecResult, endpoint, "/shell/exec", request, timeout, on_output
+            )
         return await self._call(
             protocol.ShellExecResult,
             endpoint,
             "POST",
             "/shell/exec",
-            protocol.ShellExecRequest(command=command, timeout=timeout, cwd=cwd, exec_id=exec_id),
+            request,
             timeout=timeout + _EXEC_SLACK_S,
         )
+
+    async def _streamed(
+        self,
+        answer: type[Answer],
+        endpoint: ShipEndpoint,
+        path: str,
+        request: protocol.Model,
+        timeout: float,
+        on_output: OutputSink,
+    ) -> Answer:
+        """An exec whose output is told to `on_output` as Ship sends it (NDJSON lines:
+        output events, then the result or the error that ended the run)."""
+        response = await reaching(
+            endpoint,
+            lambda to: self._open(
+                to,
+                "POST",
+                path,
+                timeout=timeout + _EXEC_SLACK_S,
+                stream=True,
+                headers={"Accept": protocol.NDJSON},
+                json=request.wire(),
+            ),
+        )
+        try:
+            if response.status_code >= 400:
+                raise error_from(response.status_code, await response.aread())
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                kind = json.loads(line).get("kind")
+                if kind == "output":
+                    on_output(parse(protocol.OutputEvent, line.encode(), path).text)
+                elif kind == "error":
+                    info = parse(protocol.ErrorEvent, line.encode(), path).error
+                    raise error_from(500, protocol.ErrorBody(error=info).model_dump_json().encode())
+                else:
+                    return parse(answer, line.encode(), f"POST {path}")
+        except httpx.TimeoutException as exc:
+            raise Timeout(f"the runtime did not answer {path} within {timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(type(exc).__name__) from exc
+        finally:
+            await response.aclose()
+        raise ShipError(f"the runtime's stream for {path} ended without a result")
 
     async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
         answer = await self._call(

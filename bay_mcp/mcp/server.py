@@ -56,6 +56,8 @@ ToolFunction = TypeVar("ToolFunction", bound=Callable[..., Any])
 Arguments = TypeVar("Arguments", bound=BaseModel)
 
 HEARTBEAT_S = 5.0
+# New output goes out at most this often (a notification per print would flood a host).
+LIVE_INTERVAL_S = 0.25
 
 INSTRUCTIONS = """\
 Bay gives you persistent, isolated Linux sandboxes. Call create_sandbox once, then use
@@ -216,6 +218,15 @@ def strict_arguments(model: type[Arguments]) -> type[Arguments]:
     )
 
 
+def _live_output(ctx: Context[Any, Any], limit: int) -> LiveOutput | None:
+    """A LiveOutput when the caller asked for progress notifications: streaming the
+    output from Ship costs a call ~2 ms, paid only by a caller that will see it."""
+    meta = getattr(ctx.request_context, "meta", None) or {}
+    if meta.get("progress_token") is None and meta.get("progressToken") is None:
+        return None
+    return LiveOutput(limit)
+
+
 def _progress_for(ctx: Context[Any, Any]) -> Progress:
     step = 0
 
@@ -228,16 +239,52 @@ def _progress_for(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-async def _with_heartbeat(work: Awaitable[T], progress: Progress, what: str) -> T:
-    """Await `work`, reporting the elapsed time every few seconds."""
+class LiveOutput:
+    """A run's output as it comes, for progress notifications: gathered between them,
+    and never more in all than the result can hold (`limit` characters)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending: list[str] = []
+        self._given = 0
+
+    def add(self, text: str) -> None:
+        room = self._limit - self._given
+        if room <= 0:
+            return
+        kept = text[:room]
+        self._pending.append(kept)
+        self._given += len(kept)
+        if len(kept) < len(text):
+            self._pending.append("\n[live output stops here; the result has the rest]\n")
+
+    def take(self) -> str | None:
+        if not self._pending:
+            return None
+        text, self._pending = "".join(self._pending), []
+        return text
+
+
+async def _with_heartbeat(
+    work: Awaitable[T], progress: Progress, what: str, live: LiveOutput | None = None
+) -> T:
+    """Await `work`, reporting its new output (`live`) every LIVE_INTERVAL_S and the
+    elapsed time every few seconds while it says nothing."""
     task = asyncio.ensure_future(work)
-    started = time.monotonic()
+    started = last_report = time.monotonic()
     try:
         while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
+            tick = HEARTBEAT_S if live is None else LIVE_INTERVAL_S
+            done, _ = await asyncio.wait({task}, timeout=tick)
             if done:
                 return task.result()
-            await progress(f"{what}: {time.monotonic() - started:.0f} s elapsed")
+            now = time.monotonic()
+            if live is not None and (text := live.take()) is not None:
+                await progress(text)
+                last_report = now
+            elif now - last_report >= HEARTBEAT_S:
+                await progress(f"{what}: {now - started:.0f} s elapsed")
+                last_report = now
     finally:
         if not task.done():
             task.cancel()
@@ -415,13 +462,21 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         bay = await _call(ready())
         owner = owner_of(ctx)
         progress = _progress_for(ctx)
+        live = _live_output(ctx, bay.settings.output_limit_chars)
         result = await _call(
             _with_heartbeat(
                 bay.execution.python(
-                    owner, sandbox_id, code, timeout, progress, Annotation(description, tags)
+                    owner,
+                    sandbox_id,
+                    code,
+                    timeout,
+                    progress,
+                    Annotation(description, tags),
+                    on_output=None if live is None else live.add,
                 ),
                 progress,
                 "running Python",
+                live,
             )
         )
         text = await _call(
@@ -463,6 +518,7 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         bay = await _call(ready())
         owner = owner_of(ctx)
         progress = _progress_for(ctx)
+        live = _live_output(ctx, bay.settings.output_limit_chars)
         result = await _call(
             _with_heartbeat(
                 bay.execution.shell(
@@ -473,9 +529,11 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
                     cwd,
                     progress,
                     Annotation(description, tags),
+                    on_output=None if live is None else live.add,
                 ),
                 progress,
                 "running the command",
+                live,
             )
         )
         text = await _call(

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
+from bay_mcp.adapters.ship_client import OutputSink, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
 from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from bay_mcp.logs import about, execution_var
@@ -196,12 +196,14 @@ class ExecService:
         timeout: float,
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
+        on_output: OutputSink | None = None,
     ) -> PythonExecResult:
-        """Run `code` in the kernel; recorded in the history with `annotation`."""
+        """Run `code` in the kernel; recorded in the history with `annotation`.
+        `on_output` is told the output as it comes."""
         check_timeout(timeout)
         with self._execution(owner, "python") as run:
             result = await self._python(
-                owner, sandbox_id, code, timeout, progress, annotation, run.execution_id
+                owner, sandbox_id, code, timeout, progress, annotation, run.execution_id, on_output
             )
             run.outcome = "success" if result.success else "failure"
             return result
@@ -215,11 +217,12 @@ class ExecService:
         progress: Progress,
         annotation: Annotation,
         execution_id: str,
+        on_output: OutputSink | None = None,
     ) -> PythonExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
             entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "python", code)
             try:
-                raw = await self._ship.python_exec(endpoint, code, timeout)
+                raw = await self._ship.python_exec(endpoint, code, timeout, on_output)
             except BaseException:
                 # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
                 await _shielded(self._ship.python_interrupt(endpoint))
@@ -249,8 +252,10 @@ class ExecService:
         cwd: str,
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
+        on_output: OutputSink | None = None,
     ) -> ShellExecResult:
-        """Run `command` with bash; recorded in the history with `annotation`."""
+        """Run `command` with bash; recorded in the history with `annotation`.
+        `on_output` is told the output as it comes."""
         check_timeout(timeout)
         if not command.strip():
             raise ValidationFailed("command is empty", {"fields": ["command"]})
@@ -270,6 +275,7 @@ class ExecService:
                 progress,
                 annotation,
                 run.execution_id,
+                on_output,
             )
             run.outcome = "success" if result.success else "failure"
             return result
@@ -284,12 +290,13 @@ class ExecService:
         progress: Progress,
         annotation: Annotation,
         execution_id: str,
+        on_output: OutputSink | None = None,
     ) -> ShellExecResult:
         async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
             entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "shell", command)
             try:
                 raw = await self._ship.shell_exec(
-                    endpoint, command, timeout, relative_cwd, execution_id
+                    endpoint, command, timeout, relative_cwd, execution_id, on_output
                 )
             except BaseException:
                 # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from mcp import Client
+from mcp.shared.dispatcher import ProgressFnT
 from PIL import Image
 
 from tests.integration.conftest import docker
@@ -112,6 +113,33 @@ async def test_progress_is_reported_while_a_sandbox_starts(client: Client) -> No
     assert any("starting sandbox" in message for message in messages), messages
     assert any("elapsed" in message for message in messages), messages
     await call(client, "delete_sandbox", sandbox_id=sandbox_id)
+
+
+def _collect(messages: list[str]) -> ProgressFnT:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    return on_progress
+
+
+async def test_output_comes_live_as_progress_before_the_result(
+    client: Client, sandbox: str
+) -> None:
+    for tool, arguments, lines in (
+        ("python_exec", {"code": "import time\nfor i in range(5):\n    print(i)\n    "
+                         "time.sleep(1)"}, ["0", "1", "2", "3", "4"]),
+        ("shell_exec", {"command": "for i in a b c; do echo $i; sleep 1; done"},
+         ["a", "b", "c"]),
+    ):  # fmt: skip
+        messages: list[str] = []
+        result = await client.call_tool(
+            tool, {"sandbox_id": sandbox, **arguments}, progress_callback=_collect(messages)
+        )
+        assert not result.is_error, text_of(result)
+        live = "".join(message for message in messages if "elapsed" not in message)
+        # Every line came as progress, in several notifications, before the result.
+        assert live.split() == lines, messages
+        assert len([m for m in messages if m.strip()]) >= 2, messages
 
 
 async def test_cancelling_python_exec_interrupts_the_kernel(client: Client, sandbox: str) -> None:
