@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bay_mcp.adapters.ship_client import (
+    OutputSink,
     Download,
     NeverReached,
     ShipClient,
@@ -165,7 +166,11 @@ class FakeShip(ShipClient):
         return await reaching(endpoint, send)
 
     async def python_exec(
-        self, endpoint: ShipEndpoint, code: str, timeout: float
+        self,
+        endpoint: ShipEndpoint,
+        code: str,
+        timeout: float,
+        on_output: OutputSink | None = None,
     ) -> protocol.PythonExecResult:
         await self._arrive(endpoint)
         self.calls.append(code)
@@ -184,7 +189,13 @@ class FakeShip(ShipClient):
         return True
 
     async def shell_exec(
-        self, endpoint: ShipEndpoint, command: str, timeout: float, cwd: str, exec_id: str
+        self,
+        endpoint: ShipEndpoint,
+        command: str,
+        timeout: float,
+        cwd: str,
+        exec_id: str,
+        on_output: OutputSink | None = None,
     ) -> protocol.ShellExecResult:
         await self._arrive(endpoint)
         self.calls.append(command)
