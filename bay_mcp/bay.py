@@ -15,6 +15,7 @@ from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.errors import BayError
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.managers.setup import MachineSetup
@@ -29,6 +30,7 @@ from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database
 
@@ -77,9 +79,20 @@ class Bay:
             max_concurrent_starts=settings.max_concurrent_starts,
         )
         self.cargo_manager = CargoManager(self.driver, self.instance_id)
+        # Calls share each sandbox's gate; snapshots, restores and forks hold it alone.
+        self.gate = SandboxGate()
         # -- services: the rules every surface goes through
         self.sandboxes = SandboxService(
-            self.db, settings, self.session_manager, self.cargo_manager, self.activity, self.metrics
+            self.db,
+            settings,
+            self.session_manager,
+            self.cargo_manager,
+            self.activity,
+            self.metrics,
+            self.gate,
+        )
+        self.snapshots = SnapshotService(
+            self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
         )
         self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
         self.history = HistoryService(

@@ -34,3 +34,6 @@ MAX_IMAGE_BYTES = 5 * MB
 MAX_RESOURCE_BYTES = 32 * MB
 # A text read_file for a model returns at most this many times the output limit.
 READ_LIMIT_FACTOR = 5
+
+# A copy of a workspace (snapshot, restore, fork) is stopped after this many seconds.
+MAX_COPY_S = 600

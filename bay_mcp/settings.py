@@ -140,6 +140,9 @@ class BaySettings(BaseSettings):
     # Live (not deleted) sandboxes allowed per owner, and in all.
     max_sandboxes_per_owner: int = Field(50, ge=1)
     max_sandboxes_total: int = Field(500, ge=1)
+    # Snapshots one owner may keep (all sandboxes together), and their total size (MB).
+    max_snapshots_per_owner: int = Field(20, ge=0)
+    max_snapshot_mb_per_owner: int = Field(10240, ge=0)
     # The engine: DOCKER_HOST as every Docker tool reads it (BAY_DOCKER_HOST wins).
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")

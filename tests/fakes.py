@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bay_mcp.adapters.ship_client import (
-    OutputSink,
     Download,
     NeverReached,
+    OutputSink,
     ShipClient,
     ShipEndpoint,
     reaching,
 )
-from bay_mcp.drivers import ContainerInfo, ContainerSpec
+from bay_mcp.drivers import ContainerInfo, ContainerSpec, DriverError, VolumeCopy
 from bay_mcp.errors import FileNotFound, SessionNotReady, ValidationFailed
 from ship import protocol
 
@@ -68,6 +68,10 @@ class FakeDriver:
     images: set[str] = field(default_factory=lambda: {"ship:latest"})
     # What each tag names; a test rebuilds an image by changing it.
     image_ids: dict[str, str] = field(default_factory=dict)
+    # Bytes each volume holds (a test sets a cargo's); a copy gives the target its source's.
+    sizes: dict[str, int] = field(default_factory=dict)
+    copies: list[tuple[str, str, bool]] = field(default_factory=list)
+    fail_next_copy: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def ping(self) -> str:
@@ -87,6 +91,26 @@ class FakeDriver:
 
     async def list_volumes(self, labels: dict[str, str]) -> list[str]:
         return [n for n, v in self.volumes.items() if labels.items() <= v.items()]
+
+    async def copy_volume(
+        self,
+        source: str,
+        target: str,
+        *,
+        image: str,
+        labels: dict[str, str],
+        replace: bool = False,
+        timeout: float,
+    ) -> VolumeCopy:
+        await asyncio.sleep(0.01)
+        if source not in self.volumes or target not in self.volumes:
+            raise DriverError(f"no such volume: {source if source not in self.volumes else target}")
+        if self.fail_next_copy:
+            self.fail_next_copy = False
+            raise DriverError(f"copying volume {source} to {target} failed (exit 1): disk full")
+        self.copies.append((source, target, replace))
+        self.sizes[target] = self.sizes.get(source, 0)
+        return VolumeCopy(size_bytes=self.sizes[target], seconds=0.01)
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
         await asyncio.sleep(0.01)  # let concurrent callers interleave

@@ -5,8 +5,9 @@ process sandbox) needs, besides these methods:
 
 - an endpoint per container that Bay can reach (`ContainerInfo.endpoint`), where Ship
   answers with the session's token;
-- volumes that outlive containers, addressed by the name Bay gives (`bay-cargo-<id>`),
-  mounted at `ContainerSpec.mount_path`, and labels it can list by;
+- volumes that outlive containers, addressed by the name Bay gives (`bay-cargo-<id>`,
+  `bay-snapshot-<id>`), mounted at `ContainerSpec.mount_path`, and labels it can list
+  by; and a way to copy one volume's files into another (`copy_volume`);
 - an image source: `image_id` says which image the profile's tag names, if any (a pool
   member started from another is replaced). Building
   the image is not a driver's job: `adapters/image_build` builds it for Docker (the
@@ -26,7 +27,14 @@ from typing import Literal, Protocol
 
 from bay_mcp.errors import DriverError, SessionNotReady
 
-__all__ = ["ContainerInfo", "ContainerSpec", "Driver", "DriverError", "EngineUnavailable"]
+__all__ = [
+    "ContainerInfo",
+    "ContainerSpec",
+    "Driver",
+    "DriverError",
+    "EngineUnavailable",
+    "VolumeCopy",
+]
 
 ContainerState = Literal["running", "starting", "exited", "missing"]
 
@@ -65,6 +73,14 @@ class ContainerInfo:
     image_id: str | None = None
 
 
+@dataclass(frozen=True)
+class VolumeCopy:
+    """What a volume copy did: the bytes now in the target, and how long it took."""
+
+    size_bytes: int
+    seconds: float
+
+
 class EngineUnavailable(SessionNotReady):
     """No answer from the engine: retryable, it may come back by itself."""
 
@@ -92,6 +108,22 @@ class Driver(Protocol):
 
     async def volume_created_at(self, name: str) -> datetime | None:
         """When the volume was made; None if it does not exist or the engine won't say."""
+        ...
+
+    async def copy_volume(
+        self,
+        source: str,
+        target: str,
+        *,
+        image: str,
+        labels: dict[str, str],
+        replace: bool = False,
+        timeout: float,
+    ) -> VolumeCopy:
+        """Copy every file of volume `source` into volume `target` (emptied first when
+        `replace`), owners, modes, times and links kept, by a short-lived helper (made
+        from `image`, labelled `labels`, no network) that is gone afterwards. DriverError
+        when the copy fails (the target may hold part of it); Timeout after `timeout`."""
         ...
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:

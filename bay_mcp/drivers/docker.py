@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,8 +24,10 @@ from bay_mcp.drivers import (
     DriverError,
     EngineUnavailable,
     ImageMissing,
+    VolumeCopy,
 )
 from bay_mcp.drivers.firewall import close_bridge
+from bay_mcp.errors import Timeout
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,19 @@ def _unavailable(exc: BaseException) -> EngineUnavailable:
         f"the Docker engine does not answer ({exc}); calls work again once it is back",
         {"retry_after_ms": 2000},
     )
+
+
+# The helper's script: $1 is "replace" to empty the target first. `cp -a` keeps owners,
+# modes, times and links; `du -sb` prints the bytes the target then holds.
+_COPY_SCRIPT = """set -eu
+if [ "$1" = replace ]; then find /to -mindepth 1 -delete; fi
+cp -a /from/. /to/
+du -sb /to | cut -f1
+"""
+# What the copy needs as root and nothing more: to give files their owners (CHOWN),
+# read and replace files of any owner and mode (DAC_OVERRIDE, FOWNER), keep set-id
+# bits (FSETID).
+_COPY_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
 
 
 def _parse_time(raw: object) -> datetime | None:
@@ -148,6 +166,74 @@ class DockerDriver:
                     return None
                 raise DriverError(f"inspecting volume {name}: {exc.message}") from exc
             return _parse_time(data.get("CreatedAt"))
+
+    async def copy_volume(
+        self,
+        source: str,
+        target: str,
+        *,
+        image: str,
+        labels: dict[str, str],
+        replace: bool = False,
+        timeout: float,
+    ) -> VolumeCopy:
+        config: dict[str, Any] = {
+            "Image": image,
+            "User": "0:0",
+            "Entrypoint": ["/bin/sh", "-c", _COPY_SCRIPT, "copy"],
+            "Cmd": ["replace" if replace else "add"],
+            "Labels": labels,
+            "NetworkDisabled": True,
+            "HostConfig": {
+                "Mounts": [
+                    {"Type": "volume", "Source": source, "Target": "/from", "ReadOnly": True},
+                    {"Type": "volume", "Source": target, "Target": "/to"},
+                ],
+                "NetworkMode": "none",
+                "CapDrop": ["ALL"],
+                "CapAdd": _COPY_CAPABILITIES,
+                "SecurityOpt": ["no-new-privileges:true"],
+                "ReadonlyRootfs": True,
+                "Memory": 256 * 1024 * 1024,
+                "PidsLimit": 64,
+            },
+        }
+        name = f"bay-copy-{secrets.token_hex(6)}"
+        started = time.monotonic()
+        with _reachable():
+            try:
+                container = await self._docker.containers.create(config, name=name)
+            except DockerError as exc:
+                if exc.status == 404 and "image" in exc.message.lower():
+                    raise ImageMissing(
+                        f"the image {image} (which copies volumes) is missing: build it "
+                        "with `bay-mcp image build --offline`"
+                    ) from exc
+                raise DriverError(f"creating the copy helper: {exc.message}") from exc
+            try:
+                await container.start()
+                try:
+                    async with asyncio.timeout(timeout):
+                        status = await container.wait(timeout=timeout + 30)
+                except TimeoutError as exc:
+                    raise Timeout(
+                        f"copying volume {source} to {target} took more than {timeout:g} s "
+                        "and was stopped"
+                    ) from exc
+                out = "".join(await container.log(stdout=True)).strip()
+                if status.get("StatusCode") != 0:
+                    err = "".join(await container.log(stderr=True)).strip()
+                    raise DriverError(
+                        f"copying volume {source} to {target} failed "
+                        f"(exit {status.get('StatusCode')}): {err[-500:] or out[-500:]}"
+                    )
+            except DockerError as exc:
+                raise DriverError(f"copying volume {source} to {target}: {exc.message}") from exc
+            finally:
+                await asyncio.shield(self.remove_container(container.id))
+        lines = out.splitlines()
+        size = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+        return VolumeCopy(size_bytes=size, seconds=time.monotonic() - started)
 
     def _config(self, spec: ContainerSpec) -> dict[str, Any]:
         port = f"{spec.port}/tcp"

@@ -1,4 +1,7 @@
-"""Cargo: the volume at /workspace. Rows and volumes are created and removed together."""
+"""Cargo: the volume at /workspace. Rows and volumes are created and removed together.
+
+Snapshots of a cargo are volumes too (`bay-snapshot-<id>`), made and filled here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bay_mcp.drivers import Driver
+from bay_mcp.drivers import Driver, VolumeCopy
+from bay_mcp.limits import MAX_COPY_S
 from bay_mcp.managers import labels
 from bay_mcp.storage.models import Cargo, new_id
 
@@ -55,3 +59,39 @@ class CargoManager:
     async def discard(self, cargo: Cargo) -> None:
         """Remove a cargo's volume (its row is the caller's to delete)."""
         await self._driver.remove_volume(cargo.driver_ref)
+
+    async def create_snapshot_volume(self, *, owner: str, sandbox_id: str, snapshot_id: str) -> str:
+        """An empty volume for a snapshot of `sandbox_id`'s cargo; its name."""
+        volume = labels.snapshot_volume_name(snapshot_id)
+        await self._driver.create_volume(
+            volume,
+            {
+                labels.INSTANCE: self._instance_id,
+                labels.OWNER: owner,
+                labels.SANDBOX: sandbox_id,
+                labels.SNAPSHOT: snapshot_id,
+                labels.MANAGED: "true",
+            },
+        )
+        return volume
+
+    async def copy(
+        self, source: str, target: str, image: str, *, replace: bool = False
+    ) -> VolumeCopy:
+        """Copy volume `source`'s files into `target` (emptied first when `replace`) with
+        a helper made from `image`. DriverError or Timeout (after MAX_COPY_S) on failure."""
+        return await self._driver.copy_volume(
+            source,
+            target,
+            image=image,
+            labels={
+                labels.INSTANCE: self._instance_id,
+                labels.ROLE: labels.COPY_ROLE,
+                labels.MANAGED: "true",
+            },
+            replace=replace,
+            timeout=MAX_COPY_S,
+        )
+
+    async def remove_volume(self, volume: str) -> None:
+        await self._driver.remove_volume(volume)

@@ -9,10 +9,22 @@ SESSION = "bay.session_id"
 CARGO = "bay.cargo_id"
 PROFILE = "bay.profile_id"
 MANAGED = "bay.managed"
+SNAPSHOT = "bay.snapshot_id"
+# What a container is for when it runs no session: a volume copy's helper.
+ROLE = "bay.role"
+COPY_ROLE = "volume-copy"
 
 
 def cargo_volume_name(cargo_id: str) -> str:
     return f"bay-cargo-{cargo_id}"
+
+
+def snapshot_volume_name(snapshot_id: str) -> str:
+    return f"bay-snapshot-{snapshot_id}"
+
+
+def is_snapshot_volume(name: str) -> bool:
+    return name.startswith("bay-snapshot-")
 
 
 def container_name(session_id: str) -> str:

@@ -2,7 +2,10 @@
 orphaned. Runs on an interval in the server's lifespan, and on demand (admin).
 
 Orphans are found by this instance's labels only: a container or volume without
-`bay.instance_id=<ours>` is never touched, and external cargo never is either.
+`bay.instance_id=<ours>` is never touched, and external cargo never is either. A
+snapshot's volume lives as long as its row and its sandbox: it is an orphan once its
+sandbox is deleted or gone, or when no row names it (after the grace period). A volume
+copy's helper container is left alone for as long as a copy may run.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from sqlmodel import col, select
 
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import BayError
-from bay_mcp.limits import POOL_OWNER
+from bay_mcp.limits import MAX_COPY_S, POOL_OWNER
 from bay_mcp.managers import labels
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Cargo, Sandbox, Session, utcnow
+from bay_mcp.storage.models import Cargo, Sandbox, Session, Snapshot, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +202,10 @@ class Reaper:
             if container.id in live or container.labels.get(labels.SESSION) in starting:
                 tally.result.skipped_count += 1
                 continue
-            if container.created_at is not None and now - container.created_at < grace:
+            young = grace
+            if container.labels.get(labels.ROLE) == labels.COPY_ROLE:
+                young = grace + timedelta(seconds=MAX_COPY_S)  # its copy may still run
+            if container.created_at is not None and now - container.created_at < young:
                 tally.result.skipped_count += 1  # maybe half-way through its start
                 continue
             try:
@@ -216,6 +222,10 @@ class Reaper:
         )
         async with self._db.session() as db:
             cargos = {c.driver_ref: c for c in (await db.exec(select(Cargo))).all()}
+            snapshots = {s.driver_ref: s for s in (await db.exec(select(Snapshot))).all()}
+            live = set(
+                (await db.exec(select(Sandbox.id).where(col(Sandbox.deleted_at).is_(None)))).all()
+            )
             deleted = {
                 s.id
                 for s in (
@@ -224,6 +234,9 @@ class Reaper:
             }
         grace = self._settings.gc_orphan_grace_seconds
         for volume in volumes:
+            if labels.is_snapshot_volume(volume):
+                await self._orphan_snapshot(tally, volume, snapshots.get(volume), live, grace)
+                continue
             cargo = cargos.get(volume)
             if cargo is not None and not cargo.managed:
                 tally.result.skipped_count += 1  # external cargo: never reaped
@@ -247,6 +260,29 @@ class Reaper:
                 continue
             tally.result.cleaned_count += 1
             log.info("gc: removed orphan volume %s", volume)
+
+    async def _orphan_snapshot(
+        self, tally: _Tally, volume: str, snapshot: Snapshot | None, live: set[str], grace: float
+    ) -> None:
+        if snapshot is not None and snapshot.sandbox_id in live:
+            tally.result.skipped_count += 1  # a live sandbox's snapshot
+            return
+        if snapshot is None and not await self._volume_is_old(volume, grace + MAX_COPY_S):
+            tally.result.skipped_count += 1  # maybe being filled: its row comes after
+            return
+        try:
+            await self._driver.remove_volume(volume)
+            if snapshot is not None:
+                async with self._db.session() as db:
+                    row = await db.get(Snapshot, snapshot.id)
+                    if row is not None:
+                        await db.delete(row)
+                        await db.commit()
+        except Exception as exc:
+            tally.error(f"removing snapshot volume {volume}", exc)
+            return
+        tally.result.cleaned_count += 1
+        log.info("gc: removed orphan snapshot volume %s", volume)
 
     async def _volume_is_old(self, volume: str, grace: float) -> bool:
         created = await self._driver.volume_created_at(volume)

@@ -31,13 +31,14 @@ from bay_mcp.logs import about, sandbox_var
 from bay_mcp.managers import Progress
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.sessions import SessionManager, StartContext
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.paging import Page, PageRequest, cut, paged
 from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import BaySettings, Capability, Profile
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, new_id, utcnow
+from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, Snapshot, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,9 @@ class SandboxService:
         cargos: CargoManager,
         activity: ActivityClock,
         metrics: Metrics,
+        gate: SandboxGate,
     ) -> None:
+        self._gate = gate
         self._activity = activity
         self._metrics = metrics
         # Set by every claim (hit or miss): the warm pool's refill waits on it.
@@ -269,6 +272,16 @@ class SandboxService:
         sandbox = await self._create_rows(owner, chosen, expires_at, cargo_id, env or {})
         log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
         return await self._one(sandbox)
+
+    async def create_fork(self, source: Sandbox) -> Sandbox:
+        """A new sandbox like `source` (owner, profile, environment, expiry) with a new,
+        empty managed cargo: never a pool member. QuotaExceeded as create."""
+        await self._check_quota(source.owner)
+        sandbox = await self._create_rows(
+            source.owner, self._profile(source.profile), source.expires_at, None, source.env
+        )
+        log.info("owner %s forked sandbox %s as %s", source.owner, source.id, sandbox.id)
+        return sandbox
 
     async def create_pool_member(self, profile: Profile) -> Sandbox:
         """A sandbox for the warm pool: no owner's, no quota's, no TTL."""
@@ -440,9 +453,34 @@ class SandboxService:
         """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
         await self._row(owner, sandbox_id)
 
+    async def for_copy(self, owner: str, sandbox_id: str) -> tuple[Sandbox, Cargo, Profile]:
+        """The caller's live, unexpired sandbox with its cargo and profile, for a copy of
+        its workspace (read under the gate). NotFound, SandboxExpired."""
+        sandbox, cargo, _ = await self._row_for_a_call(owner, sandbox_id)
+        self._check_unexpired(sandbox)
+        if cargo is None:
+            raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
+        return sandbox, cargo, self._profile(sandbox.profile)
+
+    async def view(self, sandbox: Sandbox) -> SandboxView:
+        return await self._one(sandbox)
+
+    @staticmethod
+    def _check_unexpired(sandbox: Sandbox) -> None:
+        if sandbox.expires_at is not None and sandbox.expires_at <= utcnow():
+            raise SandboxExpired(
+                f"sandbox {sandbox.id} expired at {sandbox.expires_at.isoformat()}; "
+                "create a new one with create_sandbox"
+            )
+
     async def remove(self, sandbox: Sandbox) -> None:
         """What delete does, for any live sandbox (the reaper's expired ones too); its
-        execution history goes with it."""
+        execution history and its snapshots go with it. Waits for a copy of its
+        workspace under way (never for calls)."""
+        async with self._gate.shared(sandbox.id, ahead_of_waiting_copies=True):
+            await self._remove(sandbox)
+
+    async def _remove(self, sandbox: Sandbox) -> None:
         await self._sessions.stop(sandbox.id)
         async with self._db.session() as db:
             row = await db.get(Sandbox, sandbox.id)
@@ -456,6 +494,10 @@ class SandboxService:
                 await self._cargos.discard(cargo)
                 await db.delete(cargo)
             await db.exec(delete(Execution).where(col(Execution.sandbox_id) == sandbox.id))
+            snapshots = await db.exec(select(Snapshot).where(Snapshot.sandbox_id == sandbox.id))
+            for snapshot in snapshots.all():
+                await self._cargos.remove_volume(snapshot.driver_ref)
+                await db.delete(snapshot)
             await db.commit()
 
     async def extend_ttl(self, owner: str, sandbox_id: str, seconds: int) -> SandboxView:
@@ -509,33 +551,32 @@ class SandboxService:
         self, owner: str, sandbox_id: str, capability: Capability, progress: Progress
     ) -> AsyncIterator[ShipEndpoint]:
         """Check owner, expiry and capability; start the session if needed; hold it
-        (the reaper leaves it alone) while the caller uses the endpoint."""
-        sandbox, cargo, session = await self._row_for_a_call(owner, sandbox_id)
-        if sandbox.expires_at is not None and sandbox.expires_at <= utcnow():
-            raise SandboxExpired(
-                f"sandbox {sandbox_id} expired at {sandbox.expires_at.isoformat()}; "
-                "create a new one with create_sandbox"
-            )
-        profile = self._profile(sandbox.profile)
-        if capability not in profile.capabilities:
-            raise CapabilityNotSupported(
-                f"sandbox {sandbox_id} (profile {profile.id}) has no {capability} capability; "
-                f"it offers {list(profile.capabilities)}",
-                {"capability": capability, "available": list(profile.capabilities)},
-            )
-        if cargo is None:
-            raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
-        async with self._sessions.using(sandbox.id):
-            with about(sandbox_var, sandbox.id):  # log lines of this call name the sandbox
-                self._activity.touch(sandbox.id)
-                yield await self._sessions.ensure_running(
-                    StartContext(
-                        sandbox=sandbox,
-                        profile=profile,
-                        volume=cargo.driver_ref,
-                        size_limit_mb=cargo.size_limit_mb,
-                    ),
-                    progress,
-                    known=session,
+        (the reaper leaves it alone) while the caller uses the endpoint. The call holds
+        the sandbox's gate shared (managers/gate.py): it waits for a copy of the
+        workspace under way, and a copy waits for it."""
+        async with self._gate.shared(sandbox_id, progress):
+            sandbox, cargo, session = await self._row_for_a_call(owner, sandbox_id)
+            self._check_unexpired(sandbox)
+            profile = self._profile(sandbox.profile)
+            if capability not in profile.capabilities:
+                raise CapabilityNotSupported(
+                    f"sandbox {sandbox_id} (profile {profile.id}) has no {capability} "
+                    f"capability; it offers {list(profile.capabilities)}",
+                    {"capability": capability, "available": list(profile.capabilities)},
                 )
-                self._activity.touch(sandbox.id)  # the idle timer counts from a call's end
+            if cargo is None:
+                raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
+            async with self._sessions.using(sandbox.id):
+                with about(sandbox_var, sandbox.id):  # log lines of this call name the sandbox
+                    self._activity.touch(sandbox.id)
+                    yield await self._sessions.ensure_running(
+                        StartContext(
+                            sandbox=sandbox,
+                            profile=profile,
+                            volume=cargo.driver_ref,
+                            size_limit_mb=cargo.size_limit_mb,
+                        ),
+                        progress,
+                        known=session,
+                    )
+                    self._activity.touch(sandbox.id)  # the idle timer counts from a call's end

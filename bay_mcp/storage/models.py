@@ -88,6 +88,22 @@ class Session(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Snapshot(SQLModel, table=True):
+    """A point-in-time copy of a sandbox's cargo, in a volume of its own. It belongs
+    to its sandbox and is deleted with it."""
+
+    __tablename__ = "snapshots"
+
+    id: str = Field(default_factory=lambda: new_id("snap"), primary_key=True)
+    sandbox_id: str = Field(index=True)
+    owner: str = Field(index=True)
+    name: str | None = None
+    # The driver's name for its volume: the Docker volume `bay-snapshot-<id>`.
+    driver_ref: str
+    size_bytes: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class Execution(SQLModel, table=True):
     """One recorded run (python, shell) of a sandbox: what ran, what came of it, and
     the caller's annotations. Its id is the `execution_id` the call returned."""
