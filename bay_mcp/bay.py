@@ -28,6 +28,8 @@ from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.pool import WarmPool
+from bay_mcp.services.ports import PortService
+from bay_mcp.services.preview_tokens import PreviewTokens, load_secret
 from bay_mcp.services.reaper import Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
@@ -137,6 +139,13 @@ class Bay:
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )
+        self.ports = PortService(
+            self.sandboxes,
+            self.session_manager,
+            self.driver,
+            self.activity,
+            PreviewTokens(load_secret(settings.data_dir), settings.preview_token_ttl_seconds),
+        )
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -167,6 +176,7 @@ class Bay:
         self.pool.start()
 
     async def close(self) -> None:
+        await self.ports.close()
         await self.pool.stop()
         await self.reaper.stop()
         await self.history.flush()

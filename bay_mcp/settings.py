@@ -130,6 +130,11 @@ class BaySettings(BaseSettings):
     # Extra Host header values MCP over HTTP accepts (behind a proxy), e.g. "bay.example.com".
     allowed_hosts: list[str] = Field(default_factory=list)
     idempotency_ttl_seconds: int = Field(3600, ge=60)
+    # Where people reach this server (behind a proxy: its public address), used in the
+    # preview URLs expose_port returns; unset: http://<bind host>:<port>.
+    public_url: str | None = None
+    # How long a signed preview URL (expose_port over HTTP) opens the port without a key.
+    preview_token_ttl_seconds: int = Field(3600, ge=1)
     # The reaper: which tasks run, how often; owners allowed to use /v1/admin.
     gc_enabled: bool = True
     gc_interval_seconds: float = Field(60.0, gt=0)

@@ -4,7 +4,8 @@ A driver is anything with the methods of `Driver`. What a second one (Kubernetes
 process sandbox) needs, besides these methods:
 
 - an endpoint per container that Bay can reach (`ContainerInfo.endpoint`), where Ship
-  answers with the session's token;
+  answers with the session's token, and an address where Bay reaches any other port
+  of it (`ContainerInfo.address`: exposed ports);
 - volumes that outlive containers, addressed by the name Bay gives (`bay-cargo-<id>`,
   `bay-snapshot-<id>`), mounted at `ContainerSpec.mount_path`, and labels it can list
   by; and a way to copy one volume's files into another (`copy_volume`);
@@ -71,6 +72,9 @@ class ContainerInfo:
     created_at: datetime | None = None
     # The id of the image it runs (not the tag: a tag moves when the image is rebuilt).
     image_id: str | None = None
+    # The container's own address, where Bay reaches the servers user code starts in it
+    # (exposed ports), once it runs.
+    address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,20 @@ class DockerDriver:
             exit_code=state.get("ExitCode") if status == "exited" else None,
             created_at=_parse_time(data.get("Created")),
             image_id=data.get("Image"),
+            address=self._address(data) if status == "running" else None,
         )
+
+    def _address(self, data: dict[str, Any]) -> str | None:
+        """The container's IP on its network: Bay's network, or the sandbox network it
+        joined (the host routes to both bridges; the firewall drops only connections
+        the other way)."""
+        networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+        names = [self._network] if self._network is not None else list(SANDBOX_NETWORKS.values())
+        for name in names:
+            address = (networks.get(name) or {}).get("IPAddress")
+            if address:
+                return str(address)
+        return None
 
     def _endpoint(self, data: dict[str, Any]) -> str | None:
         settings = data.get("NetworkSettings") or {}

@@ -1,0 +1,76 @@
+"""Signed preview tokens: what they open, and everything they must not."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bay_mcp.errors import Forbidden, Unauthorized
+from bay_mcp.services.preview_tokens import PreviewTokens, load_secret
+
+SECRET = b"s" * 32
+NOW = 1_800_000_000.0
+
+
+def tokens(secret: bytes = SECRET, now: float = NOW, ttl: int = 3600) -> PreviewTokens:
+    return PreviewTokens(secret, ttl, clock=lambda: now)
+
+
+def test_a_token_opens_its_sandbox_and_port_for_its_owner() -> None:
+    token, expires = tokens().sign("sandbox-a", 8000, "alice")
+    grant = tokens(now=NOW + 3599).verify(token, "sandbox-a", 8000)
+    assert (grant.sandbox_id, grant.port, grant.owner) == ("sandbox-a", 8000, "alice")
+    assert grant.expires_at == expires
+    assert expires.timestamp() == NOW + 3600
+
+
+def test_an_expired_token_is_unauthorized() -> None:
+    token, _ = tokens(ttl=60).sign("sandbox-a", 8000, "alice")
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens(now=NOW + 60).verify(token, "sandbox-a", 8000)
+
+
+def test_a_token_for_another_sandbox_or_port_is_forbidden() -> None:
+    token, _ = tokens().sign("sandbox-a", 8000, "alice")
+    with pytest.raises(Forbidden, match="port 8000 of sandbox sandbox-a"):
+        tokens().verify(token, "sandbox-b", 8000)
+    with pytest.raises(Forbidden):
+        tokens().verify(token, "sandbox-a", 8001)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: "eyJzIjoieCJ9" + t[t.index(".") :],  # payload swapped
+        lambda t: t.partition(".")[0],  # no signature
+        lambda t: "",
+        lambda t: "not a token",
+    ],
+)
+def test_a_tampered_or_foreign_token_is_unauthorized(mangle: Callable[[str], str]) -> None:
+    token, _ = tokens().sign("sandbox-a", 8000, "alice")
+    with pytest.raises(Unauthorized, match="not valid"):
+        tokens().verify(mangle(token), "sandbox-a", 8000)
+    with pytest.raises(Unauthorized, match="not valid"):
+        tokens(secret=b"t" * 32).verify(token, "sandbox-a", 8000)
+
+
+def test_a_signed_payload_that_is_no_grant_is_unauthorized() -> None:
+    signer = tokens()
+    payload = "bm90IGpzb24"  # base64url of "not json"
+    forged = f"{payload}.{signer._signature(payload)}"
+    with pytest.raises(Unauthorized, match="malformed"):
+        signer.verify(forged, "sandbox-a", 8000)
+
+
+def test_the_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    first = load_secret(tmp_path / "data")
+    assert len(first) == 32
+    assert load_secret(tmp_path / "data") == first
+    mode = (tmp_path / "data" / "preview_secret").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["preview_secret"]
