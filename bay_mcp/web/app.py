@@ -28,6 +28,7 @@ from bay_mcp.errors import BayError, NotFound, ValidationFailed
 from bay_mcp.mcp.server import create_mcp_server
 from bay_mcp.web.auth import AuthMiddleware
 from bay_mcp.web.metrics import RequestMetricsMiddleware, metrics_route
+from bay_mcp.web.preview import PreviewProxy
 from rest.errors import error_response
 from rest.openapi import openapi_document
 from rest.routes import health_route, rest_routes
@@ -65,14 +66,17 @@ def transport_security(allowed_hosts: list[str]) -> TransportSecuritySettings:
     )
 
 
-def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
+def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = None) -> Starlette:
     """The app over `bay`; `loopback_bind` says whether the server listens on loopback
-    only (anonymous access may then be on while no key exists)."""
+    only (anonymous access may then be on while no key exists); `public_url` is where
+    people reach it (preview URLs; BAY_PUBLIC_URL wins)."""
 
     async def ready() -> Bay:  # the lifespan starts Bay before the first request
         return bay
 
     mcp = create_mcp_server(ready, owner_of_request)
+    bay.ports.serve_through(bay.settings.public_url or public_url or "http://127.0.0.1")
+    preview = PreviewProxy(bay.ports, bay.access, loopback_bind=loopback_bind)
     security = transport_security(bay.settings.allowed_hosts)
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
     # the contract's 404 and the session manager runs in our lifespan.
@@ -88,6 +92,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
         health_route(bay),
         metrics_route(bay, loopback_bind=loopback_bind),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *preview.routes(),
         *rest_routes(bay),
         *mcp_routes,
     ]
@@ -99,6 +104,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool) -> Starlette:
             async with mcp.session_manager.run():
                 yield
         finally:
+            await preview.close()
             await bay.close()
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

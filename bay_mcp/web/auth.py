@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bay_mcp.errors import BayError, PayloadTooLarge
 from bay_mcp.logs import about, owner_var, request_id_var
 from bay_mcp.services.keys import AccessPolicy
+from bay_mcp.web.preview import is_preview
 from rest.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class AuthMiddleware:
             await send(message)
 
         try:
-            if scope["path"].startswith(PROTECTED):
+            # The preview proxy checks its own callers: a signed URL needs no key.
+            if scope["path"].startswith(PROTECTED) and not is_preview(scope["path"]):
                 state["owner"] = await self.policy.caller(
                     headers.get("authorization"),
                     headers.get("x-owner"),

@@ -37,6 +37,14 @@ async def check_bind(bay: Bay, host: str) -> None:
         )
 
 
+def public_url(host: str, port: int) -> str:
+    """Where the server is reached when BAY_PUBLIC_URL does not say: its bind address
+    (loopback for a wildcard bind: set BAY_PUBLIC_URL to be reached from elsewhere)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 async def serve_http(settings: BaySettings, host: str, port: int) -> None:
     bay = Bay(settings)
     try:
@@ -45,7 +53,7 @@ async def serve_http(settings: BaySettings, host: str, port: int) -> None:
         await bay.close()
         raise
     loopback = is_loopback(host)
-    app = create_http_app(bay, loopback_bind=loopback)
+    app = create_http_app(bay, loopback_bind=loopback, public_url=public_url(host, port))
     config = uvicorn.Config(
         app,
         host=host,

@@ -22,7 +22,7 @@ TOOLS = {
     "write_file", "edit_file", "list_files", "delete_file", "get_execution_history",
     "get_execution", "annotate_execution", "browser_navigate", "browser_snapshot",
     "browser_click", "browser_type", "browser_press", "browser_select", "browser_screenshot",
-    "browser_evaluate", "browser_tabs",
+    "browser_evaluate", "browser_tabs", "expose_port", "list_ports", "unexpose_port",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -262,6 +262,9 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("browser_screenshot", {"sandbox_id": "s", "fullpage": True}),
         ("browser_evaluate", {"sandbox_id": "s", "expression": "1", "function": "x"}),
         ("browser_tabs", {"sandbox_id": "s", "tab": 1}),
+        ("expose_port", {"sandbox_id": "s", "port": 8000, "public": True}),
+        ("list_ports", {"sandbox_id": "s", "all": True}),
+        ("unexpose_port", {"sandbox_id": "s", "port": 8000, "force": True}),
     ],
 )  # fmt: skip
 async def test_a_misspelt_argument_is_an_error_naming_it(
@@ -271,7 +274,7 @@ async def test_a_misspelt_argument_is_an_error_naming_it(
         [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
                                       "old_string", "new_string", "seconds",
                                       "execution_id", "url", "ref", "text", "key",
-                                      "values", "expression"}  # fmt: skip
+                                      "values", "expression", "port"}  # fmt: skip
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert listed[tool].input_schema["additionalProperties"] is False
         failed = await client.call_tool(tool, arguments)

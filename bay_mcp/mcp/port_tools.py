@@ -1,0 +1,62 @@
+"""The port tools: make a server the agent started in a sandbox reachable by a person
+(a preview URL) or by the sandbox's own browser, list those ports, close one.
+
+Over HTTP the URL goes through Bay's proxy and carries a signed token; over stdio it
+is a loopback port on this machine. Either closes when the sandbox stops.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations as Hints
+from pydantic import Field
+
+from bay_mcp.mcp.server import BayMCPServer, Confirmation, SandboxId, _call, _progress_for
+from bay_mcp.services.ports import ExposedPort, PortList
+
+Port = Annotated[
+    int, Field(ge=1, le=65535, description="The TCP port the server listens on in the sandbox")
+]
+
+
+def register_port_tools(mcp: BayMCPServer) -> None:
+    @mcp.tool(
+        name="expose_port",
+        annotations=Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+    )
+    async def expose_port(ctx: Context[Any, Any], sandbox_id: SandboxId, port: Port) -> ExposedPort:
+        """Get a URL where a person can open a server you started in the sandbox (a web
+        app, a dev server, a notebook). Start it first, in the background, listening on
+        0.0.0.0: shell_exec 'nohup python3 -m http.server 8000 > server.log 2>&1 &'.
+        url is for the person (over HTTP it carries a signed token that expires:
+        list_ports gives a fresh one); local_url is for browser_navigate. The port
+        closes when the sandbox stops."""
+        bay = await _call(mcp.ready())
+        return await _call(
+            bay.ports.expose(mcp.owner_of(ctx), sandbox_id, port, _progress_for(ctx))
+        )
+
+    @mcp.tool(name="list_ports", annotations=Hints(read_only_hint=True))
+    async def list_ports(ctx: Context[Any, Any], sandbox_id: SandboxId) -> PortList:
+        """List the sandbox's exposed ports with their URLs (signed URLs are fresh)."""
+        bay = await _call(mcp.ready())
+        return PortList(ports=await _call(bay.ports.list(mcp.owner_of(ctx), sandbox_id)))
+
+    @mcp.tool(
+        name="unexpose_port",
+        annotations=Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+    )
+    async def unexpose_port(
+        ctx: Context[Any, Any], sandbox_id: SandboxId, port: Port
+    ) -> Confirmation:
+        """Close an exposed port: its URL stops working. The server keeps running in the
+        sandbox."""
+        bay = await _call(mcp.ready())
+        closed = await _call(bay.ports.unexpose(mcp.owner_of(ctx), sandbox_id, port))
+        return Confirmation(
+            sandbox_id=sandbox_id,
+            status="closed" if closed else "not_exposed",
+            message=f"Port {port} is closed." if closed else f"Port {port} was not exposed.",
+        )
