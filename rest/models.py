@@ -21,6 +21,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
+from bay_mcp.services.snapshots import MAX_SNAPSHOT_NAME_CHARS
 from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
 from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, ResourceReport
@@ -108,6 +109,21 @@ class AnnotateBody(Strict):
 class WriteFileBody(Strict):
     path: str = Field(max_length=MAX_PATH_CHARS)
     content: str = Field(max_length=MAX_WRITE_CHARS)
+
+
+class CreateSnapshotBody(Strict):
+    name: str | None = Field(
+        None, max_length=MAX_SNAPSHOT_NAME_CHARS, description="a label to recognise it by"
+    )
+
+
+class ForkBody(Strict):
+    snapshot_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="copy this snapshot's files; null: the sandbox's files as they are now",
+    )
 
 
 class CreateCargoBody(Strict):

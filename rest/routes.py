@@ -27,6 +27,7 @@ from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
 from bay_mcp.services.reaper import GcStatus, RunReport
+from bay_mcp.services.snapshots import ForkedSandbox, SnapshotList, SnapshotRestored, SnapshotTaken
 from bay_mcp.services.views import (
     Annotation,
     BrowserExecResult,
@@ -282,6 +283,40 @@ async def _browse(
     return 200, _dump(result)
 
 
+async def create_snapshot(call: Call) -> Result:
+    body: models.CreateSnapshotBody = call.body
+    taken = await call.bay.snapshots.create(
+        call.owner, call.params["sandbox_id"], body.name, no_progress
+    )
+    return 201, _dump(taken)
+
+
+async def list_snapshots(call: Call) -> Result:
+    return 200, _dump(await call.bay.snapshots.list(call.owner, call.params["sandbox_id"]))
+
+
+async def delete_snapshot(call: Call) -> Result:
+    params = call.params
+    await call.bay.snapshots.delete(call.owner, params["sandbox_id"], params["snapshot_id"])
+    return Response(status_code=204)
+
+
+async def restore_snapshot(call: Call) -> Result:
+    params = call.params
+    restored = await call.bay.snapshots.restore(
+        call.owner, params["sandbox_id"], params["snapshot_id"], no_progress
+    )
+    return 200, _dump(restored)
+
+
+async def fork_sandbox(call: Call) -> Result:
+    body: models.ForkBody = call.body
+    forked = await call.bay.snapshots.fork(
+        call.owner, call.params["sandbox_id"], body.snapshot_id, no_progress
+    )
+    return 201, _dump(forked)
+
+
 async def history(call: Call) -> Result:
     query: models.HistoryQuery = call.query
     page = await call.bay.history.list(
@@ -414,6 +449,7 @@ async def gc_status(call: Call) -> Result:
 
 SANDBOX = "/v1/sandboxes/{sandbox_id}"
 RUNTIME_ERRORS = (400, 401, 404, 409, 502, 503, 504)
+COPY_ERRORS = (400, 401, 404, 409, 429, 503, 504)
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/profiles", list_profiles, "List profiles", response=models.ProfileList,
@@ -445,6 +481,21 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/browser/exec_batch", browser_exec_batch,
              "Run browser commands in order", response=BrowserExecResult,
              body=models.BrowserBatchBody, errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/snapshots", create_snapshot,
+             "Snapshot the workspace's files (waits for calls in flight; no kernel memory)",
+             status=201, response=SnapshotTaken, body=models.CreateSnapshotBody,
+             idempotent=True, errors=COPY_ERRORS),
+    Endpoint("GET", SANDBOX + "/snapshots", list_snapshots, "List the sandbox's snapshots",
+             response=SnapshotList),
+    Endpoint("DELETE", SANDBOX + "/snapshots/{snapshot_id}", delete_snapshot,
+             "Delete a snapshot", status=204, response="empty", errors=COPY_ERRORS),
+    Endpoint("POST", SANDBOX + "/snapshots/{snapshot_id}/restore", restore_snapshot,
+             "Put the snapshot's files back exactly; the session restarts",
+             response=SnapshotRestored, errors=COPY_ERRORS),
+    Endpoint("POST", SANDBOX + "/fork", fork_sandbox,
+             "Fork: a new sandbox with a copy of the files (of a snapshot, or as they are)",
+             status=201, response=ForkedSandbox, body=models.ForkBody, idempotent=True,
+             errors=COPY_ERRORS),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

@@ -737,7 +737,9 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     # In their own module, which builds on this one's helpers.
     from bay_mcp.mcp.browser_tools import register_browser_tools
     from bay_mcp.mcp.port_tools import register_port_tools
+    from bay_mcp.mcp.snapshot_tools import register_snapshot_tools
 
     register_browser_tools(mcp)
+    register_snapshot_tools(mcp)
     register_port_tools(mcp)
     return mcp

@@ -23,6 +23,7 @@ TOOLS = {
     "get_execution", "annotate_execution", "browser_navigate", "browser_snapshot",
     "browser_click", "browser_type", "browser_press", "browser_select", "browser_screenshot",
     "browser_evaluate", "browser_tabs", "expose_port", "list_ports", "unexpose_port",
+    "snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot", "fork_sandbox",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -262,6 +263,11 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("browser_screenshot", {"sandbox_id": "s", "fullpage": True}),
         ("browser_evaluate", {"sandbox_id": "s", "expression": "1", "function": "x"}),
         ("browser_tabs", {"sandbox_id": "s", "tab": 1}),
+        ("snapshot_sandbox", {"sandbox_id": "s", "label": "before"}),
+        ("list_snapshots", {"sandbox_id": "s", "newest_first": True}),
+        ("restore_snapshot", {"sandbox_id": "s", "snapshot_id": "snap-1", "force": True}),
+        ("delete_snapshot", {"sandbox_id": "s", "snapshot": "snap-1"}),
+        ("fork_sandbox", {"sandbox_id": "s", "from_snapshot": "snap-1"}),
         ("expose_port", {"sandbox_id": "s", "port": 8000, "public": True}),
         ("list_ports", {"sandbox_id": "s", "all": True}),
         ("unexpose_port", {"sandbox_id": "s", "port": 8000, "force": True}),
@@ -274,7 +280,7 @@ async def test_a_misspelt_argument_is_an_error_naming_it(
         [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
                                       "old_string", "new_string", "seconds",
                                       "execution_id", "url", "ref", "text", "key",
-                                      "values", "expression", "port"}  # fmt: skip
+                                      "values", "expression", "snapshot_id", "port"}  # fmt: skip
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert listed[tool].input_schema["additionalProperties"] is False
         failed = await client.call_tool(tool, arguments)
