@@ -21,6 +21,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
+from bay_mcp.services.ports import ExposedPort
 from bay_mcp.services.snapshots import MAX_SNAPSHOT_NAME_CHARS
 from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
 from bay_mcp.settings import GcTaskName
@@ -84,6 +85,14 @@ class BrowserBatchBody(ExecAnnotation):
     )
     timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     stop_on_error: bool = True
+
+
+class ExposePortBody(Strict):
+    port: int = Field(ge=1, le=65535, description="the TCP port the server listens on")
+
+
+class PortList(BaseModel):
+    ports: list[ExposedPort]
 
 
 class HistoryQuery(Strict):

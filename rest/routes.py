@@ -21,11 +21,12 @@ from starlette.routing import Route
 from bay_mcp import __version__
 from bay_mcp.adapters.ship_client import OutputSink
 from bay_mcp.bay import Bay
-from bay_mcp.errors import BayError, ValidationFailed
+from bay_mcp.errors import BayError, NotFound, ValidationFailed
 from bay_mcp.managers import no_progress
 from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
+from bay_mcp.services.ports import ExposedPort
 from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.snapshots import ForkedSandbox, SnapshotList, SnapshotRestored, SnapshotTaken
 from bay_mcp.services.views import (
@@ -317,6 +318,26 @@ async def fork_sandbox(call: Call) -> Result:
     return 201, _dump(forked)
 
 
+async def expose_port(call: Call) -> Result:
+    body: models.ExposePortBody = call.body
+    exposed = await call.bay.ports.expose(call.owner, call.params["sandbox_id"], body.port)
+    return 201, _dump(exposed)
+
+
+async def list_ports(call: Call) -> Result:
+    ports = await call.bay.ports.list(call.owner, call.params["sandbox_id"])
+    return 200, _dump(models.PortList(ports=ports))
+
+
+async def unexpose_port(call: Call) -> Result:
+    sandbox_id, port = call.params["sandbox_id"], call.params["port"]
+    if not port.isdigit() or not await call.bay.ports.unexpose(call.owner, sandbox_id, int(port)):
+        raise NotFound(
+            f"port {port} of sandbox {sandbox_id} is not exposed (GET …/ports lists them)"
+        )
+    return Response(status_code=204)
+
+
 async def history(call: Call) -> Result:
     query: models.HistoryQuery = call.query
     page = await call.bay.history.list(
@@ -496,6 +517,13 @@ ENDPOINTS: list[Endpoint] = [
              "Fork: a new sandbox with a copy of the files (of a snapshot, or as they are)",
              status=201, response=ForkedSandbox, body=models.ForkBody, idempotent=True,
              errors=COPY_ERRORS),
+    Endpoint("POST", SANDBOX + "/ports", expose_port, "Expose a port: a preview URL",
+             status=201, response=ExposedPort, body=models.ExposePortBody,
+             errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/ports", list_ports, "The exposed ports, with fresh URLs",
+             response=models.PortList),
+    Endpoint("DELETE", SANDBOX + "/ports/{port}", unexpose_port, "Close an exposed port",
+             status=204, response="empty"),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

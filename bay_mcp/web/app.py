@@ -92,8 +92,8 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
         health_route(bay),
         metrics_route(bay, loopback_bind=loopback_bind),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *rest_routes(bay),  # first: its DELETE …/ports/{port} closes a port
         *preview.routes(),
-        *rest_routes(bay),
         *mcp_routes,
     ]
 

@@ -71,7 +71,9 @@ class AuthMiddleware:
 
         try:
             # The preview proxy checks its own callers: a signed URL needs no key.
-            if scope["path"].startswith(PROTECTED) and not is_preview(scope["path"]):
+            if scope["path"].startswith(PROTECTED) and not is_preview(
+                scope["path"], scope.get("method", "GET")
+            ):
                 state["owner"] = await self.policy.caller(
                     headers.get("authorization"),
                     headers.get("x-owner"),

@@ -35,6 +35,7 @@ from rest.errors import error_response
 log = logging.getLogger(__name__)
 
 PREVIEW_PATH = re.compile(r"^/v1/sandboxes/[^/]+/ports/\d+(/|$)")
+_PORT_ITSELF = re.compile(r"^/v1/sandboxes/[^/]+/ports/\d+$")
 COOKIE = "bay_preview"
 # Headers about one connection, not the message: never passed on.
 HOP_BY_HOP = frozenset(
@@ -46,8 +47,11 @@ HOP_BY_HOP = frozenset(
 WS_MAX_MESSAGE = 16 * 1024 * 1024
 
 
-def is_preview(path: str) -> bool:
-    """Whether `path` is the proxy's (which authenticates its own requests)."""
+def is_preview(path: str, method: str = "GET") -> bool:
+    """Whether `path` is the proxy's (which authenticates its own requests). A DELETE
+    of the port itself (no trailing slash) is REST's: close the port."""
+    if method == "DELETE" and _PORT_ITSELF.match(path):
+        return False
     return PREVIEW_PATH.match(path) is not None
 
 

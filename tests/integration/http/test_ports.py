@@ -336,3 +336,21 @@ async def test_an_expired_signed_url_is_refused() -> None:
             assert "expired" in str(expired["message"])
         # The key still opens it: only the link is stale.
         assert alice.get(proxy(sandbox_id, HTTP_PORT) + "/").status_code == 200
+
+
+def test_ports_over_rest_expose_list_and_close(server: HttpBay, sandbox: str) -> None:
+    with server.client("alice") as alice, server.client("bob") as bob:
+        ports = f"/v1/sandboxes/{sandbox}/ports"
+        exposed = alice.post(ports, json={"port": HTTP_PORT})
+        assert exposed.status_code == 201, exposed.text
+        assert exposed.json()["url"].startswith(f"{server.url}{proxy(sandbox, HTTP_PORT)}/")
+        signed = httpx.get(exposed.json()["url"])
+        assert "hello from the sandbox" in signed.text
+        listed = alice.get(ports).json()["ports"]
+        assert HTTP_PORT in [entry["port"] for entry in listed]
+        assert bob.get(ports).status_code == 404
+        error_of(alice.post(ports, json={"port": 70000}), 400, "validation_error")
+        error_of(alice.post(ports, json={"port": HTTP_PORT, "tls": True}), 400, "validation_error")
+        assert alice.delete(f"{ports}/{HTTP_PORT}").status_code == 204
+        assert alice.get(proxy(sandbox, HTTP_PORT) + "/").status_code == 404
+        error_of(alice.delete(f"{ports}/{HTTP_PORT}"), 404, "not_found")
