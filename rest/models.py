@@ -95,6 +95,32 @@ class PortList(BaseModel):
     ports: list[ExposedPort]
 
 
+class BrowserStepResult(BaseModel):
+    """One command of a batch, in the fields of a single command's answer."""
+
+    kind: str
+    success: bool
+    output: str
+    error: str | None
+    exit_code: int
+    execution_id: str
+    execution_time_ms: int
+    screenshot: str | None = Field(None, description="PNG, base64 (screenshot commands)")
+
+
+class BrowserBatchResponse(BaseModel):
+    results: list[BrowserStepResult]
+    total_steps: int
+    completed_steps: int = Field(description="the commands run, the failing one included")
+    success: bool
+    duration_ms: int
+    execution_id: str = Field(description="the batch's entry in the history")
+    url: str | None = None
+    title: str | None = None
+    changes: list[str] = Field(default_factory=list)
+    launched: bool = False
+
+
 class HistoryQuery(Strict):
     exec_type: str | None = None
     success_only: bool = False

@@ -265,12 +265,38 @@ async def browser_exec(call: Call) -> Result:
 
 async def browser_exec_batch(call: Call) -> Result:
     body: models.BrowserBatchBody = call.body
-    return await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
+    status, result = await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
+    steps = result["steps"]
+    batch = models.BrowserBatchResponse(
+        results=[
+            models.BrowserStepResult(
+                kind=step["kind"],
+                success=step["success"],
+                output=step["output"],
+                error=step["error"],
+                exit_code=0 if step["success"] else 1,
+                execution_id=result["execution_id"],
+                execution_time_ms=step["execution_time_ms"],
+                screenshot=step["screenshot"],
+            )
+            for step in steps
+        ],
+        total_steps=len(body.commands),
+        completed_steps=len(steps),
+        success=result["success"] and len(steps) == len(body.commands),
+        duration_ms=result["execution_time_ms"],
+        execution_id=result["execution_id"],
+        url=result["url"],
+        title=result["title"],
+        changes=result["changes"],
+        launched=result["launched"],
+    )
+    return status, _dump(batch)
 
 
 async def _browse(
     call: Call, commands: list[str], timeout: int, stop_on_error: bool, body: models.ExecAnnotation
-) -> Result:
+) -> tuple[int, Any]:
     actions = [parse_command(command) for command in commands]
     result = await call.bay.execution.browser(
         call.owner,
@@ -500,7 +526,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/browser/exec", browser_exec, "Run one browser command",
              response=BrowserExecResult, body=models.BrowserExecBody, errors=RUNTIME_ERRORS),
     Endpoint("POST", SANDBOX + "/browser/exec_batch", browser_exec_batch,
-             "Run browser commands in order", response=BrowserExecResult,
+             "Run browser commands in order", response=models.BrowserBatchResponse,
              body=models.BrowserBatchBody, errors=RUNTIME_ERRORS),
     Endpoint("POST", SANDBOX + "/snapshots", create_snapshot,
              "Snapshot the workspace's files (waits for calls in flight; no kernel memory)",

@@ -147,6 +147,7 @@ class Browser:
             if left <= 0:
                 steps.append(_failed(action.kind, f"no time left (timeout {request.timeout:g} s)"))
                 break
+            began = time.monotonic()
             try:
                 step = await asyncio.wait_for(self._act(action, left), left)
                 await self._settle(deadline)
@@ -156,6 +157,7 @@ class Browser:
                 step = _failed(action.kind, str(exc))
             except Exception as exc:  # Playwright's errors: the page said no
                 step = _failed(action.kind, _playwright_message(exc, action))
+            step.execution_time_ms = int((time.monotonic() - began) * 1000)
             steps.append(step)
             if not step.success and request.stop_on_error:
                 break

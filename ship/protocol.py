@@ -433,6 +433,7 @@ class BrowserStep(Model):
     output: str = ""
     error: str | None = None
     screenshot: str | None = Field(None, description="PNG, base64")
+    execution_time_ms: int = 0
 
 
 class BrowserResult(Model):

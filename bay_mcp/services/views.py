@@ -103,6 +103,7 @@ class BrowserStepView(BaseModel):
     output: str = ""
     error: str | None = None
     screenshot: str | None = Field(None, description="PNG, base64 (screenshot steps)")
+    execution_time_ms: int = 0
 
 
 class BrowserExecResult(BaseModel):

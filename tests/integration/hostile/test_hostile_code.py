@@ -187,7 +187,7 @@ def test_a_page_that_eats_memory(bay_server: HttpBay,
             after = client.post(
                 browse, json={"commands": ["open about:blank", "eval 6 * 7"]}, timeout=120
             )
-            assert after.json()["steps"][-1]["output"] == "42", after.text
+            assert after.json()["results"][-1]["output"] == "42", after.text
         finally:
             client.delete(f"/v1/sandboxes/{sandbox_id}")
 

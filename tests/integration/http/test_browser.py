@@ -127,8 +127,8 @@ def test_navigate_snapshot_type_submit_and_read_the_next_page(
     assert done["success"], done
     assert done["url"] == "http://localhost:8000/result.html?q=blue%20whales"
     assert done["title"] == "Results"
-    assert [step["kind"] for step in done["steps"]] == ["type", "click", "wait", "get"]
-    assert done["steps"][-1]["output"] == "You searched for: blue whales"
+    assert [step["kind"] for step in done["results"]] == ["type", "click", "wait", "get"]
+    assert done["results"][-1]["output"] == "You searched for: blue whales"
 
 
 def test_a_stale_or_unknown_ref_says_to_take_a_new_snapshot(
@@ -149,7 +149,7 @@ def test_a_stale_or_unknown_ref_says_to_take_a_new_snapshot(
 def test_a_screenshot_is_a_png_of_the_viewport(browsing: tuple[httpx.Client, str]) -> None:
     client, sandbox_id = browsing
     shot = browse(browsing, f"open {HOME}", "screenshot shots/home.png")
-    png = base64.b64decode(shot["steps"][-1]["screenshot"])
+    png = base64.b64decode(shot["results"][-1]["screenshot"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (1280, 720)
     saved = client.get(
@@ -175,14 +175,14 @@ def test_a_download_lands_in_workspace_downloads(browsing: tuple[httpx.Client, s
 
 def test_cookies_survive_a_stop(browsing: tuple[httpx.Client, str]) -> None:
     client, sandbox_id = browsing
-    assert browse(browsing, f"open {HOME}", "eval document.cookie")["steps"][-1]["output"] == (
+    assert browse(browsing, f"open {HOME}", "eval document.cookie")["results"][-1]["output"] == (
         "seen=yes"
     )
     assert client.post(f"/v1/sandboxes/{sandbox_id}/stop").status_code == 200
     serve_site(client, sandbox_id)  # a new container: start the site again
     again = browse(browsing, "open http://localhost:8000/result.html", "eval document.cookie")
     assert again["launched"] is True
-    assert again["steps"][-1]["output"] == "seen=yes"
+    assert again["results"][-1]["output"] == "seen=yes"
 
 
 def test_file_urls_outside_the_workspace_are_refused(browsing: tuple[httpx.Client, str]) -> None:
@@ -190,7 +190,7 @@ def test_file_urls_outside_the_workspace_are_refused(browsing: tuple[httpx.Clien
     assert not refused["success"]
     assert "outside /workspace" in refused["error"]
     inside = browse(browsing, "open file:///workspace/site/result.html", "get title")
-    assert inside["steps"][-1]["output"] == "Results"
+    assert inside["results"][-1]["output"] == "Results"
 
 
 def test_the_history_keeps_browser_calls(browsing: tuple[httpx.Client, str]) -> None:
@@ -251,7 +251,7 @@ def test_network_none_still_browses_its_own_localhost_only(server: HttpBay) -> N
         try:
             serve_site(client, sandbox_id)
             local = browse((client, sandbox_id), f"open {HOME}", "get title")
-            assert local["steps"][-1]["output"] == "Search demo"
+            assert local["results"][-1]["output"] == "Search demo"
             outside = browse((client, sandbox_id), "open http://example.com", timeout=20)
             assert not outside["success"]
             assert "ERR_" in outside["error"]
