@@ -247,19 +247,7 @@ class Reaper:
             if cargo is None and grace and not await self._volume_is_old(volume, grace):
                 tally.result.skipped_count += 1  # maybe half-way through creation
                 continue
-            try:
-                await self._driver.remove_volume(volume)
-                if cargo is not None:
-                    async with self._db.session() as db:
-                        row = await db.get(Cargo, cargo.id)
-                        if row is not None:
-                            await db.delete(row)
-                            await db.commit()
-            except Exception as exc:
-                tally.error(f"removing volume {volume}", exc)
-                continue
-            tally.result.cleaned_count += 1
-            log.info("gc: removed orphan volume %s", volume)
+            await self._remove_volume(tally, volume, Cargo, cargo.id if cargo else None)
 
     async def _orphan_snapshot(
         self, tally: _Tally, volume: str, snapshot: Snapshot | None, live: set[str], grace: float
@@ -270,19 +258,25 @@ class Reaper:
         if snapshot is None and not await self._volume_is_old(volume, grace + MAX_COPY_S):
             tally.result.skipped_count += 1  # maybe being filled: its row comes after
             return
+        await self._remove_volume(tally, volume, Snapshot, snapshot.id if snapshot else None)
+
+    async def _remove_volume(
+        self, tally: _Tally, volume: str, model: type[Cargo] | type[Snapshot], row_id: str | None
+    ) -> None:
+        """Remove an orphan volume, then the row that named it (if any)."""
         try:
             await self._driver.remove_volume(volume)
-            if snapshot is not None:
+            if row_id is not None:
                 async with self._db.session() as db:
-                    row = await db.get(Snapshot, snapshot.id)
+                    row = await db.get(model, row_id)
                     if row is not None:
                         await db.delete(row)
                         await db.commit()
         except Exception as exc:
-            tally.error(f"removing snapshot volume {volume}", exc)
+            tally.error(f"removing volume {volume}", exc)
             return
         tally.result.cleaned_count += 1
-        log.info("gc: removed orphan snapshot volume %s", volume)
+        log.info("gc: removed orphan volume %s", volume)
 
     async def _volume_is_old(self, volume: str, grace: float) -> bool:
         created = await self._driver.volume_created_at(volume)
