@@ -201,12 +201,16 @@ class FakeShip(ShipClient):
         self.python_started.set()
         if self.block_python is not None:
             await self.block_python.wait()
-        return self.python_answer or protocol.PythonExecResult(
+        answer = self.python_answer or protocol.PythonExecResult(
             success=True,
             output=f"ran {code}\n",
             execution_count=len(self.calls),
             execution_time_ms=1,
         )
+        if on_output is not None and answer.output:  # as Ship streams it: line by line
+            for line in answer.output.splitlines(keepends=True):
+                on_output(line)
+        return answer
 
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:
         self.interrupts += 1
@@ -223,9 +227,12 @@ class FakeShip(ShipClient):
     ) -> protocol.ShellExecResult:
         await self._arrive(endpoint)
         self.calls.append(command)
-        return self.shell_answer or protocol.ShellExecResult(
+        answer = self.shell_answer or protocol.ShellExecResult(
             success=True, exit_code=0, output=f"{cwd}$ {command}\n", execution_time_ms=1
         )
+        if on_output is not None and answer.output:
+            on_output(answer.output)
+        return answer
 
     async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
         self.shell_cancels.append(exec_id)

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp_types import CallToolResult, ImageContent, TextContent, TextResourceContents
 
 from bay_mcp.bay import Bay
-from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
+from bay_mcp.mcp.server import BayMCPServer, LiveOutput, create_mcp_server
 from ship import protocol
 from tests.fakes import FakeShip
 
@@ -320,3 +320,15 @@ async def test_history_tools_list_show_and_annotate_runs(server: BayMCPServer) -
         missing = await client.call_tool("get_execution", nope)
         assert missing.is_error
         assert "not found" in text_of(missing)
+
+
+def test_live_output_is_gathered_and_capped_at_the_result_size() -> None:
+    live = LiveOutput(limit=10)
+    assert live.take() is None
+    live.add("abc")
+    live.add("def")
+    assert live.take() == "abcdef"
+    live.add("ghijklmn")
+    assert live.take() == "ghij\n[live output stops here; the result has the rest]\n"
+    live.add("more")
+    assert live.take() is None

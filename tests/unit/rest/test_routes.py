@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -111,3 +112,41 @@ async def test_unknown_body_fields_are_refused_by_name(api: httpx.AsyncClient) -
     assert error["code"] == "validation_error"
     assert "ttl_second" in error["message"]
     assert error["details"]["fields"] == ["ttl_second"]
+
+
+def _events(body: str) -> list[tuple[str, object]]:
+    found = []
+    for block in body.strip().split("\n\n"):
+        name, data = block.split("\n")
+        found.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return found
+
+
+async def test_an_exec_asked_for_events_streams_output_then_the_result(
+    api: httpx.AsyncClient, ship: FakeShip
+) -> None:
+    sandbox = (await api.post("/v1/sandboxes", json={})).json()["id"]
+    events = {"Accept": "text/event-stream"}
+    ship.python_answer = protocol.PythonExecResult(success=True, output="a\nb\n")
+    response = await api.post(
+        f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "x"}, headers=events
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    *outputs, (name, result) = _events(response.text)
+    assert "".join(data["text"] for _, data in outputs) == "a\nb\n"  # type: ignore[index]
+    assert name == "result"
+    assert isinstance(result, dict)
+    assert result["output"] == "a\nb\n"
+    shell = await api.post(
+        f"/v1/sandboxes/{sandbox}/shell/exec", json={"command": "ls"}, headers=events
+    )
+    assert _events(shell.text)[-1][0] == "result"
+    ship.python_answer = protocol.PythonExecResult(success=False, timed_out=True)
+    failed = await api.post(
+        f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "x"}, headers=events
+    )
+    name, error = _events(failed.text)[-1]
+    assert name == "error"
+    assert isinstance(error, dict)
+    assert error["error"]["code"] == "timeout"
+    assert error["error"]["request_id"] == failed.headers["x-request-id"]

@@ -9,7 +9,17 @@ import httpx
 import pytest
 
 from ship import protocol
-from ship.browser import _acts, _alive, _inside_workspace, _playwright_message
+from ship.browser import (
+    _acts,
+    _alive,
+    _as_text,
+    _inside_workspace,
+    _only_close,
+    _playwright_message,
+    _read_json,
+    _timed_out,
+    _write_json,
+)
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -61,3 +71,21 @@ def test_a_timeout_on_a_ref_says_to_take_a_new_snapshot() -> None:
         Exception("Error: net::ERR_NAME_NOT_RESOLVED"), protocol.Navigate(url="x")
     )
     assert plain == "net::ERR_NAME_NOT_RESOLVED"
+
+
+def test_values_read_back_as_text_and_failures_name_their_action(tmp_path: Path) -> None:
+    assert _as_text("plain") == "plain"
+    assert _as_text({"a": [1, 2]}) == '{"a": [1, 2]}'
+    assert _as_text(object()).startswith("<object")
+    timed = _timed_out(protocol.Click(target="@e4"), 5)
+    assert timed.startswith("click on @e4 did not finish within 5 s")
+    assert "take a new snapshot" in timed
+    assert _timed_out(protocol.Navigate(url="x"), 5) == "navigate did not finish within 5 s"
+    assert _only_close(protocol.BrowserRequest(actions=[protocol.CloseBrowser()]))
+    assert not _only_close(protocol.BrowserRequest(actions=[protocol.Snapshot()]))
+    saved = tmp_path / "cookies.json"
+    assert _read_json(saved) is None
+    _write_json(saved, [{"name": "a", "expires": -1}])
+    assert _read_json(saved) == [{"name": "a", "expires": -1}]
+    saved.write_text("{not json")
+    assert _read_json(saved) is None
