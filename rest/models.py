@@ -21,9 +21,14 @@ from bay_mcp.limits import (
 )
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
-from bay_mcp.services.ports import ExposedPort
-from bay_mcp.services.snapshots import MAX_SNAPSHOT_NAME_CHARS
-from bay_mcp.services.views import DirectoryEntry, PoolReport, SandboxStatus, SandboxSummary
+from bay_mcp.services.views import (
+    MAX_SNAPSHOT_NAME_CHARS,
+    DirectoryEntry,
+    ExposedPort,
+    PoolReport,
+    SandboxStatus,
+    SandboxSummary,
+)
 from bay_mcp.settings import GcTaskName
 from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, ResourceReport
 

@@ -26,18 +26,21 @@ from bay_mcp.managers import no_progress
 from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.idempotency import fingerprint
-from bay_mcp.services.ports import ExposedPort
 from bay_mcp.services.reaper import GcStatus, RunReport
-from bay_mcp.services.snapshots import ForkedSandbox, SnapshotList, SnapshotRestored, SnapshotTaken
 from bay_mcp.services.views import (
     Annotation,
     BrowserExecResult,
+    ExposedPort,
+    ForkedSandbox,
     HistoryEntry,
     HistoryPage,
     PythonExecResult,
     SandboxSummary,
     SandboxView,
     ShellExecResult,
+    SnapshotList,
+    SnapshotRestored,
+    SnapshotTaken,
 )
 from rest import models
 from rest.errors import error_response, internal_error_response

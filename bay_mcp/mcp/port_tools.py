@@ -14,7 +14,7 @@ from mcp_types import ToolAnnotations as Hints
 from pydantic import Field
 
 from bay_mcp.mcp.server import BayMCPServer, Confirmation, SandboxId, _call, _progress_for
-from bay_mcp.services.ports import ExposedPort, PortList
+from bay_mcp.services.views import ExposedPort, PortList
 
 Port = Annotated[
     int, Field(ge=1, le=65535, description="The TCP port the server listens on in the sandbox")

@@ -15,7 +15,7 @@ from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field
 
 from bay_mcp.mcp.server import BayMCPServer, SandboxId, _call, _progress_for, _with_heartbeat
-from bay_mcp.services.snapshots import (
+from bay_mcp.services.views import (
     MAX_SNAPSHOT_NAME_CHARS,
     ForkedSandbox,
     SnapshotList,

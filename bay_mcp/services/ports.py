@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from pydantic import BaseModel, Field
-
 from bay_mcp.adapters.loopback import Connect, LoopbackForward, Streams
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import NotFound, ShipError, ValidationFailed
@@ -31,6 +29,7 @@ from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.preview_tokens import PreviewTokens
 from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import ExposedPort
 from bay_mcp.settings import Capability
 from bay_mcp.storage.models import Session, utcnow
 from ship.settings import DEFAULT_PORT as SHIP_PORT
@@ -39,25 +38,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 TOKEN_PARAMETER = "bay_token"
-
-
-class ExposedPort(BaseModel):
-    sandbox_id: str
-    port: int
-    url: str = Field(
-        description="Where a person opens the server: Bay's proxy with a signed token (HTTP), "
-        "or a loopback forward (stdio)"
-    )
-    local_url: str = Field(description="The same server for the sandbox's own browser")
-    expires_at: datetime | None = Field(
-        description="When the signed url stops working (list_ports gives a fresh one); "
-        "null: while the port stays exposed"
-    )
-    created_at: datetime
-
-
-class PortList(BaseModel):
-    ports: list[ExposedPort]
 
 
 @dataclass(eq=False)

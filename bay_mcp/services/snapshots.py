@@ -22,9 +22,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 
-from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
 from bay_mcp.drivers import VolumeCopy
@@ -35,58 +33,24 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import CALL_WAIT_S, SandboxGate
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.services.views import SandboxView
+from bay_mcp.services.views import (
+    MAX_SNAPSHOT_NAME_CHARS,
+    ForkedSandbox,
+    SnapshotList,
+    SnapshotRestored,
+    SnapshotTaken,
+    SnapshotView,
+)
 from bay_mcp.settings import BaySettings
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Snapshot, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_SNAPSHOT_NAME_CHARS = 128
 KERNEL_NOT_SAVED = (
     "Only the files in /workspace are saved: the Python kernel's memory (variables, "
     "imports) and running processes are not."
 )
-
-
-class SnapshotView(BaseModel):
-    id: str
-    sandbox_id: str
-    name: str | None
-    size_bytes: int = Field(description="bytes of the files in the snapshot")
-    created_at: datetime
-
-
-class SnapshotTaken(SnapshotView):
-    copy_ms: int = Field(description="how long the copy took")
-    kernel_state_saved: bool = Field(False, description="always false: only files are saved")
-    message: str
-
-
-class SnapshotList(BaseModel):
-    sandbox_id: str
-    snapshots: list[SnapshotView]
-
-
-class SnapshotRestored(BaseModel):
-    sandbox_id: str
-    snapshot_id: str
-    size_bytes: int = Field(description="bytes of the files now in /workspace")
-    copy_ms: int
-    kernel_restarted: bool = Field(
-        True, description="always true: the session was stopped; the next call starts afresh"
-    )
-    message: str
-
-
-class ForkedSandbox(SandboxView):
-    """The new sandbox, and where its files came from."""
-
-    forked_from: str = Field(description="the sandbox whose files were copied")
-    snapshot_id: str | None = Field(description="the snapshot copied; null: the files as they were")
-    size_bytes: int
-    copy_ms: int
-    message: str
 
 
 def snapshot_view(row: Snapshot) -> SnapshotView:

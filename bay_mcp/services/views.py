@@ -230,3 +230,70 @@ class PoolReport(BaseModel):
 class HistoryPage(BaseModel):
     entries: list[HistoryEntry]
     total: int
+
+
+# -- snapshots and forks (services/snapshots.py) ------------------------------------
+
+MAX_SNAPSHOT_NAME_CHARS = 128
+
+
+class SnapshotView(BaseModel):
+    id: str
+    sandbox_id: str
+    name: str | None
+    size_bytes: int = Field(description="bytes of the files in the snapshot")
+    created_at: datetime
+
+
+class SnapshotTaken(SnapshotView):
+    copy_ms: int = Field(description="how long the copy took")
+    kernel_state_saved: bool = Field(False, description="always false: only files are saved")
+    message: str
+
+
+class SnapshotList(BaseModel):
+    sandbox_id: str
+    snapshots: list[SnapshotView]
+
+
+class SnapshotRestored(BaseModel):
+    sandbox_id: str
+    snapshot_id: str
+    size_bytes: int = Field(description="bytes of the files now in /workspace")
+    copy_ms: int
+    kernel_restarted: bool = Field(
+        True, description="always true: the session was stopped; the next call starts afresh"
+    )
+    message: str
+
+
+class ForkedSandbox(SandboxView):
+    """The new sandbox, and where its files came from."""
+
+    forked_from: str = Field(description="the sandbox whose files were copied")
+    snapshot_id: str | None = Field(description="the snapshot copied; null: the files as they were")
+    size_bytes: int
+    copy_ms: int
+    message: str
+
+
+# -- exposed ports (services/ports.py) ---------------------------------------------
+
+
+class ExposedPort(BaseModel):
+    sandbox_id: str
+    port: int
+    url: str = Field(
+        description="Where a person opens the server: Bay's proxy with a signed token (HTTP), "
+        "or a loopback forward (stdio)"
+    )
+    local_url: str = Field(description="The same server for the sandbox's own browser")
+    expires_at: datetime | None = Field(
+        description="When the signed url stops working (list_ports gives a fresh one); "
+        "null: while the port stays exposed"
+    )
+    created_at: datetime
+
+
+class PortList(BaseModel):
+    ports: list[ExposedPort]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,21 @@ def test_invalid_settings_say_what_is_wrong(
     assert code == 2
     assert "invalid settings" in err
     assert "max_concurrent_execs_per_owner" in err
+
+
+def test_the_stdio_server_is_built_without_the_database_or_docker_layers() -> None:
+    # What runs before the first answer to a host: importing the stdio path and building
+    # the MCP server (every tool's schema). SQLAlchemy and aiodocker (with aiohttp) cost
+    # ~0.4 s to import here; they load beside the answer, in Bay's start.
+    probe = (
+        "import sys\n"
+        "import bay_mcp.stdio\n"
+        "from bay_mcp.mcp.server import create_mcp_server\n"
+        "create_mcp_server(None, lambda ctx: 'x')\n"
+        "print(sorted(m for m in ('sqlalchemy', 'aiodocker', 'aiohttp', 'sqlmodel') "
+        "if m in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout
