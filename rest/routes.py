@@ -263,45 +263,44 @@ def _shell_answer(result: ShellExecResult, body: models.ShellExecBody) -> Any:
 
 async def browser_exec(call: Call) -> Result:
     body: models.BrowserExecBody = call.body
-    return await _browse(call, [body.cmd], body.timeout, True, body)
+    return 200, _dump(await _browse(call, [body.cmd], body.timeout, True, body))
 
 
 async def browser_exec_batch(call: Call) -> Result:
     body: models.BrowserBatchBody = call.body
-    status, result = await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
-    steps = result["steps"]
+    result = await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
     batch = models.BrowserBatchResponse(
         results=[
             models.BrowserStepResult(
-                kind=step["kind"],
-                success=step["success"],
-                output=step["output"],
-                error=step["error"],
-                exit_code=0 if step["success"] else 1,
-                execution_id=result["execution_id"],
-                execution_time_ms=step["execution_time_ms"],
-                screenshot=step["screenshot"],
+                kind=step.kind,
+                success=step.success,
+                output=step.output,
+                error=step.error,
+                exit_code=0 if step.success else 1,
+                execution_id=result.execution_id,
+                execution_time_ms=step.execution_time_ms,
+                screenshot=step.screenshot,
             )
-            for step in steps
+            for step in result.steps
         ],
         total_steps=len(body.commands),
-        completed_steps=len(steps),
-        success=result["success"] and len(steps) == len(body.commands),
-        duration_ms=result["execution_time_ms"],
-        execution_id=result["execution_id"],
-        url=result["url"],
-        title=result["title"],
-        changes=result["changes"],
-        launched=result["launched"],
+        completed_steps=len(result.steps),
+        success=result.success and len(result.steps) == len(body.commands),
+        duration_ms=result.execution_time_ms,
+        execution_id=result.execution_id,
+        url=result.url,
+        title=result.title,
+        changes=result.changes,
+        launched=result.launched,
     )
-    return status, _dump(batch)
+    return 200, _dump(batch)
 
 
 async def _browse(
     call: Call, commands: list[str], timeout: int, stop_on_error: bool, body: models.ExecAnnotation
-) -> tuple[int, Any]:
+) -> BrowserExecResult:
     actions = [parse_command(command) for command in commands]
-    result = await call.bay.execution.browser(
+    return await call.bay.execution.browser(
         call.owner,
         call.params["sandbox_id"],
         actions,
@@ -310,7 +309,6 @@ async def _browse(
         stop_on_error=stop_on_error,
         annotation=Annotation(body.description, body.tags),
     )
-    return 200, _dump(result)
 
 
 async def create_snapshot(call: Call) -> Result:
@@ -520,10 +518,12 @@ ENDPOINTS: list[Endpoint] = [
              response=models.StatusStopped),
     Endpoint("DELETE", SANDBOX, delete_sandbox, "Delete: container and managed cargo gone",
              status=204, response="empty"),
-    Endpoint("POST", SANDBOX + "/python/exec", python_exec, "Run Python in the kernel",
+    Endpoint("POST", SANDBOX + "/python/exec", python_exec,
+             "Run Python in the kernel (Accept: text/event-stream: live output)",
              response=models.PythonExecResponse, body=models.PythonExecBody,
              errors=RUNTIME_ERRORS),
-    Endpoint("POST", SANDBOX + "/shell/exec", shell_exec, "Run a shell command",
+    Endpoint("POST", SANDBOX + "/shell/exec", shell_exec,
+             "Run a shell command (Accept: text/event-stream: live output)",
              response=models.ShellExecResponse, body=models.ShellExecBody,
              errors=RUNTIME_ERRORS),
     Endpoint("POST", SANDBOX + "/browser/exec", browser_exec, "Run one browser command",
