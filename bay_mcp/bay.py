@@ -39,6 +39,15 @@ from bay_mcp.storage.database import Database
 log = logging.getLogger(__name__)
 
 
+def _driver(settings: BaySettings) -> Driver:
+    if settings.driver == "kubernetes":
+        # Imported only when chosen: kubernetes-asyncio's models weigh on every start.
+        from bay_mcp.drivers.kubernetes import KubernetesDriver
+
+        return KubernetesDriver(settings.kubernetes)
+    return DockerDriver(settings.docker_host, settings.docker_network)
+
+
 class Bay:
     """Bay's parts, by layer. Surfaces use the services only; the managers and
     adapters below them are here to be wired, started and closed."""
@@ -55,7 +64,7 @@ class Bay:
         self.instance_id = resolve_instance_id(settings)
         # -- adapters and storage
         self.db = database or Database(settings.database_path)
-        self.driver: Driver = driver or DockerDriver(settings.docker_host, settings.docker_network)
+        self.driver: Driver = driver or _driver(settings)
         self.ship = ship or ShipClient()
         self.metrics = Metrics()
         self.activity = ActivityClock(self.db)

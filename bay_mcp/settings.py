@@ -110,6 +110,23 @@ def _config_file() -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+class KubernetesSettings(BaseModel):
+    """Where and how the Kubernetes driver (BAY_DRIVER=kubernetes) runs sessions:
+    nested, so BAY_KUBERNETES__NAMESPACE and so on."""
+
+    # The namespace of the sandboxes' Pods, PVCs and NetworkPolicies (Bay's own Role
+    # is limited to it).
+    namespace: str = "bay"
+    # None: in-cluster configuration when Bay runs in a Pod, else ~/.kube/config.
+    kubeconfig: Path | None = None
+    # PVCs of cargos: the storage class (None: the cluster's default) and the size asked
+    # for when the cargo has no size limit of its own.
+    storage_class: str | None = None
+    default_cargo_size_mb: int = Field(10240, ge=1)
+    # Labels of Bay's own Pods: a sandbox's NetworkPolicy admits ingress from them only.
+    bay_pod_labels: dict[str, str] = Field(default_factory=lambda: {"app": "bay"})
+
+
 class BaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAY_", env_nested_delimiter="__", extra="ignore")
 
@@ -155,6 +172,15 @@ class BaySettings(BaseSettings):
     # Unset: Ship is reached on a port published on 127.0.0.1 (Bay on the host). Set:
     # containers join this network and are reached by IP (Bay itself in a container).
     docker_network: str | None = None
+    # What runs sessions: Docker containers (the default) or Kubernetes Pods.
+    driver: Literal["docker", "kubernetes"] = "docker"
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    # Unset: SQLite in the data directory. postgresql+asyncpg://user:pass@host/db lets
+    # several Bay processes (replicas) share one database.
+    database_url: str | None = None
+    # MCP over streamable HTTP without server-side sessions: every request stands on
+    # its own, so replicas behind a load balancer need no sticky sessions.
+    stateless_http: bool = False
     # Owner of everything done over stdio (a local, single-user transport).
     local_owner: str = "default"
     profiles: list[Profile] = Field(default_factory=default_profiles)
