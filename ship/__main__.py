@@ -16,6 +16,7 @@ from ship.settings import SettingsError, ShipSettings
 
 log = logging.getLogger("ship")
 
+_PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 
 
@@ -40,6 +41,21 @@ def drop_privileges(settings: ShipSettings) -> None:
     os.environ.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
 
 
+def seal_process() -> None:
+    """Started as the sandbox user already (a Kubernetes Pod's runAsUser): there is
+    nothing to drop, but what dropping root gives must hold all the same. Non-dumpable,
+    user code (the same uid) cannot read this process's memory or environment; the
+    account's names are set as after a drop."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+    try:
+        account = pwd.getpwuid(os.getuid())
+    except KeyError:
+        return  # a uid without an account: the image's environment stays as it is
+    os.environ.update(USER=account.pw_name, LOGNAME=account.pw_name)
+
+
 def main() -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -55,6 +71,8 @@ def main() -> None:
     os.environ.pop("SHIP_TOKEN", None)
     if os.geteuid() == 0:
         drop_privileges(settings)
+    else:
+        seal_process()
     os.chdir(settings.workspace)
     try:
         write_env_file(settings.workspace, os.environ)
