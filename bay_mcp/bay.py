@@ -30,11 +30,12 @@ from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.ports import PortService
 from bay_mcp.services.preview_tokens import PreviewTokens, load_secret
-from bay_mcp.services.reaper import Reaper
+from bay_mcp.services.reaper import GcRunning, Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.settings import BaySettings, resolve_instance_id
-from bay_mcp.storage.database import Database
+from bay_mcp.storage.database import Database, display_url
+from bay_mcp.storage.leases import Leases
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,12 @@ class Bay:
         self.settings = settings
         self.instance_id = resolve_instance_id(settings)
         # -- adapters and storage
-        self.db = database or Database(settings.database_path)
+        self.db = database or Database(url=settings.database)
         self.driver: Driver = driver or _driver(settings)
         self.ship = ship or ShipClient()
         self.metrics = Metrics()
         self.activity = ActivityClock(self.db)
+        self.leases = Leases(self.db)
         # -- managers: containers, volumes and images, no owner rules
         self.image_manager = ImageProvider(
             self.driver, auto_build=settings.auto_build_image, docker_host=settings.docker_host
@@ -85,6 +87,7 @@ class Bay:
             ),
             self.metrics,
             self.activity,
+            self.leases,
             instance_id=self.instance_id,
             start_timeout=settings.start_timeout_seconds,
             max_concurrent_starts=settings.max_concurrent_starts,
@@ -142,9 +145,12 @@ class Bay:
             settings,
             self.instance_id,
             self.metrics,
+            self.leases,
         )
         self.admin = AdminService(self.access, self.reaper)
-        self.pool = WarmPool(settings, self.sandboxes, self.driver, self.ship, self.metrics)
+        self.pool = WarmPool(
+            settings, self.sandboxes, self.driver, self.ship, self.metrics, self.leases
+        )
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )
@@ -158,10 +164,11 @@ class Bay:
 
     async def start(self) -> None:
         await self.db.migrate()
+        await self.leases.start()
         log.info(
             "Bay %s ready: database %s, %d profile(s)",
             self.instance_id,
-            self.settings.database_path,
+            display_url(self.db.url),
             len(self.settings.profiles),
         )
         try:
@@ -170,13 +177,11 @@ class Bay:
             # Bay may have been killed: keep the sessions whose container still runs,
             # drop the rest, and remove what was orphaned.
             adopted, dropped = await self.session_manager.reconcile()
+            log.info("reconciled: %d session(s) adopted, %d dropped", adopted, dropped)
             report = await self.reaper.run(["orphan_containers", "orphan_cargos"])
-            log.info(
-                "reconciled with Docker: %d session(s) adopted, %d dropped, %d orphan(s) removed",
-                adopted,
-                dropped,
-                report.total_cleaned,
-            )
+            log.info("removed %d orphan(s)", report.total_cleaned)
+        except GcRunning:
+            log.info("another Bay process is reaping orphans; this one leaves them to it")
         except BayError as exc:
             # Not fatal: sandboxes can be listed; starting one will say what is wrong.
             log.error("Docker is not reachable: %s", exc.message)
@@ -190,6 +195,7 @@ class Bay:
         await self.reaper.stop()
         await self.history.flush()
         await self.activity.stop()
+        await self.leases.stop()
         await self.image_manager.close()
         await self.ship.close()
         await self.driver.close()

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from bay_mcp.settings import BaySettings
 from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
 
+# The Bay image's tag (bay_mcp.adapters.image_build.BAY_TAG), here without importing
+# the image builder: the stdio server's start must not pay for it.
+BAY_IMAGE = "bay-mcp:latest"
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -71,11 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", help="the key's id, from `bay-mcp keys list`")
 
-    image = commands.add_parser("image", help="build or inspect the Ship sandbox image")
+    image = commands.add_parser("image", help="build or inspect the Ship image (or Bay's)")
     image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
     for name, text in (
-        ("build", "build the Ship image (skipped when nothing changed)"),
-        ("status", "say whether the Ship image exists and is current"),
+        ("build", "build the Ship image, or Bay's with --bay (skipped when nothing changed)"),
+        ("status", "say whether the Ship image (or Bay's with --bay) exists and is current"),
     ):
         action = image_commands.add_parser(name, help=text, description=text)
         action.add_argument(
@@ -84,14 +88,22 @@ def _parser() -> argparse.ArgumentParser:
             help="build from Debian packages with debootstrap; no container registry "
             "needed (needs root)",
         )
-        action.add_argument(
+        flavor = action.add_mutually_exclusive_group()
+        flavor.add_argument(
             "--browser",
             action="store_true",
             help=f"the browser image {BROWSER_IMAGE}: the Ship image plus Chromium and Playwright",
         )
+        flavor.add_argument(
+            "--bay",
+            action="store_true",
+            help=f"the Bay image {BAY_IMAGE}: Bay itself, to run as a service (deploy/Dockerfile; "
+            "from a source checkout)",
+        )
         action.add_argument(
             "--tag",
-            help=f"image tag (default {DEFAULT_IMAGE}, or {BROWSER_IMAGE} with --browser)",
+            help=f"image tag (default {DEFAULT_IMAGE}; {BROWSER_IMAGE} with --browser, "
+            f"{BAY_IMAGE} with --bay)",
         )
         action.add_argument(
             "--mirror",
@@ -107,7 +119,13 @@ async def _image(args: argparse.Namespace) -> int:
     from bay_mcp.adapters.image_build import ImageBuildError, build_image, image_is_current, plan
 
     try:
-        build = plan(tag=args.tag, offline=args.offline, mirror=args.mirror, browser=args.browser)
+        build = plan(
+            tag=args.tag,
+            offline=args.offline,
+            mirror=args.mirror,
+            browser=args.browser,
+            bay=args.bay,
+        )
         if args.image_command == "status":
             current = await image_is_current(build)
             state = "current" if current else "missing or outdated"
@@ -160,7 +178,7 @@ async def _keys(args: argparse.Namespace) -> int:
     from bay_mcp.storage.models import utcnow
 
     settings = _load_settings()
-    database = Database(settings.database_path)
+    database = Database(url=settings.database)
     await database.migrate()
     keys = KeyService(database, None, settings.api_key_owner)
     try:

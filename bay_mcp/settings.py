@@ -123,8 +123,22 @@ class KubernetesSettings(BaseModel):
     # for when the cargo has no size limit of its own.
     storage_class: str | None = None
     default_cargo_size_mb: int = Field(10240, ge=1)
+    # The kubeconfig's context to use (None: its current context).
+    context: str | None = None
+    # IfNotPresent: images loaded onto the nodes (kind load, an air-gapped mirror) are
+    # used as they are, even when tagged :latest (Kubernetes would pull those always).
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     # Labels of Bay's own Pods: a sandbox's NetworkPolicy admits ingress from them only.
-    bay_pod_labels: dict[str, str] = Field(default_factory=lambda: {"app": "bay"})
+    bay_pod_labels: dict[str, str] = Field(default_factory=lambda: {"app": "bay"}, min_length=1)
+    # The namespace of Bay's Pods (None: the sandboxes' namespace).
+    bay_namespace: str | None = None
+    # Addresses a sandbox with network "bridge" never reaches: the cloud metadata
+    # service by default; add the cluster's Pod and Service ranges to keep sandboxes off
+    # in-cluster services (they then need a rule of their own for DNS).
+    blocked_egress_cidrs: list[str] = Field(default_factory=lambda: ["169.254.169.254/32"])
+    # A session's resource requests as a fraction of its limits: 1.0 reserves the whole
+    # limit (Guaranteed QoS); less packs more idle sandboxes on a node.
+    requests_fraction: float = Field(1.0, gt=0, le=1)
 
 
 class BaySettings(BaseSettings):
@@ -241,6 +255,11 @@ class BaySettings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "bay.db"
+
+    @property
+    def database(self) -> str:
+        """The database's URL: BAY_DATABASE_URL, or SQLite in the data directory."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.database_path}"
 
     def profile(self, profile_id: str) -> Profile | None:
         return next((p for p in self.profiles if p.id == profile_id), None)

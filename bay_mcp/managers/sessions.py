@@ -6,8 +6,9 @@ call that cannot reach it, which then calls the endpoint's `recover` (the checke
 path below) and is sent once more. Otherwise `ensure_running` holds a per-sandbox
 lock (one start per sandbox in this process) and bumps the sandbox's version in the
 database conditioned on the version it read (one start per sandbox across Bay
-processes sharing the database). A start that fails at any step, cancellation
-included, removes its container before the error surfaces.
+processes sharing the database: the others wait for that start to finish). A start
+that fails at any step, cancellation included, removes its container before the error
+surfaces.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlmodel import col, select
 
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
-from bay_mcp.errors import BayError, SessionNotReady, ShipError, Timeout
+from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
 from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
@@ -37,6 +38,7 @@ from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
@@ -44,6 +46,14 @@ log = logging.getLogger(__name__)
 
 _HEALTH_POLL_S = 0.02
 _STATE_CHECK_EVERY_S = 1.0
+# How often a call waiting for another process's start looks at the session row.
+_ELSEWHERE_POLL_S = 0.1
+# A start older than the start timeout plus this never finishes: its Bay died.
+_STALE_GRACE_S = 5.0
+
+
+class _StartingElsewhere(Exception):
+    """Another Bay process sharing the database is starting this sandbox's session."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class SessionManager:
         setup: MachineSetup,
         metrics: Metrics,
         activity: ActivityClock,
+        leases: Leases,
         *,
         instance_id: str,
         start_timeout: float,
@@ -75,6 +86,7 @@ class SessionManager:
         self._max_starts = max_concurrent_starts
         self._start_slots = asyncio.Semaphore(max_concurrent_starts)
         self._activity = activity
+        self._leases = leases
         self._db = db
         self._driver = driver
         self._ship = ship
@@ -155,44 +167,78 @@ class SessionManager:
     ) -> ShipEndpoint:
         """Under the sandbox's lock: the latest session if Docker says its container
         runs (a Ship that missed one connection is given the benefit: its kernel holds
-        the user's state), else a new session."""
+        the user's state), else a new session. While another Bay process sharing the
+        database starts one, wait for it (polling the row, within the start timeout)
+        rather than start a second container or fail the call."""
         sandbox_id = start.sandbox.id
+        deadline = time.monotonic() + self._start_timeout + _STALE_GRACE_S
+        told = False
         async with self._lock(sandbox_id):
-            # The version first, then the session: a start claimed by another process
-            # in between shows up as a session or as a moved-on version.
-            seen_version = await self._version(sandbox_id)
-            session = await self.current(sandbox_id)
-            if session is not None:
-                if session.observed_state == "ready" and session.container_id:
-                    info = await self._driver.inspect(session.container_id)
-                    if info.state == "running" and info.endpoint is not None:
-                        return self._endpoint(info.endpoint, session, start, progress)
-                    log.warning(
-                        "sandbox %s: container %s is %s; starting a new session",
-                        sandbox_id,
-                        session.container_id[:12],
-                        info.state,
-                    )
-                elif session.observed_state == "starting" and not self._stale(session):
-                    # Under our lock nobody here is starting it: another Bay process
-                    # sharing the database is. Wait for it rather than undo its work.
-                    raise SessionNotReady(
-                        f"sandbox {sandbox_id} is being started by another Bay process; "
-                        "retry in a moment",
-                        {"retry_after_ms": 1000},
-                    )
-                await self._destroy(session)
-            return await self._start(start, progress, seen_version)
+            while True:
+                try:
+                    return await self._reuse_or_start(start, progress)
+                except _StartingElsewhere:
+                    if time.monotonic() > deadline:
+                        raise SessionNotReady(
+                            f"sandbox {sandbox_id} is being started by another Bay process "
+                            "that has not finished; retry in a moment",
+                            {"retry_after_ms": 1000},
+                        ) from None
+                    if not told:
+                        await progress(
+                            f"sandbox {sandbox_id} is being started by another Bay process; "
+                            "waiting for it"
+                        )
+                        told = True
+                    await asyncio.sleep(_ELSEWHERE_POLL_S)
 
-    def _stale(self, session: Session) -> bool:
-        """A start older than the start timeout will never finish: its Bay died."""
+    async def _reuse_or_start(self, start: StartContext, progress: Progress) -> ShipEndpoint:
+        sandbox_id = start.sandbox.id
+        # The version first, then the session: a start claimed by another process
+        # in between shows up as a session or as a moved-on version.
+        seen_version = await self._version(sandbox_id)
+        session = await self.current(sandbox_id)
+        if session is not None:
+            if session.observed_state == "ready" and session.container_id:
+                info = await self._driver.inspect(session.container_id)
+                if info.state == "running" and info.endpoint is not None:
+                    return self._endpoint(info.endpoint, session, start, progress)
+                log.warning(
+                    "sandbox %s: container %s is %s; starting a new session",
+                    sandbox_id,
+                    session.container_id[:12],
+                    info.state,
+                )
+            elif session.observed_state == "starting" and await self._started_elsewhere(session):
+                # Another Bay process sharing the database is starting it: wait for it
+                # rather than undo its work.
+                raise _StartingElsewhere
+            await self._destroy(session)
+        return await self._start(start, progress, seen_version)
+
+    async def _started_elsewhere(self, session: Session) -> bool:
+        """Whether the session's start is another live Bay process's, in progress.
+
+        Under the sandbox's lock nothing in this process is starting it, so a start of
+        ours was abandoned (a cancelled call's cleanup did not finish); another
+        process's is in progress while that process lives and the start timeout has
+        not passed."""
         age = (utcnow() - session.created_at).total_seconds()
-        return age > self._start_timeout + 5
+        if age > self._start_timeout + _STALE_GRACE_S:
+            return False
+        starter = session.starter
+        return (
+            starter is not None
+            and starter != self._leases.holder
+            and await self._leases.alive(starter)
+        )
 
     async def _version(self, sandbox_id: str) -> int:
         async with self._db.session() as db:
             sandbox = await db.get(Sandbox, sandbox_id)
-        return sandbox.version if sandbox is not None else -1
+        if sandbox is None or sandbox.deleted_at is not None:
+            raise NotFound(f"sandbox {sandbox_id} was deleted", {"sandbox_id": sandbox_id})
+        return sandbox.version
 
     async def _claim(self, sandbox: Sandbox, session: Session, seen_version: int) -> None:
         """Insert the session if nobody changed the sandbox since `seen_version`.
@@ -211,11 +257,9 @@ class SessionManager:
                 .values(version=seen_version + 1, updated_at=utcnow())
             )
             if claimed.rowcount != 1:
-                raise SessionNotReady(
-                    f"sandbox {sandbox.id} is being started or changed by another call; "
-                    "retry in a moment",
-                    {"retry_after_ms": 1000},
-                )
+                # Another process claimed a start (or changed the sandbox) since we
+                # looked: look again, and wait for its start if that is what it was.
+                raise _StartingElsewhere
             db.add(session)
             await db.commit()
 
@@ -238,7 +282,11 @@ class SessionManager:
         self, start: StartContext, progress: Progress, seen_version: int
     ) -> ShipEndpoint:
         sandbox, profile = start.sandbox, start.profile
-        session = Session(sandbox_id=sandbox.id, ship_token=secrets.token_urlsafe(32))
+        session = Session(
+            sandbox_id=sandbox.id,
+            ship_token=secrets.token_urlsafe(32),
+            starter=self._leases.holder,
+        )
         await self._claim(sandbox, session, seen_version)
         await progress(f"starting sandbox {sandbox.id}")
         started = time.monotonic()
@@ -395,12 +443,15 @@ class SessionManager:
         """At start: keep sessions whose container still runs, drop the others.
 
         Returns (adopted, dropped). A session caught half-way through its start by a
-        crash is dropped with its container; the next call starts a new one.
+        crash is dropped with its container, unless another live Bay process sharing
+        the database is starting it; the next call starts a new one.
         """
         async with self._db.session() as db:
             sessions = list((await db.exec(select(Session))).all())
         adopted = dropped = 0
         for session in sessions:
+            if session.observed_state == "starting" and await self._started_elsewhere(session):
+                continue  # another Bay process sharing the database is starting it
             async with self._lock(session.sandbox_id):
                 alive = False
                 if session.observed_state == "ready" and session.container_id:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Literal, get_args
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, func, insert, literal
 from sqlmodel import Session, col, select
 
 from bay_mcp.errors import NotFound, ValidationFailed
@@ -176,7 +176,9 @@ class HistoryService:
         if success_only:
             conditions.append(col(Execution.success).is_(True))
         for tag in normalize_tags(tags).split(",") if tags else []:
-            conditions.append(func.instr("," + col(Execution.tags) + ",", f",{tag},") > 0)
+            # LIKE with the tag escaped: the same on SQLite and PostgreSQL.
+            tagged = literal(",") + col(Execution.tags) + ","
+            conditions.append(tagged.contains(f",{tag},", autoescape=True))
         if has_notes is not None:
             present = col(Execution.notes).is_not(None) & (col(Execution.notes) != "")
             conditions.append(present if has_notes else ~present)

@@ -27,9 +27,14 @@ from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import PoolReport
 from bay_mcp.settings import BaySettings, Profile
+from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 
 log = logging.getLogger(__name__)
+
+POOL_LEASE = "warm-pool-refill"
+# Long enough for a member's start; a refill renews it before each member.
+LEASE_TTL = timedelta(minutes=2)
 
 # The member's first exec: it makes the kernel import what a first user exec would.
 _WARM_UP = "pass"
@@ -60,7 +65,9 @@ class WarmPool:
         driver: Driver,
         ship: ShipClient,
         metrics: Metrics,
+        leases: Leases,
     ) -> None:
+        self._leases = leases
         self._settings = settings
         self._sandboxes = sandboxes
         self._driver = driver
@@ -124,7 +131,18 @@ class WarmPool:
                 )
 
     async def refill(self) -> None:
-        """Remove stale members, then start new ones until every pool is full."""
+        """Remove stale members, then start new ones until every pool is full.
+
+        Bay processes sharing a database refill one at a time (a lease): two that
+        counted the same shortfall would each fill it. The others skip the pass."""
+        if not await self._leases.acquire(POOL_LEASE, LEASE_TTL):
+            return
+        try:
+            await self._refill_all()
+        finally:
+            await self._leases.release(POOL_LEASE)
+
+    async def _refill_all(self) -> None:
         for profile in self._settings.profiles:
             if not profile.pool_size:
                 continue
@@ -150,6 +168,7 @@ class WarmPool:
             state.starting += 1
             self._publish(profile.id, state)
             try:
+                await self._leases.acquire(POOL_LEASE, LEASE_TTL)  # renewed per member
                 await self._add(profile)
             finally:
                 state.starting -= 1

@@ -29,9 +29,14 @@ from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Cargo, Sandbox, Session, Snapshot, utcnow
 
 log = logging.getLogger(__name__)
+
+REAPER_LEASE = "reaper"
+# Renewed before each task; a reaper that died frees it after this.
+LEASE_TTL = timedelta(minutes=5)
 
 
 class GcRunning(BayError):
@@ -82,7 +87,9 @@ class Reaper:
         settings: BaySettings,
         instance_id: str,
         metrics: Metrics,
+        leases: Leases,
     ) -> None:
+        self._leases = leases
         self._metrics = metrics
         self._db = db
         self._driver = driver
@@ -110,26 +117,39 @@ class Reaper:
         if self._running.locked():
             raise GcRunning("a garbage collection run is in progress; try again when it ends")
         async with self._running:
-            started = time.monotonic()
-            results = []
-            for task in tasks or self._settings.gc_tasks:
-                tally = _Tally(TaskResult(task_name=task))
-                try:
-                    await getattr(self, f"_{SINGULAR_GC_TASKS.get(task, task)}")(tally)
-                except Exception as exc:  # one task failing must not stop the others
-                    tally.error("the task stopped", exc)
-                results.append(tally.result)
-                self._metrics.reaper_cleaned.labels(task=task).inc(tally.result.cleaned_count)
-            report = RunReport(
-                results=results,
-                total_cleaned=sum(r.cleaned_count for r in results),
-                total_errors=sum(len(r.errors) for r in results),
-                duration_ms=int((time.monotonic() - started) * 1000),
-            )
+            # One reaper at a time among the Bay processes sharing the database.
+            if not await self._leases.acquire(REAPER_LEASE, LEASE_TTL):
+                raise GcRunning(
+                    "another Bay process sharing the database is running garbage "
+                    "collection; try again when it ends"
+                )
+            try:
+                report = await self._run_tasks(tasks)
+            finally:
+                await self._leases.release(REAPER_LEASE)
         if report.total_cleaned or report.total_errors:
             log.info("gc: cleaned %d, errors %d", report.total_cleaned, report.total_errors)
         self.last_run = report
         return report
+
+    async def _run_tasks(self, tasks: list[GcTaskName] | None) -> RunReport:
+        started = time.monotonic()
+        results = []
+        for task in tasks or self._settings.gc_tasks:
+            await self._leases.acquire(REAPER_LEASE, LEASE_TTL)  # renewed per task
+            tally = _Tally(TaskResult(task_name=task))
+            try:
+                await getattr(self, f"_{SINGULAR_GC_TASKS.get(task, task)}")(tally)
+            except Exception as exc:  # one task failing must not stop the others
+                tally.error("the task stopped", exc)
+            results.append(tally.result)
+            self._metrics.reaper_cleaned.labels(task=task).inc(tally.result.cleaned_count)
+        return RunReport(
+            results=results,
+            total_cleaned=sum(r.cleaned_count for r in results),
+            total_errors=sum(len(r.errors) for r in results),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
 
     # -- tasks --------------------------------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""The SQLite database: one async engine, sessions per unit of work, migrations at start."""
+"""The database: one async engine, sessions per unit of work, migrations at start.
+
+SQLite in the data directory by default (one host); PostgreSQL through asyncpg when
+BAY_DATABASE_URL names one (several Bay processes sharing it). The same Alembic
+migrations and queries serve both; what differs is confined to this module.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session as SyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +27,7 @@ T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (a unit test holds it to Alembic's head): a database
 # already there is not handed to Alembic, whose import costs every start ~11 MiB.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def _upgrade(connection: Connection) -> None:
@@ -51,17 +55,55 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 _CURRENT = "SELECT version_num FROM alembic_version"
+# Held by the transaction that migrates a PostgreSQL database: replicas starting
+# together migrate one after the other (the second finds the schema current).
+_MIGRATION_LOCK = 0x6261795F6D696772  # "bay_migr"
+
+
+def _has_version_table(connection: Connection) -> bool:
+    return inspect(connection).has_table("alembic_version")
+
+
+def sqlite_url(path: Path | None) -> str:
+    return "sqlite+aiosqlite:///:memory:" if path is None else f"sqlite+aiosqlite:///{path}"
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Database:
-    """Owns the engine. `migrate()` once at start, then `session()` per unit of work."""
+    """Owns the engine. `migrate()` once at start, then `session()` per unit of work.
 
-    def __init__(self, path: Path | None) -> None:
-        url = "sqlite+aiosqlite:///:memory:" if path is None else f"sqlite+aiosqlite:///{path}"
+    `Database(path)` is SQLite in that file (None: in memory); `Database(url=...)` is
+    any URL, SQLite or PostgreSQL (postgresql+asyncpg://...).
+    """
+
+    def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
+        if url is None:
+            url = sqlite_url(path)
+        elif make_url(url).get_backend_name() == "sqlite":
+            database = make_url(url).database
+            path = Path(database) if database and database != ":memory:" else None
+        backend = make_url(url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"BAY_DATABASE_URL names a {backend} database; Bay runs on SQLite "
+                "(the default) or PostgreSQL (postgresql+asyncpg://user:password@host/db)"
+            )
+        self.url = url
+        self.is_sqlite = backend == "sqlite"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
-        event.listen(self.engine.sync_engine, "connect", _on_connect)
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(url)
+            event.listen(self.engine.sync_engine, "connect", _on_connect)
+        else:
+            # pre_ping: a replica outlives database restarts and failovers.
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
         # A warm call's one read goes to a plain sqlite3 connection on a thread of its
         # own: one hop to that thread and back (0.2 ms here) where aiosqlite makes one
         # per step (begin, execute, fetch, reset: 0.6 ms, and more under load).
@@ -71,7 +113,7 @@ class Database:
         self._sync: Engine | None = None
         self._reader_thread: ThreadPoolExecutor | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
-        if path is not None:
+        if self.is_sqlite and path is not None:
             self._sync = create_engine(f"sqlite:///{path}")
             event.listen(self._sync, "connect", _on_connect)
             self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-read")
@@ -80,10 +122,13 @@ class Database:
     async def migrate(self) -> None:
         """Bring the schema to the newest version (a new file starts empty)."""
         async with self.engine.begin() as connection:
-            try:
+            if not self.is_sqlite:  # replicas starting together take turns
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            current = None  # a new database has no alembic_version table
+            if await connection.run_sync(_has_version_table):
                 current = (await connection.execute(text(_CURRENT))).scalar()
-            except OperationalError:  # no alembic_version table: a new database
-                current = None
             if current != HEAD_REVISION:
                 await connection.run_sync(_upgrade)
 

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -84,6 +84,9 @@ class Session(SQLModel, table=True):
     last_error: str | None = None
     # The runtime's version, from its /meta at the handshake.
     runtime_version: str | None = None
+    # The Bay process that started it (`Leases.holder`): while that process lives, its
+    # start is in progress; once it is gone, the start was abandoned.
+    starter: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -100,7 +103,8 @@ class Snapshot(SQLModel, table=True):
     name: str | None = None
     # The driver's name for its volume: the Docker volume `bay-snapshot-<id>`.
     driver_ref: str
-    size_bytes: int = 0
+    # BIGINT: PostgreSQL's INTEGER stops at 2 GiB.
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -161,3 +165,15 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     # Written at most once a minute per key (see KeyService), not on every request.
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class Lease(SQLModel, table=True):
+    """A named job only one Bay process sharing the database may run at a time (the
+    reaper, the warm pool's refill), held until released or until it expires (its
+    holder died)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime = Field(sa_type=UTCDateTime)

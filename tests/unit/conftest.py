@@ -11,6 +11,7 @@ import pytest_asyncio
 from bay_mcp.bay import Bay
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
+from tests.databases import database_url
 from tests.fakes import BytesUpload, FakeDriver, FakeShip
 
 __all__ = ["BytesUpload", "FakeDriver", "FakeShip"]
@@ -44,9 +45,10 @@ def settings(tmp_path: Path) -> BaySettings:
 async def bay(
     settings: BaySettings, driver: FakeDriver, ship: FakeShip, tmp_path: Path
 ) -> AsyncIterator[Bay]:
-    instance = Bay(settings, driver=driver, ship=ship, database=Database(tmp_path / "bay.db"))
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.close()
+    async with database_url(tmp_path / "bay.db") as url:
+        instance = Bay(settings, driver=driver, ship=ship, database=Database(url=url))
+        await instance.start()
+        try:
+            yield instance
+        finally:
+            await instance.close()

@@ -16,6 +16,7 @@ from bay_mcp.managers import no_progress
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo
+from tests.databases import database_url
 from tests.fakes import FakeDriver, FakeShip
 
 SETTLE_S = 10.0
@@ -34,13 +35,14 @@ async def pooled(tmp_path: Path, driver: FakeDriver, ship: FakeShip) -> AsyncIte
             Profile(id="cold", warm_pool_size=0),
         ],
     )
-    bay = Bay(settings, driver=driver, ship=ship, database=Database(tmp_path / "bay.db"))
-    await bay.start()
-    try:
-        await settled(bay)
-        yield bay
-    finally:
-        await bay.close()
+    async with database_url(tmp_path / "bay.db") as url:
+        bay = Bay(settings, driver=driver, ship=ship, database=Database(url=url))
+        await bay.start()
+        try:
+            await settled(bay)
+            yield bay
+        finally:
+            await bay.close()
 
 
 async def settled(bay: Bay) -> None:

@@ -15,6 +15,7 @@ from bay_mcp.managers import no_progress
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Snapshot, utcnow
+from tests.databases import database_url
 from tests.fakes import FakeDriver, FakeShip
 
 
@@ -131,7 +132,13 @@ def small_quota(tmp_path: Path) -> BaySettings:
 async def test_quota_refusals_name_the_limit_and_what_to_delete(
     small_quota: BaySettings, driver: FakeDriver, ship: FakeShip, tmp_path: Path
 ) -> None:
-    bay = Bay(small_quota, driver=driver, ship=ship, database=Database(tmp_path / "q.db"))
+    async with database_url(tmp_path / "q.db") as url:
+        await _quota_refusals(
+            Bay(small_quota, driver=driver, ship=ship, database=Database(url=url)), driver
+        )
+
+
+async def _quota_refusals(bay: Bay, driver: FakeDriver) -> None:
     await bay.start()
     try:
         sandbox = await bay.sandboxes.create("alice")

@@ -13,10 +13,15 @@ from sqlmodel import SQLModel
 import bay_mcp.storage.models  # noqa: F401  (the tables)
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database
+from tests.databases import database_url
 
 
 async def test_migrations_create_the_schema_and_match_the_models(tmp_path: Path) -> None:
-    database = Database(tmp_path / "bay.db")
+    async with database_url(tmp_path / "bay.db") as url:
+        await _migrate_and_compare(Database(url=url))
+
+
+async def _migrate_and_compare(database: Database) -> None:
     await database.migrate()
     await database.migrate()  # a second start upgrades nothing and breaks nothing
 
