@@ -6,10 +6,16 @@ imported as `bay-ship-base:<hash>`, and `ship/Dockerfile` built on top. The base
 cached by a hash of what goes into it, and the final image carries a label with
 the hash of everything; a build whose hash matches the existing image is skipped.
 
-Two flavors: the default image (`ship:latest`), and the browser image
+Two Ship flavors: the default image (`ship:latest`), and the browser image
 (`ship-browser:latest`), the default plus the lists in `BROWSER_LISTS` (Debian's
 Chromium, fonts, Playwright in Ship's server venv). Each has its own base
 (`bay-ship-base:browser-<hash>` for the browser) and its own hash label.
+
+A third flavor is Bay itself (`bay-mcp:latest`, to run as a service): built from a
+source checkout by `deploy/Dockerfile`, whose offline base (`bay-mcp-base:<hash>`)
+holds Bay's pinned dependencies in the venv /opt/bay and the build backend beside it
+(`deploy/bay-image/`); the project is then pip-installed from the sources on top, so
+a change to the code rebuilds only that last step.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 import aiodocker
 from aiodocker.exceptions import DockerError
 
+import bay_mcp
 import ship
 from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
 
@@ -54,6 +61,18 @@ BROWSER_DEBIAN = "debian-browser.txt"
 BROWSER_SERVER = "server-browser.txt"
 BROWSER_LISTS = (BROWSER_DEBIAN, BROWSER_SERVER)
 BROWSER_BASE_PREFIX = "browser-"
+# The Bay flavor: its tag, its bases' repository, what debootstrap lays down (tini is
+# PID 1), and what of the checkout goes into the build (the context, all hashed).
+BAY_TAG = "bay-mcp:latest"
+BAY_BASE_REPOSITORY = "bay-mcp-base"
+BAY_DEBIAN = (*DEBIAN_BASE, "tini")
+BAY_DOCKERFILE = "deploy/Dockerfile"
+BAY_REQUIREMENTS = "deploy/bay-image/requirements.txt"
+BAY_BUILD_REQUIREMENTS = "deploy/bay-image/build.txt"
+BAY_SOURCES = (
+    BAY_DOCKERFILE, BAY_REQUIREMENTS, BAY_BUILD_REQUIREMENTS,
+    "pyproject.toml", "README.md", ".gitignore", "bay_mcp", "rest", "ship",
+)  # fmt: skip
 
 
 class ImageBuildError(RuntimeError):
@@ -69,11 +88,25 @@ class BuildPlan:
     image_hash: str
     base_tag: str | None
     browser: bool = False
+    bay: bool = False
 
 
 def ship_context() -> Path:
     """The Docker build context: the `ship` package directory with its Dockerfile."""
     return Path(ship.__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The source checkout Bay runs from: the Bay image's build context.
+
+    Raises ImageBuildError when Bay was installed from a wheel (no checkout)."""
+    root = Path(bay_mcp.__file__).resolve().parent.parent
+    if not (root / BAY_DOCKERFILE).is_file():
+        raise ImageBuildError(
+            f"the Bay image is built from a source checkout of bay-mcp ({BAY_DOCKERFILE}); "
+            f"{root} is not one: run bay-mcp from a clone of the repository"
+        )
+    return root
 
 
 def _digest(*parts: bytes) -> str:
@@ -84,16 +117,30 @@ def _digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-def _context_files(context: Path) -> list[Path]:
+def _context_files(context: Path, *, bay: bool = False) -> list[Path]:
+    """What goes into the build context: Ship's package directory, or for Bay the
+    files and trees of `BAY_SOURCES`; never bytecode."""
+    roots = [context / name for name in BAY_SOURCES] if bay else [context]
     return sorted(
         path
-        for path in context.rglob("*")
+        for root in roots
+        for path in ([root] if root.is_file() else root.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
 
 
-def base_hash(context: Path, mirror: str, *, browser: bool = False) -> str:
+def base_hash(context: Path, mirror: str, *, browser: bool = False, bay: bool = False) -> str:
     """The hash of what goes into a flavor's base (the default's is what it always was)."""
+    if bay:
+        return _digest(
+            RECIPE_VERSION.encode(),
+            b"bay",
+            DEBIAN_SUITE.encode(),
+            mirror.encode(),
+            " ".join(BAY_DEBIAN).encode(),
+            (context / BAY_REQUIREMENTS).read_bytes(),
+            (context / BAY_BUILD_REQUIREMENTS).read_bytes(),
+        )
     requirements = context / "requirements"
     parts = [
         RECIPE_VERSION.encode(),
@@ -111,35 +158,53 @@ def base_hash(context: Path, mirror: str, *, browser: bool = False) -> str:
     return _digest(*parts)
 
 
-def base_tag(context: Path, mirror: str, *, browser: bool = False) -> str:
+def base_tag(context: Path, mirror: str, *, browser: bool = False, bay: bool = False) -> str:
     """The tag a flavor's offline base is cached under."""
+    if bay:
+        return f"{BAY_BASE_REPOSITORY}:{base_hash(context, mirror, bay=True)[:16]}"
     prefix = BROWSER_BASE_PREFIX if browser else ""
     return f"{BASE_REPOSITORY}:{prefix}{base_hash(context, mirror, browser=browser)[:16]}"
 
 
-def image_hash(context: Path, offline: bool, mirror: str, *, browser: bool = False) -> str:
+def image_hash(
+    context: Path, offline: bool, mirror: str, *, browser: bool = False, bay: bool = False
+) -> str:
     parts = [RECIPE_VERSION.encode(), b"offline" if offline else b"registry"]
     if browser:
         parts.append(b"browser")
+    if bay:
+        parts.append(b"bay")
     if offline:
-        parts.append(base_hash(context, mirror, browser=browser).encode())
-    for path in _context_files(context):
+        parts.append(base_hash(context, mirror, browser=browser, bay=bay).encode())
+    for path in _context_files(context, bay=bay):
         parts.append(str(path.relative_to(context)).encode())
         parts.append(path.read_bytes())
     return _digest(*parts)
 
 
-def plan(*, tag: str | None = None, offline: bool, mirror: str, browser: bool = False) -> BuildPlan:
-    """What to build: a flavor's tag (default per flavor), hash and offline base."""
-    context = ship_context()
+def plan(
+    *,
+    tag: str | None = None,
+    offline: bool,
+    mirror: str,
+    browser: bool = False,
+    bay: bool = False,
+) -> BuildPlan:
+    """What to build: a flavor's tag (default per flavor), hash and offline base.
+
+    Raises ImageBuildError for both flavors at once, or for Bay outside a checkout."""
+    if browser and bay:
+        raise ImageBuildError("choose one flavor: --browser (a Ship image) or --bay (Bay's)")
+    context = project_root() if bay else ship_context()
     return BuildPlan(
-        tag=tag or (BROWSER_TAG if browser else DEFAULT_TAG),
+        tag=tag or (BAY_TAG if bay else BROWSER_TAG if browser else DEFAULT_TAG),
         offline=offline,
         mirror=mirror,
         context=context,
-        image_hash=image_hash(context, offline, mirror, browser=browser),
-        base_tag=base_tag(context, mirror, browser=browser) if offline else None,
+        image_hash=image_hash(context, offline, mirror, browser=browser, bay=bay),
+        base_tag=base_tag(context, mirror, browser=browser, bay=bay) if offline else None,
         browser=browser,
+        bay=bay,
     )
 
 
@@ -205,11 +270,11 @@ async def _remove_image(engine: aiodocker.Docker, name: str, what: str) -> None:
         _progress(f"kept {what} {name[:30]} (still in use?): {exc.message}")
 
 
-def _context_tar(context: Path) -> io.BytesIO:
-    """The build context as a gzipped tar in memory (the `ship` package: small)."""
+def _context_tar(context: Path, *, bay: bool = False) -> io.BytesIO:
+    """The build context as a gzipped tar in memory (small: sources and lists)."""
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for path in _context_files(context):
+        for path in _context_files(context, bay=bay):
             tar.add(path, arcname=str(path.relative_to(context)))
     archive.seek(0)
     return archive
@@ -257,9 +322,61 @@ async def _chroot(rootfs: Path, *argv: str) -> None:
     await _run("chroot", str(rootfs), *argv, env=env)
 
 
+async def _install_ship(rootfs: Path, build: BuildPlan) -> None:
+    """Ship's flavors: apt and npm lists, Ship's venv and the user's, the sandbox user."""
+    requirements = build.context / "requirements"
+    debian_lists = ["debian.txt", *([BROWSER_DEBIAN] if build.browser else [])]
+    packages = [name for listed in debian_lists for name in _listed(requirements / listed)]
+    _progress(f"apt-get install {len(packages)} packages …")
+    await _chroot(rootfs, "apt-get", "update", "-q")
+    await _chroot(rootfs, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages)
+    node_packages = _listed(requirements / "npm.txt")
+    _progress(f"npm install -g {' '.join(node_packages)} …")
+    await _chroot(rootfs, "npm", "install", "-g", "--no-fund", "--no-audit", *node_packages)
+    # One pip run per venv: the browser's requirements resolve together with Ship's.
+    venvs = {
+        "/opt/ship": ["server.txt", *([BROWSER_SERVER] if build.browser else [])],
+        "/opt/python": ["kernel.txt"],
+    }
+    copied = [name for names in venvs.values() for name in names]
+    for name in copied:
+        shutil.copyfile(requirements / name, rootfs / "tmp" / name)
+    for venv, names in venvs.items():
+        _progress(f"installing {' '.join(names)} into {venv} …")
+        await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", venv)
+        files = [arg for name in names for arg in ("-r", f"/tmp/{name}")]
+        await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", *files)
+    # HOME is the workspace: dotfiles and `git config --global` persist with the files.
+    await _chroot(
+        rootfs, "useradd", "--uid", str(SANDBOX_UID), "--home-dir", "/workspace",
+        "--no-create-home", "--shell", "/bin/bash", SANDBOX_USER,
+    )  # fmt: skip
+    await _run("chown", "-R", f"{SANDBOX_UID}:{SANDBOX_UID}", str(rootfs / "opt/python"))
+    for name in copied:
+        (rootfs / "tmp" / name).unlink()
+
+
+async def _install_bay(rootfs: Path, build: BuildPlan) -> None:
+    """Bay's flavor: its pinned dependencies in /opt/bay, the build backend beside it
+    (where deploy/Dockerfile looks before installing either)."""
+    copied = {"requirements.txt": BAY_REQUIREMENTS, "build.txt": BAY_BUILD_REQUIREMENTS}
+    for name, source in copied.items():
+        shutil.copyfile(build.context / source, rootfs / "tmp" / name)
+    _progress(f"installing {BAY_REQUIREMENTS} into /opt/bay …")
+    await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", "/opt/bay")
+    await _chroot(rootfs, "/opt/bay/bin/pip", "install", "-q", "-r", "/tmp/requirements.txt")
+    _progress(f"installing {BAY_BUILD_REQUIREMENTS} into /opt/bay-build/backend …")
+    await _chroot(
+        rootfs, "/opt/bay/bin/pip", "install", "-q", "--target", "/opt/bay-build/backend",
+        "-r", "/tmp/build.txt",
+    )  # fmt: skip
+    for name in copied:
+        (rootfs / "tmp" / name).unlink()
+
+
 async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
     assert build.base_tag is not None
-    workdir = Path(tempfile.mkdtemp(prefix="bay-ship-base-", dir="/var/tmp"))
+    workdir = Path(tempfile.mkdtemp(prefix="bay-image-base-", dir="/var/tmp"))
     rootfs = workdir / "rootfs"
     try:
         started = time.monotonic()
@@ -267,7 +384,7 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         await _run(
             "debootstrap",
             "--variant=minbase",
-            f"--include={','.join(DEBIAN_BASE)}",
+            f"--include={','.join(BAY_DEBIAN if build.bay else DEBIAN_BASE)}",
             DEBIAN_SUITE,
             str(rootfs),
             build.mirror,
@@ -277,38 +394,8 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
         # host's, which also knows any TLS-inspecting proxy. Removed afterwards.
         shutil.copyfile(HOST_CA_BUNDLE, rootfs / "tmp/host-ca.crt")
         shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
-        requirements = build.context / "requirements"
-        debian_lists = ["debian.txt", *([BROWSER_DEBIAN] if build.browser else [])]
-        packages = [name for listed in debian_lists for name in _listed(requirements / listed)]
-        _progress(f"apt-get install {len(packages)} packages …")
-        await _chroot(rootfs, "apt-get", "update", "-q")
-        await _chroot(
-            rootfs, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages
-        )
-        node_packages = _listed(requirements / "npm.txt")
-        _progress(f"npm install -g {' '.join(node_packages)} …")
-        await _chroot(rootfs, "npm", "install", "-g", "--no-fund", "--no-audit", *node_packages)
-        # One pip run per venv: the browser's requirements resolve together with Ship's.
-        venvs = {
-            "/opt/ship": ["server.txt", *([BROWSER_SERVER] if build.browser else [])],
-            "/opt/python": ["kernel.txt"],
-        }
-        copied = [name for names in venvs.values() for name in names]
-        for name in copied:
-            shutil.copyfile(requirements / name, rootfs / "tmp" / name)
-        for venv, names in venvs.items():
-            _progress(f"installing {' '.join(names)} into {venv} …")
-            await _chroot(rootfs, "/usr/bin/python3", "-m", "venv", venv)
-            files = [arg for name in names for arg in ("-r", f"/tmp/{name}")]
-            await _chroot(rootfs, f"{venv}/bin/pip", "install", "-q", *files)
-        # HOME is the workspace: dotfiles and `git config --global` persist with the files.
-        await _chroot(
-            rootfs, "useradd", "--uid", str(SANDBOX_UID), "--home-dir", "/workspace",
-            "--no-create-home", "--shell", "/bin/bash", SANDBOX_USER,
-        )  # fmt: skip
-        await _run("chown", "-R", f"{SANDBOX_UID}:{SANDBOX_UID}", str(rootfs / "opt/python"))
-        for leftover in ("host-ca.crt", *copied):
-            (rootfs / "tmp" / leftover).unlink()
+        await (_install_bay if build.bay else _install_ship)(rootfs, build)
+        (rootfs / "tmp/host-ca.crt").unlink()
         (rootfs / "etc/resolv.conf").write_text("")
         # Lean: no package lists, archives, caches or documentation in the image.
         for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "tmp/npm-cache",
@@ -333,9 +420,14 @@ async def _build_base(build: BuildPlan, docker_host: str | None) -> None:
 
 
 async def _remove_stale_bases(engine: aiodocker.Docker, build: BuildPlan) -> None:
-    """Remove the bases neither flavor uses now (each flavor's current base is kept)."""
-    keep = {base_tag(build.context, build.mirror, browser=flavor) for flavor in (False, True)}
-    images = await engine.images.list(filters={"reference": [BASE_REPOSITORY]})
+    """Remove the bases no flavor uses now: Ship's keep each flavor's current base,
+    Bay's (a repository of its own) keeps its current one."""
+    if build.bay:
+        repository, keep = BAY_BASE_REPOSITORY, {build.base_tag}
+    else:
+        repository = BASE_REPOSITORY
+        keep = {base_tag(build.context, build.mirror, browser=flavor) for flavor in (False, True)}
+    images = await engine.images.list(filters={"reference": [repository]})
     for image in images:
         for tag in image.get("RepoTags") or []:
             if tag not in keep:
@@ -361,10 +453,12 @@ async def build_image(
                 _progress(f"reusing the base image {build.base_tag}")
             build_args["BASE_IMAGE"] = build.base_tag
         replaced = await _image_id(engine, build.tag)
-        _progress(f"building {build.tag} from {build.context / 'Dockerfile'} …")
+        dockerfile = build.context / (BAY_DOCKERFILE if build.bay else "Dockerfile")
+        _progress(f"building {build.tag} from {dockerfile} …")
         try:
             async for step in engine.images.build(
-                fileobj=_context_tar(build.context),
+                fileobj=_context_tar(build.context, bay=build.bay),
+                path_dockerfile=BAY_DOCKERFILE if build.bay else None,
                 encoding="gzip",
                 tag=build.tag,
                 buildargs=build_args,
