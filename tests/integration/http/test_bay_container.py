@@ -124,12 +124,14 @@ def deployment() -> Iterator[Deployment]:
         )
     suffix = secrets.token_hex(4)
     # Bay's data directory is /data in its container (the volume), never on this host.
-    server = HttpBay("", f"bay-test-{suffix}", Path("/data"), {OWNER: secrets.token_urlsafe(32)})
+    server = HttpBay(
+        "", f"bay-image-test-{suffix}", Path("/data"), {OWNER: secrets.token_urlsafe(32)}
+    )
     deployed = Deployment(
         server,
-        container=f"bay-test-{suffix}",
-        network=f"bay-test-net-{suffix}",
-        volume=f"bay-test-data-{suffix}",
+        container=f"bay-image-test-{suffix}",
+        network=f"bay-image-test-net-{suffix}",
+        volume=f"bay-image-test-data-{suffix}",
         key=server.keys[OWNER],
     )
     try:
