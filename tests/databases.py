@@ -23,31 +23,32 @@ SERVER_URL = os.environ.get("BAY_TEST_DATABASE_URL") or None
 ON_POSTGRES = SERVER_URL is not None
 
 
-def _admin_dsn() -> str:
-    assert SERVER_URL is not None
-    return make_url(SERVER_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+def _admin_dsn(server: str) -> str:
+    return make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(_admin_dsn())
+async def _admin(server: str, statement: str) -> None:
+    connection = await asyncpg.connect(_admin_dsn(server))
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
 
 
-async def create_postgres_database() -> str:
-    """A new empty database on the test server; its URL."""
-    assert SERVER_URL is not None
+async def create_postgres_database(server: str | None = SERVER_URL) -> str:
+    """A new empty database on the PostgreSQL server `server` (default: the test
+    run's); its URL."""
+    assert server is not None
     name = f"bay_test_{secrets.token_hex(6)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 async def drop_postgres_database(url: str) -> None:
     name = make_url(url).database
     # WITH (FORCE): a Bay killed by its test may have left connections open.
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    await _admin(maintenance, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager
@@ -97,3 +98,32 @@ def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
             await connection.close()
 
     return anyio.run(run)
+
+
+# Databases made for servers the tests start as processes, by data directory: servers
+# sharing a data directory (a restart, two processes) share its database, as they would
+# its SQLite file. Dropped at the end of the test session (`drop_server_databases`).
+_SERVER_DATABASES: dict[Path, str] = {}
+
+
+def server_database_env(data_dir: Path) -> dict[str, str]:
+    """BAY_DATABASE_URL for a server with this data directory: {} on SQLite (the data
+    directory's own file), else a PostgreSQL database of its own."""
+    if not ON_POSTGRES:
+        return {}
+    key = data_dir.resolve()
+    if key not in _SERVER_DATABASES:
+        _SERVER_DATABASES[key] = anyio.run(create_postgres_database)
+    return {"BAY_DATABASE_URL": _SERVER_DATABASES[key]}
+
+
+def server_database_url(data_dir: Path) -> str:
+    """The URL of the database a server with this data directory uses."""
+    env = server_database_env(data_dir)
+    return env.get("BAY_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'bay.db'}")
+
+
+def drop_server_databases() -> None:
+    for url in _SERVER_DATABASES.values():
+        anyio.run(drop_postgres_database, url)
+    _SERVER_DATABASES.clear()

@@ -7,8 +7,6 @@ skipped. `scripts/test` starts the engine and builds the images first.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
 from bay_mcp.managers.images import build_command
+from tests.databases import drop_server_databases, query, server_database_url
 
 IMAGE = DEFAULT_IMAGE
 TEST_LABEL = "bay.test=integration"
@@ -48,10 +47,10 @@ class BayResources:
         """Ids of the warm pool's live members: kept running on purpose, and still
         labelled as the pool's once claimed (Docker cannot relabel), so asked of Bay's
         database."""
-        with contextlib.closing(sqlite3.connect(self.data_dir / "bay.db")) as db:
-            rows = db.execute(
-                "SELECT id FROM sandboxes WHERE owner = 'bay:pool' AND deleted_at IS NULL"
-            ).fetchall()
+        rows = query(
+            server_database_url(self.data_dir),
+            "SELECT id FROM sandboxes WHERE owner = 'bay:pool' AND deleted_at IS NULL",
+        )
         return {row[0] for row in rows}
 
     def leftovers(self) -> list[str]:
@@ -115,3 +114,4 @@ def docker_engine() -> Iterator[None]:
     volumes = docker("volume", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
     if volumes:
         docker("volume", "rm", "-f", *volumes)
+    drop_server_databases()

@@ -27,6 +27,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from tests.databases import server_database_env
 from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
@@ -74,6 +75,7 @@ def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str
                 {"id": "python-only", "capabilities": ["python"]},
             ]
         ),
+        **server_database_env(data_dir),
         **extra,
     }
     if "DOCKER_HOST" in os.environ:

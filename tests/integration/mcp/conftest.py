@@ -25,6 +25,7 @@ import pytest_asyncio
 from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult
 
+from tests.databases import server_database_env
 from tests.integration.conftest import BayResources
 
 BAY_MCP = str(Path(sys.executable).parent / "bay-mcp")
@@ -52,6 +53,7 @@ class BayServer(BayResources):
             "BAY_INSTANCE_ID": self.instance_id,
             "BAY_PROFILES": json.dumps(self.profiles),
             "BAY_AUTO_BUILD_IMAGE": "false",
+            **server_database_env(self.data_dir),
         }
         if "DOCKER_HOST" in os.environ:
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]

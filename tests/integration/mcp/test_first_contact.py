@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.databases import server_database_env
 from tests.integration.conftest import IMAGE, BayResources, docker
 from tests.integration.mcp.conftest import text_of
 
@@ -57,6 +58,7 @@ async def test_a_first_launch_answers_at_once_and_builds_beside(no_image: None) 
         "BAY_DATA_DIR": str(fresh.data_dir),
         "BAY_INSTANCE_ID": fresh.instance_id,
         "BAY_SETUP_LOG": str(fresh.data_dir / "setup.log"),
+        **server_database_env(fresh.data_dir),
     }
     if "DOCKER_HOST" in os.environ:
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
@@ -124,6 +126,7 @@ async def test_a_failed_set_up_is_reported_on_every_call(tmp_path: Path) -> None
         "BAY_DATA_DIR": str(fresh.data_dir),
         "BAY_INSTANCE_ID": fresh.instance_id,
         "BAY_AUTO_BUILD_IMAGE": "false",
+        **server_database_env(fresh.data_dir),
     }
     try:
         async with Client(StdioServerParameters(command=str(launcher), env=env)) as client:
