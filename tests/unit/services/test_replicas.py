@@ -134,9 +134,7 @@ async def test_a_start_claimed_by_a_dead_process_is_replaced_a_live_ones_awaited
 
     # A start claimed by a process that is gone (its lease is not current): replaced.
     await _claim_start(first, sandbox.id, "bay-process-dead")
-    result = await first.execution.shell(
-        "alice", sandbox.id, "echo hi", 10, ".", _no_progress
-    )
+    result = await first.execution.shell("alice", sandbox.id, "echo hi", 10, ".", _no_progress)
     assert (result.exit_code, driver.started) == (0, 1)
     await first.sandboxes.stop("alice", sandbox.id)
 
