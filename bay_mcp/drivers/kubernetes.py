@@ -29,6 +29,7 @@ from kubernetes_asyncio.client import (
     Configuration,
     CoreV1Api,
     NetworkingV1Api,
+    V1ContainerStatus,
     V1Pod,
     VersionApi,
 )
@@ -63,16 +64,10 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 # Answers that mean "try again shortly", not "refused".
 _RETRYABLE = {429, 502, 503, 504}
-# A container waiting for one of these will not start by itself.
-_FATAL_WAITING = {
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-}
+# A container waiting for one of these will not start by itself (the kubelet retries
+# pulls, but a wrong reference or a missing registry does not mend in a start's time).
 _IMAGE_WAITING = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+_FATAL_WAITING = {*_IMAGE_WAITING, "CreateContainerConfigError", "CreateContainerError"}
 _ENDED_PHASES = {"Succeeded", "Failed"}
 
 
@@ -125,17 +120,21 @@ def _body(manifest: dict[str, Any]) -> Any:
     return manifest
 
 
-def _main_container(pod: V1Pod) -> tuple[str, Any]:
-    """The Pod's (only) container's name, and its status when the kubelet reported it."""
-    name = str(pod.spec.containers[0].name)
+# The models' stubs call every field present; the API leaves many out (None), hence
+# the checks below that look redundant to a type checker.
+
+
+def _container_status(pod: V1Pod) -> V1ContainerStatus | None:
+    """The status of the Pod's (only) container, once the kubelet reported it."""
+    name = pod.spec.containers[0].name
     statuses = (pod.status.container_statuses if pod.status else None) or []
-    return name, next((status for status in statuses if status.name == name), None)
+    return next((status for status in statuses if status.name == name), None)
 
 
 def _state(pod: V1Pod) -> tuple[ContainerState, int | None]:
     """A Pod's state as Bay's, and the exit code of its container when it ended."""
     phase = pod.status.phase if pod.status else None
-    _, status = _main_container(pod)
+    status = _container_status(pod)
     state = status.state if status is not None else None
     if state is not None and state.terminated is not None:
         return "exited", state.terminated.exit_code
@@ -152,7 +151,7 @@ def _state(pod: V1Pod) -> tuple[ContainerState, int | None]:
 
 def _waiting(pod: V1Pod) -> str | None:
     """Why the Pod's container is not running yet, as the kubelet says, if it says."""
-    _, status = _main_container(pod)
+    status = _container_status(pod)
     waiting = status.state.waiting if status is not None and status.state else None
     if waiting is None or not waiting.reason:
         return None
@@ -221,8 +220,9 @@ class KubernetesDriver:
                 # Reads the service account's token and CA that a Pod is given.
                 load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
                 return configuration
-            except ConfigException:
-                pass  # not in a Pod: the kubeconfig file ($KUBECONFIG or ~/.kube/config)
+            except ConfigException as exc:
+                # Not in a Pod: the kubeconfig file ($KUBECONFIG or ~/.kube/config).
+                log.debug("no in-cluster configuration (%s): using the kubeconfig", exc)
         config_file = str(self._settings.kubeconfig) if self._settings.kubeconfig else None
         try:
             await load_kube_config(
