@@ -292,6 +292,15 @@ class DockerDriver:
         }
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        if self._network is not None and spec.network == "none":
+            # Every container joins BAY_DOCKER_NETWORK, where Bay reaches it: a sandbox
+            # meant to have no network would silently get one. Refuse instead.
+            raise DriverError(
+                f"a profile with network 'none' cannot run while Bay reaches sandboxes "
+                f"on the network {self._network!r} (BAY_DOCKER_NETWORK): its sandboxes "
+                "would have that network. Use a profile with network 'bridge', or run "
+                "Bay on the host (BAY_DOCKER_NETWORK unset)"
+            )
         with _reachable():
             if self._network is None:
                 await self._ensure_network(SANDBOX_NETWORKS[spec.network])

@@ -1,0 +1,195 @@
+"""40 agents against one Bay and against two replicas sharing one PostgreSQL.
+
+Each agent creates a sandbox, then runs 10 warm `1+1` execs over REST; with two
+replicas, an agent's calls alternate between them (no stickiness). Printed: warm execs
+per second over the whole run, warm-exec p50/p99, the first exec (a cold start) and
+errors, for: one replica on SQLite, one on PostgreSQL, two on one PostgreSQL.
+
+PostgreSQL: BAY_BENCH_POSTGRES_URL, or a throwaway server from scripts/postgres.
+Usage: .venv/bin/python bench/replicas.py [--agents 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BAY_MCP, bay_environment, free_port, percentile, remove_instance
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = [{"id": "python-default", "warm_pool_size": 0}]
+
+
+@dataclass
+class Run:
+    first: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+
+@contextmanager
+def replica(instance: str, database_url: str | None) -> Iterator[str]:
+    """One `bay-mcp serve` on a free port; its URL. Sandboxes removed after."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-bench-replica-"))
+    env = bay_environment(data_dir, PROFILES)
+    env["BAY_INSTANCE_ID"] = instance
+    env["BAY_STATELESS_HTTP"] = "true"
+    env["BAY_MAX_CONCURRENT_EXECS_PER_OWNER"] = "128"
+    if database_url is not None:
+        env["BAY_DATABASE_URL"] = database_url
+    port = free_port()
+    with (data_dir / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [BAY_MCP, "serve", "--transport", "http", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the server did not start: see {data_dir}/server.log")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def agents(urls: list[str], count: int) -> Run:
+    run = Run()
+    limits = httpx.Limits(max_connections=count + 5)
+    clients = [httpx.AsyncClient(base_url=u, timeout=300, limits=limits) for u in urls]
+
+    async def agent(number: int) -> None:
+        turn = itertools.cycle(clients[number % len(clients) :] + clients[: number % len(clients)])
+        created = await next(turn).post("/v1/sandboxes", json={})
+        if created.status_code != 201:
+            run.errors += 1
+            return
+        sandbox = created.json()["id"]
+        for call in range(11):
+            started = time.perf_counter()
+            answer = await next(turn).post(
+                f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "1+1"}
+            )
+            elapsed = (time.perf_counter() - started) * 1000
+            if answer.status_code != 200 or answer.json()["output"] != "2\n":
+                run.errors += 1
+            (run.warm if call else run.first).append(elapsed)
+        await next(turn).delete(f"/v1/sandboxes/{sandbox}")
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(agent(n) for n in range(count)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def measure(label: str, replicas: int, database_url: str | None, count: int) -> Run:
+    instance = f"bay-bench-replicas-{os.getpid()}-{label.replace(' ', '-')}"
+    try:
+        with ExitStack() as stack:
+            urls = [stack.enter_context(replica(instance, database_url)) for _ in range(replicas)]
+            return asyncio.run(agents(urls, count))
+    finally:
+        remove_instance(instance)
+
+
+def _admin(server: str, statement: str) -> None:
+    async def run() -> None:
+        dsn = make_url(server).set(drivername="postgresql", database="postgres")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A new database on `server` for one measure; dropped after."""
+    name = f"bay_bench_{os.getpid()}_{time.monotonic_ns()}"
+    _admin(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    given = os.environ.get("BAY_BENCH_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    directory = tempfile.mkdtemp(prefix="bay-bench-postgres-")
+    url = subprocess.run(
+        [ROOT / "scripts/postgres", "start", directory],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    try:
+        yield url
+    finally:
+        subprocess.run([ROOT / "scripts/postgres", "stop", directory], check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=40)
+    args = parser.parse_args()
+    results: dict[str, Run] = {}
+    results["1 replica, SQLite"] = measure("sqlite", 1, None, args.agents)
+    with postgres_server() as server:
+        for label, replicas in (("1 replica, PostgreSQL", 1), ("2 replicas, PostgreSQL", 2)):
+            with postgres_database(server) as database:
+                results[label] = measure(label, replicas, database, args.agents)
+    print(f"\n{args.agents} agents × (create, first exec, 10 warm `1+1` execs) over REST")
+    print(
+        f"{'setup':<26}{'warm execs/s':>13}{'warm p50':>10}{'warm p99':>10}"
+        f"{'first p50':>11}{'errors':>8}"
+    )
+    for label, run in results.items():
+        print(
+            f"{label:<26}{len(run.warm) / run.seconds:>13.1f}"
+            f"{statistics.median(run.warm):>10.1f}{percentile(run.warm, 0.99):>10.1f}"
+            f"{statistics.median(run.first):>11.1f}{run.errors:>8}"
+        )
+    base = results["1 replica, SQLite"]
+    for label, run in results.items():
+        ratio = statistics.median(run.warm) / statistics.median(base.warm)
+        print(f"warm p50, {label} / 1 replica on SQLite: {ratio:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
