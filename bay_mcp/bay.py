@@ -29,15 +29,20 @@ from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.ports import PortService
-from bay_mcp.services.preview_tokens import PreviewTokens, load_secret
+from bay_mcp.services.preview_tokens import PreviewTokens
 from bay_mcp.services.reaper import GcRunning, Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database, display_url
 from bay_mcp.storage.leases import Leases
+from bay_mcp.storage.secrets import stored_secret
 
 log = logging.getLogger(__name__)
+
+
+# The name of the preview URLs' signing secret in the database.
+PREVIEW_SECRET = "preview-signing"
 
 
 def _driver(settings: BaySettings) -> Driver:
@@ -159,12 +164,14 @@ class Bay:
             self.session_manager,
             self.driver,
             self.activity,
-            PreviewTokens(load_secret(settings.data_dir), settings.preview_token_ttl_seconds),
+            PreviewTokens(None, settings.preview_token_ttl_seconds),  # its secret: start()
+            self.db,
         )
 
     async def start(self) -> None:
         await self.db.migrate()
         await self.leases.start()
+        self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
         log.info(
             "Bay %s ready: database %s, %d profile(s)",
             self.instance_id,

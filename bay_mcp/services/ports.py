@@ -7,9 +7,10 @@ An exposure belongs to the session it was made in: a stop, an idle reap or a cra
 ends it. Nothing has to tell this service: every request checks the sandbox's current
 session against the exposure's, so nothing stale is ever served.
 
-The exposures live in this process's memory: a Bay restart closes them (a new
-expose_port opens them again), and Bay processes sharing a database do not see each
-other's.
+Over HTTP the exposures are rows of the database: every Bay process sharing it (the
+replicas behind one load balancer) serves every exposure, and a restart keeps them
+while their session lives. Over stdio they are loopback forwards in this process's
+memory, closed with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
 from bay_mcp.adapters.loopback import Connect, LoopbackForward, Streams
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import NotFound, ShipError, ValidationFailed
@@ -31,7 +36,8 @@ from bay_mcp.services.preview_tokens import PreviewTokens
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import ExposedPort
 from bay_mcp.settings import Capability
-from bay_mcp.storage.models import Session, utcnow
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Exposure, Session, utcnow
 from ship.settings import DEFAULT_PORT as SHIP_PORT
 
 log = logging.getLogger(__name__)
@@ -47,8 +53,7 @@ class _Exposure:
     owner: str
     session_id: str
     created_at: datetime = field(default_factory=utcnow)
-    # The container's address, asked of the driver once per exposure.
-    address: str | None = None
+    # Over stdio, the loopback forward that serves it.
     forward: LoopbackForward | None = None
 
 
@@ -79,13 +84,18 @@ class PortService:
         driver: Driver,
         activity: ActivityClock,
         tokens: PreviewTokens,
+        db: Database,
     ) -> None:
+        self._db = db
         self._sandboxes = sandboxes
         self._sessions = sessions
         self._driver = driver
         self._activity = activity
         self.tokens = tokens
+        # Over stdio: this process's loopback forwards. Over HTTP: the database's rows,
+        # with the containers' addresses remembered by session.
         self._exposures: dict[tuple[str, int], _Exposure] = {}
+        self._addresses: dict[str, str] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Set by the HTTP server: URLs go through its proxy. Unset (stdio): loopback forwards.
         self.public_url: str | None = None
@@ -110,6 +120,8 @@ class PortService:
             session = await self._sessions.current(sandbox_id)
         if session is None:  # stopped between the start and here
             raise NotFound(f"sandbox {sandbox_id} stopped while its port was being exposed")
+        if self.public_url is not None:
+            return self._view(await self._store(owner, sandbox_id, port, session.id))
         async with self._lock(sandbox_id):
             exposure = self._exposures.get((sandbox_id, port))
             if exposure is not None and exposure.session_id != session.id:
@@ -117,19 +129,58 @@ class PortService:
                 exposure = None
             if exposure is None:
                 exposure = _Exposure(sandbox_id, port, owner, session.id)
-                if self.public_url is None:
-                    exposure.forward = LoopbackForward(self._connector(exposure))
-                    await exposure.forward.start()
+                exposure.forward = LoopbackForward(self._connector(exposure))
+                await exposure.forward.start()
                 self._exposures[(sandbox_id, port)] = exposure
                 log.info("sandbox %s: port %d exposed", sandbox_id, port)
         return self._view(exposure)
+
+    async def _store(self, owner: str, sandbox_id: str, port: int, session_id: str) -> _Exposure:
+        """The port's row for this session, made (or remade over a stale one's) if need be."""
+        async with self._db.session() as db:
+            row = await db.get(Exposure, (sandbox_id, port))
+            if row is not None and row.session_id == session_id:
+                return _from_row(row)
+            if row is not None:
+                await db.delete(row)
+                await db.flush()
+            row = Exposure(sandbox_id=sandbox_id, port=port, owner=owner, session_id=session_id)
+            db.add(row)
+            try:
+                await db.commit()
+            except IntegrityError:  # another process exposed it at the same moment
+                await db.rollback()
+                found = await db.get(Exposure, (sandbox_id, port))
+                if found is None:
+                    raise
+                return _from_row(found)
+        log.info("sandbox %s: port %d exposed", sandbox_id, port)
+        return _from_row(row)
+
+    async def _stored(self, sandbox_id: str, port: int | None = None) -> list[_Exposure]:
+        """Over HTTP: the sandbox's exposures (of one port, when given) in the database."""
+        async with self._db.session() as db:
+            query = select(Exposure).where(col(Exposure.sandbox_id) == sandbox_id)
+            if port is not None:
+                query = query.where(col(Exposure.port) == port)
+            return [_from_row(row) for row in (await db.exec(query)).all()]
+
+    async def _known(self, sandbox_id: str, port: int) -> _Exposure | None:
+        if self.public_url is None:
+            return self._exposures.get((sandbox_id, port))
+        found = await self._stored(sandbox_id, port)
+        return found[0] if found else None
 
     async def list(self, owner: str, sandbox_id: str) -> list[ExposedPort]:
         """The sandbox's exposed ports (those of its current session), by port."""
         await self._sandboxes.check_owner(owner, sandbox_id)
         session = await self._sessions.current(sandbox_id)
         views = []
-        for exposure in [e for e in self._exposures.values() if e.sandbox_id == sandbox_id]:
+        if self.public_url is not None:
+            exposures = await self._stored(sandbox_id)
+        else:
+            exposures = [e for e in self._exposures.values() if e.sandbox_id == sandbox_id]
+        for exposure in exposures:
             if _is_current(exposure, session):
                 views.append(self._view(exposure))
             else:
@@ -139,7 +190,7 @@ class PortService:
     async def unexpose(self, owner: str, sandbox_id: str, port: int) -> bool:
         """Close the port's exposure; False if it was not exposed (not an error)."""
         await self._sandboxes.check_owner(owner, sandbox_id)
-        exposure = self._exposures.get((sandbox_id, port))
+        exposure = await self._known(sandbox_id, port)
         if exposure is None:
             return False
         await self._drop(exposure)
@@ -152,7 +203,7 @@ class PortService:
         session has ended) or ShipError (the container has no address).
         """
         await self._sandboxes.check_owner(owner, sandbox_id)
-        exposure = self._exposures.get((sandbox_id, port))
+        exposure = await self._known(sandbox_id, port)
         if exposure is None:
             raise NotFound(
                 f"port {port} of sandbox {sandbox_id} is not exposed: call expose_port first",
@@ -168,13 +219,14 @@ class PortService:
             )
         assert session is not None
         assert session.container_id is not None
-        if exposure.address is None:
+        address = self._addresses.get(session.id)
+        if address is None:
             info = await self._driver.inspect(session.container_id)
             if info.address is None:
                 raise ShipError(f"sandbox {sandbox_id}'s container has no network address")
-            exposure.address = info.address
+            address = self._addresses[session.id] = info.address
         self._activity.touch(sandbox_id)  # someone using the preview keeps the sandbox up
-        return exposure.address, port
+        return address, port
 
     def signed_path(self, sandbox_id: str, port: int, owner: str) -> tuple[str, datetime]:
         """The proxy's path for the port with a signed token, and the token's expiry."""
@@ -218,14 +270,27 @@ class PortService:
         return lock
 
     async def _drop(self, exposure: _Exposure) -> None:
+        self._addresses.pop(exposure.session_id, None)
+        if exposure.forward is None:  # a row: this session's exposure of the port only
+            async with self._db.session() as db:
+                await db.exec(
+                    delete(Exposure).where(
+                        col(Exposure.sandbox_id) == exposure.sandbox_id,
+                        col(Exposure.port) == exposure.port,
+                        col(Exposure.session_id) == exposure.session_id,
+                    )
+                )
+                await db.commit()
+            log.info("sandbox %s: port %d closed", exposure.sandbox_id, exposure.port)
+            return
         if self._exposures.get((exposure.sandbox_id, exposure.port)) is exposure:
             del self._exposures[(exposure.sandbox_id, exposure.port)]
             log.info("sandbox %s: port %d closed", exposure.sandbox_id, exposure.port)
-        if exposure.forward is not None:
-            await exposure.forward.close()
+        await exposure.forward.close()
 
     async def close(self) -> None:
-        """Close every exposure (Bay is shutting down)."""
+        """Close this process's loopback forwards (Bay is shutting down); exposures in
+        the database stay for the other processes, and for this one's next start."""
         for exposure in list(self._exposures.values()):
             try:
                 await self._drop(exposure)
@@ -235,6 +300,10 @@ class PortService:
 
 def proxy_path(sandbox_id: str, port: int) -> str:
     return f"/v1/sandboxes/{sandbox_id}/ports/{port}"
+
+
+def _from_row(row: Exposure) -> _Exposure:
+    return _Exposure(row.sandbox_id, row.port, row.owner, row.session_id, row.created_at)
 
 
 def _is_current(exposure: _Exposure, session: Session | None) -> bool:

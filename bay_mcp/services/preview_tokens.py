@@ -3,49 +3,24 @@ without an API key (so a person can open it in a browser).
 
 A token is `<payload>.<signature>`, both base64url: the payload is JSON naming the
 sandbox, the port, the owner and the expiry (Unix seconds); the signature is its
-HMAC-SHA256 under a secret made once per Bay installation and kept in the data
-directory, so links survive a restart and every Bay process sharing the directory
-accepts them.
+HMAC-SHA256 under a secret made once per Bay installation and kept in its database
+(`storage/secrets.py`), so links survive a restart and every Bay process sharing the
+database (replicas, a stdio and an HTTP server) accepts them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bay_mcp.errors import Forbidden, Unauthorized
-
-SECRET_FILE = "preview_secret"
-
-
-def load_secret(data_dir: Path) -> bytes:
-    """The installation's signing secret, made (readable by its owner only) on first use."""
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{SECRET_FILE}.{secrets.token_hex(4)}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_bytes(32).hex() + "\n")
-        # A link fails if the file exists: two processes starting at once agree on one.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    secret = bytes.fromhex(path.read_text().strip())
-    if len(secret) < 32:
-        raise ValueError(f"{path} holds no usable secret: remove it, a new one is made")
-    return secret
+from bay_mcp.errors import Forbidden, InternalError, Unauthorized
 
 
 @dataclass(frozen=True)
@@ -68,13 +43,21 @@ def _decode(text: str) -> bytes:
 
 class PreviewTokens:
     def __init__(
-        self, secret: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time
+        self, secret: bytes | None, ttl_seconds: int, clock: Callable[[], float] = time.time
     ) -> None:
+        # None until Bay's start reads it from the database (`use_secret`).
         self._secret = secret
         self.ttl_seconds = ttl_seconds
         self._clock = clock
 
+    def use_secret(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("a preview signing secret needs at least 32 bytes")
+        self._secret = secret
+
     def _signature(self, payload: str) -> str:
+        if self._secret is None:
+            raise InternalError("preview URLs are not ready: Bay has not started")
         return _encode(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
 
     def sign(self, sandbox_id: str, port: int, owner: str) -> tuple[str, datetime]:

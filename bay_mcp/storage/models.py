@@ -177,3 +177,27 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True)
     holder: str
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StoredSecret(SQLModel, table=True):
+    """A secret of the installation, made once, shared by every Bay process on the
+    database (the preview URLs' signing key)."""
+
+    __tablename__ = "secrets"
+
+    name: str = Field(primary_key=True)
+    value: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Exposure(SQLModel, table=True):
+    """A port served through Bay's HTTP proxy: every Bay process sharing the database
+    serves it. It belongs to the session it was made in."""
+
+    __tablename__ = "exposures"
+
+    sandbox_id: str = Field(primary_key=True)
+    port: int = Field(primary_key=True)
+    owner: str
+    session_id: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

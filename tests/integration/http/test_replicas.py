@@ -21,14 +21,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import httpx
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.databases import create_postgres_database, drop_postgres_database, query
+from tests.databases import create_postgres_database, drop_postgres_database, query, run_async
 from tests.integration.conftest import docker
 from tests.integration.http.conftest import (
     HttpBay,
@@ -66,7 +65,7 @@ def _postgres_server() -> str:
 @pytest.fixture
 def replicas() -> Iterator[Replicas]:
     server = _postgres_server()
-    url = anyio.run(create_postgres_database, server)
+    url = run_async(create_postgres_database, server)
     instance = f"bay-test-{secrets.token_hex(4)}"
     settings = {
         "BAY_DATABASE_URL": url,
@@ -87,7 +86,7 @@ def replicas() -> Iterator[Replicas]:
                 stop_server(server_)
         for directory in dirs:
             shutil.rmtree(directory, ignore_errors=True)
-        anyio.run(drop_postgres_database, url)
+        run_async(drop_postgres_database, url)
 
 
 def test_a_sandbox_made_through_one_replica_is_used_through_the_other(
@@ -226,6 +225,35 @@ def test_a_replica_killed_mid_exec_leaves_the_other_serving(replicas: Replicas) 
         fresh = made.json()["id"]
         ran = other.post(f"/v1/sandboxes/{fresh}/shell/exec", json={"command": "echo ok"})
         assert ran.json()["output"].strip() == "ok", ran.text
+
+
+def test_a_port_exposed_through_one_replica_is_served_by_the_other(replicas: Replicas) -> None:
+    with replicas.first.client("alice") as one, replicas.second.client("alice") as other:
+        sandbox = one.post("/v1/sandboxes", json={}).json()["id"]
+        started = one.post(
+            f"/v1/sandboxes/{sandbox}/shell/exec",
+            json={
+                "command": "echo from-the-sandbox > index.html; "
+                "nohup python3 -m http.server 8000 > server.log 2>&1 & "
+                "for i in $(seq 100); do curl -sf localhost:8000/ >/dev/null && exit 0; "
+                "sleep 0.1; done; exit 1"
+            },
+        )
+        assert started.json()["exit_code"] == 0, started.text
+        ports = f"/v1/sandboxes/{sandbox}/ports"
+        exposed = one.post(ports, json={"port": 8000})
+        assert exposed.status_code == 201, exposed.text
+        # The signed URL names the first replica; the second (same database, same
+        # signing secret) serves it, and lists it.
+        path = httpx.URL(exposed.json()["url"]).raw_path.decode()
+        served = httpx.get(replicas.second.url + path)
+        assert served.status_code == 200, served.text
+        assert "from-the-sandbox" in served.text
+        assert [entry["port"] for entry in other.get(ports).json()["ports"]] == [8000]
+        # Closed through the second, it is closed on the first.
+        assert other.delete(f"{ports}/8000").status_code == 204
+        gone = one.get(f"{ports}/8000/")
+        error_of(gone, 404, "not_found")
 
 
 def _until_file(client: httpx.Client, sandbox: str, path: str) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import stat
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bay_mcp.errors import Forbidden, Unauthorized
-from bay_mcp.services.preview_tokens import PreviewTokens, load_secret
+from bay_mcp.errors import Forbidden, InternalError, Unauthorized
+from bay_mcp.services.preview_tokens import PreviewTokens
+from bay_mcp.storage.database import Database
+from bay_mcp.storage.secrets import stored_secret
+from tests.databases import database_url
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0
@@ -67,10 +70,25 @@ def test_a_signed_payload_that_is_no_grant_is_unauthorized() -> None:
         signer.verify(forged, "sandbox-a", 8000)
 
 
-def test_the_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
-    first = load_secret(tmp_path / "data")
-    assert len(first) == 32
-    assert load_secret(tmp_path / "data") == first
-    mode = (tmp_path / "data" / "preview_secret").stat().st_mode
-    assert stat.S_IMODE(mode) == 0o600
-    assert [p.name for p in (tmp_path / "data").iterdir()] == ["preview_secret"]
+async def test_the_secret_is_made_once_and_shared_through_the_database(tmp_path: Path) -> None:
+    async with database_url(tmp_path / "bay.db") as url:
+        database = Database(url=url)
+        await database.migrate()
+        try:
+            made = await asyncio.gather(*(stored_secret(database, "preview") for _ in range(5)))
+            assert len(made[0]) == 32
+            assert set(made) == {made[0]}  # five processes starting at once agree on one
+            assert await stored_secret(database, "other") != made[0]
+        finally:
+            await database.close()
+        # A token one process signs, another process on the database accepts.
+        signer, checker = PreviewTokens(None, 60), PreviewTokens(None, 60)
+        signer.use_secret(made[0])
+        checker.use_secret(made[0])
+        token, _ = signer.sign("sandbox-a", 8000, "alice")
+        assert checker.verify(token, "sandbox-a", 8000).owner == "alice"
+
+
+def test_no_token_is_signed_before_the_secret_is_read() -> None:
+    with pytest.raises(InternalError, match="not started"):
+        PreviewTokens(None, 60).sign("sandbox-a", 8000, "alice")

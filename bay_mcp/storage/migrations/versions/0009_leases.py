@@ -1,5 +1,6 @@
 """Leases (one reaper among Bay replicas, live processes); the process that
-started a session; snapshot sizes as BIGINT
+started a session; secrets and exposed ports shared by replicas; snapshot sizes as
+BIGINT
 
 Revision ID: 0009
 Revises: 0008
@@ -27,6 +28,22 @@ def upgrade() -> None:
         sa.Column("expires_at", bay_mcp.storage.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "secrets",
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("value", sa.String(), nullable=False),
+        sa.Column("created_at", bay_mcp.storage.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "exposures",
+        sa.Column("sandbox_id", sa.String(), nullable=False),
+        sa.Column("port", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(), nullable=False),
+        sa.Column("session_id", sa.String(), nullable=False),
+        sa.Column("created_at", bay_mcp.storage.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("sandbox_id", "port"),
+    )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("starter", sa.String(), nullable=True))
     # PostgreSQL's INTEGER stops at 2 GiB; SQLite's is 64-bit already (a no-op there).
@@ -43,4 +60,6 @@ def downgrade() -> None:
         )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("starter")
+    op.drop_table("exposures")
+    op.drop_table("secrets")
     op.drop_table("leases")
