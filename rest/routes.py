@@ -648,11 +648,11 @@ def health_route(bay: Bay) -> Route:
         checks: dict[str, str] = {}
         try:
             await bay.db.ping()
-            checks["database"] = "ok"
+            checks["database"] = "ok (sqlite)" if bay.db.is_sqlite else "ok (postgresql)"
         except Exception as exc:  # reported, not raised: this is the health check
             checks["database"] = f"failing: {type(exc).__name__}"
         try:
-            checks["driver"] = f"ok (docker {await bay.driver.ping()})"
+            checks["driver"] = f"ok ({bay.settings.driver} {await bay.driver.ping()})"
         except Exception as exc:
             checks["driver"] = f"failing: {exc}"
         healthy = all(value.startswith("ok") for value in checks.values())

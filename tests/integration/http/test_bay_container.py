@@ -159,7 +159,7 @@ def test_bay_runs_unprivileged_healthy_and_behind_its_key(deployment: Deployment
         assert health.status_code == 200
         body = health.json()
         assert body["status"] == "healthy"
-        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["database"] == "ok (sqlite)"
         assert body["checks"]["driver"].startswith("ok (docker ")
         error_of(anonymous.get("/v1/sandboxes"), 401, "unauthorized")
     with deployment.server.client(Authorization="Bearer not-the-key") as wrong:

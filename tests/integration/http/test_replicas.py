@@ -93,6 +93,8 @@ def test_a_sandbox_made_through_one_replica_is_used_through_the_other(
     replicas: Replicas,
 ) -> None:
     with replicas.first.client("alice") as one, replicas.second.client("alice") as other:
+        for client in (one, other):
+            assert client.get("/health").json()["checks"]["database"] == "ok (postgresql)"
         made = one.post("/v1/sandboxes", json={})
         assert made.status_code == 201, made.text
         sandbox = made.json()["id"]
