@@ -97,6 +97,7 @@ class Bay:
             start_timeout=settings.start_timeout_seconds,
             max_concurrent_starts=settings.max_concurrent_starts,
         )
+        self.activity.busy = self.session_manager.busy
         self.cargo_manager = CargoManager(self.driver, self.instance_id)
         # Calls share each sandbox's gate; snapshots, restores and forks hold it alone.
         self.gate = SandboxGate()

@@ -6,6 +6,9 @@ when Bay closes; whoever decides on idleness in this process (the reaper) reads
 `last_active` over the database's value, so nothing here is ever stopped for looking
 idle when it was just used. After a crash the idle timers are at most `interval`
 stale, nothing else.
+
+Calls still running count as use at every write: a long call through one Bay process
+keeps its sandbox from looking idle to the reaper of another sharing the database.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import bindparam, update
@@ -31,6 +35,8 @@ class ActivityClock:
         self._pending: dict[str, datetime] = {}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The sandboxes with calls running in this process (set by the composition root).
+        self.busy: Callable[[], Iterable[str]] = tuple
 
     def touch(self, sandbox_id: str) -> None:
         self._pending[sandbox_id] = utcnow()
@@ -42,6 +48,8 @@ class ActivityClock:
 
     async def flush(self) -> None:
         """Write the noted times, one statement for all of them."""
+        for sandbox_id in self.busy():
+            self.touch(sandbox_id)
         if not self._pending:
             return
         batch, self._pending = self._pending, {}

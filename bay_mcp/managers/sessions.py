@@ -113,6 +113,10 @@ class SessionManager:
     def in_use(self, sandbox_id: str) -> bool:
         return self._in_use.get(sandbox_id, 0) > 0
 
+    def busy(self) -> list[str]:
+        """The sandboxes with calls running on their session in this process."""
+        return list(self._in_use)
+
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         lock = self._locks.get(sandbox_id)
         if lock is None:

@@ -19,7 +19,7 @@ from bay_mcp.services.reaper import REAPER_LEASE, GcRunning
 from bay_mcp.settings import BaySettings
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases, process_lease
-from bay_mcp.storage.models import Session
+from bay_mcp.storage.models import Sandbox, Session, utcnow
 from tests.databases import database_url
 from tests.fakes import FakeDriver, FakeShip
 
@@ -166,3 +166,26 @@ async def _claim_start(bay: Bay, sandbox_id: str, starter: str) -> None:
 
 async def _no_progress(message: str) -> None:
     return None
+
+
+async def test_a_long_call_on_one_replica_keeps_its_sandbox_busy_for_the_other(
+    replicas: tuple[Bay, Bay],
+) -> None:
+    first, second = replicas
+    sandbox = await first.sandboxes.create("alice")
+    await first.execution.shell("alice", sandbox.id, "echo hi", 10, ".", _no_progress)
+    await first.activity.flush()
+    async with first.db.session() as db:
+        row = await db.get(Sandbox, sandbox.id)
+        assert row is not None
+        row.last_active_at = utcnow() - timedelta(hours=1)  # looks idle for an hour
+        db.add(row)
+        await db.commit()
+    # A call is running on the first replica: its next activity write says so, and the
+    # second replica's reaper leaves the session alone.
+    async with first.session_manager.using(sandbox.id):
+        await first.activity.flush()
+        stopped = await second.session_manager.stop_if_idle(
+            sandbox.id, idle_before=utcnow() - timedelta(minutes=10)
+        )
+    assert not stopped
