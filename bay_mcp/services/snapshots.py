@@ -262,13 +262,14 @@ class SnapshotService:
         limit_count = self._settings.max_snapshots_per_owner
         limit_bytes = self._settings.max_snapshot_mb_per_owner * MB
         async with self._db.session() as db:
-            count, used = (
+            count, total = (
                 await db.exec(
                     select(func.count(), func.coalesce(func.sum(Snapshot.size_bytes), 0)).where(
                         Snapshot.owner == owner
                     )
                 )
             ).one()
+        used = int(total)  # PostgreSQL sums a BIGINT column to a NUMERIC (a Decimal)
         if count >= limit_count:
             oldest = await self._owners_snapshots(owner, largest=False)
             raise QuotaExceeded(

@@ -4,6 +4,7 @@ and what goes with a deleted sandbox."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,8 @@ async def _quota_refusals(bay: Bay, driver: FakeDriver) -> None:
         assert "BAY_MAX_SNAPSHOT_MB_PER_OWNER" in too_big.value.message
         assert first.id in too_big.value.message
         assert too_big.value.details["scope"] == "snapshot_mb"
+        # Plain JSON on either database (PostgreSQL's SUM answers a Decimal).
+        assert json.loads(json.dumps(too_big.value.details))["used_bytes"] == 6 * MB
         # The refused copy left no volume behind.
         assert len([v for v in driver.volumes if v.startswith("bay-snapshot-")]) == 1
 
