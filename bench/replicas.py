@@ -1,9 +1,10 @@
 """40 agents against one Bay and against two replicas sharing one PostgreSQL.
 
-Each agent creates a sandbox, then runs 10 warm `1+1` execs over REST; with two
-replicas, an agent's calls alternate between them (no stickiness). Printed: warm execs
-per second over the whole run, warm-exec p50/p99, the first exec (a cold start) and
-errors, for: one replica on SQLite, one on PostgreSQL, two on one PostgreSQL.
+Each agent creates a sandbox and runs a first exec (a cold start: no warm pool); then
+all agents at once run 10 warm `1+1` execs each over REST; with two replicas, an
+agent's calls alternate between them (no stickiness). Printed: warm execs per second
+over the warm phase, warm-exec p50/p99, the first exec and errors, for: one replica on
+SQLite, one on PostgreSQL, two on one PostgreSQL.
 
 PostgreSQL: BAY_BENCH_POSTGRES_URL, or a throwaway server from scripts/postgres.
 Usage: .venv/bin/python bench/replicas.py [--agents 40]
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import shutil
 import statistics
@@ -81,35 +81,43 @@ def replica(instance: str, database_url: str | None) -> Iterator[str]:
 
 
 async def agents(urls: list[str], count: int) -> Run:
+    """Every agent creates its sandbox and runs a first exec; then, all together, 10
+    warm execs each (the warm phase is what the rate counts)."""
     run = Run()
     limits = httpx.Limits(max_connections=count + 5)
     clients = [httpx.AsyncClient(base_url=u, timeout=300, limits=limits) for u in urls]
 
-    async def agent(number: int) -> None:
-        turn = itertools.cycle(clients[number % len(clients) :] + clients[: number % len(clients)])
-        created = await next(turn).post("/v1/sandboxes", json={})
+    async def call(client: httpx.AsyncClient, sandbox: str, into: list[float]) -> None:
+        started = time.perf_counter()
+        answer = await client.post(f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "1+1"})
+        into.append((time.perf_counter() - started) * 1000)
+        if answer.status_code != 200 or answer.json()["output"] != "2\n":
+            run.errors += 1
+
+    async def prepare(number: int) -> str | None:
+        created = await clients[number % len(clients)].post("/v1/sandboxes", json={})
         if created.status_code != 201:
             run.errors += 1
-            return
-        sandbox = created.json()["id"]
-        for call in range(11):
-            started = time.perf_counter()
-            answer = await next(turn).post(
-                f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "1+1"}
-            )
-            elapsed = (time.perf_counter() - started) * 1000
-            if answer.status_code != 200 or answer.json()["output"] != "2\n":
-                run.errors += 1
-            (run.warm if call else run.first).append(elapsed)
-        await next(turn).delete(f"/v1/sandboxes/{sandbox}")
+            return None
+        sandbox: str = created.json()["id"]
+        await call(clients[(number + 1) % len(clients)], sandbox, run.first)
+        return sandbox
 
-    started = time.perf_counter()
+    async def warm(number: int, sandbox: str) -> None:
+        for turn in range(10):  # alternating replicas: no stickiness
+            await call(clients[(number + turn) % len(clients)], sandbox, run.warm)
+
     try:
-        await asyncio.gather(*(agent(n) for n in range(count)))
+        sandboxes = await asyncio.gather(*(prepare(n) for n in range(count)))
+        started = time.perf_counter()
+        await asyncio.gather(*(warm(n, s) for n, s in enumerate(sandboxes) if s is not None))
+        run.seconds = time.perf_counter() - started
+        for number, sandbox in enumerate(sandboxes):
+            if sandbox is not None:
+                await clients[number % len(clients)].delete(f"/v1/sandboxes/{sandbox}")
     finally:
         for client in clients:
             await client.aclose()
-    run.seconds = time.perf_counter() - started
     return run
 
 
@@ -173,7 +181,7 @@ def main() -> int:
         for label, replicas in (("1 replica, PostgreSQL", 1), ("2 replicas, PostgreSQL", 2)):
             with postgres_database(server) as database:
                 results[label] = measure(label, replicas, database, args.agents)
-    print(f"\n{args.agents} agents × (create, first exec, 10 warm `1+1` execs) over REST")
+    print(f"\n{args.agents} agents × 10 warm `1+1` execs at once over REST (after create + first)")
     print(
         f"{'setup':<26}{'warm execs/s':>13}{'warm p50':>10}{'warm p99':>10}"
         f"{'first p50':>11}{'errors':>8}"
