@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import asyncpg
 from sqlalchemy import make_url
 
 SERVER_URL = os.environ.get("BAY_TEST_DATABASE_URL") or None
+T = TypeVar("T")
+
+
+def run_async(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run a coroutine function to its end from sync code, inside a test's event loop or
+    not: on a thread of its own, with a loop of its own."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(anyio.run, function, *args).result()
+
+
 ON_POSTGRES = SERVER_URL is not None
 
 
@@ -70,11 +81,11 @@ def database_url_sync(sqlite_file: Path) -> Iterator[str]:
     if not ON_POSTGRES:
         yield f"sqlite+aiosqlite:///{sqlite_file}"
         return
-    url = anyio.run(create_postgres_database)
+    url = run_async(create_postgres_database)
     try:
         yield url
     finally:
-        anyio.run(drop_postgres_database, url)
+        run_async(drop_postgres_database, url)
 
 
 def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -97,7 +108,7 @@ def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         finally:
             await connection.close()
 
-    return anyio.run(run)
+    return run_async(run)
 
 
 # Databases made for servers the tests start as processes, by data directory: servers
@@ -113,7 +124,7 @@ def server_database_env(data_dir: Path) -> dict[str, str]:
         return {}
     key = data_dir.resolve()
     if key not in _SERVER_DATABASES:
-        _SERVER_DATABASES[key] = anyio.run(create_postgres_database)
+        _SERVER_DATABASES[key] = run_async(create_postgres_database)
     return {"BAY_DATABASE_URL": _SERVER_DATABASES[key]}
 
 
@@ -125,5 +136,5 @@ def server_database_url(data_dir: Path) -> str:
 
 def drop_server_databases() -> None:
     for url in _SERVER_DATABASES.values():
-        anyio.run(drop_postgres_database, url)
+        run_async(drop_postgres_database, url)
     _SERVER_DATABASES.clear()
