@@ -88,11 +88,14 @@ class Server:
 
 
 @contextmanager
-def http_server(profiles: list[dict[str, Any]]) -> Iterator[Server]:
+def http_server(
+    profiles: list[dict[str, Any]], extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """`bay-mcp serve --transport http` on a free loopback port, in a throwaway data
-    directory; every container and volume it made is removed after."""
+    directory, with `extra_env` over the benchmarks' settings; every container and
+    volume of its instance is removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="bay-bench-"))
-    env = bay_environment(data_dir, profiles)
+    env = {**bay_environment(data_dir, profiles), **(extra_env or {})}
     port = free_port()
     with (data_dir / "server.log").open("wb") as log:
         process = subprocess.Popen(

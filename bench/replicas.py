@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import httpx
 from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BAY_MCP, bay_environment, free_port, percentile, remove_instance
+from common import http_server, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = [{"id": "python-default", "warm_pool_size": 0}]
@@ -43,41 +42,6 @@ class Run:
     warm: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
-
-
-@contextmanager
-def replica(instance: str, database_url: str | None) -> Iterator[str]:
-    """One `bay-mcp serve` on a free port; its URL. Sandboxes removed after."""
-    data_dir = Path(tempfile.mkdtemp(prefix="bay-bench-replica-"))
-    env = bay_environment(data_dir, PROFILES)
-    env["BAY_INSTANCE_ID"] = instance
-    env["BAY_STATELESS_HTTP"] = "true"
-    env["BAY_MAX_CONCURRENT_EXECS_PER_OWNER"] = "128"
-    if database_url is not None:
-        env["BAY_DATABASE_URL"] = database_url
-    port = free_port()
-    with (data_dir / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [BAY_MCP, "serve", "--transport", "http", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the server did not start: see {data_dir}/server.log")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def agents(urls: list[str], count: int) -> Run:
@@ -122,13 +86,17 @@ async def agents(urls: list[str], count: int) -> Run:
 
 
 def measure(label: str, replicas: int, database_url: str | None, count: int) -> Run:
-    instance = f"bay-bench-replicas-{os.getpid()}-{label.replace(' ', '-')}"
-    try:
-        with ExitStack() as stack:
-            urls = [stack.enter_context(replica(instance, database_url)) for _ in range(replicas)]
-            return asyncio.run(agents(urls, count))
-    finally:
-        remove_instance(instance)
+    env = {
+        # Shared by the replicas: each one's reaper knows the others' containers.
+        "BAY_INSTANCE_ID": f"bay-bench-replicas-{os.getpid()}-{label.replace(' ', '-')}",
+        "BAY_STATELESS_HTTP": "true",
+        "BAY_MAX_CONCURRENT_EXECS_PER_OWNER": "128",
+    }
+    if database_url is not None:
+        env["BAY_DATABASE_URL"] = database_url
+    with ExitStack() as stack:
+        servers = [stack.enter_context(http_server(PROFILES, env)) for _ in range(replicas)]
+        return asyncio.run(agents([server.url for server in servers], count))
 
 
 def _admin(server: str, statement: str) -> None:
