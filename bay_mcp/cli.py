@@ -17,11 +17,7 @@ from bay_mcp import __version__
 
 if TYPE_CHECKING:
     from bay_mcp.settings import BaySettings
-from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
-
-# The Bay image's tag (bay_mcp.adapters.image_build.BAY_TAG), here without importing
-# the image builder: the stdio server's start must not pay for it.
-BAY_IMAGE = "bay-mcp:latest"
+from bay_mcp.limits import BAY_IMAGE, BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

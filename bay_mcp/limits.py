@@ -11,6 +11,8 @@ POOL_OWNER = "bay:pool"
 DEFAULT_IMAGE = "ship:latest"
 # The browser flavor: the default image plus Chromium and Playwright.
 BROWSER_IMAGE = "ship-browser:latest"
+# Bay itself, to run as a service (`bay-mcp image build --bay`).
+BAY_IMAGE = "bay-mcp:latest"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Executions (python, shell): seconds.

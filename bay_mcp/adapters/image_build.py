@@ -40,7 +40,7 @@ from aiodocker.exceptions import DockerError
 
 import bay_mcp
 import ship
-from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
+from bay_mcp.limits import BAY_IMAGE, BROWSER_IMAGE, DEFAULT_IMAGE
 
 DEFAULT_TAG = DEFAULT_IMAGE
 BROWSER_TAG = BROWSER_IMAGE
@@ -63,7 +63,7 @@ BROWSER_LISTS = (BROWSER_DEBIAN, BROWSER_SERVER)
 BROWSER_BASE_PREFIX = "browser-"
 # The Bay flavor: its tag, its bases' repository, what debootstrap lays down (tini is
 # PID 1), and what of the checkout goes into the build (the context, all hashed).
-BAY_TAG = "bay-mcp:latest"
+BAY_TAG = BAY_IMAGE
 BAY_BASE_REPOSITORY = "bay-mcp-base"
 BAY_DEBIAN = (*DEBIAN_BASE, "tini")
 BAY_DOCKERFILE = "deploy/Dockerfile"

@@ -15,7 +15,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import bay_mcp
-from bay_mcp import cli
 from bay_mcp.adapters import image_build
 from bay_mcp.adapters.image_build import (
     BASE_REPOSITORY,
@@ -91,10 +90,6 @@ def test_plan_tags_the_bay_image_and_a_base_repository_of_its_own() -> None:
 def test_one_flavor_at_a_time() -> None:
     with pytest.raises(ImageBuildError, match="one flavor"):
         plan(offline=True, mirror=MIRROR, browser=True, bay=True)
-
-
-def test_the_cli_names_the_same_tag() -> None:
-    assert cli.BAY_IMAGE == BAY_TAG
 
 
 def test_outside_a_checkout_the_bay_image_cannot_be_planned(
