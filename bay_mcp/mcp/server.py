@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from bay_mcp.bay import Bay
 from bay_mcp.errors import BayError
 from bay_mcp.limits import DEFAULT_PROFILE, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S
-from bay_mcp.managers import Progress
+from bay_mcp.managers import Progress, no_progress
 from bay_mcp.mcp.results import file_content, file_links, python_content, shell_content
 from bay_mcp.services.output import cargo_uri
 from bay_mcp.services.views import (
@@ -218,16 +218,21 @@ def strict_arguments(model: type[Arguments]) -> type[Arguments]:
     )
 
 
+def _wants_progress(ctx: Context[Any, Any]) -> bool:
+    """Whether the caller asked for progress notifications (sent a progress token)."""
+    meta = getattr(ctx.request_context, "meta", None) or {}
+    return meta.get("progress_token") is not None or meta.get("progressToken") is not None
+
+
 def _live_output(ctx: Context[Any, Any], limit: int) -> LiveOutput | None:
     """A LiveOutput when the caller asked for progress notifications: streaming the
     output from Ship costs a call ~2 ms, paid only by a caller that will see it."""
-    meta = getattr(ctx.request_context, "meta", None) or {}
-    if meta.get("progress_token") is None and meta.get("progressToken") is None:
-        return None
-    return LiveOutput(limit)
+    return LiveOutput(limit) if _wants_progress(ctx) else None
 
 
 def _progress_for(ctx: Context[Any, Any]) -> Progress:
+    if not _wants_progress(ctx):
+        return no_progress  # nothing would be sent: no reports, no heartbeat
     step = 0
 
     async def report(message: str) -> None:
@@ -269,7 +274,10 @@ async def _with_heartbeat(
     work: Awaitable[T], progress: Progress, what: str, live: LiveOutput | None = None
 ) -> T:
     """Await `work`, reporting its new output (`live`) every LIVE_INTERVAL_S and the
-    elapsed time every few seconds while it says nothing."""
+    elapsed time every few seconds while it says nothing. A caller that will hear
+    nothing gets the work awaited as it is (no task, no timer: a warm call's time)."""
+    if progress is no_progress and live is None:
+        return await work
     task = asyncio.ensure_future(work)
     started = last_report = time.monotonic()
     try:
