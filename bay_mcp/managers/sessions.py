@@ -17,7 +17,6 @@ import asyncio
 import logging
 import secrets
 import time
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.images import ImageProvider
+from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
@@ -95,7 +95,7 @@ class SessionManager:
         self._metrics = metrics
         self._instance_id = instance_id
         self._start_timeout = start_timeout
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()  # one per sandbox
         # Calls running on each sandbox's session right now: the reaper leaves those alone.
         self._in_use: Counter[str] = Counter()
 
@@ -116,13 +116,6 @@ class SessionManager:
     def busy(self) -> list[str]:
         """The sandboxes with calls running on their session in this process."""
         return list(self._in_use)
-
-    def _lock(self, sandbox_id: str) -> asyncio.Lock:
-        lock = self._locks.get(sandbox_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[sandbox_id] = lock
-        return lock
 
     async def current(self, sandbox_id: str) -> Session | None:
         """The sandbox's session row, if it has one (starting, ready or failed)."""

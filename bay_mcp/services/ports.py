@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -31,6 +30,7 @@ from bay_mcp.drivers import Driver
 from bay_mcp.errors import NotFound, ShipError, ValidationFailed
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.managers.activity import ActivityClock
+from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.preview_tokens import PreviewTokens
 from bay_mcp.services.sandboxes import SandboxService
@@ -96,7 +96,7 @@ class PortService:
         # with the containers' addresses remembered by session.
         self._exposures: dict[tuple[str, int], _Exposure] = {}
         self._addresses: dict[str, str] = {}
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()  # one per sandbox
         # Set by the HTTP server: URLs go through its proxy. Unset (stdio): loopback forwards.
         self.public_url: str | None = None
 
@@ -261,13 +261,6 @@ class PortService:
                 raise not_listening(exposure.sandbox_id, exposure.port) from exc
 
         return connect
-
-    def _lock(self, sandbox_id: str) -> asyncio.Lock:
-        lock = self._locks.get(sandbox_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[sandbox_id] = lock
-        return lock
 
     async def _drop(self, exposure: _Exposure) -> None:
         self._addresses.pop(exposure.session_id, None)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -31,6 +30,7 @@ from bay_mcp.limits import MB
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import CALL_WAIT_S, SandboxGate
+from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
@@ -85,9 +85,7 @@ class SnapshotService:
         self._gate = gate
         # Held while an owner's quota is checked and a snapshot recorded (not while
         # copying), so two snapshots at once cannot both take the last place.
-        self._owner_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._owner_locks = KeyedLocks()
 
     async def create(
         self,
@@ -304,10 +302,7 @@ class SnapshotService:
 
     @asynccontextmanager
     async def _owner_lock(self, owner: str) -> AsyncIterator[None]:
-        lock = self._owner_locks.get(owner)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._owner_locks[owner] = lock
+        lock = self._owner_locks(owner)
         try:
             async with asyncio.timeout(CALL_WAIT_S):
                 await lock.acquire()
