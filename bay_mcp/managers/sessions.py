@@ -162,7 +162,7 @@ class SessionManager:
     async def _ensure_running_checked(
         self, start: StartContext, progress: Progress
     ) -> ShipEndpoint:
-        """Under the sandbox's lock: the latest session if Docker says its container
+        """Under the sandbox's lock: the latest session if the driver says its container
         runs (a Ship that missed one connection is given the benefit: its kernel holds
         the user's state), else a new session. While another Bay process sharing the
         database starts one, wait for it (polling the row, within the start timeout)
