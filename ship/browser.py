@@ -23,8 +23,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ship import paths, protocol
@@ -48,6 +49,10 @@ _REF = re.compile(r"^@?((?:f\d+)?e\d+)$")
 _REFS_IN_SNAPSHOT = re.compile(r"\[ref=((?:f\d+)?e\d+)\]")
 MAX_TEXT_CHARS = 200_000
 _SETTLE_S = 5.0
+# What the end of a call (cookies, title) may take past the steps' deadline: Bay waits
+# 15 s beyond the timeout before it gives up on Ship.
+FINISH_S = 3.0
+T = TypeVar("T")
 INTERACTIVE_ROLES = frozenset(
     [
         "button",
@@ -123,10 +128,12 @@ class Browser:
                 self._changes = []
                 steps = await self._run_actions(request, deadline)
                 await self._settle_downloads(deadline)
-                await self._keep_cookies()
+                # Both ask the browser: a renderer busy or thrashing at its memory limit
+                # may not answer, and the call must still end near its timeout.
+                await _within(self._keep_cookies(), deadline)
                 page = self._page
                 url = page.url if page is not None and not page.is_closed() else None
-                title = await _title(page) if url is not None else None
+                title = await _within(_title(page), deadline) if url is not None else None
             finally:
                 self._arm_idle_timer()
         return protocol.BrowserResult(
@@ -523,6 +530,16 @@ def _inside_workspace(url: str, workspace: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def _within(work: Awaitable[T], deadline: float) -> T | None:
+    """`work`'s answer, or None when it has none by the deadline (at least FINISH_S
+    from now: the steps may have used the whole timeout)."""
+    try:
+        return await asyncio.wait_for(work, max(FINISH_S, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("the browser did not answer in time; the call ends without it")
+        return None
 
 
 async def _title(page: Page | None) -> str | None:
