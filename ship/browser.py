@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from ship import paths, protocol
 from ship.errors import ShipError
+from ship.resources import Cgroup
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Download, Locator, Page, Playwright
@@ -40,6 +41,12 @@ CHROMIUM = "/usr/bin/chromium"
 # --no-sandbox: see the module's docstring. /dev/shm is 64 MB in a container: Chromium
 # keeps its shared memory in /tmp instead.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+# A page's JavaScript heap gets this share of the sandbox's memory. Without a cap V8
+# sizes it from the host's memory, so a runaway page grows until the kernel kills it at
+# the container's limit, after thrashing that stalls Ship's answer too; with one, V8
+# ends the tab itself (a crash the next call reports) while the rest has room.
+JS_HEAP_SHARE = 3 / 8
+MIN_JS_HEAP_MB = 128
 PROFILE_DIR = ".browser"
 COOKIES_FILE = "bay-cookies.json"
 DOWNLOADS_DIR = "downloads"
@@ -177,11 +184,17 @@ class Browser:
         left = min(_SETTLE_S, deadline - time.monotonic())
         if page is None or page.is_closed() or left <= 0:
             return
+        # Bounded here, not only by Playwright's timeout: that one is kept by the driver,
+        # and `evaluate` has none — a renderer stuck in a loop never answers it.
         with contextlib.suppress(Exception):
-            await page.wait_for_load_state("domcontentloaded", timeout=left * 1000)
-            # One round trip through the driver: the events it sent after the action's
-            # answer (a download a click started) arrive before this one's.
-            await page.evaluate("0")
+            await asyncio.wait_for(self._loaded(page, left), left)
+
+    @staticmethod
+    async def _loaded(page: Page, left: float) -> None:
+        await page.wait_for_load_state("domcontentloaded", timeout=left * 1000)
+        # One round trip through the driver: the events it sent after the action's
+        # answer (a download a click started) arrive before this one's.
+        await page.evaluate("0")
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class Browser:
                 str(profile),
                 executable_path=CHROMIUM,
                 headless=True,
-                args=CHROMIUM_ARGS,
+                args=[*CHROMIUM_ARGS, *_js_heap_args(Cgroup.detect().memory_limit())],
                 accept_downloads=True,
                 viewport=VIEWPORT,
             )
@@ -490,6 +503,14 @@ class Browser:
             mark = "*" if page is self._page else " "
             lines.append(f"{mark} {number}: {await _title(page)} — {page.url}")
         return _done("tabs", "\n".join(lines) or "no tabs")
+
+
+def _js_heap_args(memory_limit: int | None) -> list[str]:
+    """Chromium's flag capping a page's JavaScript heap (see JS_HEAP_SHARE)."""
+    if memory_limit is None:
+        return []
+    megabytes = max(MIN_JS_HEAP_MB, int(memory_limit * JS_HEAP_SHARE) // 2**20)
+    return [f"--js-flags=--max-old-space-size={megabytes}"]
 
 
 def _write_json(target: Path, value: Any) -> None:

@@ -14,6 +14,7 @@ from ship.browser import (
     _alive,
     _as_text,
     _inside_workspace,
+    _js_heap_args,
     _only_close,
     _playwright_message,
     _read_json,
@@ -33,6 +34,12 @@ async def test_an_image_without_a_browser_says_so(client: httpx.AsyncClient) -> 
     error = response.json()["error"]
     assert error["code"] == "capability_not_supported"
     assert "browser-python" in error["message"]
+
+
+def test_a_pages_heap_is_capped_below_the_sandboxs_memory() -> None:
+    assert _js_heap_args(768 * 2**20) == ["--js-flags=--max-old-space-size=288"]
+    assert _js_heap_args(256 * 2**20) == ["--js-flags=--max-old-space-size=128"]  # the floor
+    assert _js_heap_args(None) == []  # no limit to stay under: V8's own sizing
 
 
 def test_interactive_lines_are_the_elements_one_acts_on() -> None:
