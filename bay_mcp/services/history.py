@@ -3,15 +3,17 @@ it and the caller's annotations; at most `max_entries` per sandbox (the oldest g
 gone with the sandbox.
 
 Recording never fails nor slows the call it records: `record` hands the entry to a
-writer task and returns; the writer inserts what has gathered in one transaction. A
-write that fails is logged and counted (`bay_history_write_failures_total`). Reads in
-this process wait for the writer first, so a run is in the history as soon as its
-result is out; Bay's close waits for it too.
+writer task and returns; the writer inserts what gathers over a second in one
+transaction. A write that fails is logged and counted
+(`bay_history_write_failures_total`). Reads in this process have the writer write at
+once and wait for it, so a run is in the history as soon as its result is out; Bay's
+close waits for it too. Another replica's reads see a run within the second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Literal, get_args
 
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 ExecType = Literal["python", "shell", "browser", "browser_batch"]
 EXEC_TYPES: tuple[str, ...] = get_args(ExecType)
 MAX_HISTORY_PAGE = 500
-_BATCH_WINDOW_S = 0.02
+_BATCH_WINDOW_S = 1.0
 
 
 def _row_of(entry: Execution) -> dict[str, object]:
@@ -118,6 +120,7 @@ class HistoryService:
         self._metrics = metrics
         self._pending: list[Execution] = []
         self._writer: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # a reader waits: write what is pending now
 
     def record(self, entry: Execution) -> None:
         """Keep one run, written in the background; never raises nor waits."""
@@ -129,13 +132,17 @@ class HistoryService:
 
     async def flush(self) -> None:
         """Wait until every entry recorded so far is written (or counted as failed)."""
-        if self._writer is not None:
+        if self._writer is not None and not self._writer.done():
+            self._hurry.set()
             await asyncio.shield(self._writer)
 
     async def _write_pending(self) -> None:
-        # Gather what comes over a short window into one transaction: a write per call
-        # would cost every call the ORM's and SQLite's CPU on the same event loop.
-        await asyncio.sleep(_BATCH_WINDOW_S)
+        # Gather what comes over a window into one transaction: each transaction's
+        # statements (the insert, the trim's count, the commit) and its hand-offs to the
+        # writer thread would otherwise be paid by every call or few.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), _BATCH_WINDOW_S)
+        self._hurry.clear()
         while self._pending:
             batch, self._pending = self._pending, []
             try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session as SyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,18 +41,23 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _on_connect(dbapi_connection: Any, _record: Any, busy_ms: int = 5000) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside a writer; the busy timeout makes a second Bay
-    # process wait for a lock instead of failing at once.
+    # The busy timeout makes a second Bay process wait for a lock instead of failing
+    # at once (set first: the next pragma may meet one); WAL lets readers run beside a
+    # writer.
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA journal_mode=WAL")
     # With WAL, NORMAL syncs at checkpoints, not at every commit: a power cut may lose
     # the last commits, never corrupt the file (SQLite's recommended pairing). Every
     # commit's fsync otherwise costs each call about a millisecond.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _on_connect_never_wait(dbapi_connection: Any, record: Any) -> None:
+    _on_connect(dbapi_connection, record, busy_ms=0)
 
 
 _CURRENT = "SELECT version_num FROM alembic_version"
@@ -104,19 +110,23 @@ class Database:
             self.engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
-        # A warm call's one read goes to a plain sqlite3 connection on a thread of its
-        # own: one hop to that thread and back (0.2 ms here) where aiosqlite makes one
-        # per step (begin, execute, fetch, reset: 0.6 ms, and more under load).
-        # Writes behind a call (the history) go to a thread of their own for the same
-        # reason: their ORM and SQLite work then runs while the loop waits on Ship,
-        # not inside the next call's time.
+        # A warm call's one read is a plain sqlite3 read on the loop itself: a primary-key
+        # lookup in WAL mode never waits for a writer, and its Python holds the GIL
+        # wherever it runs, so a thread only added two wake-ups per call (and aiosqlite
+        # one per step: begin, execute, fetch, reset). Its connection never waits for a
+        # lock: in the rare case SQLite asks a reader to (another process recovering the
+        # file), the read goes to aiosqlite, which waits off the loop.
+        # Writes behind a call (the history) go to a thread of their own: their ORM and
+        # SQLite work then runs while the loop waits on Ship.
         self._sync: Engine | None = None
-        self._reader_thread: ThreadPoolExecutor | None = None
+        self._reads: Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite and path is not None:
             self._sync = create_engine(f"sqlite:///{path}")
             event.listen(self._sync, "connect", _on_connect)
-            self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-read")
+            # timeout 0: sqlite3's own wait (5 s by default) while connecting, too
+            self._reads = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+            event.listen(self._reads, "connect", _on_connect_never_wait)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-write")
 
     async def migrate(self) -> None:
@@ -139,16 +149,15 @@ class Database:
 
     async def first(self, query: Any, params: Mapping[str, Any]) -> Any:
         """The first row of a read-only select (ORM objects, detached), or None."""
-        if self._sync is None or self._reader_thread is None:  # in memory: one database
-            async with self.session() as db:
-                return (await db.exec(query, params=params)).first()
-        engine = self._sync
-
-        def read() -> Any:
-            with SyncSession(engine, expire_on_commit=False) as db:
-                return db.exec(query, params=params).first()
-
-        return await asyncio.get_running_loop().run_in_executor(self._reader_thread, read)
+        if self._reads is not None:
+            try:
+                with SyncSession(self._reads, expire_on_commit=False) as db:
+                    return db.exec(query, params=params).first()
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+        async with self.session() as db:  # in memory (one connection), or asked to wait
+            return (await db.exec(query, params=params)).first()
 
     async def write_behind(self, work: Callable[[SyncSession], T]) -> T:
         """Run `work` (which commits) with a sync session on the writer thread; in
@@ -171,11 +180,12 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._reads is not None:
+            self._reads.dispose()
         if self._sync is not None:
             await asyncio.to_thread(self._close_sync, self._sync)
 
     def _close_sync(self, engine: Engine) -> None:
-        for thread in (self._reader_thread, self._writer_thread):
-            if thread is not None:
-                thread.shutdown()  # waits for what was handed to it
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown()  # waits for what was handed to it
         engine.dispose()

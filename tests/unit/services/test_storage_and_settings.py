@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
-from sqlmodel import SQLModel
+from sqlalchemy import Connection, func, inspect
+from sqlmodel import SQLModel, select
 
 import bay_mcp.storage.models  # noqa: F401  (the tables)
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.models import Sandbox
 from tests.databases import database_url
 
 
@@ -35,6 +38,26 @@ async def _migrate_and_compare(database: Database) -> None:
     await database.close()
     assert {"sandboxes", "cargos", "sessions", "idempotency_keys", "alembic_version"} <= tables
     assert diff == [], f"the models changed without a migration: {diff}"
+
+
+async def test_a_read_the_file_makes_wait_waits_off_the_loop(tmp_path: Path) -> None:
+    # A call's read runs on the loop and never waits; when SQLite asks it to (here a
+    # connection holding the file exclusively), it goes to aiosqlite and waits there,
+    # while the loop goes on (it is the loop that releases the file below).
+    database = Database(tmp_path / "bay.db")
+    await database.migrate()
+    await database.engine.dispose()  # an open connection keeps others from holding the file
+    holder = sqlite3.connect(tmp_path / "bay.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO alembic_version VALUES ('held')")
+    read = asyncio.create_task(database.first(select(func.count()).select_from(Sandbox), {}))
+    await asyncio.sleep(0)  # the read's first step: the on-loop attempt, refused
+    assert not read.done()
+    holder.execute("COMMIT")
+    holder.close()
+    assert await read == 0
+    await database.close()
 
 
 def test_env_overrides_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
