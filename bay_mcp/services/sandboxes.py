@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, update
+from sqlalchemy import Select as SqlSelect
+from sqlalchemy import select as sql_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
@@ -78,10 +80,16 @@ def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
     )
 
 
-def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
-    """A sandbox with its cargo and latest session, by `:sandbox_id`; built once."""
+_SANDBOX_COLUMNS = tuple(Sandbox.__table__.columns)  # type: ignore[attr-defined]
+_CARGO_COLUMNS = tuple(Cargo.__table__.columns)  # type: ignore[attr-defined]
+_SESSION_COLUMNS = tuple(Session.__table__.columns)  # type: ignore[attr-defined]
+
+
+def _sandbox_for_a_call() -> SqlSelect[Any]:
+    """A sandbox's columns, its cargo's and its latest session's, by `:sandbox_id`;
+    built once. Columns, not entities: `_call_objects` builds the models."""
     return (
-        select(Sandbox, Cargo, Session)
+        sql_select(*_SANDBOX_COLUMNS, *_CARGO_COLUMNS, *_SESSION_COLUMNS)
         .outerjoin(Cargo, col(Cargo.id) == col(Sandbox.cargo_id))
         .outerjoin(Session, _is_latest_session())
         .where(col(Sandbox.id) == bindparam("sandbox_id"))
@@ -89,6 +97,22 @@ def _sandbox_for_a_call() -> Select[Sandbox, Cargo, Session]:
 
 
 _FOR_A_CALL = _sandbox_for_a_call()
+CallRow = tuple[Sandbox, Cargo | None, Session | None]
+
+
+def _call_objects(values: Sequence[Any]) -> CallRow:
+    """The models of one `_FOR_A_CALL` row (no cargo, no session: their id is NULL)."""
+    cargo_at = len(_SANDBOX_COLUMNS)
+    session_at = cargo_at + len(_CARGO_COLUMNS)
+    sandbox = Sandbox(**_fields(_SANDBOX_COLUMNS, values[:cargo_at]))
+    cargo = Cargo(**_fields(_CARGO_COLUMNS, values[cargo_at:session_at]))
+    session = Session(**_fields(_SESSION_COLUMNS, values[session_at:]))
+    return sandbox, cargo if cargo.id else None, session if session.id else None
+
+
+def _fields(columns: tuple[Any, ...], values: Sequence[Any]) -> dict[str, Any]:
+    return {column.key: value for column, value in zip(columns, values, strict=True)}
+
 
 # The oldest pool member of `:profile` whose session is ready (kernel warm).
 _READY_POOL_MEMBER = (
@@ -178,10 +202,10 @@ class SandboxService:
     async def _row_for_a_call(
         self, owner: str, sandbox_id: str
     ) -> tuple[Sandbox, Cargo | None, Session | None]:
-        """The caller's live sandbox with its cargo and latest session: a call's one read."""
-        row: tuple[Sandbox, Cargo | None, Session | None] | None = await self._db.first(
-            _FOR_A_CALL, {"sandbox_id": sandbox_id}
-        )
+        """The caller's live sandbox with its cargo and latest session: a call's one read.
+        The models are shared with other calls while the row stays the same: read them,
+        never change them."""
+        row = await self._db.first(_FOR_A_CALL, {"sandbox_id": sandbox_id}, _call_objects)
         sandbox, cargo, session = row if row is not None else (None, None, None)
         return _live(sandbox, owner, sandbox_id), cargo, session
 

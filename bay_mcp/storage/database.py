@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, Select, create_engine, event, inspect, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session as SyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bay_mcp.storage.row_reads import KeptRows, Locked, SqliteReads
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _on_connect(dbapi_connection: Any, _record: Any, busy_ms: int = 5000) -> None:
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # The busy timeout makes a second Bay process wait for a lock instead of failing
     # at once (set first: the next pragma may meet one); WAL lets readers run beside a
     # writer.
-    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     # With WAL, NORMAL syncs at checkpoints, not at every commit: a power cut may lose
     # the last commits, never corrupt the file (SQLite's recommended pairing). Every
@@ -54,10 +55,6 @@ def _on_connect(dbapi_connection: Any, _record: Any, busy_ms: int = 5000) -> Non
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _on_connect_never_wait(dbapi_connection: Any, record: Any) -> None:
-    _on_connect(dbapi_connection, record, busy_ms=0)
 
 
 _CURRENT = "SELECT version_num FROM alembic_version"
@@ -110,23 +107,19 @@ class Database:
             self.engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
-        # A warm call's one read is a plain sqlite3 read on the loop itself: a primary-key
-        # lookup in WAL mode never waits for a writer, and its Python holds the GIL
-        # wherever it runs, so a thread only added two wake-ups per call (and aiosqlite
-        # one per step: begin, execute, fetch, reset). Its connection never waits for a
-        # lock: in the rare case SQLite asks a reader to (another process recovering the
-        # file), the read goes to aiosqlite, which waits off the loop.
-        # Writes behind a call (the history) go to a thread of their own: their ORM and
-        # SQLite work then runs while the loop waits on Ship.
+        # A warm call's one read runs on sqlite3 itself, on the loop (row_reads.py): a
+        # thread added two wake-ups per call, aiosqlite one per step (begin, execute,
+        # fetch, reset), the ORM more than the query. Writes behind a call (the history)
+        # go to a thread of their own: their ORM and SQLite work then runs while the
+        # loop waits on Ship.
         self._sync: Engine | None = None
-        self._reads: Engine | None = None
+        self._reads: SqliteReads | None = None
+        self._kept: KeptRows[Any] = KeptRows()
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite and path is not None:
             self._sync = create_engine(f"sqlite:///{path}")
             event.listen(self._sync, "connect", _on_connect)
-            # timeout 0: sqlite3's own wait (5 s by default) while connecting, too
-            self._reads = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-            event.listen(self._reads, "connect", _on_connect_never_wait)
+            self._reads = SqliteReads(path, self._sync.dialect)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="bay-db-write")
 
     async def migrate(self) -> None:
@@ -147,17 +140,37 @@ class Database:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
-    async def first(self, query: Any, params: Mapping[str, Any]) -> Any:
-        """The first row of a read-only select (ORM objects, detached), or None."""
+    async def first(
+        self,
+        query: Select[Any],
+        params: Mapping[str, Any],
+        build: Callable[[tuple[Any, ...]], T],
+    ) -> T | None:
+        """`build` of the first row of a read-only select of columns (typed as SQLAlchemy
+        gives them), or None when there is none. What `build` made is given again while
+        the row reads the same (row_reads.py): read it, never change it."""
+        key = (id(query), *sorted(params.items()))
         if self._reads is not None:
             try:
-                with SyncSession(self._reads, expire_on_commit=False) as db:
-                    return db.exec(query, params=params).first()
-            except OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-        async with self.session() as db:  # in memory (one connection), or asked to wait
-            return (await db.exec(query, params=params)).first()
+                raw = self._reads.first(query, params)
+            except Locked:
+                pass  # read below, through a connection that waits
+            else:
+                reads = self._reads
+                return self._built(key, raw, lambda: build(reads.typed(query, raw or ())))
+        async with self.engine.connect() as connection:  # in memory, PostgreSQL, or waiting
+            row = (await connection.execute(query, params)).first()
+        values = None if row is None else tuple(row)
+        return self._built(key, values, lambda: build(values or ()))
+
+    def _built(
+        self, key: Hashable, row: tuple[Any, ...] | None, build: Callable[[], T]
+    ) -> T | None:
+        if row is None:
+            self._kept.forget(key)
+            return None
+        built: T = self._kept.get(key, row, build)
+        return built
 
     async def write_behind(self, work: Callable[[SyncSession], T]) -> T:
         """Run `work` (which commits) with a sync session on the writer thread; in
@@ -181,7 +194,7 @@ class Database:
     async def close(self) -> None:
         await self.engine.dispose()
         if self._reads is not None:
-            self._reads.dispose()
+            self._reads.close()
         if self._sync is not None:
             await asyncio.to_thread(self._close_sync, self._sync)
 

@@ -51,7 +51,8 @@ async def test_a_read_the_file_makes_wait_waits_off_the_loop(tmp_path: Path) -> 
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     holder.execute("INSERT INTO alembic_version VALUES ('held')")
-    read = asyncio.create_task(database.first(select(func.count()).select_from(Sandbox), {}))
+    count = select(func.count()).select_from(Sandbox)
+    read = asyncio.create_task(database.first(count, {}, lambda row: row[0]))
     await asyncio.sleep(0)  # the read's first step: the on-loop attempt, refused
     assert not read.done()
     holder.execute("COMMIT")
