@@ -25,7 +25,7 @@ from bay_mcp.metrics import Metrics
 from bay_mcp.paths import workspace_path
 from bay_mcp.services.browser_commands import describe
 from bay_mcp.services.files import FileService
-from bay_mcp.services.history import ExecType, HistoryService, new_entry
+from bay_mcp.services.history import ExecType, HistoryService, RunRecord, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
@@ -36,7 +36,7 @@ from bay_mcp.services.views import (
     PythonExecResult,
     ShellExecResult,
 )
-from bay_mcp.storage.models import Execution, new_id
+from bay_mcp.storage.models import new_id
 from ship import protocol
 from ship.protocol import ResourceReport
 
@@ -121,7 +121,7 @@ def _entry(
     endpoint: ShipEndpoint,
     exec_type: ExecType,
     code: str,
-) -> Execution:
+) -> RunRecord:
     return new_entry(
         execution_id=execution_id,
         owner=owner,

@@ -1,16 +1,19 @@
-"""A warm call's read (storage/row_reads.py): on sqlite3 directly, typed as the ORM types
-it, and built once while the row stays the same."""
+"""A warm call's database work: its read (storage/row_reads.py) on sqlite3 directly, typed
+as the ORM types it, built once while the row stays the same; its history record a plain
+object written as an Execution row."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import col, update
 
+from bay_mcp.services.history import RunRecord
 from bay_mcp.services.sandboxes import _FOR_A_CALL, _call_objects
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Cargo, Sandbox, Session, utcnow
+from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, utcnow
 from bay_mcp.storage.row_reads import KeptRows
 
 
@@ -89,3 +92,10 @@ def test_kept_rows_forget_the_least_recently_read() -> None:
     kept.get("c", (1,), lambda: "c1")  # b goes
     assert kept.get("b", (1,), lambda: "b2") == "b2"
     assert kept.get("a", (2,), lambda: "a2") == "a2"  # another row: built again
+
+
+def test_a_run_record_is_an_execution_row_but_the_notes() -> None:
+    # The history writes RunRecords as Execution rows: the same columns, less the notes
+    # (added later, by annotate).
+    columns = {column.name for column in Execution.__table__.columns}  # type: ignore[attr-defined]
+    assert {field.name for field in fields(RunRecord)} == columns - {"notes"}
