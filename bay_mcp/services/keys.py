@@ -13,14 +13,20 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import col, func, select
+from sqlalchemy import bindparam, update
+from sqlalchemy import exists as sql_exists
+from sqlalchemy import select as sql_select
+from sqlmodel import col, select
 
 from bay_mcp.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import ApiKey, utcnow
+from bay_mcp.storage.row_reads import columns_of, model_from
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,19 @@ OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 OWNER_RULE = "1–64 letters, digits or . _ @ - (starting with a letter or digit)"
 # last_used_at is a hint for operators, not an audit log: one write a minute per key.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+_KEY_COLUMNS = columns_of(ApiKey)
+_KEY_BY_HASH = sql_select(*_KEY_COLUMNS).where(col(ApiKey.key_hash) == bindparam("key_hash"))
+_ANY_KEY = sql_select(sql_exists().where(col(ApiKey.id).is_not(None)))
+
+
+def _key_of(values: Sequence[Any]) -> ApiKey:
+    return model_from(ApiKey, _KEY_COLUMNS, values)
+
+
+def _first_value(values: Sequence[Any]) -> Any:
+    return values[0]
+
+
 NO_KEY = (
     "an API key is required: send 'Authorization: Bearer <key>' "
     "(create one with `bay-mcp keys create --owner NAME`)"
@@ -89,9 +108,8 @@ class KeyService:
         """True once any key was ever made (revoked and expired ones count: revoking
         a key must never open the door to anonymous callers)."""
         if not self._keys_exist:
-            async with self._db.session() as db:
-                count = (await db.exec(select(func.count()).select_from(ApiKey))).one()
-            self._keys_exist = count > 0
+            # Asked by every anonymous request: the warm call's cheap read.
+            self._keys_exist = bool(await self._db.first(_ANY_KEY, {}, _first_value))
         return self._keys_exist
 
     async def has_usable_keys(self) -> bool:
@@ -150,25 +168,27 @@ class KeyService:
         if self._env_key_hash is not None and hmac.compare_digest(digest, self._env_key_hash):
             return self._env_key_owner
         now = utcnow()
-        async with self._db.session() as db:
-            row = (await db.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
-            if row is None:
-                raise Unauthorized("the API key is unknown: check it, or create one")
-            if row.revoked_at is not None:
-                raise Unauthorized(
-                    f"the API key {row.prefix}… was revoked on {row.revoked_at:%Y-%m-%d}: "
-                    "use another key"
+        # Every keyed request's read: the warm call's cheap one (its model is shared).
+        row = await self._db.first(_KEY_BY_HASH, {"key_hash": digest}, _key_of)
+        if row is None:
+            raise Unauthorized("the API key is unknown: check it, or create one")
+        if row.revoked_at is not None:
+            raise Unauthorized(
+                f"the API key {row.prefix}… was revoked on {row.revoked_at:%Y-%m-%d}: "
+                "use another key"
+            )
+        if row.expires_at is not None and row.expires_at <= now:
+            raise Unauthorized(
+                f"the API key {row.prefix}… expired at {row.expires_at:%Y-%m-%d %H:%M}Z: "
+                "create a new one with `bay-mcp keys create`"
+            )
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+            async with self._db.session() as db:
+                await db.exec(
+                    update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)
                 )
-            if row.expires_at is not None and row.expires_at <= now:
-                raise Unauthorized(
-                    f"the API key {row.prefix}… expired at {row.expires_at:%Y-%m-%d %H:%M}Z: "
-                    "create a new one with `bay-mcp keys create`"
-                )
-            if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-                row.last_used_at = now
-                db.add(row)
                 await db.commit()
-            return row.owner
+        return row.owner
 
 
 class AccessPolicy:

@@ -41,6 +41,7 @@ from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, Sa
 from bay_mcp.settings import BaySettings, Capability, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, Snapshot, new_id, utcnow
+from bay_mcp.storage.row_reads import columns_of, model_from
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
     )
 
 
-_SANDBOX_COLUMNS = tuple(Sandbox.__table__.columns)  # type: ignore[attr-defined]
-_CARGO_COLUMNS = tuple(Cargo.__table__.columns)  # type: ignore[attr-defined]
-_SESSION_COLUMNS = tuple(Session.__table__.columns)  # type: ignore[attr-defined]
+_SANDBOX_COLUMNS = columns_of(Sandbox)
+_CARGO_COLUMNS = columns_of(Cargo)
+_SESSION_COLUMNS = columns_of(Session)
 
 
 def _sandbox_for_a_call() -> SqlSelect[Any]:
@@ -104,14 +105,10 @@ def _call_objects(values: Sequence[Any]) -> CallRow:
     """The models of one `_FOR_A_CALL` row (no cargo, no session: their id is NULL)."""
     cargo_at = len(_SANDBOX_COLUMNS)
     session_at = cargo_at + len(_CARGO_COLUMNS)
-    sandbox = Sandbox(**_fields(_SANDBOX_COLUMNS, values[:cargo_at]))
-    cargo = Cargo(**_fields(_CARGO_COLUMNS, values[cargo_at:session_at]))
-    session = Session(**_fields(_SESSION_COLUMNS, values[session_at:]))
+    sandbox = model_from(Sandbox, _SANDBOX_COLUMNS, values[:cargo_at])
+    cargo = model_from(Cargo, _CARGO_COLUMNS, values[cargo_at:session_at])
+    session = model_from(Session, _SESSION_COLUMNS, values[session_at:])
     return sandbox, cargo if cargo.id else None, session if session.id else None
-
-
-def _fields(columns: tuple[Any, ...], values: Sequence[Any]) -> dict[str, Any]:
-    return {column.key: value for column, value in zip(columns, values, strict=True)}
 
 
 # The oldest pool member of `:profile` whose session is ready (kernel warm).

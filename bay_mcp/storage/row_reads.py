@@ -23,11 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import Column, Dialect, Select
+from sqlmodel import SQLModel
 
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 # Rows kept (one per sandbox in use, in practice); the least recently read goes first.
 KEPT_ROWS = 4096
+
+
+def columns_of(model: type[SQLModel]) -> tuple[Column[Any], ...]:
+    """The model's table columns, in order: select them, then `model_from` the values."""
+    return tuple(model.__table__.columns)  # type: ignore[attr-defined]
+
+
+def model_from(model: type[M], columns: Sequence[Column[Any]], values: Sequence[Any]) -> M:
+    """A model of `columns`' typed values (as `Database.first` gives them)."""
+    return model(**{column.key: value for column, value in zip(columns, values, strict=True)})
 
 
 class Locked(Exception):
