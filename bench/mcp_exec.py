@@ -86,10 +86,12 @@ async def timed(
 
 
 async def interleaved(
-    series: dict[str, Callable[[], Awaitable[object]]], execs: int, blocks: int = 4
+    series: dict[str, Callable[[], Awaitable[object]]], execs: int, blocks: int = 20
 ) -> dict[str, list[float]]:
     """Each series back to back and paced, in interleaved blocks: all see the same
-    machine, warm or not."""
+    machine, warm or not. Short blocks (10 calls of each kind with the defaults): this
+    VM's speed drifts by a quarter over seconds, and long blocks let a series catch
+    more of a slow spell than the one it is compared with."""
     found: dict[str, list[float]] = {}
     for _ in range(blocks):
         for name, work in series.items():
