@@ -196,9 +196,7 @@ class SandboxService:
             sandbox = await db.get(Sandbox, sandbox_id)
         return _live(sandbox, owner, sandbox_id)
 
-    async def _row_for_a_call(
-        self, owner: str, sandbox_id: str
-    ) -> tuple[Sandbox, Cargo | None, Session | None]:
+    async def _row_for_a_call(self, owner: str, sandbox_id: str) -> CallRow:
         """The caller's live sandbox with its cargo and latest session: a call's one read.
         The models are shared with other calls while the row stays the same: read them,
         never change them."""
