@@ -28,8 +28,9 @@ from sqlmodel import SQLModel
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
-# Rows kept (one per sandbox in use, in practice); the least recently read goes first.
-KEPT_ROWS = 4096
+# Rows kept (one per sandbox in use, in practice: a few KiB each); the least recently
+# read goes first, and is built again when read again.
+KEPT_ROWS = 1024
 
 
 def columns_of(model: type[SQLModel]) -> tuple[Column[Any], ...]:
