@@ -115,8 +115,11 @@ class Browser:
         self._page: Page | None = None
         self._refs: set[str] = set()
         self._snapshot_of: Page | None = None  # the page the refs came from
+        # What happened since the last call answered: a download or crash that lands
+        # between calls is told in the next one.
         self._changes: list[str] = []
         self._downloads: set[asyncio.Task[None]] = set()
+        self._download_began = asyncio.Event()
         self._idle: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
         self._saved_cookies: list[Any] = []
@@ -132,7 +135,6 @@ class Browser:
                 if self._context is None and not _only_close(request):
                     await self._start(request.timeout)
                     launched = True
-                self._changes = []
                 steps = await self._run_actions(request, deadline)
                 await self._settle_downloads(deadline)
                 # Both ask the browser: a renderer busy or thrashing at its memory limit
@@ -143,11 +145,12 @@ class Browser:
                 title = await _within(_title(page), deadline) if url is not None else None
             finally:
                 self._arm_idle_timer()
+            changes, self._changes = self._changes, []
         return protocol.BrowserResult(
             steps=steps,
             url=url,
             title=title,
-            changes=self._changes,
+            changes=changes,
             launched=launched,
             execution_time_ms=int((time.monotonic() - started) * 1000),
         )
@@ -321,6 +324,7 @@ class Browser:
             await dialog.dismiss()
 
     def _save_download(self, download: Download) -> None:
+        self._download_began.set()
         task = asyncio.ensure_future(self._store(download))
         self._downloads.add(task)
         task.add_done_callback(self._downloads.discard)
@@ -372,8 +376,7 @@ class Browser:
         if isinstance(action, protocol.Snapshot):
             return _done("snapshot", await self._snapshot(page, action.interactive, timeout_ms))
         if isinstance(action, protocol.Click):
-            await self._locate(page, action.target).click(timeout=timeout_ms)
-            return _done("click", f"clicked {action.target}")
+            return await self._click(self._locate(page, action.target), action, left)
         if isinstance(action, protocol.TypeText):
             field = self._locate(page, action.target)
             if action.keystrokes:
@@ -412,6 +415,30 @@ class Browser:
             value = await page.evaluate(action.expression)
             return _done("evaluate", _as_text(value))
         raise StepFailed(f"unknown action {action.kind}")  # pragma: no cover - validated
+
+    async def _click(
+        self, target: Locator, action: protocol.Click, left: float
+    ) -> protocol.BrowserStep:
+        # A link with `download` starts no navigation, so Playwright's click returns at
+        # once and the download begins when the server answers: wait for it (bounded),
+        # or the call would end before it and report it only in the next one.
+        asks_download = await target.evaluate(
+            "el => !!el.closest('a[download]')", timeout=left * 1000
+        )
+        self._download_began.clear()
+        await target.click(timeout=left * 1000)
+        if not asks_download:
+            return _done("click", f"clicked {action.target}")
+        wait = max(0.0, min(_SETTLE_S, left))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._download_began.wait(), wait)
+        if self._download_began.is_set():
+            return _done("click", f"clicked {action.target}; a download began")
+        return _done(
+            "click",
+            f"clicked {action.target}; the download it asks for had not begun after "
+            f"{wait:g} s: a later call's changes report it when it lands",
+        )
 
     async def _current_page(self) -> Page:
         assert self._context is not None

@@ -46,6 +46,14 @@ document.getElementById("out").textContent =
   "You searched for: " + new URLSearchParams(location.search).get("q");
 </script></body></html>""",
     "site/report.csv": "a,b\n1,2\n",
+    # A download the page starts by itself a moment after it loads: it lands between
+    # calls, and the next call tells of it.
+    "site/later.html": """<!doctype html><html><head><title>Later</title></head><body><script>
+setTimeout(() => {
+  const a = document.createElement("a");
+  a.href = "report.csv"; a.download = "later.csv"; document.body.append(a); a.click();
+}, 500);
+</script></body></html>""",
 }
 HOME = "http://localhost:8000/index.html"
 
@@ -171,6 +179,27 @@ def test_a_download_lands_in_workspace_downloads(browsing: tuple[httpx.Client, s
     [saved] = [e["path"] for e in listing["entries"] if e["name"].startswith("report")]
     read = client.get(f"/v1/sandboxes/{sandbox_id}/filesystem/files", params={"path": saved})
     assert read.json()["content"] == "a,b\n1,2\n"
+
+
+def test_a_download_that_lands_between_calls_is_told_in_the_next(
+    browsing: tuple[httpx.Client, str],
+) -> None:
+    client, sandbox_id = browsing
+    opened = browse(browsing, "open http://localhost:8000/later.html")
+    assert opened["success"], opened
+    deadline = time.monotonic() + 30
+    while not any(c.startswith("downloaded downloads/later") for c in opened["changes"]):
+        listing = client.get(
+            f"/v1/sandboxes/{sandbox_id}/filesystem/directories", params={"path": "downloads"}
+        ).json()
+        if any(e["name"].startswith("later") for e in listing.get("entries", [])):
+            break  # saved while no call ran
+        assert time.monotonic() < deadline, "the page's download never landed"
+        time.sleep(0.1)
+    else:
+        return  # it landed during the call itself, and that call said so
+    told = browse(browsing, "get url")
+    assert any(c.startswith("downloaded downloads/later") for c in told["changes"]), told
 
 
 def test_cookies_survive_a_stop(browsing: tuple[httpx.Client, str]) -> None:
