@@ -190,6 +190,16 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict[str, obje
     return error
 
 
+def wait_for_file(client: httpx.Client, sandbox_id: str, path: str, timeout: float = 60) -> None:
+    """Wait until code running in the sandbox has written `path` (how a test knows a
+    call it started from another thread has reached the sandbox)."""
+    deadline = time.monotonic() + timeout
+    url = f"/v1/sandboxes/{sandbox_id}/filesystem/files"
+    while client.get(url, params={"path": path}).status_code != 200:
+        assert time.monotonic() < deadline, f"{path} never appeared in {sandbox_id}"
+        time.sleep(0.05)
+
+
 def key_headers(server: HttpBay, owner: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.keys[owner]}"}
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.integration.http.conftest import (
     free_port,
     start_server,
     stop_server,
+    wait_for_file,
 )
 
 
@@ -84,14 +84,17 @@ def test_sigterm_finishes_cleanly_and_state_survives(data_dir: Path) -> None:
                 try:
                     outcome["status"] = client.post(
                         f"/v1/sandboxes/{sandbox_id}/python/exec",
-                        json={"code": "import time\ntime.sleep(2)\nprint('finished')"},
+                        json={
+                            "code": "import time\nopen('started', 'w').close()\n"
+                            "time.sleep(3)\nprint('finished')"
+                        },
                     ).status_code
                 except httpx.HTTPError as exc:
                     outcome["error"] = exc
 
             caller = threading.Thread(target=long_call)
             caller.start()
-            time.sleep(0.5)  # let the call reach the server before the signal
+            wait_for_file(client, sandbox_id, "started")  # the call is in the sandbox
             server.process.send_signal(signal.SIGTERM)
             # uvicorn shuts down gracefully, then re-raises the signal it caught.
             assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)

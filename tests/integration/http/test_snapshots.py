@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server, text_of
+from tests.integration.http.conftest import (
+    HttpBay,
+    error_of,
+    mcp_http,
+    running_server,
+    text_of,
+    wait_for_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +146,7 @@ def test_a_snapshot_waits_for_a_run_that_writes(server: HttpBay, alice: httpx.Cl
 
     writer = threading.Thread(target=run)
     writer.start()
-    time.sleep(1.0)  # the loop is half-way through
+    wait_for_file(alice, sandbox_id, "out/3.txt")  # the loop is under way
     taken = snapshot(alice, sandbox_id)
     took = time.monotonic()
     writer.join()
