@@ -10,6 +10,7 @@ python-default with its warm pool of 1, and `cold` without a pool) and the real
   create + first exec, cold   the same on the profile without a pool
   restart after stop          python_exec on a sandbox just stopped (container gone)
   warm exec                   python_exec of 1+1 through MCP stdio, MCP streamable HTTP
+                              (with the SDK's client and with a plain JSON-RPC one)
                               and REST, and straight to the sandbox's Ship; back to back,
                               and paced (10 ms between calls, as an agent pauses)
   N agents × 10 execs         N concurrent REST agents: create, then 10 execs each
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -175,6 +177,37 @@ async def agents(server: Server, count: int) -> tuple[list[float], list[float], 
     return first, warm, errors
 
 
+async def plain_mcp_client(http: httpx.AsyncClient) -> Callable[..., Awaitable[None]]:
+    """MCP over streamable HTTP without the SDK's client: JSON-RPC posted with httpx, the
+    answer read from the SSE body. What Bay costs a host whose client is cheaper than
+    the Python SDK's (which parses and validates each message into its models)."""
+    accept = {"Accept": "application/json, text/event-stream"}
+    version = "2025-06-18"
+    hello = {"protocolVersion": version, "capabilities": {},
+             "clientInfo": {"name": "bench", "version": "1"}}  # fmt: skip
+    initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}
+    opened = await http.post("/mcp", headers=accept, json=initialize)
+    opened.raise_for_status()
+    headers = {**accept, "Mcp-Session-Id": opened.headers["mcp-session-id"],
+               "Mcp-Protocol-Version": version}  # fmt: skip
+    ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    (await http.post("/mcp", headers=headers, json=ready)).raise_for_status()
+    ids = iter(range(1, 1 << 62))
+
+    async def call_tool(tool: str, **arguments: Any) -> None:
+        request = {"jsonrpc": "2.0", "id": next(ids), "method": "tools/call",
+                   "params": {"name": tool, "arguments": arguments}}  # fmt: skip
+        answer = await http.post("/mcp", headers=headers, json=request)
+        for line in answer.text.splitlines():
+            if line.startswith("data: ") and '"result"' in line:
+                if json.loads(line[6:])["result"].get("isError"):
+                    raise RuntimeError(f"{tool} failed: {line[:300]}")
+                return
+        raise RuntimeError(f"{tool}: no result in {answer.text[:300]}")
+
+    return call_tool
+
+
 async def over_http(server: Server, runs: int, execs: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     async with Client(streamable_http_client(f"{server.url}/mcp")) as client:
@@ -197,6 +230,10 @@ async def over_http(server: Server, runs: int, execs: int) -> dict[str, Any]:
             httpx.AsyncClient(base_url=server.url, timeout=60) as rest,
             raw_ship_client(sandbox_id) as ship,
         ):
+            plain_call = await plain_mcp_client(rest)
+
+            async def plain_mcp_exec() -> None:
+                await plain_call("python_exec", sandbox_id=sandbox_id, code="1+1")
 
             async def rest_exec() -> None:
                 response = await rest.post(
@@ -207,6 +244,7 @@ async def over_http(server: Server, runs: int, execs: int) -> dict[str, Any]:
             found |= await interleaved(
                 {
                     "warm exec, MCP streamable HTTP": mcp_exec,
+                    "warm exec, MCP streamable HTTP, plain client": plain_mcp_exec,
                     "warm exec, REST": rest_exec,
                     "warm exec, raw Ship (HTTP's box)": raw_ship_exec(ship),
                 },
@@ -264,6 +302,7 @@ def main() -> int:
         for name, figures, raw in (
             ("MCP stdio", stdio, "warm exec, raw Ship"),
             ("MCP streamable HTTP", http, "warm exec, raw Ship (HTTP's box)"),
+            ("MCP streamable HTTP, plain client", http, "warm exec, raw Ship (HTTP's box)"),
             ("REST", http, "warm exec, raw Ship (HTTP's box)"),
         ):
             overhead = statistics.median(figures[f"warm exec, {name}{paced}"]) - statistics.median(
