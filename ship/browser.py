@@ -422,6 +422,7 @@ class Browser:
         # A link with `download` starts no navigation, so Playwright's click returns at
         # once and the download begins when the server answers: wait for it (bounded),
         # or the call would end before it and report it only in the next one.
+        deadline = time.monotonic() + left
         asks_download = await target.evaluate(
             "el => !!el.closest('a[download]')", timeout=left * 1000
         )
@@ -429,7 +430,7 @@ class Browser:
         await target.click(timeout=left * 1000)
         if not asks_download:
             return _done("click", f"clicked {action.target}")
-        wait = max(0.0, min(_SETTLE_S, left))
+        wait = max(0.0, min(_SETTLE_S, deadline - time.monotonic()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._download_began.wait(), wait)
         if self._download_began.is_set():
@@ -437,7 +438,7 @@ class Browser:
         return _done(
             "click",
             f"clicked {action.target}; the download it asks for had not begun after "
-            f"{wait:g} s: a later call's changes report it when it lands",
+            f"{wait:.1f} s: a later call's changes report it when it lands",
         )
 
     async def _current_page(self) -> Page:

@@ -117,7 +117,10 @@ class BrowserExecResult(BaseModel):
     execution_time_ms: int
     url: str | None = None
     title: str | None = None
-    changes: list[str] = Field(default_factory=list, description="navigations, tabs, downloads")
+    changes: list[str] = Field(
+        default_factory=list,
+        description="what happened since the last browser call: tabs, downloads, dialogs, crashes",
+    )
     steps: list[BrowserStepView] = Field(default_factory=list)
     launched: bool = Field(False, description="this call started the browser")
 
