@@ -27,6 +27,7 @@ from bay_mcp.drivers import (
     VolumeCopy,
 )
 from bay_mcp.drivers.firewall import close_bridge
+from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.errors import Timeout
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,11 @@ class DockerDriver:
             if self._network is None:
                 await self._ensure_network(SANDBOX_NETWORKS[spec.network])
             try:
-                container = await self._docker.containers.create(self._config(spec), name=spec.name)
+                container = await created_or_undone(
+                    self._docker.containers.create(self._config(spec), name=spec.name),
+                    lambda made: self.remove_container(made.id),
+                    f"container {spec.name}",
+                )
             except DockerError as exc:
                 if exc.status == 404 and "image" in exc.message.lower():
                     raise ImageMissing(

@@ -10,6 +10,7 @@ import logging
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bay_mcp.drivers import Driver, VolumeCopy
+from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.limits import MAX_COPY_S
 from bay_mcp.managers import labels
 from bay_mcp.storage.models import Cargo, new_id
@@ -44,7 +45,7 @@ class CargoManager:
         }
         if managed_by_sandbox_id is not None:
             volume_labels[labels.SANDBOX] = managed_by_sandbox_id
-        await self._driver.create_volume(volume, volume_labels)
+        await self._create_volume(volume, volume_labels)
         cargo = Cargo(
             id=cargo_id,
             owner=owner,
@@ -56,6 +57,13 @@ class CargoManager:
         session.add(cargo)
         return cargo
 
+    async def _create_volume(self, volume: str, volume_labels: dict[str, str]) -> None:
+        await created_or_undone(
+            self._driver.create_volume(volume, volume_labels),
+            lambda _: self._driver.remove_volume(volume),
+            f"volume {volume}",
+        )
+
     async def discard(self, cargo: Cargo) -> None:
         """Remove a cargo's volume (its row is the caller's to delete)."""
         await self._driver.remove_volume(cargo.driver_ref)
@@ -63,7 +71,7 @@ class CargoManager:
     async def create_snapshot_volume(self, *, owner: str, sandbox_id: str, snapshot_id: str) -> str:
         """An empty volume for a snapshot of `sandbox_id`'s cargo; its name."""
         volume = labels.snapshot_volume_name(snapshot_id)
-        await self._driver.create_volume(
+        await self._create_volume(
             volume,
             {
                 labels.INSTANCE: self._instance_id,

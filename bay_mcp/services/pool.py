@@ -125,10 +125,11 @@ class WarmPool:
             drained.clear()
             await self.refill()
             self.refilled.set()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns when the event
+            # is set as the task is cancelled, and the pool would outlive Bay's stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    drained.wait(), timeout=self._settings.pool_check_interval_seconds
-                )
+                async with asyncio.timeout(self._settings.pool_check_interval_seconds):
+                    await drained.wait()
 
     async def refill(self) -> None:
         """Remove stale members, then start new ones until every pool is full.
@@ -222,7 +223,14 @@ class WarmPool:
             ) as endpoint:
                 await self._ship.python_exec(endpoint, _WARM_UP, 60)
         except BaseException:
-            await asyncio.shield(self._sandboxes.remove(sandbox))
+            # What ended the start goes on up (a cancellation above all: Bay stopping,
+            # whose pool task must end), whatever the clean-up meets; a member it could
+            # not remove is the next refill's or the reaper's.
+            try:
+                await asyncio.shield(self._sandboxes.remove(sandbox))
+            except Exception:
+                log.warning("warm pool %s: could not remove %s", profile.id, sandbox.id,
+                            exc_info=True)  # fmt: skip
             raise
         log.info("warm pool %s: %s is ready", profile.id, sandbox.id)
 

@@ -101,6 +101,37 @@ async def test_sigterm_stops_the_server_and_removes_its_warm_pool() -> None:
         assert server.volumes() == []
 
 
+async def test_sigterm_at_any_moment_of_the_pools_first_start_leaves_nothing() -> None:
+    # The pool starts its member as soon as Bay has started (what a first tool call
+    # awaits): a SIGTERM then may land while Docker makes the member's volume. Bay once
+    # left that volume behind (the startup benchmark found one in every three spawns).
+    # A call that needs Bay started, then the signal at staggered moments after it.
+    listed = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+              "params": {"name": "list_sandboxes", "arguments": {}}}  # fmt: skip
+    ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with stdio_server([{"id": "python-default", "warm_pool_size": 1}]) as server:
+        for delay in (0.0, 0.0, 0.02, 0.05, 0.1, 0.2, 0.4):
+            with server.stderr_log.open("ab") as stderr:
+                process = await asyncio.create_subprocess_exec(
+                    BAY_MCP,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=stderr,
+                    env=server.params().env,
+                )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            for message in (INITIALIZE, ready, listed):
+                process.stdin.write(json.dumps(message).encode() + b"\n")
+            for expected in (1, 2):
+                answer = json.loads(await asyncio.wait_for(process.stdout.readline(), 120))
+                assert answer["id"] == expected, answer
+            await asyncio.sleep(delay)  # not a wait for anything: where the signal lands
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 60) == 0
+            assert (server.containers(), server.volumes()) == ([], []), f"after {delay} s"
+
+
 async def test_stdin_from_a_file_is_served_by_the_sdk_streams(bay_server: BayServer) -> None:
     # Not a pipe (a file here; a terminal alike): Bay leaves the wire to the SDK's
     # thread-backed streams, which read it to its end and answer.
