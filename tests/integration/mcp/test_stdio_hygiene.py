@@ -119,16 +119,21 @@ async def test_sigterm_at_any_moment_of_the_pools_first_start_leaves_nothing() -
                     stderr=stderr,
                     env=server.params().env,
                 )
-            assert process.stdin is not None
-            assert process.stdout is not None
-            for message in (INITIALIZE, ready, listed):
-                process.stdin.write(json.dumps(message).encode() + b"\n")
-            for expected in (1, 2):
-                answer = json.loads(await asyncio.wait_for(process.stdout.readline(), 120))
-                assert answer["id"] == expected, answer
-            await asyncio.sleep(delay)  # not a wait for anything: where the signal lands
-            process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(process.wait(), 60) == 0
+            try:
+                assert process.stdin is not None
+                assert process.stdout is not None
+                for message in (INITIALIZE, ready, listed):
+                    process.stdin.write(json.dumps(message).encode() + b"\n")
+                for expected in (1, 2):
+                    line = await asyncio.wait_for(process.stdout.readline(), 120)
+                    assert json.loads(line)["id"] == expected, line
+                await asyncio.sleep(delay)  # not a wait for anything: where the signal lands
+                process.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(process.wait(), 60) == 0, f"after {delay} s"
+            finally:
+                if process.returncode is None:  # failed: a Bay left running refills its pool
+                    process.kill()
+                    await process.wait()
             assert (server.containers(), server.volumes()) == ([], []), f"after {delay} s"
 
 
