@@ -74,18 +74,23 @@ INITIALIZE = {
 }
 
 
+async def spawned(server: BayServer) -> asyncio.subprocess.Process:
+    """`bay-mcp` over stdio as a host starts it, its pipes in the test's hands."""
+    with server.stderr_log.open("ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            BAY_MCP,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=server.params().env,
+        )
+
+
 async def test_sigterm_stops_the_server_and_removes_its_warm_pool() -> None:
     # A host that closes stdin and still sees the server running sends SIGTERM: Bay
     # must stop at once and take its warm pool's container and volume with it.
     with stdio_server([{"id": "python-default", "warm_pool_size": 1}]) as server:
-        with server.stderr_log.open("ab") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                BAY_MCP,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-                env=server.params().env,
-            )
+        process = await spawned(server)
         assert process.stdin is not None
         assert process.stdout is not None
         process.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
@@ -111,14 +116,7 @@ async def test_sigterm_at_any_moment_of_the_pools_first_start_leaves_nothing() -
     ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     with stdio_server([{"id": "python-default", "warm_pool_size": 1}]) as server:
         for delay in (0.0, 0.0, 0.02, 0.05, 0.1, 0.2, 0.4):
-            with server.stderr_log.open("ab") as stderr:
-                process = await asyncio.create_subprocess_exec(
-                    BAY_MCP,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=stderr,
-                    env=server.params().env,
-                )
+            process = await spawned(server)
             try:
                 assert process.stdin is not None
                 assert process.stdout is not None
