@@ -229,8 +229,9 @@ class WarmPool:
             try:
                 await asyncio.shield(self._sandboxes.remove(sandbox))
             except Exception:
-                log.warning("warm pool %s: could not remove %s", profile.id, sandbox.id,
-                            exc_info=True)  # fmt: skip
+                log.warning(
+                    "warm pool %s: could not remove %s", profile.id, sandbox.id, exc_info=True
+                )
             raise
         log.info("warm pool %s: %s is ready", profile.id, sandbox.id)
 
