@@ -6,6 +6,8 @@ Prints:
   spawn → initialize    p50 / p99 over N spawns of `bay-mcp` over stdio, and of
                         `scripts/run` (set up already), raw JSON-RPC on the pipes
   import                the stdio path's import time (python -X importtime)
+  import floor          resident memory after importing the stack layer by layer,
+                        each in a fresh interpreter: what idle RSS cannot go below
   idle RSS, stdio       after initialize, tools/list and a list_sandboxes call
   idle RSS, HTTP        `bay-mcp serve --transport http` with 0 and with N running
                         sandboxes (each has run one exec), after the calls settle
@@ -177,6 +179,43 @@ def import_ms() -> float:
     return int(match.group(1)) / 1000
 
 
+# Each layer adds its imports to the ones before it; "Bay's service layer alone" imports
+# Bay and its libraries with no MCP code at all: the floor of a stdio server that would
+# not use the SDK.
+IMPORT_LAYERS: list[tuple[str, list[str]]] = [
+    ("the interpreter", []),
+    ("+ pydantic", ["pydantic"]),
+    ("+ the MCP SDK's protocol types", ["mcp_types"]),
+    ("+ the SDK's server, stdio", ["mcp.server.mcpserver", "mcp.server.stdio"]),
+    ("+ SQLModel, SQLAlchemy, aiosqlite", ["sqlmodel", "sqlalchemy.ext.asyncio", "aiosqlite"]),
+    ("+ aiodocker (aiohttp)", ["aiodocker"]),
+    ("+ Bay (the stdio path)", ["bay_mcp.stdio", "bay_mcp.bay"]),
+]
+RSS_AFTER = (
+    "import importlib, sys\n"
+    "for name in sys.argv[1:]: importlib.import_module(name)\n"
+    "print(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])"
+)
+
+
+def rss_after_importing(modules: list[str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_AFTER, *modules], capture_output=True, text=True, check=True
+    )
+    return int(result.stdout) / 1024
+
+
+def import_floor() -> None:
+    print("import floor (resident MiB after importing, each row adds to the ones above):")
+    modules: list[str] = []
+    for name, layer in IMPORT_LAYERS:
+        modules += layer
+        print(f"  {name:<38} {rss_after_importing(modules):6.1f}")
+    alone = rss_after_importing(["bay_mcp.bay", "bay_mcp.settings"])
+    label = "Bay's service layer alone, no MCP code"
+    print(f"  {label:<38} {alone:6.1f}")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -202,6 +241,7 @@ def main() -> None:
         added = statistics.median(figures["scripts/run"]) - statistics.median(figures["bay-mcp"])
         print(f"  scripts/run adds {added:.0f} ms (p50)")
         print(f"import of the stdio path: {import_ms():.0f} ms")
+        import_floor()
         # The spawns above were stopped as soon as they answered, before Bay's start
         # (which migrates a new database) finished: this first full session migrates.
         first = stdio_idle_rss(env)
