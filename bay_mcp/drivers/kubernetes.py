@@ -55,6 +55,7 @@ from bay_mcp.drivers.kubernetes_manifests import (
     pod_manifest,
     pvc_manifest,
 )
+from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.errors import Timeout
 from bay_mcp.settings import KubernetesSettings
 
@@ -316,13 +317,23 @@ class KubernetesDriver:
     async def _create_pod(self, manifest: dict[str, Any], policy: dict[str, Any]) -> V1Pod:
         name = manifest["metadata"]["name"]
         with _answers(f"creating NetworkPolicy {name}"):
-            await (await self._networking()).create_namespaced_network_policy(
-                self._namespace, _body(policy), _request_timeout=REQUEST_TIMEOUT_S
+            networking = await self._networking()
+            await created_or_undone(
+                networking.create_namespaced_network_policy(
+                    self._namespace, _body(policy), _request_timeout=REQUEST_TIMEOUT_S
+                ),
+                lambda _: self._remove_policy(name),
+                f"NetworkPolicy {name}",
             )
         try:
             with _answers(f"creating Pod {name}"):
-                return await (await self._core()).create_namespaced_pod(
-                    self._namespace, _body(manifest), _request_timeout=REQUEST_TIMEOUT_S
+                core = await self._core()
+                return await created_or_undone(
+                    core.create_namespaced_pod(
+                        self._namespace, _body(manifest), _request_timeout=REQUEST_TIMEOUT_S
+                    ),
+                    lambda _: self.remove_container(name),
+                    f"Pod {name}",
                 )
         except BaseException as exc:
             if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 409:

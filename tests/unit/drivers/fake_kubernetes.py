@@ -66,6 +66,10 @@ class FakeKubernetes:
         self.calls: list[tuple[str, str]] = []
         # (resource, verb) -> the (code, reason) the next such call is answered with.
         self.fail_next: dict[tuple[str, str], tuple[int, str]] = {}
+        # (resource, verb) -> an Event the next such call waits for before it is carried
+        # out, as an API server carries out a request its client has stopped waiting for.
+        self.hold_next: dict[tuple[str, str], asyncio.Event] = {}
+        self.held: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         # Called with each Pod as it is created: a test's kubelet.
         self.on_create: Callable[[Object], None] | None = None
         self.created: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -157,6 +161,10 @@ current-context: fake
                 code, reason = failure
                 body = status_body(code, reason, f"injected {reason}")
                 return web.json_response(body, status=code)
+            hold = self.hold_next.pop((resource, verb), None)
+            if hold is not None:
+                self.held.put_nowait((resource, verb))
+                await hold.wait()
             method = getattr(self, f"_{verb}_{resource.replace('/', '_')}", None)
             if method is not None:
                 answer: web.StreamResponse = await method(request)

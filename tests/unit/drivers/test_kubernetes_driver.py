@@ -314,6 +314,27 @@ async def test_failed_policy_create_makes_no_pod(
     assert _kinds(fake, "networkpolicies") == set()
 
 
+@pytest.mark.parametrize("resource", ["networkpolicies", "pods"])
+async def test_a_create_carried_out_after_the_caller_was_cancelled_is_undone(
+    driver: KubernetesDriver, fake: FakeKubernetes, resource: str
+) -> None:
+    # Bay stopping cancels a pool refill while the API server holds its create: the
+    # object is made after the cancel, and must not outlive it.
+    release = asyncio.Event()
+    fake.hold_next[(resource, "create")] = release
+    running = asyncio.create_task(driver.run_container(_spec()))
+    async with asyncio.timeout(10):
+        assert await fake.held.get() == (resource, "create")
+    running.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    async with asyncio.timeout(10):
+        await fake.next_created(resource)  # made, whether before or after the cancel
+
+    assert _kinds(fake, "pods") == _kinds(fake, "networkpolicies") == set()
+
+
 async def test_duplicate_name_is_a_driver_error_and_keeps_the_first(
     driver: KubernetesDriver, fake: FakeKubernetes
 ) -> None:
