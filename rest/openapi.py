@@ -10,7 +10,8 @@ from pydantic.json_schema import models_json_schema
 
 from bay_mcp import __version__
 from rest import models
-from rest.routes import ENDPOINTS, Endpoint
+from rest.endpoint import Endpoint
+from rest.routes import ENDPOINTS
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {

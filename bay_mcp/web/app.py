@@ -30,8 +30,9 @@ from bay_mcp.web.auth import AuthMiddleware
 from bay_mcp.web.metrics import RequestMetricsMiddleware, metrics_route
 from bay_mcp.web.preview import PreviewProxy
 from rest.errors import error_response
+from rest.handlers.health import health_route
 from rest.openapi import openapi_document
-from rest.routes import health_route, rest_routes
+from rest.routes import rest_routes
 
 log = logging.getLogger(__name__)
 

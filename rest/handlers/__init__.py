@@ -1,0 +1,1 @@
+"""The `/v1` handlers, one module per resource; `rest/routes.py` maps them to paths."""
