@@ -24,6 +24,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
+from bay_mcp.services.health import HealthService
 from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
@@ -157,6 +158,7 @@ class Bay:
         self.pool = WarmPool(
             settings, self.sandboxes, self.driver, self.ship, self.metrics, self.leases
         )
+        self.health = HealthService(self.db, self.driver, settings.driver, self.pool)
         self.idempotency = IdempotencyService(
             self.db, timedelta(seconds=settings.idempotency_ttl_seconds)
         )

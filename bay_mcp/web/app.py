@@ -94,7 +94,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
         return JSONResponse(openapi_document())
 
     routes: list[BaseRoute] = [
-        health_route(bay),
+        health_route(bay.health),
         metrics_route(bay, loopback_bind=loopback_bind),
         Route("/openapi.json", openapi, methods=["GET"]),
         *rest_routes(bay),  # first: its DELETE …/ports/{port} closes a port
