@@ -1,5 +1,7 @@
-"""The `/v1` framework: the `Call` a handler sees, the `Endpoint` record, and the
-Starlette route built from one (parsing, idempotency, answer and error mapping).
+"""The `/v1` framework: a handler's `Call`, the `Endpoint` record, its Starlette route.
+
+The route parses the path, query and body, replays idempotent requests, and maps a
+handler's answer (or a `BayError`) to the response.
 
 Handlers live in `rest/handlers/`, the table of endpoints in `rest/routes.py`.
 """
@@ -42,6 +44,9 @@ Handler = Callable[[Call], Awaitable[Result]]
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One `/v1` operation; `handler.__name__` is its OpenAPI operationId, so renaming a
+    handler changes the published document."""
+
     method: str
     path: str
     handler: Handler

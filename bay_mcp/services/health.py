@@ -1,5 +1,6 @@
-"""The health check: does the database answer, does the driver's engine answer, and
-how each warm pool stands. Failures are reported in the checks, never raised."""
+"""The health check: database and driver pings, and how each warm pool stands.
+
+A failing check is reported in the result, never raised."""
 
 from __future__ import annotations
 
