@@ -8,7 +8,8 @@ without Ship's server dependencies.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 API_VERSION = "2"
 RUNTIME_NAME = "ship"
 WORKSPACE_MOUNT = "/workspace"
-MAX_TIMEOUT_S = 3600.0
+# Ship's own ceiling on a run's deadline (python, shell, browser). Bay holds its callers
+# to a lower limit of its own (`bay_mcp/limits.py`); this one only bounds what Ship
+# accepts from any caller.
+SHIP_RUN_TIMEOUT_CEILING_S = 3600.0
 EXEC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Capability = Literal["python", "shell", "filesystem", "browser"]
@@ -194,7 +198,7 @@ class ErrorEvent(Model):
 
 class PythonExecRequest(Model):
     code: str
-    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    timeout: float = Field(30.0, gt=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
 
 
 class PythonError(Model):
@@ -231,7 +235,7 @@ class InterruptResult(Model):
 
 class ShellExecRequest(Model):
     command: str = Field(min_length=1)
-    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    timeout: float = Field(30.0, gt=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
     cwd: str = "."
     # Names the run so that POST /shell/cancel can kill it.
     exec_id: str | None = Field(None, pattern=EXEC_ID_PATTERN)
@@ -423,7 +427,7 @@ BrowserAction = Annotated[
 
 class BrowserRequest(Model):
     actions: list[BrowserAction] = Field(min_length=1, max_length=MAX_BROWSER_ACTIONS)
-    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
+    timeout: float = Field(30.0, gt=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
     stop_on_error: bool = True
 
 
@@ -449,3 +453,83 @@ class BrowserResult(Model):
     @property
     def success(self) -> bool:
         return all(step.success for step in self.steps)
+
+
+# -- the routes --------------------------------------------------------------------------
+# Every endpoint of the API, once: Ship mounts its handlers from this table and Bay's
+# client calls through it, so a path is written here and nowhere else. Query parameters
+# (`path`, `offset`, `limit`, `size`) are not modelled: they travel as the query string.
+
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE"]
+Body = TypeVar("Body")
+Answer = TypeVar("Answer")
+
+
+@dataclass(frozen=True)
+class ShipRoute(Generic[Body, Answer]):
+    """One endpoint: what it is sent and what it answers.
+
+    `request` is the JSON body's model (None: no body); `answer` the JSON answer's model.
+    `bytes` in either place is a raw byte stream (an upload's body, a download's answer).
+    A `streaming` endpoint answers with NDJSON events instead (its run's output as it
+    comes, then the answer or an `ErrorEvent`) when asked with `Accept: NDJSON`. Every
+    endpoint but an unauthenticated one wants `Authorization: Bearer <SHIP_TOKEN>`.
+    """
+
+    method: HttpMethod
+    path: str
+    request: type[Body] | None
+    answer: type[Answer]
+    streaming: bool = False
+    authenticated: bool = True
+
+
+_FILES = "/filesystem/files"
+
+HEALTH: ShipRoute[None, Health] = ShipRoute("GET", "/health", None, Health, authenticated=False)
+META: ShipRoute[None, Meta] = ShipRoute("GET", "/meta", None, Meta)
+PYTHON_EXEC: ShipRoute[PythonExecRequest, PythonExecResult] = ShipRoute(
+    "POST", "/python/exec", PythonExecRequest, PythonExecResult, streaming=True
+)
+PYTHON_INTERRUPT: ShipRoute[None, InterruptResult] = ShipRoute(
+    "POST", "/python/interrupt", None, InterruptResult
+)
+SHELL_EXEC: ShipRoute[ShellExecRequest, ShellExecResult] = ShipRoute(
+    "POST", "/shell/exec", ShellExecRequest, ShellExecResult, streaming=True
+)
+SHELL_CANCEL: ShipRoute[ShellCancelRequest, CancelResult] = ShipRoute(
+    "POST", "/shell/cancel", ShellCancelRequest, CancelResult
+)
+BROWSER_EXEC: ShipRoute[BrowserRequest, BrowserResult] = ShipRoute(
+    "POST", "/browser/exec", BrowserRequest, BrowserResult
+)
+READ_FILE: ShipRoute[None, FileText] = ShipRoute("GET", _FILES, None, FileText)
+WRITE_FILE: ShipRoute[WriteFileRequest, FileWritten] = ShipRoute(
+    "PUT", _FILES, WriteFileRequest, FileWritten
+)
+DELETE_FILE: ShipRoute[None, FileDeleted] = ShipRoute("DELETE", _FILES, None, FileDeleted)
+LIST_DIRECTORY: ShipRoute[None, DirectoryListing] = ShipRoute(
+    "GET", "/filesystem/directories", None, DirectoryListing
+)
+UPLOAD: ShipRoute[bytes, FileWritten] = ShipRoute("POST", "/filesystem/upload", bytes, FileWritten)
+MOVE: ShipRoute[MoveRequest, FileWritten] = ShipRoute(
+    "POST", "/filesystem/move", MoveRequest, FileWritten
+)
+DOWNLOAD: ShipRoute[None, bytes] = ShipRoute("GET", "/filesystem/download", None, bytes)
+
+ROUTES: tuple[ShipRoute[Any, Any], ...] = (
+    HEALTH,
+    META,
+    PYTHON_EXEC,
+    PYTHON_INTERRUPT,
+    SHELL_EXEC,
+    SHELL_CANCEL,
+    BROWSER_EXEC,
+    READ_FILE,
+    WRITE_FILE,
+    DELETE_FILE,
+    LIST_DIRECTORY,
+    UPLOAD,
+    MOVE,
+    DOWNLOAD,
+)

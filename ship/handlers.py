@@ -1,0 +1,235 @@
+"""Ship's endpoint handlers, one module-level function per route of the protocol's table,
+each given the app's `Runtime` and the request; `HANDLERS` pairs them with their routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, Response
+
+from ship import API_VERSION, RUNTIME_NAME, __version__, filesystem, paths, protocol
+from ship.errors import CapabilityMissing, ShipError, ValidationFailed
+from ship.output import OutputListener
+from ship.runtime import Runtime
+from ship.shell import run_command
+from ship.streaming import streamed, until_disconnect, wants_stream
+from ship.wire import parse_body, query_int, reply
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Runtime, Request], Awaitable[Response]]
+
+# Upload bytes are gathered to this size before each disk write (in a worker thread).
+UPLOAD_BATCH_BYTES = 1024 * 1024
+
+
+async def health(runtime: Runtime, request: Request) -> Response:
+    return reply(protocol.HEALTH, protocol.Health(version=__version__, kernel=runtime.kernel.state))
+
+
+async def meta(runtime: Runtime, request: Request) -> Response:
+    return reply(
+        protocol.META,
+        protocol.Meta(
+            runtime=protocol.RuntimeInfo(name=RUNTIME_NAME, version=__version__),
+            api_version=API_VERSION,
+            workspace=protocol.WorkspaceInfo(mount_path=protocol.WORKSPACE_MOUNT),
+            capabilities=runtime.offered,
+        ),
+    )
+
+
+# -- python and shell --------------------------------------------------------------------
+
+
+async def python_exec(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PYTHON_EXEC
+    body = await parse_body(request, route)
+
+    def run(listener: OutputListener | None) -> Awaitable[protocol.PythonExecResult]:
+        return runtime.watched(runtime.kernel.execute(body.code, body.timeout, listener))
+
+    if wants_stream(route, request):
+        return streamed(run)
+    return reply(route, await run(None))
+
+
+async def python_interrupt(runtime: Runtime, request: Request) -> Response:
+    interrupted = await runtime.kernel.interrupt()
+    return reply(protocol.PYTHON_INTERRUPT, protocol.InterruptResult(interrupted=interrupted))
+
+
+async def shell_exec(runtime: Runtime, request: Request) -> Response:
+    route = protocol.SHELL_EXEC
+    body = await parse_body(request, route)
+    cwd = paths.resolve(runtime.workspace, body.cwd, allow_root=True)
+    if not cwd.real.is_dir():
+        raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
+
+    def command(listener: OutputListener | None) -> Awaitable[protocol.ShellExecResult]:
+        return run_command(
+            body.command,
+            cwd=cwd.real,
+            timeout=body.timeout,
+            env=runtime.user_env,
+            max_output_bytes=runtime.settings.max_output_bytes,
+            cgroup=runtime.cgroup,
+            listener=listener,
+        )
+
+    if wants_stream(route, request):
+        # A stream that stops being read is cancelled with its run (kill included).
+        return streamed(lambda listener: runtime.watched(command(listener)))
+    run = asyncio.ensure_future(command(None))
+    if body.exec_id is not None:
+        runtime.running_shells[body.exec_id] = run
+    try:
+        result = await runtime.watched(until_disconnect(request, run))
+    except asyncio.CancelledError as exc:
+        raise ShipError("the command was cancelled by the caller") from exc
+    finally:
+        if body.exec_id is not None:
+            runtime.running_shells.pop(body.exec_id, None)
+    return reply(route, result)
+
+
+async def shell_cancel(runtime: Runtime, request: Request) -> Response:
+    route = protocol.SHELL_CANCEL
+    body = await parse_body(request, route)
+    run = runtime.running_shells.get(body.exec_id)
+    if run is None or run.done():
+        return reply(route, protocol.CancelResult(cancelled=False))
+    run.cancel()  # run_command kills the command and all it started
+    with contextlib.suppress(asyncio.CancelledError):
+        await run
+    return reply(route, protocol.CancelResult(cancelled=True))
+
+
+# -- browser -----------------------------------------------------------------------------
+
+
+async def browser_exec(runtime: Runtime, request: Request) -> Response:
+    route = protocol.BROWSER_EXEC
+    if "browser" not in runtime.offered:
+        raise CapabilityMissing(
+            "this sandbox's image has no browser: use a profile with the browser "
+            "image (browser-python)"
+        )
+    body = await parse_body(request, route)
+    try:
+        return reply(route, await until_disconnect(request, runtime.browser.run(body)))
+    except asyncio.CancelledError as exc:
+        raise ShipError("the browser call was cancelled by the caller") from exc
+
+
+# -- filesystem --------------------------------------------------------------------------
+
+
+async def read_file(runtime: Runtime, request: Request) -> Response:
+    raw_path = request.query_params.get("path")
+    offset = query_int(request, "offset", 0) or 0
+    limit = query_int(request, "limit", None)
+    content = await asyncio.to_thread(
+        filesystem.read_text,
+        runtime.workspace,
+        raw_path,
+        offset=offset,
+        limit=limit,
+        max_bytes=runtime.settings.max_read_bytes,
+    )
+    return reply(protocol.READ_FILE, content)
+
+
+async def write_file(runtime: Runtime, request: Request) -> Response:
+    route = protocol.WRITE_FILE
+    body = await parse_body(request, route)
+    written = await asyncio.to_thread(
+        filesystem.write_text, runtime.workspace, body.path, body.content, runtime.quota
+    )
+    return reply(route, written)
+
+
+async def delete_file(runtime: Runtime, request: Request) -> Response:
+    raw_path = request.query_params.get("path")
+    deleted = await asyncio.to_thread(filesystem.delete, runtime.workspace, raw_path)
+    return reply(protocol.DELETE_FILE, deleted)
+
+
+async def list_directory(runtime: Runtime, request: Request) -> Response:
+    raw_path = request.query_params.get("path", ".")
+    listing = await asyncio.to_thread(filesystem.list_directory, runtime.workspace, raw_path)
+    return reply(protocol.LIST_DIRECTORY, listing)
+
+
+async def upload(runtime: Runtime, request: Request) -> Response:
+    """The request body, streamed to disk (`path` in the query); nothing is left
+    behind when it is refused or the caller goes away."""
+    declared = query_int(request, "size", None)
+    staged = await asyncio.to_thread(
+        filesystem.StagedFile,
+        runtime.workspace,
+        request.query_params.get("path"),
+        runtime.quota,
+        declared,
+    )
+    try:
+        batch = bytearray()
+        async for chunk in request.stream():
+            batch += chunk
+            if len(batch) >= UPLOAD_BATCH_BYTES:
+                full, batch = batch, bytearray()
+                await asyncio.to_thread(staged.write, full)
+        if batch:
+            await asyncio.to_thread(staged.write, batch)
+        stored = await asyncio.to_thread(staged.commit)
+    except ClientDisconnect as exc:
+        staged.abort()
+        log.info("upload of %s abandoned by the caller; nothing kept", staged.path.relative)
+        raise ValidationFailed("the upload ended early; nothing was kept") from exc
+    except BaseException:
+        staged.abort()
+        raise
+    return reply(protocol.UPLOAD, stored)
+
+
+async def move(runtime: Runtime, request: Request) -> Response:
+    route = protocol.MOVE
+    body = await parse_body(request, route)
+    moved = await asyncio.to_thread(
+        filesystem.move, runtime.workspace, body.source, body.destination
+    )
+    return reply(route, moved)
+
+
+async def download(runtime: Runtime, request: Request) -> Response:
+    raw_path = request.query_params.get("path")
+    real, name = await asyncio.to_thread(filesystem.file_for_download, runtime.workspace, raw_path)
+    return FileResponse(
+        real,
+        media_type="application/octet-stream",
+        filename=name,
+        content_disposition_type="attachment",
+    )
+
+
+HANDLERS: dict[protocol.ShipRoute[Any, Any], Handler] = {
+    protocol.HEALTH: health,
+    protocol.META: meta,
+    protocol.PYTHON_EXEC: python_exec,
+    protocol.PYTHON_INTERRUPT: python_interrupt,
+    protocol.SHELL_EXEC: shell_exec,
+    protocol.SHELL_CANCEL: shell_cancel,
+    protocol.BROWSER_EXEC: browser_exec,
+    protocol.READ_FILE: read_file,
+    protocol.WRITE_FILE: write_file,
+    protocol.DELETE_FILE: delete_file,
+    protocol.LIST_DIRECTORY: list_directory,
+    protocol.UPLOAD: upload,
+    protocol.MOVE: move,
+    protocol.DOWNLOAD: download,
+}

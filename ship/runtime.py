@@ -1,0 +1,104 @@
+"""What Ship's handlers work with: the kernel, the browser, the workspace (its quota and
+its watch for changed files), the user's environment and the shell runs one may cancel.
+Built once per app; its lifetime is the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from ship import changes, protocol
+from ship.browser import Browser, browser_available
+from ship.kernel import PythonKernel
+from ship.protocol import CapabilityInfo
+from ship.quota import WorkspaceQuota
+from ship.resources import Cgroup
+from ship.settings import ShipSettings
+
+log = logging.getLogger(__name__)
+
+BASE_CAPABILITIES: dict[str, CapabilityInfo] = {
+    "python": CapabilityInfo(operations=["exec", "interrupt"]),
+    "shell": CapabilityInfo(operations=["exec", "cancel"]),
+    "filesystem": CapabilityInfo(
+        operations=["read", "write", "list", "delete", "move", "upload", "download"]
+    ),
+}
+BROWSER_CAPABILITY = CapabilityInfo(operations=["exec"])
+
+Result = TypeVar("Result", protocol.PythonExecResult, protocol.ShellExecResult)
+
+
+def capabilities(with_browser: bool) -> dict[str, CapabilityInfo]:
+    """What this Ship offers: the browser only where the image carries it."""
+    if not with_browser:
+        return dict(BASE_CAPABILITIES)
+    return {**BASE_CAPABILITIES, "browser": BROWSER_CAPABILITY}
+
+
+def user_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment user code sees: the container's, without Ship's own settings."""
+    return {key: value for key, value in env.items() if not key.startswith("SHIP_")}
+
+
+class Runtime:
+    """One Ship's working parts, shared by its handlers."""
+
+    def __init__(self, settings: ShipSettings, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.user_env = user_environment(os.environ if env is None else env)
+        # Shell runs started with an exec_id, so that POST /shell/cancel can kill them.
+        self.running_shells: dict[str, asyncio.Future[protocol.ShellExecResult]] = {}
+        self.quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
+        self.workspace = settings.workspace
+        self.cgroup = Cgroup.detect()
+        self.kernel = PythonKernel(
+            python=settings.kernel_python,
+            cwd=self.workspace,
+            env=self.user_env,
+            max_output_bytes=settings.max_output_bytes,
+            cgroup=self.cgroup,
+        )
+        self.offered = capabilities(browser_available())
+        self.watch = _workspace_watch(self.workspace)
+        self.browser = Browser(self.workspace, settings.browser_idle_seconds)
+
+    async def watched(self, run: Awaitable[Result]) -> Result:
+        """`run`'s result with the files it created, changed or deleted."""
+        if self.watch is None:
+            return await run
+        with self.watch.run() as seen:
+            result = await run
+        result.files_changed = changes.report(seen, self.workspace)
+        return result
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The kernel started in the background, and everything closed at the end."""
+        # In the background: /health answers at once, and the first exec waits for the
+        # kernel (under the kernel's lock) instead of failing.
+        starting = asyncio.create_task(self.kernel.start())
+        try:
+            yield
+        finally:
+            if not starting.done():
+                starting.cancel()
+            elif starting.exception() is not None:
+                log.error("the kernel failed to start: %s", starting.exception())
+            await self.kernel.shutdown()
+            await self.browser.close()
+            if self.watch is not None:
+                self.watch.close()
+
+
+def _workspace_watch(workspace: Path) -> changes.WorkspaceWatch | None:
+    try:
+        return changes.WorkspaceWatch(workspace)
+    except OSError as exc:  # no inotify (not Linux, or no instance left): no lists
+        log.warning("files changed per run are not reported: %s", exc)
+        return None
