@@ -19,18 +19,16 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
-from sqlmodel import col
-
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Sandbox, UTCDateTime, utcnow
+from bay_mcp.storage.models import utcnow
+from bay_mcp.storage.sandboxes import SandboxRepository
 
 log = logging.getLogger(__name__)
 
 
 class ActivityClock:
     def __init__(self, db: Database, interval: float = 2.0) -> None:
-        self._db = db
+        self._rows = SandboxRepository(db)
         self._interval = interval
         self._pending: dict[str, datetime] = {}
         self._stopping = asyncio.Event()
@@ -53,17 +51,8 @@ class ActivityClock:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
-        rows = [{"sandbox": sandbox_id, "at": at} for sandbox_id, at in batch.items()]
-        statement = (
-            update(Sandbox)
-            .where(col(Sandbox.id) == bindparam("sandbox"))
-            .values(last_active_at=bindparam("at", type_=UTCDateTime()))
-        )
         try:
-            async with self._db.session() as db:
-                connection = await db.connection()
-                await connection.execute(statement, rows)
-                await db.commit()
+            await self._rows.write_last_active(batch)
         except Exception:
             # Kept for the next flush, unless a newer time was noted meanwhile.
             for sandbox_id, at in batch.items():

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bay_mcp.drivers import Driver, VolumeCopy
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.limits import MAX_COPY_S
@@ -25,15 +23,14 @@ class CargoManager:
 
     async def create(
         self,
-        session: AsyncSession,
         *,
         owner: str,
         managed_by_sandbox_id: str | None,
         size_limit_mb: int | None = None,
     ) -> Cargo:
-        """Create the volume and add its row to `session` (the caller commits).
+        """Create the volume; return its row, not stored yet (the caller stores it).
 
-        If the caller's commit fails, it must call `discard` so no volume is left.
+        If the caller cannot store it, it must call `discard` so no volume is left.
         """
         cargo_id = new_id("ws")
         volume = labels.cargo_volume_name(cargo_id)
@@ -46,7 +43,7 @@ class CargoManager:
         if managed_by_sandbox_id is not None:
             volume_labels[labels.SANDBOX] = managed_by_sandbox_id
         await self._create_volume(volume, volume_labels)
-        cargo = Cargo(
+        return Cargo(
             id=cargo_id,
             owner=owner,
             driver_ref=volume,
@@ -54,8 +51,6 @@ class CargoManager:
             managed_by_sandbox_id=managed_by_sandbox_id,
             size_limit_mb=size_limit_mb,
         )
-        session.add(cargo)
-        return cargo
 
     async def _create_volume(self, volume: str, volume_labels: dict[str, str]) -> None:
         await created_or_undone(

@@ -23,9 +23,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
@@ -40,6 +37,8 @@ from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Sandbox, Session, utcnow
+from bay_mcp.storage.sandboxes import SandboxRepository
+from bay_mcp.storage.sessions import SessionRepository
 from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,8 @@ class SessionManager:
         self._start_slots = asyncio.Semaphore(max_concurrent_starts)
         self._activity = activity
         self._leases = leases
-        self._db = db
+        self._rows = SessionRepository(db)
+        self._sandboxes = SandboxRepository(db)
         self._driver = driver
         self._ship = ship
         self._images = images
@@ -119,13 +119,7 @@ class SessionManager:
 
     async def current(self, sandbox_id: str) -> Session | None:
         """The sandbox's session row, if it has one (starting, ready or failed)."""
-        async with self._db.session() as db:
-            result = await db.exec(
-                select(Session)
-                .where(Session.sandbox_id == sandbox_id)
-                .order_by(col(Session.created_at).desc())
-            )
-            return result.first()
+        return await self._rows.latest(sandbox_id)
 
     async def ensure_running(
         self, start: StartContext, progress: Progress, known: Session | None = None
@@ -231,8 +225,7 @@ class SessionManager:
         )
 
     async def _version(self, sandbox_id: str) -> int:
-        async with self._db.session() as db:
-            sandbox = await db.get(Sandbox, sandbox_id)
+        sandbox = await self._sandboxes.get(sandbox_id)
         if sandbox is None or sandbox.deleted_at is not None:
             raise NotFound(f"sandbox {sandbox_id} was deleted", {"sandbox_id": sandbox_id})
         return sandbox.version
@@ -243,22 +236,10 @@ class SessionManager:
         `seen_version` was read before looking for a session: if another Bay process
         claimed a start since, the version moved on and this claim fails.
         """
-        async with self._db.session() as db:
-            claimed = await db.exec(
-                update(Sandbox)
-                .where(
-                    col(Sandbox.id) == sandbox.id,
-                    col(Sandbox.version) == seen_version,
-                    col(Sandbox.deleted_at).is_(None),
-                )
-                .values(version=seen_version + 1, updated_at=utcnow())
-            )
-            if claimed.rowcount != 1:
-                # Another process claimed a start (or changed the sandbox) since we
-                # looked: look again, and wait for its start if that is what it was.
-                raise _StartingElsewhere
-            db.add(session)
-            await db.commit()
+        if not await self._rows.insert_if_unchanged(session, seen_version):
+            # Another process claimed a start (or changed the sandbox) since we
+            # looked: look again, and wait for its start if that is what it was.
+            raise _StartingElsewhere
 
     async def _start(
         self, start: StartContext, progress: Progress, seen_version: int
@@ -395,25 +376,14 @@ class SessionManager:
         return meta.runtime.version
 
     async def _update(self, session: Session, **values: object) -> None:
-        async with self._db.session() as db:
-            row = await db.get(Session, session.id)
-            if row is None:
-                return
+        if await self._rows.update(session.id, values):
             for key, value in values.items():
-                setattr(row, key, value)
                 setattr(session, key, value)
-            row.updated_at = utcnow()
-            db.add(row)
-            await db.commit()
 
     async def _destroy(self, session: Session) -> None:
         if session.container_id:
             await self._driver.remove_container(session.container_id)
-        async with self._db.session() as db:
-            row = await db.get(Session, session.id)
-            if row is not None:
-                await db.delete(row)
-                await db.commit()
+        await self._rows.delete(session.id)
 
     async def stop_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
         """Destroy the session if no call used the sandbox since `idle_before`.
@@ -423,11 +393,7 @@ class SessionManager:
         async with self._lock(sandbox_id):
             if self.in_use(sandbox_id):
                 return False
-            async with self._db.session() as db:
-                sandbox = await db.get(Sandbox, sandbox_id)
-                sessions = list(
-                    (await db.exec(select(Session).where(Session.sandbox_id == sandbox_id))).all()
-                )
+            sandbox, sessions = await self._rows.sandbox_and_sessions(sandbox_id)
             if sandbox is None or not sessions:
                 return False
             if self._activity.last_active(sandbox_id, sandbox.last_active_at) >= idle_before:
@@ -443,8 +409,7 @@ class SessionManager:
         crash is dropped with its container, unless another live Bay process sharing
         the database is starting it; the next call starts a new one.
         """
-        async with self._db.session() as db:
-            sessions = list((await db.exec(select(Session))).all())
+        sessions = await self._rows.all()
         adopted = dropped = 0
         for session in sessions:
             if session.observed_state == "starting" and await self._started_elsewhere(session):
@@ -464,9 +429,5 @@ class SessionManager:
     async def stop(self, sandbox_id: str) -> None:
         """Destroy every session of the sandbox (idempotent). The cargo is untouched."""
         async with self._lock(sandbox_id):
-            async with self._db.session() as db:
-                sessions = list(
-                    (await db.exec(select(Session).where(Session.sandbox_id == sandbox_id))).all()
-                )
-            for session in sessions:
+            for session in await self._rows.of_sandbox(sandbox_id):
                 await self._destroy(session)

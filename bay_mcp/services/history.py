@@ -19,15 +19,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import delete, func, insert, literal
-from sqlmodel import Session, col, select
-
 from bay_mcp.errors import NotFound, ValidationFailed
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import HistoryEntry, HistoryPage
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Execution, Sandbox, utcnow
+from bay_mcp.storage.executions import ExecutionFilter, ExecutionRepository
+from bay_mcp.storage.models import Execution, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,37 +68,6 @@ def _row_of(record: RunRecord) -> dict[str, object]:
 _RECORD_FIELDS = tuple(field.name for field in fields(RunRecord))
 
 
-def _insert_and_trim(db: Session, rows: list[dict[str, object]], max_entries: int) -> None:
-    """One batch in one transaction (sync: it runs on the database's writer thread)."""
-    # Core's executemany: the ORM's unit of work costs more than the rows.
-    db.exec(insert(Execution), params=rows)
-    # A sandbox deleted while its last runs waited here takes them along.
-    gone = select(Sandbox.id).where(col(Sandbox.deleted_at).is_not(None))
-    db.exec(
-        delete(Execution).where(
-            col(Execution.id).in_([row["id"] for row in rows]),
-            col(Execution.sandbox_id).in_(gone),
-        )
-    )
-    for sandbox_id in {row["sandbox_id"] for row in rows}:
-        # Counting on the index is cheap; the trim sorts: only when over the cap.
-        kept = db.exec(select(func.count()).where(col(Execution.sandbox_id) == sandbox_id)).one()
-        if kept <= max_entries:
-            continue
-        keep = (
-            select(Execution.id)
-            .where(col(Execution.sandbox_id) == sandbox_id)
-            .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
-            .limit(max_entries)
-        )
-        db.exec(
-            delete(Execution).where(
-                col(Execution.sandbox_id) == sandbox_id, col(Execution.id).not_in(keep)
-            )
-        )
-    db.commit()
-
-
 def _entry(row: Execution) -> HistoryEntry:
     return HistoryEntry.model_validate(row.model_dump())
 
@@ -141,7 +108,7 @@ class HistoryService:
         max_entries: int,
         output_limit: int,
     ) -> None:
-        self._db = db
+        self._rows = ExecutionRepository(db)
         self._sandboxes = sandboxes
         self._max_entries = max_entries
         self._output_limit = output_limit
@@ -180,8 +147,7 @@ class HistoryService:
                 log.exception("could not record %d execution(s) in the history", len(batch))
 
     async def _write(self, batch: list[RunRecord]) -> None:
-        rows = [_row_of(entry) for entry in batch]
-        await self._db.write_behind(lambda db: _insert_and_trim(db, rows, self._max_entries))
+        await self._rows.write_batch([_row_of(entry) for entry in batch], self._max_entries)
 
     async def list(
         self,
@@ -205,34 +171,15 @@ class HistoryService:
                 f"limit must be 1–{MAX_HISTORY_PAGE} and offset ≥ 0",
                 {"fields": ["limit", "offset"], "field": "limit"},
             )
-        conditions = [col(Execution.sandbox_id) == sandbox_id]
-        if exec_type is not None:
-            conditions.append(col(Execution.exec_type) == exec_type)
-        if success_only:
-            conditions.append(col(Execution.success).is_(True))
-        for tag in normalize_tags(tags).split(",") if tags else []:
-            # LIKE with the tag escaped: the same on SQLite and PostgreSQL.
-            tagged = literal(",") + col(Execution.tags) + ","
-            conditions.append(tagged.contains(f",{tag},", autoescape=True))
-        if has_notes is not None:
-            present = col(Execution.notes).is_not(None) & (col(Execution.notes) != "")
-            conditions.append(present if has_notes else ~present)
-        if has_description is not None:
-            present = col(Execution.description).is_not(None) & (col(Execution.description) != "")
-            conditions.append(present if has_description else ~present)
-        async with self._db.session() as db:
-            total = (
-                await db.exec(select(func.count()).select_from(Execution).where(*conditions))
-            ).one()
-            rows = (
-                await db.exec(
-                    select(Execution)
-                    .where(*conditions)
-                    .order_by(col(Execution.created_at).desc(), col(Execution.id).desc())
-                    .offset(offset)
-                    .limit(limit)
-                )
-            ).all()
+        which = ExecutionFilter(
+            sandbox_id=sandbox_id,
+            exec_type=exec_type,
+            success_only=success_only,
+            tags=normalize_tags(tags).split(",") if tags else (),
+            has_notes=has_notes,
+            has_description=has_description,
+        )
+        total, rows = await self._rows.page(which, limit, offset)
         return HistoryPage(entries=[_entry(row) for row in rows], total=total)
 
     async def last(self, owner: str, sandbox_id: str, exec_type: str | None = None) -> HistoryEntry:
@@ -245,8 +192,7 @@ class HistoryService:
     async def _row(self, owner: str, sandbox_id: str, execution_id: str) -> Execution:
         await self._sandboxes.check_owner(owner, sandbox_id)
         await self.flush()
-        async with self._db.session() as db:
-            row = await db.get(Execution, execution_id)
+        row = await self._rows.get(execution_id)
         if row is None or row.sandbox_id != sandbox_id:
             raise NotFound(
                 f"execution {execution_id} not found in sandbox {sandbox_id}'s history "
@@ -269,18 +215,14 @@ class HistoryService:
     ) -> HistoryEntry:
         """Set what is given (an empty string clears it); the rest is kept."""
         await self._row(owner, sandbox_id, execution_id)
-        async with self._db.session() as db:
-            row = await db.get(Execution, execution_id)
-            assert row is not None
-            if description is not None:
-                row.description = description or None
-            if tags is not None:
-                row.tags = normalize_tags(tags)
-            if notes is not None:
-                row.notes = notes or None
-            db.add(row)
-            await db.commit()
-            return _entry(row)
+        changes: dict[str, object] = {}
+        if description is not None:
+            changes["description"] = description or None
+        if tags is not None:
+            changes["tags"] = normalize_tags(tags)
+        if notes is not None:
+            changes["notes"] = notes or None
+        return _entry(await self._rows.update(execution_id, changes))
 
 
 def new_entry(

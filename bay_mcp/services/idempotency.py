@@ -14,13 +14,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-
 from bay_mcp.errors import Conflict, ValidationFailed
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import IdempotencyKey, utcnow
+from bay_mcp.storage.idempotency import IdempotencyRepository
+from bay_mcp.storage.models import utcnow
 
 MAX_KEY_LENGTH = 255
 # (status, JSON body) of a response that may be replayed.
@@ -37,7 +34,7 @@ def fingerprint(*parts: str | bytes) -> str:
 
 class IdempotencyService:
     def __init__(self, db: Database, ttl: timedelta = timedelta(hours=1)) -> None:
-        self._db = db
+        self._rows = IdempotencyRepository(db)
         self._ttl = ttl
 
     async def run(
@@ -53,28 +50,7 @@ class IdempotencyService:
                 {"fields": ["Idempotency-Key"]},
             )
         now = utcnow()
-        async with self._db.session() as db:
-            await db.exec(  # expired keys may be reused
-                delete(IdempotencyKey).where(
-                    col(IdempotencyKey.owner) == owner,
-                    col(IdempotencyKey.key) == key,
-                    col(IdempotencyKey.expires_at) <= now,
-                )
-            )
-            db.add(
-                IdempotencyKey(
-                    owner=owner,
-                    key=key,
-                    fingerprint=request_fingerprint,
-                    expires_at=now + self._ttl,
-                )
-            )
-            try:
-                await db.commit()
-                claimed = True
-            except IntegrityError:
-                await db.rollback()
-                claimed = False
+        claimed = await self._rows.claim(owner, key, request_fingerprint, now, now + self._ttl)
         if not claimed:
             return await self._replay(owner, key, request_fingerprint)
         try:
@@ -82,30 +58,11 @@ class IdempotencyService:
         except BaseException:
             await self._forget(owner, key)  # a failed request may be retried with its key
             raise
-        async with self._db.session() as db:
-            row = (
-                await db.exec(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.owner == owner, IdempotencyKey.key == key
-                    )
-                )
-            ).one()
-            row.status = "done"
-            row.response_status = status
-            row.response_body = json.dumps(body)
-            db.add(row)
-            await db.commit()
+        await self._rows.finish(owner, key, status, json.dumps(body))
         return status, body
 
     async def _replay(self, owner: str, key: str, request_fingerprint: str) -> StoredResponse:
-        async with self._db.session() as db:
-            row = (
-                await db.exec(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.owner == owner, IdempotencyKey.key == key
-                    )
-                )
-            ).first()
+        row = await self._rows.find(owner, key)
         if row is None:
             raise Conflict("the request with this Idempotency-Key just failed; retry it")
         if row.fingerprint != request_fingerprint:
@@ -121,10 +78,4 @@ class IdempotencyService:
         return row.response_status, json.loads(row.response_body)
 
     async def _forget(self, owner: str, key: str) -> None:
-        async with self._db.session() as db:
-            await db.exec(
-                delete(IdempotencyKey).where(
-                    col(IdempotencyKey.owner) == owner, col(IdempotencyKey.key) == key
-                )
-            )
-            await db.commit()
+        await self._rows.forget(owner, key)

@@ -13,20 +13,14 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, update
-from sqlalchemy import exists as sql_exists
-from sqlalchemy import select as sql_select
-from sqlmodel import col, select
 
 from bay_mcp.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from bay_mcp.storage.api_keys import ApiKeyRepository
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import ApiKey, utcnow
-from bay_mcp.storage.row_reads import columns_of, model_from
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +29,6 @@ OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 OWNER_RULE = "1–64 letters, digits or . _ @ - (starting with a letter or digit)"
 # last_used_at is a hint for operators, not an audit log: one write a minute per key.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-_KEY_COLUMNS = columns_of(ApiKey)
-_KEY_BY_HASH = sql_select(*_KEY_COLUMNS).where(col(ApiKey.key_hash) == bindparam("key_hash"))
-_ANY_KEY = sql_select(sql_exists().where(col(ApiKey.id).is_not(None)))
-
-
-def _key_of(values: Sequence[Any]) -> ApiKey:
-    return model_from(ApiKey, _KEY_COLUMNS, values)
-
-
-def _first_value(values: Sequence[Any]) -> Any:
-    return values[0]
 
 
 NO_KEY = (
@@ -97,7 +80,7 @@ def _view(row: ApiKey) -> KeyView:
 
 class KeyService:
     def __init__(self, db: Database, env_key: str | None, env_key_owner: str) -> None:
-        self._db = db
+        self._rows = ApiKeyRepository(db)
         # BAY_API_KEY: one key from the environment, never written to the database.
         self._env_key_hash = hash_key(env_key) if env_key else None
         self._env_key_owner = env_key_owner
@@ -109,7 +92,7 @@ class KeyService:
         a key must never open the door to anonymous callers)."""
         if not self._keys_exist:
             # Asked by every anonymous request: the warm call's cheap read.
-            self._keys_exist = bool(await self._db.first(_ANY_KEY, {}, _first_value))
+            self._keys_exist = await self._rows.any_exist()
         return self._keys_exist
 
     async def has_usable_keys(self) -> bool:
@@ -117,8 +100,7 @@ class KeyService:
         if self._env_key_hash is not None:
             return True
         now = utcnow()
-        async with self._db.session() as db:
-            rows = (await db.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))).all()
+        rows = await self._rows.unrevoked()
         return any(row.expires_at is None or row.expires_at > now for row in rows)
 
     async def create(self, owner: str, expires_in: timedelta | None = None) -> tuple[KeyView, str]:
@@ -135,28 +117,20 @@ class KeyService:
             created_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
         )
-        async with self._db.session() as db:
-            db.add(row)
-            await db.commit()
+        await self._rows.insert(row)
         self._keys_exist = True
         log.info("API key %s created for owner %s", row.id, owner)
         return _view(row), key
 
     async def list(self) -> list[KeyView]:
-        async with self._db.session() as db:
-            rows = (await db.exec(select(ApiKey).order_by(col(ApiKey.created_at)))).all()
-        return [_view(row) for row in rows]
+        return [_view(row) for row in await self._rows.all()]
 
     async def revoke(self, key_id: str) -> KeyView:
-        async with self._db.session() as db:
-            row = await db.get(ApiKey, key_id)
-            if row is None:
-                raise NotFound(f"key {key_id} not found (bay-mcp keys list shows the ids)")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-                db.add(row)
-                await db.commit()
-                log.info("API key %s of owner %s revoked", row.id, row.owner)
+        row, revoked = await self._rows.revoke(key_id, utcnow())
+        if row is None:
+            raise NotFound(f"key {key_id} not found (bay-mcp keys list shows the ids)")
+        if revoked:
+            log.info("API key %s of owner %s revoked", row.id, row.owner)
         return _view(row)
 
     async def authenticate(self, key: str) -> str:
@@ -169,7 +143,7 @@ class KeyService:
             return self._env_key_owner
         now = utcnow()
         # Every keyed request's read: the warm call's cheap one (its model is shared).
-        row = await self._db.first(_KEY_BY_HASH, {"key_hash": digest}, _key_of)
+        row = await self._rows.by_hash(digest)
         if row is None:
             raise Unauthorized("the API key is unknown: check it, or create one")
         if row.revoked_at is not None:
@@ -183,11 +157,7 @@ class KeyService:
                 "create a new one with `bay-mcp keys create`"
             )
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            async with self._db.session() as db:
-                await db.exec(
-                    update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)
-                )
-                await db.commit()
+            await self._rows.mark_used(row.id, now)
         return row.owner
 
 

@@ -1,6 +1,7 @@
-"""Cursor pages, cut in the database query: rows ordered by (created_at, id), and the
-cursor names the last row a page held, so the next page starts after it (no offset
-scan, and rows made meanwhile do not shift pages)."""
+"""Cursor pages: what a caller asks for and gets back. The rows are cut in the database
+query (storage/paging.py), ordered by (created_at, id); the cursor names the last row
+a page held, so the next page starts after it (no offset scan, and rows made meanwhile
+do not shift pages)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_
 
 from bay_mcp.errors import ValidationFailed
+from bay_mcp.storage.paging import After
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 BAD_CURSOR = "cursor is not one this server gave out: pass next_cursor from the last page"
 
 Item = TypeVar("Item")
-Q = TypeVar("Q", bound="Query")
 
 
 @dataclass(frozen=True)
@@ -48,25 +48,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationFailed(BAD_CURSOR, {"fields": ["cursor"], "field": "cursor"}) from exc
 
 
-class Query(Protocol):
-    def where(self, *clauses: Any) -> Self: ...
-
-    def limit(self, limit: int) -> Self: ...
-
-    def order_by(self, *clauses: Any) -> Self: ...
-
-
-def paged(query: Q, created_at: Any, row_id: Any, page: PageRequest | None) -> Q:
-    """`query` ordered by (created_at, id), from after the page's cursor, fetching one
-    row more than the page holds (so `cut` knows whether another page follows)."""
-    if page is not None:
-        if page.cursor is not None:
-            last_created, last_id = _decode_cursor(page.cursor)
-            query = query.where(
-                or_(created_at > last_created, and_(created_at == last_created, row_id > last_id))
-            )
-        query = query.limit(page.limit + 1)
-    return query.order_by(created_at, row_id)
+def window(page: PageRequest | None) -> tuple[After | None, int | None]:
+    """Where the page starts (after its cursor's row) and how many rows to fetch: one
+    more than the page holds, so `cut` knows whether another page follows."""
+    if page is None:
+        return None, None
+    after = _decode_cursor(page.cursor) if page.cursor is not None else None
+    return after, page.limit + 1
 
 
 def cut(rows: list[Item], page: PageRequest | None, key: Any) -> tuple[list[Item], str | None]:

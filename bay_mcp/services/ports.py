@@ -21,10 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-
 from bay_mcp.adapters.loopback import Connect, LoopbackForward, Streams
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import NotFound, ShipError, ValidationFailed
@@ -37,6 +33,7 @@ from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import ExposedPort
 from bay_mcp.settings import Capability
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.exposures import ExposureRepository
 from bay_mcp.storage.models import Exposure, Session, utcnow
 from ship.settings import DEFAULT_PORT as SHIP_PORT
 
@@ -86,7 +83,7 @@ class PortService:
         tokens: PreviewTokens,
         db: Database,
     ) -> None:
-        self._db = db
+        self._rows = ExposureRepository(db)
         self._sandboxes = sandboxes
         self._sessions = sessions
         self._driver = driver
@@ -137,33 +134,14 @@ class PortService:
 
     async def _store(self, owner: str, sandbox_id: str, port: int, session_id: str) -> _Exposure:
         """The port's row for this session, made (or remade over a stale one's) if need be."""
-        async with self._db.session() as db:
-            row = await db.get(Exposure, (sandbox_id, port))
-            if row is not None and row.session_id == session_id:
-                return _from_row(row)
-            if row is not None:
-                await db.delete(row)
-                await db.flush()
-            row = Exposure(sandbox_id=sandbox_id, port=port, owner=owner, session_id=session_id)
-            db.add(row)
-            try:
-                await db.commit()
-            except IntegrityError:  # another process exposed it at the same moment
-                await db.rollback()
-                found = await db.get(Exposure, (sandbox_id, port))
-                if found is None:
-                    raise
-                return _from_row(found)
-        log.info("sandbox %s: port %d exposed", sandbox_id, port)
+        row, made = await self._rows.store(owner, sandbox_id, port, session_id)
+        if made:
+            log.info("sandbox %s: port %d exposed", sandbox_id, port)
         return _from_row(row)
 
     async def _stored(self, sandbox_id: str, port: int | None = None) -> list[_Exposure]:
         """Over HTTP: the sandbox's exposures (of one port, when given) in the database."""
-        async with self._db.session() as db:
-            query = select(Exposure).where(col(Exposure.sandbox_id) == sandbox_id)
-            if port is not None:
-                query = query.where(col(Exposure.port) == port)
-            return [_from_row(row) for row in (await db.exec(query)).all()]
+        return [_from_row(row) for row in await self._rows.of_sandbox(sandbox_id, port)]
 
     async def _known(self, sandbox_id: str, port: int) -> _Exposure | None:
         if self.public_url is None:
@@ -265,15 +243,7 @@ class PortService:
     async def _drop(self, exposure: _Exposure) -> None:
         self._addresses.pop(exposure.session_id, None)
         if exposure.forward is None:  # a row: this session's exposure of the port only
-            async with self._db.session() as db:
-                await db.exec(
-                    delete(Exposure).where(
-                        col(Exposure.sandbox_id) == exposure.sandbox_id,
-                        col(Exposure.port) == exposure.port,
-                        col(Exposure.session_id) == exposure.session_id,
-                    )
-                )
-                await db.commit()
+            await self._rows.delete(exposure.sandbox_id, exposure.port, exposure.session_id)
             log.info("sandbox %s: port %d closed", exposure.sandbox_id, exposure.port)
             return
         if self._exposures.get((exposure.sandbox_id, exposure.port)) is exposure:

@@ -14,23 +14,28 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from pydantic import BaseModel
-from sqlmodel import col, select
 
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import BayError
-from bay_mcp.limits import MAX_COPY_S, POOL_OWNER
+from bay_mcp.limits import MAX_COPY_S
 from bay_mcp.managers import labels
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
+from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases
-from bay_mcp.storage.models import Cargo, Sandbox, Session, Snapshot, utcnow
+from bay_mcp.storage.models import Snapshot, utcnow
+from bay_mcp.storage.sandboxes import SandboxRepository
+from bay_mcp.storage.sessions import SessionRepository
+from bay_mcp.storage.snapshots import SnapshotRepository
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +96,10 @@ class Reaper:
     ) -> None:
         self._leases = leases
         self._metrics = metrics
-        self._db = db
+        self._sandbox_rows = SandboxRepository(db)
+        self._session_rows = SessionRepository(db)
+        self._cargo_rows = CargoRepository(db)
+        self._snapshot_rows = SnapshotRepository(db)
         self._driver = driver
         self._sessions = sessions
         self._sandboxes = sandboxes
@@ -155,16 +163,8 @@ class Reaper:
 
     async def _idle_sessions(self, tally: _Tally) -> None:
         now = utcnow()
-        async with self._db.session() as db:
-            rows = (
-                await db.exec(
-                    select(Sandbox)
-                    .join(Session, col(Session.sandbox_id) == col(Sandbox.id))
-                    # Warm pool members wait unused on purpose; the pool rotates them.
-                    .where(col(Sandbox.deleted_at).is_(None), col(Sandbox.owner) != POOL_OWNER)
-                )
-            ).all()
-        for sandbox in {row.id: row for row in rows}.values():
+        # Warm pool members wait unused on purpose: the pool rotates them.
+        for sandbox in await self._sandbox_rows.with_sessions():
             profile = self._settings.profile(sandbox.profile)
             timeout = profile.idle_timeout_seconds if profile else 600
             try:
@@ -183,18 +183,7 @@ class Reaper:
                 tally.result.skipped_count += 1
 
     async def _expired_sandboxes(self, tally: _Tally) -> None:
-        now = utcnow()
-        async with self._db.session() as db:
-            expired = (
-                await db.exec(
-                    select(Sandbox).where(
-                        col(Sandbox.deleted_at).is_(None),
-                        col(Sandbox.expires_at).is_not(None),
-                        col(Sandbox.expires_at) <= now,
-                    )
-                )
-            ).all()
-        for sandbox in expired:
+        for sandbox in await self._sandbox_rows.expired(utcnow()):
             try:
                 await self._sandboxes.remove(sandbox)
             except Exception as exc:
@@ -207,17 +196,9 @@ class Reaper:
         grace = timedelta(seconds=self._settings.gc_orphan_grace_seconds)
         now = utcnow()
         containers = await self._driver.list_containers({labels.INSTANCE: self._instance_id})
-        async with self._db.session() as db:
-            live = {
-                session.container_id: session
-                for session in (await db.exec(select(Session))).all()
-                if session.container_id
-            }
-            starting = {
-                session.id
-                for session in (await db.exec(select(Session))).all()
-                if session.container_id is None
-            }
+        sessions = await self._session_rows.all()
+        live = {session.container_id: session for session in sessions if session.container_id}
+        starting = {session.id for session in sessions if session.container_id is None}
         for container in containers:
             if container.id in live or container.labels.get(labels.SESSION) in starting:
                 tally.result.skipped_count += 1
@@ -240,34 +221,26 @@ class Reaper:
         volumes = await self._driver.list_volumes(
             {labels.INSTANCE: self._instance_id, labels.MANAGED: "true"}
         )
-        async with self._db.session() as db:
-            cargos = {c.driver_ref: c for c in (await db.exec(select(Cargo))).all()}
-            snapshots = {s.driver_ref: s for s in (await db.exec(select(Snapshot))).all()}
-            live = set(
-                (await db.exec(select(Sandbox.id).where(col(Sandbox.deleted_at).is_(None)))).all()
-            )
-            deleted = {
-                s.id
-                for s in (
-                    await db.exec(select(Sandbox).where(col(Sandbox.deleted_at).is_not(None)))
-                ).all()
-            }
+        census = await self._cargo_rows.volume_census()
         grace = self._settings.gc_orphan_grace_seconds
         for volume in volumes:
             if labels.is_snapshot_volume(volume):
-                await self._orphan_snapshot(tally, volume, snapshots.get(volume), live, grace)
+                await self._orphan_snapshot(
+                    tally, volume, census.snapshots.get(volume), census.live, grace
+                )
                 continue
-            cargo = cargos.get(volume)
+            cargo = census.cargos.get(volume)
             if cargo is not None and not cargo.managed:
                 tally.result.skipped_count += 1  # external cargo: never reaped
                 continue
-            if cargo is not None and cargo.managed_by_sandbox_id not in deleted:
+            if cargo is not None and cargo.managed_by_sandbox_id not in census.deleted:
                 tally.result.skipped_count += 1  # its sandbox lives
                 continue
             if cargo is None and grace and not await self._volume_is_old(volume, grace):
                 tally.result.skipped_count += 1  # maybe half-way through creation
                 continue
-            await self._remove_volume(tally, volume, Cargo, cargo.id if cargo else None)
+            forget = None if cargo is None else partial(self._cargo_rows.delete_row, cargo.id)
+            await self._remove_volume(tally, volume, forget)
 
     async def _orphan_snapshot(
         self, tally: _Tally, volume: str, snapshot: Snapshot | None, live: set[str], grace: float
@@ -278,20 +251,17 @@ class Reaper:
         if snapshot is None and not await self._volume_is_old(volume, grace + MAX_COPY_S):
             tally.result.skipped_count += 1  # maybe being filled: its row comes after
             return
-        await self._remove_volume(tally, volume, Snapshot, snapshot.id if snapshot else None)
+        forget = None if snapshot is None else partial(self._snapshot_rows.delete, snapshot.id)
+        await self._remove_volume(tally, volume, forget)
 
     async def _remove_volume(
-        self, tally: _Tally, volume: str, model: type[Cargo] | type[Snapshot], row_id: str | None
+        self, tally: _Tally, volume: str, delete_row: Callable[[], Awaitable[None]] | None
     ) -> None:
         """Remove an orphan volume, then the row that named it (if any)."""
         try:
             await self._driver.remove_volume(volume)
-            if row_id is not None:
-                async with self._db.session() as db:
-                    row = await db.get(model, row_id)
-                    if row is not None:
-                        await db.delete(row)
-                        await db.commit()
+            if delete_row is not None:
+                await delete_row()
         except Exception as exc:
             tally.error(f"removing volume {volume}", exc)
             return

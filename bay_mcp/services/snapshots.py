@@ -22,8 +22,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sqlmodel import col, func, select
-
 from bay_mcp.drivers import VolumeCopy
 from bay_mcp.errors import DriverError, NotFound, QuotaExceeded, Timeout, ValidationFailed
 from bay_mcp.limits import MB
@@ -42,8 +40,10 @@ from bay_mcp.services.views import (
     SnapshotView,
 )
 from bay_mcp.settings import BaySettings
+from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
-from bay_mcp.storage.models import Cargo, Snapshot, new_id, utcnow
+from bay_mcp.storage.models import Snapshot, new_id, utcnow
+from bay_mcp.storage.snapshots import SnapshotRepository
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class SnapshotService:
         cargos: CargoManager,
         gate: SandboxGate,
     ) -> None:
-        self._db = db
+        self._rows = SnapshotRepository(db)
+        self._cargo_rows = CargoRepository(db)
         self._settings = settings
         self._sandboxes = sandboxes
         self._sessions = sessions
@@ -122,9 +123,7 @@ class SnapshotService:
                 )
                 async with self._owner_lock(owner):
                     await self._check_quota(owner, adding_bytes=copied.size_bytes)
-                    async with self._db.session() as db:
-                        db.add(row)
-                        await db.commit()
+                    await self._rows.insert(row)
             except BaseException:
                 await asyncio.shield(self._discard_volume(volume))
                 raise
@@ -147,14 +146,7 @@ class SnapshotService:
     async def list(self, owner: str, sandbox_id: str) -> SnapshotList:
         """The sandbox's snapshots, oldest first. NotFound."""
         await self._sandboxes.check_owner(owner, sandbox_id)
-        async with self._db.session() as db:
-            rows = (
-                await db.exec(
-                    select(Snapshot)
-                    .where(Snapshot.sandbox_id == sandbox_id)
-                    .order_by(col(Snapshot.created_at), col(Snapshot.id))
-                )
-            ).all()
+        rows = await self._rows.of_sandbox(sandbox_id)
         return SnapshotList(sandbox_id=sandbox_id, snapshots=[snapshot_view(r) for r in rows])
 
     async def delete(self, owner: str, sandbox_id: str, snapshot_id: str) -> None:
@@ -163,11 +155,7 @@ class SnapshotService:
         async with self._gate.exclusive(sandbox_id):
             snapshot = await self._snapshot(owner, sandbox_id, snapshot_id)
             await self._cargos.remove_volume(snapshot.driver_ref)
-            async with self._db.session() as db:
-                row = await db.get(Snapshot, snapshot.id)
-                if row is not None:
-                    await db.delete(row)
-                    await db.commit()
+            await self._rows.delete(snapshot.id)
         log.info("owner %s deleted snapshot %s of sandbox %s", owner, snapshot_id, sandbox_id)
 
     async def restore(
@@ -222,8 +210,7 @@ class SnapshotService:
                 origin = (await self._snapshot(owner, sandbox_id, snapshot_id)).driver_ref
             forked = await self._sandboxes.create_fork(source)
             try:
-                async with self._db.session() as db:
-                    new_cargo = await db.get(Cargo, forked.cargo_id)
+                new_cargo = await self._cargo_rows.get(forked.cargo_id)
                 assert new_cargo is not None  # made with the sandbox, just now
                 await progress(f"copying the files into the new sandbox {forked.id}")
                 copied = await self._cargos.copy(origin, new_cargo.driver_ref, profile.image)
@@ -246,8 +233,7 @@ class SnapshotService:
     # -- rules --------------------------------------------------------------------------
 
     async def _snapshot(self, owner: str, sandbox_id: str, snapshot_id: str) -> Snapshot:
-        async with self._db.session() as db:
-            row = await db.get(Snapshot, snapshot_id)
+        row = await self._rows.get(snapshot_id)
         if row is None or row.owner != owner or row.sandbox_id != sandbox_id:
             raise NotFound(
                 f"snapshot {snapshot_id} not found in sandbox {sandbox_id}: list_snapshots "
@@ -259,15 +245,7 @@ class SnapshotService:
         """QuotaExceeded when one more snapshot of `adding_bytes` would pass a limit."""
         limit_count = self._settings.max_snapshots_per_owner
         limit_bytes = self._settings.max_snapshot_mb_per_owner * MB
-        async with self._db.session() as db:
-            count, total = (
-                await db.exec(
-                    select(func.count(), func.coalesce(func.sum(Snapshot.size_bytes), 0)).where(
-                        Snapshot.owner == owner
-                    )
-                )
-            ).one()
-        used = int(total)  # PostgreSQL sums a BIGINT column to a NUMERIC (a Decimal)
+        count, used = await self._rows.usage(owner)
         if count >= limit_count:
             oldest = await self._owners_snapshots(owner, largest=False)
             raise QuotaExceeded(
@@ -295,10 +273,7 @@ class SnapshotService:
 
     async def _owners_snapshots(self, owner: str, *, largest: bool) -> Sequence[Snapshot]:
         """A few of the owner's snapshots to name in a refusal: the oldest, or the largest."""
-        order = col(Snapshot.size_bytes).desc() if largest else col(Snapshot.created_at)
-        async with self._db.session() as db:
-            query = select(Snapshot).where(Snapshot.owner == owner).order_by(order).limit(5)
-            return (await db.exec(query)).all()
+        return await self._rows.few_of_owner(owner, largest=largest)
 
     @asynccontextmanager
     async def _owner_lock(self, owner: str) -> AsyncIterator[None]:

@@ -1,12 +1,11 @@
-"""A cargo's volume and its row: no volume is left without the call that made it."""
+"""A cargo's volume: no volume is left without the call that made it."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 import pytest
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bay_mcp.drivers import Driver
 from bay_mcp.managers.cargos import CargoManager
@@ -36,23 +35,12 @@ class SlowVolumes:
         self.volumes.discard(name)
 
 
-class Rows:
-    def __init__(self) -> None:
-        self.added: list[Any] = []
-
-    def add(self, row: Any) -> None:
-        self.added.append(row)
-
-
 async def test_a_create_cancelled_while_the_volume_is_made_removes_it() -> None:
     # Bay stopping cancels its warm pool's refill, sometimes while Docker makes the
     # member's volume: once Docker answers, the volume is removed again.
     driver = SlowVolumes()
-    rows = Rows()
     manager = CargoManager(cast(Driver, driver), "bay-test")
-    creating = asyncio.create_task(
-        manager.create(cast(AsyncSession, rows), owner="bay:pool", managed_by_sandbox_id="s1")
-    )
+    creating = asyncio.create_task(manager.create(owner="bay:pool", managed_by_sandbox_id="s1"))
     await driver.asked.wait()
     creating.cancel()
     await asyncio.sleep(0)  # the cancellation lands before Docker's answer
@@ -61,15 +49,12 @@ async def test_a_create_cancelled_while_the_volume_is_made_removes_it() -> None:
         await creating
     await driver.made.wait()
     assert driver.volumes == set()
-    assert rows.added == []
 
 
-async def test_a_create_not_cancelled_keeps_its_volume_and_adds_its_row() -> None:
+async def test_a_create_not_cancelled_keeps_its_volume_and_returns_its_row() -> None:
     driver = SlowVolumes()
     driver.answer.set()
-    rows = Rows()
     manager = CargoManager(cast(Driver, driver), "bay-test")
-    session = cast(AsyncSession, rows)
-    cargo = await manager.create(session, owner="alice", managed_by_sandbox_id=None)
+    cargo = await manager.create(owner="alice", managed_by_sandbox_id=None)
     assert driver.volumes == {cargo.driver_ref}
-    assert rows.added == [cargo]
+    assert (cargo.owner, cargo.managed) == ("alice", False)

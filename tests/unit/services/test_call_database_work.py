@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlmodel import col, update
 
 from bay_mcp.services.history import RunRecord
-from bay_mcp.services.sandboxes import _FOR_A_CALL, _call_objects
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, utcnow
 from bay_mcp.storage.row_reads import KeptRows
+from bay_mcp.storage.sandboxes import FOR_A_CALL as _FOR_A_CALL
+from bay_mcp.storage.sandboxes import call_objects as _call_objects
 
 
 async def _database(tmp_path: Path) -> Database:
