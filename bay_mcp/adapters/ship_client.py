@@ -38,6 +38,7 @@ _CALL_TIMEOUT_S = 30.0
 _TRANSFER_TIMEOUT = httpx.Timeout(_CALL_TIMEOUT_S, read=300.0, write=300.0)
 
 Answer = TypeVar("Answer", bound=protocol.Model)
+Body = TypeVar("Body")
 
 
 def _runtime_fault(message: str, details: dict[str, Any]) -> BayError:
@@ -144,7 +145,8 @@ def parse(model: type[Answer], body: bytes, what: str) -> Answer:
 
 
 class ShipClient:
-    """One pooled httpx client for all sessions; each call names its endpoint."""
+    """One pooled httpx client for all sessions; each call names its endpoint. Every
+    call goes through `_call` (or its streamed variants) with a route of Ship's table."""
 
     def __init__(self, http: httpx.AsyncClient | None = None) -> None:
         self._http = http or httpx.AsyncClient(timeout=_CALL_TIMEOUT_S)
@@ -152,29 +154,30 @@ class ShipClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _request(
+    async def _call(
         self,
+        route: protocol.ShipRoute[Body, Answer],
         endpoint: ShipEndpoint,
-        method: str,
-        path: str,
+        request: Body | None = None,
         *,
         timeout: float | httpx.Timeout = _CALL_TIMEOUT_S,
-        headers: dict[str, str] | None = None,
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> Answer:
+        """Send `request` (the route's body model) to `route`, and parse the answer into
+        the route's answer model; Ship's errors become Bay's."""
+        if isinstance(request, protocol.Model):
+            kwargs["json"] = request.wire()
         response = await reaching(
-            endpoint,
-            lambda to: self._open(to, method, path, timeout=timeout, headers=headers, **kwargs),
+            endpoint, lambda to: self._open(to, route, timeout=timeout, **kwargs)
         )
         if response.status_code >= 400:
             raise error_from(response.status_code, response.content)
-        return response
+        return parse(route.answer, response.content, f"{route.method} {route.path}")
 
     async def _open(
         self,
         endpoint: ShipEndpoint,
-        method: str,
-        path: str,
+        route: protocol.ShipRoute[Any, Any],
         *,
         timeout: float | httpx.Timeout,
         headers: dict[str, str] | None = None,
@@ -183,8 +186,9 @@ class ShipClient:
     ) -> httpx.Response:
         """Send one request; transport failures become Bay's errors, and a request that
         never reached the session's Ship raises NeverReached."""
+        path = route.path
         request = self._http.build_request(
-            method,
+            route.method,
             endpoint.url + path,
             headers={**(headers or {}), "Authorization": f"Bearer {endpoint.token}"},
             timeout=timeout,
@@ -207,37 +211,26 @@ class ShipClient:
             raise NeverReached(_refused())
         return response
 
-    async def _call(
-        self,
-        answer: type[Answer],
-        endpoint: ShipEndpoint,
-        method: str,
-        path: str,
-        request: protocol.Model | None = None,
-        **kwargs: Any,
-    ) -> Answer:
-        if request is not None:
-            kwargs["json"] = request.wire()
-        response = await self._request(endpoint, method, path, **kwargs)
-        return parse(answer, response.content, f"{method} {path}")
-
     async def healthy(self, endpoint: ShipEndpoint) -> bool:
         """True when Ship answers /health and its kernel has booted (or failed to: the
         first exec says why); False while either is still starting."""
+        route = protocol.HEALTH
         try:
-            response = await self._http.get(endpoint.url + "/health", timeout=2.0)
+            response = await self._http.request(
+                route.method, endpoint.url + route.path, timeout=2.0
+            )
         except httpx.TransportError:
             return False
         if response.status_code != 200:
             return False
         try:
-            health = protocol.Health.model_validate_json(response.content)
+            health = route.answer.model_validate_json(response.content)
         except ValidationError:
             return False
         return health.kernel != "starting"
 
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
-        return await self._call(protocol.Meta, endpoint, "GET", "/meta")
+        return await self._call(protocol.META, endpoint)
 
     async def python_exec(
         self,
@@ -246,40 +239,21 @@ class ShipClient:
         timeout: float,
         on_output: OutputSink | None = None,
     ) -> protocol.PythonExecResult:
+        route = protocol.PYTHON_EXEC
+        request = protocol.PythonExecRequest(code=code, timeout=timeout)
         if on_output is not None:
-            return await self._streamed(
-                protocol.PythonExecResult,
-                endpoint,
-                "/python/exec",
-                protocol.PythonExecRequest(code=code, timeout=timeout),
-                timeout,
-                on_output,
-            )
-        return await self._call(
-            protocol.PythonExecResult,
-            endpoint,
-            "POST",
-            "/python/exec",
-            protocol.PythonExecRequest(code=code, timeout=timeout),
-            timeout=timeout + _EXEC_SLACK_S,
-        )
+            return await self._streamed(route, endpoint, request, timeout, on_output)
+        return await self._call(route, endpoint, request, timeout=timeout + _EXEC_SLACK_S)
 
     async def browser(
         self, endpoint: ShipEndpoint, request: protocol.BrowserRequest
     ) -> protocol.BrowserResult:
         return await self._call(
-            protocol.BrowserResult,
-            endpoint,
-            "POST",
-            "/browser/exec",
-            request,
-            timeout=request.timeout + _EXEC_SLACK_S,
+            protocol.BROWSER_EXEC, endpoint, request, timeout=request.timeout + _EXEC_SLACK_S
         )
 
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:
-        answer = await self._call(
-            protocol.InterruptResult, endpoint, "POST", "/python/interrupt", timeout=10.0
-        )
+        answer = await self._call(protocol.PYTHON_INTERRUPT, endpoint, timeout=10.0)
         return answer.interrupted
 
     async def shell_exec(
@@ -291,39 +265,32 @@ class ShipClient:
         exec_id: str,
         on_output: OutputSink | None = None,
     ) -> protocol.ShellExecResult:
+        route = protocol.SHELL_EXEC
         request = protocol.ShellExecRequest(
             command=command, timeout=timeout, cwd=cwd, exec_id=exec_id
         )
         if on_output is not None:
-            return await self._streamed(
-                protocol.ShellExecResult, endpoint, "/shell/exec", request, timeout, on_output
-            )
-        return await self._call(
-            protocol.ShellExecResult,
-            endpoint,
-            "POST",
-            "/shell/exec",
-            request,
-            timeout=timeout + _EXEC_SLACK_S,
-        )
+            return await self._streamed(route, endpoint, request, timeout, on_output)
+        return await self._call(route, endpoint, request, timeout=timeout + _EXEC_SLACK_S)
 
     async def _streamed(
         self,
-        answer: type[Answer],
+        route: protocol.ShipRoute[Body, Answer],
         endpoint: ShipEndpoint,
-        path: str,
-        request: protocol.Model,
+        request: Body,
         timeout: float,
         on_output: OutputSink,
     ) -> Answer:
         """An exec whose output is told to `on_output` as Ship sends it (NDJSON lines:
         output events, then the result or the error that ended the run)."""
+        assert route.streaming, f"{route.path} does not stream"
+        assert isinstance(request, protocol.Model)
+        path = route.path
         response = await reaching(
             endpoint,
             lambda to: self._open(
                 to,
-                "POST",
-                path,
+                route,
                 timeout=timeout + _EXEC_SLACK_S,
                 stream=True,
                 headers={"Accept": protocol.NDJSON},
@@ -343,7 +310,7 @@ class ShipClient:
                     info = parse(protocol.ErrorEvent, line.encode(), path).error
                     raise error_from(500, protocol.ErrorBody(error=info).model_dump_json().encode())
                 else:
-                    return parse(answer, line.encode(), f"POST {path}")
+                    return parse(route.answer, line.encode(), f"{route.method} {path}")
         except httpx.TimeoutException as exc:
             raise Timeout(f"the runtime did not answer {path} within {timeout:g} s") from exc
         except httpx.TransportError as exc:
@@ -354,10 +321,8 @@ class ShipClient:
 
     async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
         answer = await self._call(
-            protocol.CancelResult,
+            protocol.SHELL_CANCEL,
             endpoint,
-            "POST",
-            "/shell/cancel",
             protocol.ShellCancelRequest(exec_id=exec_id),
             timeout=10.0,
         )
@@ -369,34 +334,20 @@ class ShipClient:
         params: dict[str, Any] = {"path": path, "offset": offset}
         if limit is not None:
             params["limit"] = limit
-        return await self._call(
-            protocol.FileText, endpoint, "GET", "/filesystem/files", params=params
-        )
+        return await self._call(protocol.READ_FILE, endpoint, params=params)
 
     async def write_file(
         self, endpoint: ShipEndpoint, path: str, content: str
     ) -> protocol.FileWritten:
         return await self._call(
-            protocol.FileWritten,
-            endpoint,
-            "PUT",
-            "/filesystem/files",
-            protocol.WriteFileRequest(path=path, content=content),
+            protocol.WRITE_FILE, endpoint, protocol.WriteFileRequest(path=path, content=content)
         )
 
     async def delete_file(self, endpoint: ShipEndpoint, path: str) -> protocol.FileDeleted:
-        return await self._call(
-            protocol.FileDeleted, endpoint, "DELETE", "/filesystem/files", params={"path": path}
-        )
+        return await self._call(protocol.DELETE_FILE, endpoint, params={"path": path})
 
     async def list_directory(self, endpoint: ShipEndpoint, path: str) -> protocol.DirectoryListing:
-        return await self._call(
-            protocol.DirectoryListing,
-            endpoint,
-            "GET",
-            "/filesystem/directories",
-            params={"path": path},
-        )
+        return await self._call(protocol.LIST_DIRECTORY, endpoint, params={"path": path})
 
     async def upload(
         self,
@@ -410,10 +361,8 @@ class ShipClient:
         if declared_size is not None:
             params["size"] = declared_size
         return await self._call(
-            protocol.FileWritten,
+            protocol.UPLOAD,
             endpoint,
-            "POST",
-            "/filesystem/upload",
             params=params,
             content=chunks,
             headers={"Content-Type": "application/octet-stream"},
@@ -424,10 +373,8 @@ class ShipClient:
         self, endpoint: ShipEndpoint, source: str, destination: str
     ) -> protocol.FileWritten:
         return await self._call(
-            protocol.FileWritten,
+            protocol.MOVE,
             endpoint,
-            "POST",
-            "/filesystem/move",
             protocol.MoveRequest(source=source, destination=destination),
         )
 
@@ -439,8 +386,7 @@ class ShipClient:
             endpoint,
             lambda to: self._open(
                 to,
-                "GET",
-                "/filesystem/download",
+                protocol.DOWNLOAD,
                 timeout=_TRANSFER_TIMEOUT,
                 stream=True,
                 params={"path": path},

@@ -1,0 +1,109 @@
+"""Bay's Ship client and Ship's app hold to one route table: Ship mounts exactly the
+table's routes, every public call of the client reaches one of them (and together they
+reach all), and no endpoint path is written anywhere but in the table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bay_mcp.adapters import ship_client as ship_client_module
+from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
+from bay_mcp.errors import CapabilityNotSupported
+from ship import protocol
+from ship.app import create_app
+from tests.unit.ship.conftest import TOKEN, make_settings, user_env
+
+TABLE = {(route.method, route.path) for route in protocol.ROUTES}
+ENDPOINT = ShipEndpoint(url="http://ship", token=TOKEN)
+
+
+def test_the_table_names_each_endpoint_once() -> None:
+    assert len(TABLE) == len(protocol.ROUTES)
+    assert [route.path for route in protocol.ROUTES if not route.authenticated] == ["/health"]
+    streaming = {route.path for route in protocol.ROUTES if route.streaming}
+    assert streaming == {"/python/exec", "/shell/exec"}
+
+
+def test_ships_app_mounts_exactly_the_tables_routes(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), env=user_env(tmp_path / "home"))
+    mounted = set()
+    for route in app.routes:
+        assert isinstance(route, Route)
+        assert route.methods is not None
+        mounted |= {(method, route.path) for method in route.methods - {"HEAD"}}
+    assert mounted == TABLE
+
+
+@pytest_asyncio.fixture
+async def ship_app(tmp_path: Path) -> AsyncIterator[Starlette]:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    app = create_app(make_settings(workspace), env=user_env(tmp_path / "home"))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlette) -> None:
+    """The real client against the real app: all calls answered, all routes called."""
+    called: list[tuple[str, str]] = []
+
+    async def record(request: httpx.Request) -> None:
+        called.append((request.method, request.url.path))
+
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ship_app), event_hooks={"request": [record]}
+    )
+    client = ShipClient(http)
+    try:
+        await client.healthy(ENDPOINT)
+        assert (await client.meta(ENDPOINT)).api_version == protocol.API_VERSION
+        assert (await client.python_exec(ENDPOINT, "1 + 1", 30)).output == "2\n"
+        streamed: list[str] = []
+        await client.python_exec(ENDPOINT, "print('live')", 30, on_output=streamed.append)
+        assert "".join(streamed) == "live\n"
+        assert await client.python_interrupt(ENDPOINT) is False
+        shell = await client.shell_exec(ENDPOINT, "echo hi", 30, ".", "exec-1")
+        assert shell.output == "hi\n"
+        await client.shell_exec(ENDPOINT, "echo hi", 30, ".", "exec-2", on_output=streamed.append)
+        assert await client.shell_cancel(ENDPOINT, "exec-1") is False
+        with pytest.raises(CapabilityNotSupported):  # this host has no Chromium
+            await client.browser(
+                ENDPOINT, protocol.BrowserRequest(actions=[protocol.Read(what="url")])
+            )
+        await client.write_file(ENDPOINT, "a.txt", "text")
+        assert (await client.read_file(ENDPOINT, "a.txt")).content == "text"
+        await client.move(ENDPOINT, "a.txt", "b.txt")
+        assert [e.name for e in (await client.list_directory(ENDPOINT, ".")).entries] == ["b.txt"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"bytes"
+
+        await client.upload(ENDPOINT, "c.bin", chunks(), declared_size=5)
+        async with client.download(ENDPOINT, "c.bin") as download:
+            assert b"".join([chunk async for chunk in download.chunks]) == b"bytes"
+        await client.delete_file(ENDPOINT, "b.txt")
+    finally:
+        await client.close()
+    assert set(called) == TABLE
+
+
+def test_no_endpoint_path_is_written_outside_the_table() -> None:
+    root = Path(__file__).resolve().parents[3]
+    sources = [*(root / "ship").rglob("*.py"), Path(ship_client_module.__file__)]
+    literals = re.compile(
+        "|".join(rf"[\"']{re.escape(path)}[\"'?]" for path in {p for _, p in TABLE})
+    )
+    written = {
+        str(source.relative_to(root))
+        for source in sources
+        if source.name != "protocol.py" and literals.search(source.read_text())
+    }
+    assert written == set()
