@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _image(args: argparse.Namespace) -> int:
-    from bay_mcp.adapters.image_build import ImageBuildError, build_image, image_is_current, plan
+    from bay_mcp.managers.image_build import ImageBuildError, build_image, image_is_current, plan
 
     try:
         build = plan(

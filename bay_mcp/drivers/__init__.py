@@ -11,7 +11,7 @@ process sandbox) needs, besides these methods:
   by; and a way to copy one volume's files into another (`copy_volume`);
 - an image source: `image_id` says which image the profile's tag names, if any (a pool
   member started from another is replaced). Building
-  the image is not a driver's job: `adapters/image_build` builds it for Docker (the
+  the image is not a driver's job: `managers/image_build` builds it for Docker (the
   `ImageProvider` calls it when `BAY_AUTO_BUILD_IMAGE` is on); another driver pulls
   it from a registry, with auto-build off;
 - errors as `DriverError` (the engine refused or failed) and `EngineUnavailable` (no

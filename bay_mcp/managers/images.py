@@ -11,17 +11,17 @@ import asyncio
 import logging
 import os
 
-from bay_mcp.adapters.image_build import (
+from bay_mcp.drivers import Driver
+from bay_mcp.errors import SessionNotReady
+from bay_mcp.limits import DEFAULT_MIRROR
+from bay_mcp.managers import Progress
+from bay_mcp.managers.image_build import (
     BROWSER_TAG,
     DEFAULT_TAG,
     ImageBuildError,
     build_image,
     plan,
 )
-from bay_mcp.drivers import Driver
-from bay_mcp.errors import SessionNotReady
-from bay_mcp.limits import DEFAULT_MIRROR
-from bay_mcp.managers import Progress
 
 log = logging.getLogger(__name__)
 

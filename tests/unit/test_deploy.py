@@ -12,7 +12,7 @@ import pytest
 # PyYAML comes with pydantic-settings[yaml]; its stubs are no dependency of ours.
 import yaml  # type: ignore[import-untyped]
 
-from bay_mcp.adapters.image_build import BAY_TAG, project_root
+from bay_mcp.managers.image_build import BAY_TAG, project_root
 
 COMPOSE = project_root() / "deploy" / "compose.yaml"
 

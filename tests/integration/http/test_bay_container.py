@@ -21,7 +21,7 @@ import httpx
 import pytest
 from mcp.types import TextResourceContents
 
-from bay_mcp.adapters.image_build import BAY_TAG
+from bay_mcp.managers.image_build import BAY_TAG
 from tests.integration.conftest import TEST_LABEL, docker
 from tests.integration.http.conftest import HttpBay, error_of, mcp_http
 from tests.integration.mcp.conftest import call, new_sandbox, text_of

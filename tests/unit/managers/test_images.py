@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bay_mcp.adapters.image_build import BuildPlan
 from bay_mcp.errors import SessionNotReady
 from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE
 from bay_mcp.managers import images
+from bay_mcp.managers.image_build import BuildPlan
 from bay_mcp.managers.images import ImageProvider
 from tests.fakes import FakeDriver
 

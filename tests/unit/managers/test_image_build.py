@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from bay_mcp.adapters import image_build
-from bay_mcp.adapters.image_build import (
+from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
+from bay_mcp.managers import image_build
+from bay_mcp.managers.image_build import (
     BASE_REPOSITORY,
     BROWSER_LISTS,
     BuildPlan,
@@ -20,7 +21,6 @@ from bay_mcp.adapters.image_build import (
     plan,
     ship_context,
 )
-from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_IMAGE, DEFAULT_MIRROR
 
 MIRROR = DEFAULT_MIRROR
 

@@ -15,8 +15,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import bay_mcp
-from bay_mcp.adapters import image_build
-from bay_mcp.adapters.image_build import (
+from bay_mcp.limits import DEFAULT_MIRROR
+from bay_mcp.managers import image_build
+from bay_mcp.managers.image_build import (
     BASE_REPOSITORY,
     BAY_BASE_REPOSITORY,
     BAY_BUILD_REQUIREMENTS,
@@ -30,7 +31,6 @@ from bay_mcp.adapters.image_build import (
     plan,
     project_root,
 )
-from bay_mcp.limits import DEFAULT_MIRROR
 
 MIRROR = DEFAULT_MIRROR
 ROOT = project_root()
