@@ -39,8 +39,7 @@ async def test_tools_list_is_the_published_one(bay: Bay) -> None:
     async with Client(create_mcp_server(ready, lambda ctx: "alice")) as client:
         tools = (await client.list_tools()).tools
     listed = {
-        tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for tool in tools
+        tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools
     }
     held_to_golden("tools.json", listed)
 
