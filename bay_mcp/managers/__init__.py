@@ -1,4 +1,5 @@
-"""Managers: the state machines under the services (sessions, cargos)."""
+"""Managers: the state machines under the services (sessions, cargos, the per-sandbox
+gate, images and their builds), with no owner rules."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The gate of each sandbox's cargo: calls share it, a copy of the cargo has it alone.
 
-Every capability call holds the gate shared (`SandboxService.runtime`); a snapshot,
+Every capability call holds the gate shared (`RuntimeGate.runtime`); a snapshot,
 a restore and a fork hold it exclusively (`SnapshotService`). So a copy waits for the
 calls in flight, calls that arrive meanwhile wait for the copy, and neither ever sees
 half of the other. A copy that waits goes first: calls arriving after it queue behind

@@ -1,5 +1,5 @@
 """The warm pool: per profile, ready sandboxes (container running, kernel warm, their
-own cargo) waiting for `create_sandbox` to claim one (`SandboxService.create` does the
+own cargo) waiting for `create_sandbox` to claim one (`SandboxLifecycle.create` does the
 claiming; this module keeps the pool full).
 
 One task refills in the background, one member at a time, so a call never waits for

@@ -8,7 +8,7 @@ stops the session, so the next call starts a fresh kernel; a fork is a new sandb
 (same owner, profile, environment and expiry, never a warm pool member) whose own new
 cargo gets a copy of the files, of a snapshot or of the sandbox as it is now.
 
-Rules: a snapshot belongs to its sandbox and is deleted with it (`SandboxService.remove`);
+Rules: a snapshot belongs to its sandbox and is deleted with it (`SandboxLifecycle.remove`);
 a fork copies what it needs and never refers to the source's volumes afterwards.
 An owner's snapshots count against BAY_MAX_SNAPSHOTS_PER_OWNER and, by their size,
 BAY_MAX_SNAPSHOT_MB_PER_OWNER: checked before a copy (cheap refusals) and again,
