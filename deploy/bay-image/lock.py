@@ -5,7 +5,7 @@ bench extras. Run after a change to `[project] dependencies` in pyproject.toml:
 
     .venv/bin/python deploy/bay-image/lock.py
 
-A unit test (tests/unit/adapters/test_bay_image.py) fails while the list is stale.
+A unit test (tests/unit/managers/test_bay_image.py) fails while the list is stale.
 """
 
 from __future__ import annotations
