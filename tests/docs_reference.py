@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
-from mcp_types import Tool
+from mcp_types import ResourceTemplate, Tool
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -177,6 +177,19 @@ def tools_reference(tools: Iterable[Tool]) -> str:
             if output:
                 fields = ", ".join(f"`{name}`" for name in output)
                 lines += ["", f"Structured result: {fields}."]
+    return "\n".join(lines)
+
+
+def server_reference(instructions: str | None, templates: Iterable[ResourceTemplate]) -> str:
+    """What a host learns from the server besides its tools: the instructions it passes
+    to its model, and the resource templates."""
+    lines = ["The instructions `initialize` gives the host, for its model:", ""]
+    lines += [f"> {line}".rstrip() for line in (instructions or "(none)").strip().splitlines()]
+    lines += ["", "| resource template | name | description |", "|---|---|---|"]
+    for template in templates:
+        lines.append(
+            f"| `{template.uri_template}` | {template.name} | {_cell(template.description or '')} |"
+        )
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from tests.docs_reference import (
     block_names,
     replace_block,
     rest_reference,
+    server_reference,
     settings_reference,
     ship_reference,
     tools_reference,
@@ -42,12 +43,15 @@ async def generated_blocks(bay: Bay) -> dict[str, str]:
 
     async with Client(create_mcp_server(ready, lambda ctx: "alice")) as client:
         tools = (await client.list_tools()).tools
+        templates = (await client.list_resource_templates()).resource_templates
+        instructions = client.instructions
     app = create_http_app(bay, loopback_bind=True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as api:
         document = (await api.get("/openapi.json")).json()
     return {
         "tools": tools_reference(tools),
+        "mcp-server": server_reference(instructions, templates),
         "rest-routes": rest_reference(document),
         "ship-routes": ship_reference(),
         **settings_reference(),
