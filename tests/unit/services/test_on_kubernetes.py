@@ -1,5 +1,6 @@
-"""Bay's services over the Kubernetes driver (and the fake API server): sessions, cargos,
-snapshots and the reaper work through the Driver protocol alone."""
+"""Bay's services over the Kubernetes driver (and the fake API server of
+tests/unit/drivers/fake_kubernetes.py): sessions, cargos, snapshots and the reaper work
+through the Driver protocol alone. The driver's own calls: tests/unit/drivers."""
 
 from __future__ import annotations
 
@@ -37,8 +38,20 @@ def _kubelet(fake: FakeKubernetes) -> None:
 
 
 @pytest_asyncio.fixture
-async def bay(fake: FakeKubernetes, kubeconfig: Path, tmp_path: Path) -> AsyncIterator[Bay]:
+async def fake() -> AsyncIterator[FakeKubernetes]:
+    server = FakeKubernetes()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest_asyncio.fixture
+async def bay(fake: FakeKubernetes, tmp_path: Path) -> AsyncIterator[Bay]:
     _kubelet(fake)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(fake.kubeconfig())
     settings = BaySettings(
         data_dir=tmp_path,
         instance_id="bay-unit",
