@@ -168,8 +168,17 @@ async def test_volume_life_cycle(driver: KubernetesDriver, fake: FakeKubernetes)
     assert await driver.volume_created_at("bay-cargo-ws-1") is None
 
 
-async def test_remove_volume_that_is_gone_is_no_error(driver: KubernetesDriver) -> None:
-    await driver.remove_volume("bay-cargo-ws-gone")
+async def test_remove_volume_that_is_gone_is_no_error(
+    driver: KubernetesDriver, fake: FakeKubernetes
+) -> None:
+    await driver.create_volume("bay-cargo-ws-1", {})
+    await driver.create_volume("bay-cargo-ws-2", {})
+    await driver.remove_volume("bay-cargo-ws-1")
+
+    await driver.remove_volume("bay-cargo-ws-1")  # again: the API server says 404
+
+    assert fake.calls.count(("persistentvolumeclaims", "delete")) == 2
+    assert _kinds(fake, "persistentvolumeclaims") == {"bay-cargo-ws-2"}  # the other is kept
 
 
 async def test_create_existing_volume_uses_it(
@@ -287,8 +296,19 @@ async def test_remove_container_deletes_pod_and_policy(
     assert (await driver.inspect(spec.name)).state == "missing"
 
 
-async def test_remove_container_that_is_gone_is_no_error(driver: KubernetesDriver) -> None:
-    await driver.remove_container("bay-sess-gone")
+async def test_remove_container_that_is_gone_is_no_error(
+    driver: KubernetesDriver, fake: FakeKubernetes
+) -> None:
+    """A Pod already gone (deleted by hand, evicted) still has its NetworkPolicy removed."""
+    spec, other = _spec(), _spec("sess-ffffffffffff")
+    await driver.run_container(spec)
+    await driver.run_container(other)
+    del fake.objects["pods"][spec.name]
+
+    await driver.remove_container(spec.name)
+
+    assert _kinds(fake, "pods") == _kinds(fake, "networkpolicies") == {other.name}
+    assert (await driver.inspect(spec.name)).state == "missing"
 
 
 async def test_failed_pod_create_leaves_nothing_behind(

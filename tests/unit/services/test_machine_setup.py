@@ -56,8 +56,18 @@ async def test_a_failed_set_up_is_reported_every_time(tmp_path: Path) -> None:
     process.wait()
 
 
-async def test_no_set_up_is_ready_at_once() -> None:
-    await MachineSetup(None, None, wait_s=30).ready(_silent)
+def test_no_set_up_is_ready_at_once() -> None:
+    """At once: the wait ends in its first step, never suspended on the event loop (a
+    poll or a sleep would suspend it), and says nothing about a set-up."""
+    messages: list[str] = []
+
+    async def progress(message: str) -> None:
+        messages.append(message)
+
+    waiting = MachineSetup(None, None, wait_s=30).ready(progress)
+    with pytest.raises(StopIteration):  # returned, in one step
+        waiting.send(None)
+    assert messages == []
 
 
 async def _silent(message: str) -> None:
