@@ -8,6 +8,7 @@ review the diff of docs/."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -75,10 +76,15 @@ async def test_generated_tables_are_what_the_code_gives(bay: Bay) -> None:
             if os.environ.get("BAY_UPDATE_DOCS") == "1":
                 page.write_text(updated)
             else:
-                stale.append(str(page.relative_to(ROOT)))
+                name = str(page.relative_to(ROOT))
+                diff = difflib.unified_diff(
+                    text.splitlines(), updated.splitlines(), name, "from the code", lineterm=""
+                )
+                stale.append("\n".join([*list(diff)[:40], ""]))
     assert set(blocks) == set(rendered), f"blocks missing from docs/: {set(rendered) - set(blocks)}"
     assert not stale, (
-        f"{', '.join(stale)} differ from the code: rerun with BAY_UPDATE_DOCS=1 and review the diff"
+        "docs differ from the code: rerun with BAY_UPDATE_DOCS=1 and review the diff\n"
+        + "\n".join(stale)
     )
 
 
