@@ -1,5 +1,6 @@
-"""Every limit and default a caller can meet, in one place: the services enforce them,
-and the surfaces (MCP tool schemas, REST models, OpenAPI) import them to describe them."""
+"""Every limit and default a caller can meet, in one table: the services enforce them
+(the run requests of `services/runs.py` carry the run limits), and the surfaces (MCP
+tool schemas, REST models, OpenAPI) import them to describe them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ MAX_TIMEOUT_S = 300
 DEFAULT_TIMEOUT_S = 30
 MAX_CODE_CHARS = 1_000_000
 MAX_COMMAND_CHARS = 100_000
+# What a caller says of a run, kept with it in the history.
+MAX_DESCRIPTION_CHARS = 4096
+MAX_TAGS_CHARS = 1024
 
 # A sandbox's time to live: seconds; 0 or none means no TTL.
 MAX_TTL_SECONDS = 365 * 24 * 3600

@@ -11,7 +11,6 @@ from bay_mcp.limits import (
     DEFAULT_PROFILE,
     DEFAULT_TIMEOUT_S,
     MAX_CARGO_SIZE_MB,
-    MAX_CODE_CHARS,
     MAX_COMMAND_CHARS,
     MAX_PATH_CHARS,
     MAX_TIMEOUT_S,
@@ -19,6 +18,7 @@ from bay_mcp.limits import (
     MAX_WRITE_CHARS,
     MIN_TIMEOUT_S,
 )
+from bay_mcp.services import runs
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.views import (
@@ -55,21 +55,24 @@ class ExtendTtlBody(Strict):
     extend_by: int = Field(gt=0, le=MAX_TTL_SECONDS, description="seconds to add")
 
 
+# The run bodies take their rules from the service's run requests (services/runs.py).
+
+
 class ExecAnnotation(Strict):
-    description: str | None = Field(None, max_length=4096, description="kept in the history")
-    tags: str | None = Field(None, max_length=1024, description="comma-separated")
+    description: runs.Description = Field(None, description="kept in the history")
+    tags: runs.Tags = Field(None, description="comma-separated")
     include_code: bool = Field(False, description="echo the code or command in the answer")
 
 
 class PythonExecBody(ExecAnnotation):
-    code: str = Field(max_length=MAX_CODE_CHARS)
-    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+    code: runs.Code
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
 
 
 class ShellExecBody(ExecAnnotation):
-    command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
-    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
-    cwd: str | None = Field(None, max_length=MAX_PATH_CHARS)
+    command: runs.Command = Field(min_length=1)
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
+    cwd: runs.WorkingDirectory | None = None
 
 
 class BrowserExecBody(ExecAnnotation):

@@ -1,31 +1,33 @@
-"""Turning service results into what a model reads: text, images, capped output."""
+"""Turning service results into what a model reads: text, images, links to files, and
+the small confirmations tools answer with."""
 
 from __future__ import annotations
 
 import mimetypes
 
 from mcp_types import ContentBlock, ImageContent, ResourceLink, TextContent
+from pydantic import BaseModel
 
 from bay_mcp.services.output import cargo_uri
-from bay_mcp.services.views import (
-    BinaryFile,
-    FileRead,
-    ImageFile,
-    PythonExecResult,
-    ShellExecResult,
-)
+from bay_mcp.services.runs import PythonRunResult, ShellRunResult
+from bay_mcp.services.views import BinaryFile, FileRead, ImageFile
 from ship.protocol import FilesChanged, ResourceReport
 
 
-def python_content(result: PythonExecResult, text_output: str) -> list[ContentBlock]:
+class Confirmation(BaseModel):
+    sandbox_id: str
+    status: str
+    message: str
+
+
+def python_content(result: PythonRunResult) -> list[ContentBlock]:
     parts: list[str] = []
     if result.notice:
         parts.append(f"[{result.notice}]")
-    if text_output:
-        parts.append(text_output.rstrip("\n"))
-    if result.error is not None:
-        traceback = "\n".join(result.error.traceback).strip()
-        parts.append(traceback or f"{result.error.ename}: {result.error.evalue}")
+    if result.output:
+        parts.append(result.output.rstrip("\n"))
+    if result.error_text is not None:
+        parts.append(result.error_text.strip())
     if result.truncated:
         parts.append("[The runtime cut this output at its capture limit.]")
     if not parts:
@@ -35,8 +37,8 @@ def python_content(result: PythonExecResult, text_output: str) -> list[ContentBl
     return blocks
 
 
-def shell_content(result: ShellExecResult, text_output: str) -> list[ContentBlock]:
-    body = text_output.rstrip("\n") or "(no output)"
+def shell_content(result: ShellRunResult) -> list[ContentBlock]:
+    body = result.output.rstrip("\n") or "(no output)"
     report = result.resources
     killed = report.kill_summary() if report else None
     facts = [

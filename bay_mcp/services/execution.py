@@ -1,4 +1,5 @@
-"""Running code: Python in the sandbox's kernel, commands in its shell.
+"""Running code: one path for every kind of run (Python in the sandbox's kernel, a
+command in its shell), and browser actions.
 
 A failed run (exception, non-zero exit) is a normal result with `success: false`;
 a run that hit its time limit is the `timeout` error, carrying what it printed.
@@ -12,65 +13,75 @@ import logging
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import ValidationError as PydanticValidationError
 
 from bay_mcp.adapters.ship_client import OutputSink, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, Timeout, TooManyRequests, ValidationFailed
-from bay_mcp.limits import MAX_TIMEOUT_S, MIN_TIMEOUT_S
+from bay_mcp.limits import MAX_TIMEOUT_S
 from bay_mcp.logs import about, execution_var
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.metrics import Metrics
-from bay_mcp.paths import workspace_path
 from bay_mcp.services.browser_commands import describe
 from bay_mcp.services.files import FileService
 from bay_mcp.services.history import ExecType, HistoryService, RunRecord, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
-from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.services.views import (
-    Annotation,
-    BrowserExecResult,
-    BrowserStepView,
-    PythonError,
-    PythonExecResult,
-    ShellExecResult,
+from bay_mcp.services.runs import (
+    PythonRun,
+    PythonRunResult,
+    RunResult,
+    ShellRun,
+    ShellRunResult,
+    check_timeout,
 )
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import Annotation, BrowserExecResult, BrowserStepView
 from bay_mcp.storage.models import new_id
 from ship import protocol
-from ship.protocol import ResourceReport
 
 log = logging.getLogger(__name__)
 
 _TAIL_IN_ERRORS = 2000
+Result = TypeVar("Result", bound=RunResult)
 
 
-def check_timeout(timeout: float) -> float:
-    if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
-        raise ValidationFailed(
-            f"timeout must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds, got {timeout:g}",
-            {"fields": ["timeout"]},
+def _timed_out(request: PythonRun | ShellRun, result: RunResult) -> Timeout:
+    if isinstance(result, PythonRunResult):
+        what = "the Python code"
+        after = (
+            "the kernel was restarted, so its variables are gone."
+            if result.kernel_restarted
+            else "the kernel was interrupted; its variables are kept."
         )
-    return timeout
-
-
-def _timed_out(
-    what: str, timeout: float, output: str, after: str, resources: ResourceReport | None
-) -> Timeout:
+    else:
+        what, after = "the command", "it and every process it started were killed."
+    output, resources = result.output, result.resources
     tail = output[-_TAIL_IN_ERRORS:]
     cut = " (last part)" if len(output) > len(tail) else ""
     printed = f"\nOutput before the limit{cut}:\n{tail}" if tail.strip() else ""
     usage = resources.usage_summary() if resources else None
     used = f" It used {usage}." if usage else ""
     return Timeout(
-        f"{what} exceeded its {timeout:g} s time limit and was stopped; {after}{used} "
+        f"{what} exceeded its {request.timeout:g} s time limit and was stopped; {after}{used} "
         f"Give a larger timeout (up to {MAX_TIMEOUT_S} s) or split the work.{printed}",
         {
-            "timeout": timeout,
+            "timeout": request.timeout,
             "output": output,
             "resources": resources.model_dump() if resources else None,
         },
     )
+
+
+def _fill(entry: RunRecord, result: PythonRunResult | ShellRunResult, timed_out: bool) -> None:
+    """The run's outcome into its history entry."""
+    entry.success, entry.timed_out = result.success, timed_out
+    entry.execution_time_ms, entry.output = result.execution_time_ms, result.output
+    entry.resources = result.resources.model_dump() if result.resources else None
+    if isinstance(result, PythonRunResult):
+        entry.error = result.error_line
+    else:
+        entry.exit_code, entry.error = result.exit_code, result.error
 
 
 class ExecSlots:
@@ -113,27 +124,6 @@ class Run:
     outcome: str = "error"
 
 
-def _entry(
-    annotation: Annotation,
-    execution_id: str,
-    owner: str,
-    sandbox_id: str,
-    endpoint: ShipEndpoint,
-    exec_type: ExecType,
-    code: str,
-) -> RunRecord:
-    return new_entry(
-        execution_id=execution_id,
-        owner=owner,
-        sandbox_id=sandbox_id,
-        session_id=endpoint.session_id,
-        exec_type=exec_type,
-        code=code,
-        description=annotation.description,
-        tags=annotation.tags,
-    )
-
-
 class ExecService:
     def __init__(
         self,
@@ -173,20 +163,52 @@ class ExecService:
                     time.monotonic() - started
                 )
 
-    async def output_for_model(
-        self, owner: str, sandbox_id: str, execution_id: str, output: str
-    ) -> str:
-        """The output as a model reads it: at most the output limit, head and tail,
-        with the full text saved in the workspace (OUTPUT_DIR) and the note saying where."""
-        if len(output) <= self._output_limit:
-            return output
-        path = f"{OUTPUT_DIR}/{execution_id}.txt"
-        try:
-            await self._files.write_text(owner, sandbox_id, path, output, no_progress)
-        except BayError as exc:
-            log.warning("could not save the full output of %s: %s", execution_id, exc.message)
-            return cap_output(output, self._output_limit, None, sandbox_id)
-        return cap_output(output, self._output_limit, path, sandbox_id)
+    @overload
+    async def run(
+        self,
+        owner: str,
+        sandbox_id: str,
+        request: PythonRun,
+        progress: Progress,
+        on_output: OutputSink | None = None,
+        *,
+        for_model: bool = False,
+    ) -> PythonRunResult: ...
+
+    @overload
+    async def run(
+        self,
+        owner: str,
+        sandbox_id: str,
+        request: ShellRun,
+        progress: Progress,
+        on_output: OutputSink | None = None,
+        *,
+        for_model: bool = False,
+    ) -> ShellRunResult: ...
+
+    async def run(
+        self,
+        owner: str,
+        sandbox_id: str,
+        request: PythonRun | ShellRun,
+        progress: Progress,
+        on_output: OutputSink | None = None,
+        *,
+        for_model: bool = False,
+    ) -> PythonRunResult | ShellRunResult:
+        """Run `request` in the sandbox (started if need be), recorded in the history.
+        `on_output` is told the output as it comes. `for_model`: an output over the
+        output limit keeps its head and tail, and the whole is saved in the workspace
+        (OUTPUT_DIR), the note saying where. Timeout when the run hit its limit."""
+        with self._execution(owner, request.kind) as run:
+            result = await self._run(
+                owner, sandbox_id, request, progress, run.execution_id, on_output
+            )
+            run.outcome = "success" if result.success else "failure"
+        if for_model:
+            return await self._for_model(owner, sandbox_id, result)
+        return result
 
     async def python(
         self,
@@ -197,51 +219,12 @@ class ExecService:
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
         on_output: OutputSink | None = None,
-    ) -> PythonExecResult:
-        """Run `code` in the kernel; recorded in the history with `annotation`.
-        `on_output` is told the output as it comes."""
-        check_timeout(timeout)
-        with self._execution(owner, "python") as run:
-            result = await self._python(
-                owner, sandbox_id, code, timeout, progress, annotation, run.execution_id, on_output
-            )
-            run.outcome = "success" if result.success else "failure"
-            return result
-
-    async def _python(
-        self,
-        owner: str,
-        sandbox_id: str,
-        code: str,
-        timeout: float,
-        progress: Progress,
-        annotation: Annotation,
-        execution_id: str,
-        on_output: OutputSink | None = None,
-    ) -> PythonExecResult:
-        async with self._sandboxes.runtime(owner, sandbox_id, "python", progress) as endpoint:
-            entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "python", code)
-            try:
-                raw = await self._ship.python_exec(endpoint, code, timeout, on_output)
-            except BaseException:
-                # Cancelled (or lost): stop the code in the kernel, not only our wait for it.
-                await _shielded(self._ship.python_interrupt(endpoint))
-                raise
-            result = _python_result(raw, execution_id)
-            entry.success, entry.timed_out = result.success, raw.timed_out
-            entry.execution_time_ms, entry.output = result.execution_time_ms, result.output
-            entry.resources = raw.resources.model_dump() if raw.resources else None
-            if result.error is not None:
-                entry.error = f"{result.error.ename}: {result.error.evalue}"
-            self._history.record(entry)
-            if raw.timed_out:
-                after = (
-                    "the kernel was restarted, so its variables are gone."
-                    if result.kernel_restarted
-                    else "the kernel was interrupted; its variables are kept."
-                )
-                raise _timed_out("the Python code", timeout, result.output, after, raw.resources)
-            return result
+    ) -> PythonRunResult:
+        """`run` of a PythonRun built from these arguments."""
+        request = PythonRun(
+            code=code, timeout=timeout, description=annotation.description, tags=annotation.tags
+        )
+        return await self.run(owner, sandbox_id, request, progress, on_output)
 
     async def shell(
         self,
@@ -253,80 +236,87 @@ class ExecService:
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
         on_output: OutputSink | None = None,
-    ) -> ShellExecResult:
-        """Run `command` with bash; recorded in the history with `annotation`.
-        `on_output` is told the output as it comes."""
-        check_timeout(timeout)
-        if not command.strip():
-            raise ValidationFailed("command is empty", {"fields": ["command"]})
-        if "\x00" in command:
-            raise ValidationFailed(
-                "command contains a NUL byte, which no shell can run: remove it",
-                {"fields": ["command"], "field": "command"},
-            )
-        relative_cwd = workspace_path(cwd, allow_root=True)
-        with self._execution(owner, "shell") as run:
-            result = await self._shell(
-                owner,
-                sandbox_id,
-                command,
-                timeout,
-                relative_cwd,
-                progress,
-                annotation,
-                run.execution_id,
-                on_output,
-            )
-            run.outcome = "success" if result.success else "failure"
-            return result
+    ) -> ShellRunResult:
+        """`run` of a ShellRun built from these arguments."""
+        request = ShellRun(
+            command=command,
+            timeout=timeout,
+            cwd=cwd,
+            description=annotation.description,
+            tags=annotation.tags,
+        )
+        return await self.run(owner, sandbox_id, request, progress, on_output)
 
-    async def _shell(
+    async def _run(
         self,
         owner: str,
         sandbox_id: str,
-        command: str,
-        timeout: float,
-        relative_cwd: str,
+        request: PythonRun | ShellRun,
         progress: Progress,
-        annotation: Annotation,
         execution_id: str,
-        on_output: OutputSink | None = None,
-    ) -> ShellExecResult:
-        async with self._sandboxes.runtime(owner, sandbox_id, "shell", progress) as endpoint:
-            entry = _entry(annotation, execution_id, owner, sandbox_id, endpoint, "shell", command)
-            try:
-                raw = await self._ship.shell_exec(
-                    endpoint, command, timeout, relative_cwd, execution_id, on_output
-                )
-            except BaseException:
-                # Cancelled (or lost): kill the command in the sandbox, not only our wait for it.
-                await _shielded(self._ship.shell_cancel(endpoint, execution_id))
-                raise
-            result = ShellExecResult(
-                success=raw.success,
-                exit_code=raw.exit_code,
-                output=raw.output,
-                error=None if raw.success or raw.timed_out else _command_failure(raw),
-                truncated=raw.truncated,
+        on_output: OutputSink | None,
+    ) -> PythonRunResult | ShellRunResult:
+        async with self._sandboxes.runtime(owner, sandbox_id, request.kind, progress) as endpoint:
+            entry = new_entry(
                 execution_id=execution_id,
-                execution_time_ms=raw.execution_time_ms,
-                resources=raw.resources,
-                files_changed=raw.files_changed,
+                owner=owner,
+                sandbox_id=sandbox_id,
+                session_id=endpoint.session_id,
+                exec_type=request.kind,
+                code=request.source,
+                description=request.description,
+                tags=request.tags,
             )
-            entry.success, entry.timed_out = result.success, raw.timed_out
-            entry.exit_code, entry.output = result.exit_code, result.output
-            entry.execution_time_ms, entry.error = result.execution_time_ms, result.error
-            entry.resources = raw.resources.model_dump() if raw.resources else None
+            try:
+                raw = await self._send(endpoint, request, execution_id, on_output)
+            except BaseException:
+                # Cancelled (or lost): stop the run in the sandbox, not only our wait for it.
+                await _shielded(self._stop(endpoint, request, execution_id))
+                raise
+            result = _result(raw, execution_id)
+            _fill(entry, result, raw.timed_out)
             self._history.record(entry)
             if raw.timed_out:
-                raise _timed_out(
-                    "the command",
-                    timeout,
-                    result.output,
-                    "it and every process it started were killed.",
-                    raw.resources,
-                )
+                raise _timed_out(request, result)
             return result
+
+    async def _send(
+        self,
+        endpoint: ShipEndpoint,
+        request: PythonRun | ShellRun,
+        execution_id: str,
+        on_output: OutputSink | None,
+    ) -> protocol.PythonExecResult | protocol.ShellExecResult:
+        """The run on Ship: its kernel runs the code, its shell the command."""
+        if isinstance(request, PythonRun):
+            return await self._ship.python_exec(endpoint, request.code, request.timeout, on_output)
+        return await self._ship.shell_exec(
+            endpoint, request.command, request.timeout, request.cwd, execution_id, on_output
+        )
+
+    def _stop(
+        self, endpoint: ShipEndpoint, request: PythonRun | ShellRun, execution_id: str
+    ) -> Coroutine[Any, Any, bool]:
+        """Stop the run in the sandbox: interrupt the kernel, kill the command."""
+        if isinstance(request, PythonRun):
+            return self._ship.python_interrupt(endpoint)
+        return self._ship.shell_cancel(endpoint, execution_id)
+
+    async def _for_model(self, owner: str, sandbox_id: str, result: Result) -> Result:
+        """`result` with its output as a model reads it: at most the output limit, head
+        and tail, the whole saved in the workspace and the note saying where."""
+        if len(result.output) <= self._output_limit:
+            return result
+        saved: str | None = f"{OUTPUT_DIR}/{result.execution_id}.txt"
+        try:
+            await self._files.write_text(owner, sandbox_id, str(saved), result.output, no_progress)
+        except BayError as exc:
+            log.warning(
+                "could not save the full output of %s: %s", result.execution_id, exc.message
+            )
+            saved = None
+        output = cap_output(result.output, self._output_limit, saved, sandbox_id)
+        return result.model_copy(update={"output": output, "shortened": True})
 
     async def browser(
         self,
@@ -355,8 +345,15 @@ class ExecService:
         with self._execution(owner, exec_type) as run:
             async with self._sandboxes.runtime(owner, sandbox_id, "browser", progress) as endpoint:
                 code = "\n".join(describe(action) for action in actions)
-                entry = _entry(
-                    annotation, run.execution_id, owner, sandbox_id, endpoint, exec_type, code
+                entry = new_entry(
+                    execution_id=run.execution_id,
+                    owner=owner,
+                    sandbox_id=sandbox_id,
+                    session_id=endpoint.session_id,
+                    exec_type=exec_type,
+                    code=code,
+                    description=annotation.description,
+                    tags=annotation.tags,
                 )
                 raw = await self._ship.browser(endpoint, request)
                 result = _browser_result(raw, run.execution_id)
@@ -389,11 +386,11 @@ async def _shielded(cleanup: Coroutine[Any, Any, bool]) -> None:
         await asyncio.shield(task)
 
 
-def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonExecResult:
-    return PythonExecResult(
+def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonRunResult:
+    return PythonRunResult(
         success=raw.success,
         output=raw.output,
-        error=PythonError(**raw.error.model_dump()) if raw.error else None,
+        error=raw.error,
         execution_count=raw.execution_count,
         images=[image.png for image in raw.images],
         truncated=raw.truncated,
@@ -404,6 +401,28 @@ def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonE
         resources=raw.resources,
         files_changed=raw.files_changed,
     )
+
+
+def _shell_result(raw: protocol.ShellExecResult, execution_id: str) -> ShellRunResult:
+    return ShellRunResult(
+        success=raw.success,
+        exit_code=raw.exit_code,
+        output=raw.output,
+        error=None if raw.success or raw.timed_out else _command_failure(raw),
+        truncated=raw.truncated,
+        execution_id=execution_id,
+        execution_time_ms=raw.execution_time_ms,
+        resources=raw.resources,
+        files_changed=raw.files_changed,
+    )
+
+
+def _result(
+    raw: protocol.PythonExecResult | protocol.ShellExecResult, execution_id: str
+) -> PythonRunResult | ShellRunResult:
+    if isinstance(raw, protocol.PythonExecResult):
+        return _python_result(raw, execution_id)
+    return _shell_result(raw, execution_id)
 
 
 def _command_failure(result: protocol.ShellExecResult) -> str:

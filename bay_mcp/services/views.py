@@ -1,5 +1,7 @@
 """What services return: pydantic models that surfaces render (MCP structured content,
-REST bodies). Field names follow the `/v1` contract."""
+REST bodies). Field names follow the `/v1` contract. Where Ship's protocol already has
+the shape (a file's text, a run's cost), the service returns Ship's model; a run's
+result is in `services/runs.py`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ship.protocol import FilesChanged, ResourceReport
+from ship.protocol import FileText as FileText  # FileService.read_text returns Ship's
+from ship.protocol import ResourceReport
 
 SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
 
@@ -56,47 +59,6 @@ class ProfileView(BaseModel):
     description: str
 
 
-class PythonError(BaseModel):
-    ename: str
-    evalue: str
-    traceback: list[str]
-
-
-class PythonExecResult(BaseModel):
-    success: bool
-    output: str = Field(description="stdout, stderr and the last expression's value")
-    error: PythonError | None = None
-    execution_count: int | None = None
-    images: list[str] = Field(default_factory=list, description="PNG images, base64")
-    truncated: bool = False
-    kernel_restarted: bool = False
-    notice: str | None = None
-    execution_id: str
-    execution_time_ms: int
-    resources: ResourceReport | None = Field(
-        None, description="what the run cost and, if it was killed, why"
-    )
-    files_changed: FilesChanged | None = Field(
-        None, description="files under /workspace the run created, changed or deleted"
-    )
-
-
-class ShellExecResult(BaseModel):
-    success: bool
-    exit_code: int | None
-    output: str = Field(description="stdout and stderr, interleaved in the order written")
-    error: str | None = Field(None, description="why the command failed, when it did")
-    truncated: bool = False
-    execution_id: str
-    execution_time_ms: int
-    resources: ResourceReport | None = Field(
-        None, description="what the run cost and, if it was killed, why"
-    )
-    files_changed: FilesChanged | None = Field(
-        None, description="files under /workspace the run created, changed or deleted"
-    )
-
-
 class BrowserStepView(BaseModel):
     kind: str
     success: bool
@@ -123,14 +85,6 @@ class BrowserExecResult(BaseModel):
     )
     steps: list[BrowserStepView] = Field(default_factory=list)
     launched: bool = Field(False, description="this call started the browser")
-
-
-class FileText(BaseModel):
-    path: str
-    content: str
-    size: int
-    total_lines: int
-    truncated: bool = Field(description="true when offset/limit or the size cap cut the file")
 
 
 class TextFile(BaseModel):

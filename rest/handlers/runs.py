@@ -1,45 +1,42 @@
-"""Handlers of the runs: `python/exec` and `shell/exec`, plain JSON or live events."""
+"""Handlers of the runs: `python/exec` and `shell/exec`, plain JSON or live events.
+
+Each builds the service's run request from its body and renders the result; the rules
+(limits, NUL bytes, the working directory) are the request's."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bay_mcp.adapters.ship_client import OutputSink
 from bay_mcp.managers import no_progress
-from bay_mcp.services.views import Annotation, PythonExecResult, ShellExecResult
+from bay_mcp.services.runs import PythonRun, PythonRunResult, ShellRun, ShellRunResult
 from rest import models
 from rest.endpoint import Call, Result, dump
 from rest.events import event_stream, wants_events
+
+R = TypeVar("R")
 
 
 async def python_exec(call: Call) -> Result:
     body: models.PythonExecBody = call.body
 
-    def run(on_output: OutputSink | None) -> Awaitable[PythonExecResult]:
-        return call.bay.execution.python(
-            call.owner,
-            call.params["sandbox_id"],
-            body.code,
-            body.timeout,
-            no_progress,
-            Annotation(body.description, body.tags),
-            on_output=on_output,
+    async def run(on_output: OutputSink | None) -> PythonRunResult:
+        request = PythonRun(
+            code=body.code, timeout=body.timeout, description=body.description, tags=body.tags
+        )
+        return await call.bay.execution.run(
+            call.owner, call.params["sandbox_id"], request, no_progress, on_output
         )
 
-    if wants_events(call.request):
-        return event_stream(run, lambda result: _python_answer(result, body), call.request_id)
-    return 200, _python_answer(await run(None), body)
+    return await _answer(call, run, lambda result: _python_answer(result, body))
 
 
-def _python_answer(result: PythonExecResult, body: models.PythonExecBody) -> Any:
-    error = None
-    if result.error is not None:
-        error = "\n".join(result.error.traceback) or f"{result.error.ename}: {result.error.evalue}"
+def _python_answer(result: PythonRunResult, body: models.PythonExecBody) -> Any:
     response = models.PythonExecResponse(
         success=result.success,
         output=result.output,
-        error=error,
+        error=result.error_text,
         data=models.PythonData(
             execution_count=result.execution_count,
             output=models.PythonOutput(
@@ -59,24 +56,23 @@ def _python_answer(result: PythonExecResult, body: models.PythonExecBody) -> Any
 async def shell_exec(call: Call) -> Result:
     body: models.ShellExecBody = call.body
 
-    def run(on_output: OutputSink | None) -> Awaitable[ShellExecResult]:
-        return call.bay.execution.shell(
-            call.owner,
-            call.params["sandbox_id"],
-            body.command,
-            body.timeout,
-            body.cwd or ".",
-            no_progress,
-            Annotation(body.description, body.tags),
-            on_output=on_output,
+    async def run(on_output: OutputSink | None) -> ShellRunResult:
+        # Built in the run: a refused request is the stream's error event, as a failed run.
+        request = ShellRun(
+            command=body.command,
+            timeout=body.timeout,
+            cwd=body.cwd or ".",
+            description=body.description,
+            tags=body.tags,
+        )
+        return await call.bay.execution.run(
+            call.owner, call.params["sandbox_id"], request, no_progress, on_output
         )
 
-    if wants_events(call.request):
-        return event_stream(run, lambda result: _shell_answer(result, body), call.request_id)
-    return 200, _shell_answer(await run(None), body)
+    return await _answer(call, run, lambda result: _shell_answer(result, body))
 
 
-def _shell_answer(result: ShellExecResult, body: models.ShellExecBody) -> Any:
+def _shell_answer(result: ShellRunResult, body: models.ShellExecBody) -> Any:
     response = models.ShellExecResponse(
         success=result.success,
         output=result.output,
@@ -89,3 +85,14 @@ def _shell_answer(result: ShellExecResult, body: models.ShellExecBody) -> Any:
         files_changed=result.files_changed,
     )
     return dump(response)
+
+
+async def _answer(
+    call: Call,
+    run: Callable[[OutputSink | None], Awaitable[R]],
+    answer: Callable[[R], Any],
+) -> Result:
+    """The run's answer: live events when the client asked for them, else one JSON body."""
+    if wants_events(call.request):
+        return event_stream(run, answer, call.request_id)
+    return 200, answer(await run(None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bay_mcp.managers import no_progress
-from bay_mcp.mcp.server import LiveOutput, _with_heartbeat
+from bay_mcp.mcp.progress import LiveOutput, with_heartbeat
 
 
 async def test_a_caller_without_a_progress_token_gets_the_work_awaited_as_is() -> None:
@@ -15,7 +15,7 @@ async def test_a_caller_without_a_progress_token_gets_the_work_awaited_as_is() -
 
     caller = asyncio.current_task()
     assert caller is not None
-    assert await _with_heartbeat(work(), no_progress, "running") == caller.get_name()
+    assert await with_heartbeat(work(), no_progress, "running") == caller.get_name()
 
 
 async def test_new_output_is_reported_while_the_work_runs() -> None:
@@ -32,5 +32,5 @@ async def test_new_output_is_reported_while_the_work_runs() -> None:
         await release.wait()  # ends once the output was reported
         return 7
 
-    assert await _with_heartbeat(work(), progress, "running", live) == 7
+    assert await with_heartbeat(work(), progress, "running", live) == 7
     assert heard == ["first line\n"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bay_mcp.mcp.results import python_content, shell_content
 from bay_mcp.services.output import cap_output
-from bay_mcp.services.views import PythonError, PythonExecResult, ShellExecResult
-from ship.protocol import ResourceReport
+from bay_mcp.services.runs import PythonRunResult, ShellRunResult
+from ship.protocol import PythonError, ResourceReport
 
 
 def test_short_output_is_untouched() -> None:
@@ -28,7 +28,7 @@ def test_long_output_without_a_saved_copy_says_how_to_get_it() -> None:
 
 
 def test_python_content_has_traceback_and_images() -> None:
-    result = PythonExecResult(
+    result = PythonRunResult(
         success=False,
         output="partial\n",
         error=PythonError(
@@ -38,7 +38,7 @@ def test_python_content_has_traceback_and_images() -> None:
         execution_id="exec-1",
         execution_time_ms=5,
     )
-    text, image = python_content(result, result.output)
+    text, image = python_content(result)
     assert text.type == "text"
     assert "partial" in text.text
     assert "ValueError: bad" in text.text
@@ -47,17 +47,17 @@ def test_python_content_has_traceback_and_images() -> None:
 
 
 def test_shell_content_ends_with_the_exit_code() -> None:
-    result = ShellExecResult(
+    result = ShellRunResult(
         success=False, exit_code=2, output="", execution_id="exec-2", execution_time_ms=1
     )
-    [text] = shell_content(result, "")
+    [text] = shell_content(result)
     assert text.type == "text"
     assert text.text == "(no output)\n[exit code 2]"
 
 
 def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
     limit = 256 << 20
-    killed = ShellExecResult(
+    killed = ShellRunResult(
         success=False,
         exit_code=-9,
         output="",
@@ -67,7 +67,7 @@ def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
             cpu_time_ms=120, killed="out_of_memory", oom_kills=1, memory_limit_bytes=limit
         ),
     )
-    [text] = shell_content(killed, "")
+    [text] = shell_content(killed)
     assert text.type == "text"
     assert text.text == (
         "(no output)\n[exit code -9 · the command was killed for using more than 256 MB, "
@@ -76,10 +76,11 @@ def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
     went_on = killed.model_copy(
         update={
             "exit_code": 0,
+            "output": "Killed\n",
             "resources": ResourceReport(oom_kills=2, memory_limit_bytes=limit),
         }
     )
-    [text] = shell_content(went_on, "Killed\n")
+    [text] = shell_content(went_on)
     assert text.type == "text"
     assert text.text == (
         "Killed\n[exit code 0 · 2 processes were killed for using more than 256 MB, "
@@ -90,13 +91,13 @@ def test_shell_content_says_what_the_run_cost_and_what_was_killed() -> None:
 def test_python_content_is_the_output_alone() -> None:
     # Models and programs parse what Python printed: the figures are in the structured
     # content, not in the text.
-    result = PythonExecResult(
+    result = PythonRunResult(
         success=True,
         output="2\n",
         execution_id="exec-4",
         execution_time_ms=1,
         resources=ResourceReport(cpu_time_ms=10, peak_memory_bytes=52 << 20),
     )
-    [text] = python_content(result, result.output)
+    [text] = python_content(result)
     assert text.type == "text"
     assert text.text == "2"

@@ -1,0 +1,80 @@
+"""The history tools: list a sandbox's past runs, show one, and annotate one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations as Hints
+from pydantic import Field
+
+from bay_mcp.mcp.arguments import DESCRIBE_RUN, TAG_RUN, SandboxId
+from bay_mcp.mcp.plumbing import Tool, call, caller
+from bay_mcp.services.views import HistoryEntry, HistoryPage
+
+ExecutionId = Annotated[str, Field(description="An execution_id a run returned")]
+
+
+async def get_execution_history(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    exec_type: Annotated[
+        Literal["python", "shell"] | None, Field(description="Only python or shell runs")
+    ] = None,
+    success_only: Annotated[bool, Field(description="Only runs that succeeded")] = False,
+    tags: Annotated[
+        str | None, Field(description="Only runs carrying all these tags (comma-separated)")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=500, description="At most this many")] = 20,
+    offset: Annotated[int, Field(ge=0, description="Skip this many (newest first)")] = 0,
+) -> HistoryPage:
+    """List the sandbox's past runs, newest first: code, success, duration, output
+    (head and tail), description, tags and notes."""
+    bay, owner = await caller(ctx)
+    return await call(
+        bay.history.list(
+            owner,
+            sandbox_id,
+            exec_type=exec_type,
+            success_only=success_only,
+            tags=tags,
+            limit=limit,
+            offset=offset,
+        )
+    )
+
+
+async def get_execution(
+    ctx: Context[Any, Any], sandbox_id: SandboxId, execution_id: ExecutionId
+) -> HistoryEntry:
+    """Show one past run of the sandbox by its execution_id."""
+    bay, owner = await caller(ctx)
+    return await call(bay.history.get(owner, sandbox_id, execution_id))
+
+
+async def annotate_execution(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    execution_id: ExecutionId,
+    description: Annotated[str | None, Field(description=DESCRIBE_RUN)] = None,
+    tags: Annotated[str | None, Field(description=TAG_RUN)] = None,
+    notes: Annotated[str | None, Field(description="Free notes; '' clears them")] = None,
+) -> HistoryEntry:
+    """Describe, tag or add notes to a past run (e.g. which attempt worked), to find
+    it again with get_execution_history. What is not given is kept."""
+    bay, owner = await caller(ctx)
+    return await call(
+        bay.history.annotate(
+            owner, sandbox_id, execution_id, description=description, tags=tags, notes=notes
+        )
+    )
+
+
+TOOLS = (
+    Tool(get_execution_history, Hints(read_only_hint=True)),
+    Tool(get_execution, Hints(read_only_hint=True)),
+    Tool(
+        annotate_execution,
+        Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+    ),
+)

@@ -1,0 +1,172 @@
+"""The MCP server's plumbing: the server class, strict arguments, how a tool finds its
+Bay and caller, and how Bay's errors become tool errors.
+
+Tools are module-level functions (one module per capability) that take the SDK's
+`Context`; `caller(ctx)` gives them the started Bay and the caller's owner, read from
+the `BayMCPServer` the context carries.
+
+Errors: a `BayError` becomes a tool error whose text is its message (what happened,
+what to do); anything else is logged with its traceback and the model reads only
+that an internal error happened, with an id to find it in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from urllib.parse import unquote, urlsplit
+
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import ListResourcesResult, Resource, ToolAnnotations
+from pydantic import BaseModel, create_model, model_validator
+
+from bay_mcp.errors import BayError
+from bay_mcp.services.output import cargo_uri
+
+if TYPE_CHECKING:
+    from bay_mcp.bay import Bay  # for types only: building the server imports no service
+
+log = logging.getLogger(__name__)
+
+OwnerOf = Callable[[Context[Any, Any] | None], str]
+BayReady = Callable[[], Awaitable["Bay"]]
+T = TypeVar("T")
+Arguments = TypeVar("Arguments", bound=BaseModel)
+
+
+class Tool(NamedTuple):
+    """A tool as a capability module lists it: the function (its name is the tool's, its
+    docstring the description) and the hints a host reads."""
+
+    function: Callable[..., Awaitable[Any]]
+    hints: ToolAnnotations
+
+
+class BayMCPServer(MCPServer[Any]):
+    """MCPServer over a Bay: tools registered with clean descriptions and strict
+    arguments, a resource list that is the caller's sandboxes, and cargo resources
+    that carry each file's own MIME type."""
+
+    def __init__(self, ready: BayReady, owner_of: OwnerOf, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ready = ready
+        self.owner_of = owner_of
+
+    def add_tools(self, tools: Sequence[Tool]) -> None:
+        """Register `tools`, each described by its docstring without the source's
+        indentation (the description is what the model reads), and refusing arguments
+        it does not know."""
+        for function, hints in tools:
+            name = function.__name__
+            description = inspect.cleandoc(function.__doc__ or "")
+            self.add_tool(function, name=name, description=description, annotations=hints)
+            # The SDK reads a tool's argument model live; the tool manager is its only
+            # handle on a registered tool.
+            tool = self._tool_manager.get_tool(name)
+            assert tool is not None
+            tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
+            tool.parameters["additionalProperties"] = False
+
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        owner = self.owner_of(
+            None if ctx is None else Context(request_context=ctx, mcp_server=self)
+        )
+        bay = await self.ready()
+        sandboxes = (await bay.sandboxes.list(owner)).items
+        return ListResourcesResult(
+            resources=[
+                Resource(
+                    uri=cargo_uri(sandbox.id, ""),
+                    name=f"{sandbox.id} workspace",
+                    description=f"/workspace of sandbox {sandbox.id} ({sandbox.status}); "
+                    "reading it lists its files",
+                    mime_type="application/json",
+                )
+                for sandbox in sandboxes
+            ]
+        )
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        """A `cargo://` URI is read here, with the file's own MIME type; others as the
+        SDK reads them."""
+        text = str(uri)
+        if not text.startswith("cargo://"):
+            return await super().read_resource(uri, context)
+        parts = urlsplit(text)
+        sandbox_id = parts.netloc
+        path = unquote(parts.path.lstrip("/")) or "."
+        owner = self.owner_of(context)
+        try:
+            bay = await self.ready()
+            read = await bay.files.read_resource(owner, sandbox_id, path)
+        except BayError as exc:
+            raise ResourceError(exc.message) from exc
+        return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
+
+
+def strict_arguments(model: type[Arguments]) -> type[Arguments]:
+    """`model`, refusing arguments it does not know: a misspelt argument is an error
+    that names it and the accepted ones, never silently ignored."""
+    accepted = [field.alias or name for name, field in model.model_fields.items()]
+
+    def known_only(data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(accepted))
+            if unknown:
+                raise ValueError(
+                    f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                    f"this tool takes {', '.join(accepted) or 'no arguments'}"
+                )
+        return data
+
+    return create_model(
+        model.__name__,
+        __base__=model,
+        # pydantic's stubs type this dict as plain callables; a decorated one is what works.
+        __validators__={
+            "known_only": cast(Callable[..., Any], model_validator(mode="before")(known_only))
+        },
+    )
+
+
+def server_of(ctx: Context[Any, Any]) -> BayMCPServer:
+    """The server a tool call came to."""
+    server = ctx.mcp_server
+    assert isinstance(server, BayMCPServer), "Bay's tools run on a BayMCPServer"
+    return server
+
+
+async def caller(ctx: Context[Any, Any]) -> tuple[Bay, str]:
+    """The started Bay (a tool error if it failed to start) and the caller's owner."""
+    server = server_of(ctx)
+    return await call(server.ready()), server.owner_of(ctx)
+
+
+async def call(work: Awaitable[T]) -> T:
+    """Run a service call; translate its errors into tool errors a model can act on."""
+    with tool_errors():
+        return await work
+
+
+@contextlib.contextmanager
+def tool_errors() -> Iterator[None]:
+    """Translate the errors raised in the block into tool errors a model can act on."""
+    try:
+        yield
+    except BayError as exc:
+        raise ToolError(exc.message) from exc
+    except ToolError:
+        raise
+    except Exception as exc:
+        incident = secrets.token_hex(4)
+        log.exception("internal error %s", incident)
+        raise ToolError(
+            f"Bay hit an internal error (incident {incident}); it is logged. Retry, "
+            "or report it with that id."
+        ) from exc

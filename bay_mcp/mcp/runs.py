@@ -1,0 +1,143 @@
+"""The run tools: Python in the sandbox's kernel and commands in its shell.
+
+Each builds the service's run request from its arguments (the request holds the rules:
+limits, NUL bytes, the working directory; the schema below is built from them), runs it
+for a model (long output cut to head and tail, the whole saved in the workspace), and
+renders the result.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from mcp_types import ToolAnnotations as Hints
+from pydantic import BaseModel, Field
+
+from bay_mcp.limits import DEFAULT_TIMEOUT_S
+from bay_mcp.mcp.arguments import DESCRIBE_RUN, TAG_RUN, SandboxId, Timeout
+from bay_mcp.mcp.plumbing import Tool, call, caller, tool_errors
+from bay_mcp.mcp.progress import live_output, progress_for, with_heartbeat
+from bay_mcp.mcp.results import file_links, python_content, shell_content
+from bay_mcp.services import runs
+from ship.protocol import FilesChanged, PythonError, ResourceReport
+
+Description = Annotated[runs.Description, Field(description=DESCRIBE_RUN)]
+Tags = Annotated[runs.Tags, Field(description=TAG_RUN)]
+
+
+class PythonExecOutput(BaseModel):
+    success: bool
+    output: str
+    error: PythonError | None = None
+    execution_count: int | None = None
+    truncated: bool
+    execution_time_ms: int
+    resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
+
+
+class ShellExecOutput(BaseModel):
+    success: bool
+    exit_code: int | None
+    output: str
+    truncated: bool
+    execution_time_ms: int
+    resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = None
+
+
+async def python_exec(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    code: Annotated[runs.Code, Field(description="Python source to run, any number of lines")],
+    timeout: Timeout = DEFAULT_TIMEOUT_S,
+    description: Description = None,
+    tags: Tags = None,
+) -> Annotated[CallToolResult, PythonExecOutput]:
+    """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
+    variables, imports and functions stay defined for later calls until the sandbox
+    stops. Returns stdout, stderr and the last expression's value, or the error with
+    its traceback; figures shown with plt.show() or left as the last expression come
+    back as PNG images. Output over the limit keeps its head and tail; the full text
+    is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    live = live_output(ctx, bay.settings.output_limit_chars)
+    with tool_errors():
+        request = runs.PythonRun(code=code, timeout=timeout, description=description, tags=tags)
+    sink = None if live is None else live.add
+    result = await call(
+        with_heartbeat(
+            bay.execution.run(owner, sandbox_id, request, progress, sink, for_model=True),
+            progress,
+            "running Python",
+            live,
+        )
+    )
+    structured = PythonExecOutput(
+        success=result.success,
+        output=result.output,
+        error=result.error,
+        execution_count=result.execution_count,
+        truncated=result.truncated or result.shortened,
+        execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
+        files_changed=result.files_changed,
+    )
+    return CallToolResult(
+        content=python_content(result) + file_links(sandbox_id, result.files_changed),
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
+async def shell_exec(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    command: Annotated[runs.Command, Field(description="A bash command line (run with bash -lc)")],
+    timeout: Timeout = DEFAULT_TIMEOUT_S,
+    cwd: Annotated[
+        runs.WorkingDirectory,
+        Field(description="Working directory relative to /workspace; default '.'"),
+    ] = ".",
+    description: Description = None,
+    tags: Tags = None,
+) -> Annotated[CallToolResult, ShellExecOutput]:
+    """Run a shell command in the sandbox with bash, as an unprivileged user. Returns
+    stdout and stderr interleaved, and the exit code. On timeout the command and
+    every process it started are killed. Files written under /workspace persist."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    live = live_output(ctx, bay.settings.output_limit_chars)
+    with tool_errors():
+        request = runs.ShellRun(
+            command=command, timeout=timeout, cwd=cwd, description=description, tags=tags
+        )
+    sink = None if live is None else live.add
+    result = await call(
+        with_heartbeat(
+            bay.execution.run(owner, sandbox_id, request, progress, sink, for_model=True),
+            progress,
+            "running the command",
+            live,
+        )
+    )
+    structured = ShellExecOutput(
+        success=result.success,
+        exit_code=result.exit_code,
+        output=result.output,
+        truncated=result.truncated or result.shortened,
+        execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
+        files_changed=result.files_changed,
+    )
+    return CallToolResult(
+        content=shell_content(result) + file_links(sandbox_id, result.files_changed),
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
+RUNS = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+TOOLS = (Tool(python_exec, RUNS), Tool(shell_exec, RUNS))

@@ -1,0 +1,135 @@
+"""The snapshot tools: save /workspace as it is, list and delete what was saved, put it
+back, and fork a sandbox into a new one with a copy of its files.
+
+Only files are saved, never the Python kernel's memory; each result says so. A
+snapshot, restore or fork waits for the sandbox's calls in flight, and calls wait for
+it (progress is reported meanwhile).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations as Hints
+from pydantic import BaseModel, Field
+
+from bay_mcp.mcp.arguments import SandboxId
+from bay_mcp.mcp.plumbing import Tool, call, caller
+from bay_mcp.mcp.progress import progress_for, with_heartbeat
+from bay_mcp.services.views import (
+    MAX_SNAPSHOT_NAME_CHARS,
+    ForkedSandbox,
+    SnapshotList,
+    SnapshotRestored,
+    SnapshotTaken,
+)
+
+SnapshotId = Annotated[
+    str, Field(description="A snapshot's id (snap-…), as snapshot_sandbox or list_snapshots gave")
+]
+
+
+class SnapshotDeleted(BaseModel):
+    sandbox_id: str
+    snapshot_id: str
+    status: str = "deleted"
+
+
+async def snapshot_sandbox(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    name: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_SNAPSHOT_NAME_CHARS,
+            description="A label to recognise it by, e.g. 'before refactor'",
+        ),
+    ] = None,
+) -> SnapshotTaken:
+    """Save a copy of the sandbox's /workspace files as a snapshot, to go back to
+    with restore_snapshot or to start a new sandbox from with fork_sandbox. Taken
+    between calls (it waits for running ones). Only files are saved: Python
+    variables and running processes are not. Snapshots count against your quota."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    return await call(
+        with_heartbeat(
+            bay.snapshots.create(owner, sandbox_id, name, progress),
+            progress,
+            "taking a snapshot",
+        )
+    )
+
+
+async def list_snapshots(ctx: Context[Any, Any], sandbox_id: SandboxId) -> SnapshotList:
+    """List the sandbox's snapshots, oldest first: id, name, size in bytes, time."""
+    bay, owner = await caller(ctx)
+    return await call(bay.snapshots.list(owner, sandbox_id))
+
+
+async def restore_snapshot(
+    ctx: Context[Any, Any], sandbox_id: SandboxId, snapshot_id: SnapshotId
+) -> SnapshotRestored:
+    """Put /workspace back exactly as it was in the snapshot: files made or changed
+    since are lost. The sandbox restarts, so Python variables and imports are gone
+    and must be set up again. The snapshot is kept."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    return await call(
+        with_heartbeat(
+            bay.snapshots.restore(owner, sandbox_id, snapshot_id, progress),
+            progress,
+            "restoring the snapshot",
+        )
+    )
+
+
+async def delete_snapshot(
+    ctx: Context[Any, Any], sandbox_id: SandboxId, snapshot_id: SnapshotId
+) -> SnapshotDeleted:
+    """Delete a snapshot for good, freeing its place in your quota."""
+    bay, owner = await caller(ctx)
+    await call(bay.snapshots.delete(owner, sandbox_id, snapshot_id))
+    return SnapshotDeleted(sandbox_id=sandbox_id, snapshot_id=snapshot_id)
+
+
+async def fork_sandbox(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    snapshot_id: Annotated[
+        str | None,
+        Field(
+            description="Copy this snapshot's files; omit to copy the sandbox's files as "
+            "they are now"
+        ),
+    ] = None,
+) -> ForkedSandbox:
+    """Create a new sandbox (same profile and environment) with a copy of this
+    sandbox's /workspace files, to try something without touching the original.
+    The two change independently afterwards; the new one's Python kernel starts
+    fresh. Returns the new sandbox, whose id you use from then on."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    return await call(
+        with_heartbeat(
+            bay.snapshots.fork(owner, sandbox_id, snapshot_id, progress),
+            progress,
+            "forking the sandbox",
+        )
+    )
+
+
+TOOLS = (
+    Tool(
+        snapshot_sandbox, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    ),
+    Tool(list_snapshots, Hints(read_only_hint=True)),
+    Tool(
+        restore_snapshot, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+    ),
+    Tool(
+        delete_snapshot, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+    ),
+    Tool(fork_sandbox, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)),
+)
