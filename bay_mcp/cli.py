@@ -135,15 +135,38 @@ async def _image(args: argparse.Namespace) -> int:
 
 
 def _load_settings() -> BaySettings:
+    """The settings, or exit 2 with one paragraph on stderr saying what is wrong."""
     from pydantic import ValidationError
 
     from bay_mcp.settings import BaySettings
 
     try:
         return BaySettings()
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)  # never the input: it may be a key
+        )
+        print(
+            f"bay-mcp: invalid settings: {problems}. Settings come from BAY_* environment "
+            "variables and the file BAY_CONFIG_FILE names.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from exc
+    except ValueError as exc:  # ConfigError: an unknown key, an unreadable file
         print(f"bay-mcp: invalid settings: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+
+
+def _warn_about_environment() -> None:
+    """Log a warning for each BAY_* environment variable that names no setting."""
+    import logging
+    import os
+
+    from bay_mcp.settings import unknown_environment
+
+    for warning in unknown_environment(os.environ):
+        logging.getLogger("bay_mcp.settings").warning("%s", warning)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -151,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _load_settings()
     configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    _warn_about_environment()
     transport = getattr(args, "transport", "stdio")
     if transport == "stdio":
         from bay_mcp.stdio import serve_stdio
@@ -174,6 +198,7 @@ async def _keys(args: argparse.Namespace) -> int:
     from bay_mcp.storage.models import utcnow
 
     settings = _load_settings()
+    _warn_about_environment()
     database = Database(url=settings.database)
     await database.migrate()
     keys = KeyService(database, None, settings.api_key_owner)
