@@ -1,5 +1,6 @@
-"""Ship's HTTP app assembled: every route of the protocol's table mounted on its handler,
-the bearer token checked first, exceptions answered in the protocol's error shape.
+"""Ship's HTTP app: the protocol's routes mounted on their handlers, behind the token check.
+
+Exceptions are answered in the protocol's error shape (`ship/wire.py`).
 
 Every endpoint but `/health` requires `Authorization: Bearer <SHIP_TOKEN>`.
 """

@@ -1,5 +1,8 @@
-"""Ship's authentication: every request but those to the protocol's unauthenticated
-routes (`GET /health`) must carry `Authorization: Bearer <SHIP_TOKEN>`."""
+"""Ship's token check: every route but the protocol's unauthenticated ones wants the token.
+
+A request must carry `Authorization: Bearer <SHIP_TOKEN>` unless its route is marked
+unauthenticated in the protocol's table (only `GET /health`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ship's errors: values with a code and an HTTP status, mapped once in `app.py`.
+"""Ship's errors: values with a code and an HTTP status, answered once in `wire.py`.
 
 Their codes are the protocol's `ErrorCode`s (`ship/protocol.py`), which Bay maps.
 """

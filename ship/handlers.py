@@ -1,5 +1,8 @@
-"""Ship's endpoint handlers, one module-level function per route of the protocol's table,
-each given the app's `Runtime` and the request; `HANDLERS` pairs them with their routes."""
+"""Ship's endpoint handlers: one module-level function per route of the protocol's table.
+
+Each is given the app's `Runtime` and the request; `HANDLERS` pairs them with their routes,
+and each answers through its route, so the type checker holds it to the table's model.
+"""
 
 from __future__ import annotations
 

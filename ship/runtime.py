@@ -1,6 +1,8 @@
-"""What Ship's handlers work with: the kernel, the browser, the workspace (its quota and
-its watch for changed files), the user's environment and the shell runs one may cancel.
-Built once per app; its lifetime is the app's lifespan."""
+"""What Ship's handlers work with: kernel, browser, workspace, quota and running shells.
+
+Also the workspace's watch for changed files and the user's environment. Built once per
+app; its lifetime is the app's lifespan.
+"""
 
 from __future__ import annotations
 

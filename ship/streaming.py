@@ -1,6 +1,7 @@
-"""A run's answer over a live connection: its output streamed as NDJSON events while it
-runs, and the run cancelled (its code interrupted, its command killed) when the caller
-goes away."""
+"""Runs answered live: output as NDJSON events, and the run cancelled if the caller leaves.
+
+A cancelled run has its code interrupted or its command killed, not left to its timeout.
+"""
 
 from __future__ import annotations
 

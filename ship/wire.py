@@ -1,5 +1,6 @@
-"""Ship's requests read and answers written: bodies parsed into the protocol's models,
-answers and errors serialised in their one shape, and exceptions turned into error answers.
+"""Ship's side of the wire: request bodies parsed, answers and errors written, exceptions answered.
+
+Bodies are parsed into the protocol's models; answers are serialised from them.
 
 Errors have one shape: `{"error": {"code", "message", "details"}}`.
 """

@@ -1,6 +1,9 @@
-"""Bay's client for Ship's HTTP API: requests and answers are the models of Ship's
-protocol (`ship/protocol.py`); transport failures and Ship's error codes become Bay's
-errors here, once."""
+"""Bay's client for Ship's HTTP API: one generic call over the routes of Ship's protocol.
+
+Requests and answers are the models of Ship's protocol (`ship/protocol.py`), and every
+path comes from its route table; transport failures and Ship's error codes become Bay's
+errors here, once.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The browser's page actions, one function each: navigate, snapshot, click, type, press,
-select, screenshot, read, wait, go back/forward/reload, evaluate. Each acts on the current
-page within the time left and says in a step what it did."""
+"""The browser's page actions, one function each, each saying in a step what it did.
+
+Navigate, snapshot, click, type, press, select, screenshot, read, wait, go back/forward/
+reload, evaluate: each acts on the current page within the time left.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""What the browser may touch, and how its failures read: `file://` URLs kept inside
-/workspace, refs held to the page's last snapshot, Playwright's errors worded for an agent
-(a stale ref says to take a new snapshot)."""
+"""Browser guards: file URLs kept in /workspace, refs held to the last snapshot, errors worded.
+
+Playwright's errors are worded for an agent: a stale ref says to take a new snapshot.
+"""
 
 from __future__ import annotations
 

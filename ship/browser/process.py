@@ -1,5 +1,6 @@
-"""Chromium's process: found in the image, launched by Playwright on the sandbox's
-profile in /workspace with its memory capped, its cookies kept across stops, and closed.
+"""Chromium's process: launched by Playwright on the sandbox's profile, its cookies kept, closed.
+
+Found in the image (or not), its JavaScript heap capped below the sandbox's memory.
 
 It runs with `--no-sandbox` (see the package's docstring): the container is the boundary.
 """

@@ -1,7 +1,9 @@
-"""The sandbox's browser as Ship's handler calls it: a call's actions run in order under
-one lock within its timeout; Chromium started on the first call and closed when idle;
-its pages and tabs followed, and what happened between actions (a new tab, a download,
-a crash, a dialog) told in the call's changes."""
+"""The `Browser` a call goes through: its actions in order under one lock, within its timeout.
+
+Chromium is started on the first call and closed when idle; its pages and tabs are
+followed, and what happened between actions (a new tab, a download, a crash, a dialog)
+is told in the call's changes.
+"""
 
 from __future__ import annotations
 
