@@ -8,8 +8,10 @@ import pytest
 
 from bay_mcp.bay import Bay
 from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, TooManyRequests, ValidationFailed
+from bay_mcp.limits import MAX_CODE_CHARS
 from bay_mcp.managers import no_progress
 from bay_mcp.services.execution import ExecSlots
+from bay_mcp.services.runs import PythonRun, PythonRunResult, ShellRun
 from ship import protocol
 from tests.fakes import BytesUpload, FakeDriver, FakeShip
 
@@ -108,3 +110,62 @@ async def test_a_command_with_a_nul_byte_is_refused_before_anything_runs(
     with pytest.raises(ValidationFailed, match="NUL"):
         await bay.execution.shell("alice", sandbox.id, "echo a\x00b", 30, ".", no_progress)
     assert driver.started == 0
+
+
+async def test_one_run_path_takes_either_kind_and_records_it(bay: Bay, ship: FakeShip) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    python = await bay.execution.run(
+        "alice", sandbox.id, PythonRun(code="1+1", tags="setup"), no_progress
+    )
+    shell = await bay.execution.run(
+        "alice", sandbox.id, ShellRun(command="ls", cwd="sub/./dir"), no_progress
+    )
+    assert (python.success, shell.exit_code) == (True, 0)
+    assert shell.output.startswith("sub/dir$ ls")  # the cwd as the request normalised it
+    page = await bay.history.list("alice", sandbox.id)
+    assert [(e.exec_type, e.code, e.tags) for e in page.entries] == [
+        ("shell", "ls", ""),
+        ("python", "1+1", "setup"),
+    ]
+
+
+async def test_a_run_for_a_model_is_cut_and_saved_whole_and_the_history_keeps_it_all(
+    bay: Bay, ship: FakeShip
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    long = "line\n" * 10_000
+    ship.python_answer = protocol.PythonExecResult(success=True, output=long)
+    plain = await bay.execution.run("alice", sandbox.id, PythonRun(code="flood()"), no_progress)
+    assert (plain.output, plain.shortened) == (long, False)
+    cut = await bay.execution.run(
+        "alice", sandbox.id, PythonRun(code="flood()"), no_progress, for_model=True
+    )
+    assert cut.shortened
+    assert not cut.truncated  # Bay cut it, not the runtime
+    assert len(cut.output) < bay.settings.output_limit_chars + 1000
+    saved = f".bay/outputs/{cut.execution_id}.txt"
+    assert saved in cut.output
+    whole = await bay.files.read_text("alice", sandbox.id, saved, no_progress)
+    assert whole.content == long
+
+
+def test_a_run_request_holds_the_rules() -> None:
+    with pytest.raises(ValidationFailed, match=f"at most {MAX_CODE_CHARS} characters"):
+        PythonRun(code="x" * (MAX_CODE_CHARS + 1))
+    with pytest.raises(ValidationFailed, match="command is empty"):
+        ShellRun(command="  ")
+    with pytest.raises(InvalidPath):
+        ShellRun(command="ls", cwd="../out")
+    with pytest.raises(ValidationFailed, match="between 1 and 300"):
+        ShellRun(command="ls", timeout=301)
+    assert ShellRun(command="ls", cwd="a/../b").cwd == "b"
+
+
+def test_the_python_error_text_is_its_traceback_or_its_name_and_value() -> None:
+    error = protocol.PythonError(ename="ValueError", evalue="bad", traceback=["T", "ValueError"])
+    result = PythonRunResult(
+        success=False, output="", error=error, execution_id="exec-1", execution_time_ms=1
+    )
+    assert result.error_text == "T\nValueError"
+    bare = result.model_copy(update={"error": error.model_copy(update={"traceback": []})})
+    assert (bare.error_text, bare.error_line) == ("ValueError: bad", "ValueError: bad")
