@@ -1,4 +1,5 @@
-"""Cargo: the volume at /workspace. Rows and volumes are created and removed together.
+"""Cargo volumes: the volume at /workspace, made and removed here. Its row is the
+caller's to store, or to give up with `discard` (no volume is left without a row).
 
 Snapshots of a cargo are volumes too (`bay-snapshot-<id>`), made and filled here.
 """
