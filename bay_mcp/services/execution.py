@@ -215,7 +215,7 @@ class ExecService:
         owner: str,
         sandbox_id: str,
         code: str,
-        timeout: float,
+        timeout: int,
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
         on_output: OutputSink | None = None,
@@ -231,7 +231,7 @@ class ExecService:
         owner: str,
         sandbox_id: str,
         command: str,
-        timeout: float,
+        timeout: int,
         cwd: str,
         progress: Progress,
         annotation: Annotation = NO_ANNOTATION,
@@ -307,9 +307,10 @@ class ExecService:
         and tail, the whole saved in the workspace and the note saying where."""
         if len(result.output) <= self._output_limit:
             return result
-        saved: str | None = f"{OUTPUT_DIR}/{result.execution_id}.txt"
+        path = f"{OUTPUT_DIR}/{result.execution_id}.txt"
+        saved: str | None = path
         try:
-            await self._files.write_text(owner, sandbox_id, str(saved), result.output, no_progress)
+            await self._files.write_text(owner, sandbox_id, path, result.output, no_progress)
         except BayError as exc:
             log.warning(
                 "could not save the full output of %s: %s", result.execution_id, exc.message
