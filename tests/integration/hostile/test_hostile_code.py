@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -193,12 +194,40 @@ def test_a_page_that_eats_memory(bay_server: HttpBay,
             client.delete(f"/v1/sandboxes/{sandbox_id}")
 
 
+SPIN = "for i in $(seq $(nproc)); do (while :; do :; done) & done; sleep 4"
+
+
+def spinners(container: str) -> list[str]:
+    """The container's processes of the spin command (its shell and the subshells it
+    forked carry its command line; a killed one left unreaped shows only `<defunct>`)."""
+    table = docker("top", container, "-eo", "pid,stat,args").splitlines()[1:]
+    return [line for line in table if "while :; do :; done" in line]
+
+
 def test_cpu_spin_on_every_core(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
                                 neighbour: tuple[httpx.Client, str]) -> None:  # fmt: skip
+    """Spinning on every core ends at the time limit: a 504 timeout, and not one of
+    the spinning processes is left when the answer comes."""
     client, sandbox_id = mallory
-    spin = "for i in $(seq $(nproc)); do (while :; do :; done) & done; sleep 4"
-    with attack(bay_server, neighbour):
-        run(client, sandbox_id, "shell", spin, timeout=3)
+    run(client, sandbox_id, "shell", "true")  # its session runs: the container is known
+    [container] = bay_server.containers(sandbox_id=sandbox_id)
+    seen: list[str] = []
+    with attack(bay_server, neighbour), ThreadPoolExecutor(1) as caller:
+        spun = caller.submit(
+            client.post,
+            f"/v1/sandboxes/{sandbox_id}/shell/exec",
+            json={"command": SPIN, "timeout": 3},
+            timeout=120,
+        )
+        while len(seen) < 2 and not spun.done():  # the shell and a spinner it forked
+            seen = spinners(container)
+        answer = spun.result()
+    error_of(answer, 504, "timeout")
+    assert "killed" in answer.json()["error"]["message"], answer.text
+    assert len(seen) >= 2, (
+        f"the spinners were never seen running, so their absence would prove nothing: {seen}"
+    )
+    assert spinners(container) == [], "spinning processes outlived the timeout"
 
 
 def test_a_gigabyte_of_print(bay_server: HttpBay, mallory: tuple[httpx.Client, str],
