@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest_asyncio
@@ -13,8 +14,10 @@ import pytest_asyncio
 from bay_mcp.bay import Bay
 from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import no_progress
+from bay_mcp.services.pool import POOL_LEASE
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
+from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Cargo
 from tests.databases import database_url
 from tests.fakes import FakeDriver, FakeShip
@@ -83,6 +86,9 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
 
 
 async def test_concurrent_creates_never_share_a_member(pooled: Bay) -> None:
+    # Another process holds the refill's lease: the first claim wakes the refill, whose
+    # new member a later claim could otherwise take (seen as 3 hits on a busy machine).
+    assert await Leases(pooled.db, holder="another-bay").acquire(POOL_LEASE, timedelta(minutes=1))
     created = await asyncio.gather(*(pooled.sandboxes.create(f"o{i}") for i in range(3)))
     ids = [sandbox.id for sandbox in created]
     assert len(set(ids)) == 3
