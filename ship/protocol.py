@@ -204,7 +204,7 @@ class PythonExecRequest(Model):
 class PythonError(Model):
     ename: str
     evalue: str
-    traceback: list[str] = Field(default_factory=list)
+    traceback: list[str]  # every error has one, empty when the kernel gave none
 
 
 class PngImage(Model):

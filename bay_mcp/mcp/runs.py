@@ -8,7 +8,7 @@ renders the result.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
@@ -48,6 +48,27 @@ class ShellExecOutput(BaseModel):
     files_changed: FilesChanged | None = None
 
 
+@overload
+async def _run(
+    ctx: Context[Any, Any], sandbox_id: str, request: runs.PythonRun, doing: str
+) -> runs.PythonRunResult: ...
+@overload
+async def _run(
+    ctx: Context[Any, Any], sandbox_id: str, request: runs.ShellRun, doing: str
+) -> runs.ShellRunResult: ...
+async def _run(
+    ctx: Context[Any, Any], sandbox_id: str, request: runs.PythonRun | runs.ShellRun, doing: str
+) -> runs.PythonRunResult | runs.ShellRunResult:
+    """Run `request` for a model: progress heartbeats saying `doing`, live output when
+    the client asked for progress, long output cut to head and tail."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    live = live_output(ctx, bay.settings.output_limit_chars)
+    sink = None if live is None else live.add
+    work = bay.execution.run(owner, sandbox_id, request, progress, sink, for_model=True)
+    return await call(with_heartbeat(work, progress, doing, live))
+
+
 async def python_exec(
     ctx: Context[Any, Any],
     sandbox_id: SandboxId,
@@ -62,20 +83,9 @@ async def python_exec(
     its traceback; figures shown with plt.show() or left as the last expression come
     back as PNG images. Output over the limit keeps its head and tail; the full text
     is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
-    bay, owner = await caller(ctx)
-    progress = progress_for(ctx)
-    live = live_output(ctx, bay.settings.output_limit_chars)
     with tool_errors():
         request = runs.PythonRun(code=code, timeout=timeout, description=description, tags=tags)
-    sink = None if live is None else live.add
-    result = await call(
-        with_heartbeat(
-            bay.execution.run(owner, sandbox_id, request, progress, sink, for_model=True),
-            progress,
-            "running Python",
-            live,
-        )
-    )
+    result = await _run(ctx, sandbox_id, request, "running Python")
     structured = PythonExecOutput(
         success=result.success,
         output=result.output,
@@ -107,22 +117,11 @@ async def shell_exec(
     """Run a shell command in the sandbox with bash, as an unprivileged user. Returns
     stdout and stderr interleaved, and the exit code. On timeout the command and
     every process it started are killed. Files written under /workspace persist."""
-    bay, owner = await caller(ctx)
-    progress = progress_for(ctx)
-    live = live_output(ctx, bay.settings.output_limit_chars)
     with tool_errors():
         request = runs.ShellRun(
             command=command, timeout=timeout, cwd=cwd, description=description, tags=tags
         )
-    sink = None if live is None else live.add
-    result = await call(
-        with_heartbeat(
-            bay.execution.run(owner, sandbox_id, request, progress, sink, for_model=True),
-            progress,
-            "running the command",
-            live,
-        )
-    )
+    result = await _run(ctx, sandbox_id, request, "running the command")
     structured = ShellExecOutput(
         success=result.success,
         exit_code=result.exit_code,
