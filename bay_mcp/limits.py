@@ -25,6 +25,7 @@ MAX_COMMAND_CHARS = 100_000
 # What a caller says of a run, kept with it in the history.
 MAX_DESCRIPTION_CHARS = 4096
 MAX_TAGS_CHARS = 1024
+MAX_NOTES_CHARS = 65536
 
 # A sandbox's time to live: seconds; 0 or none means no TTL.
 MAX_TTL_SECONDS = 365 * 24 * 3600

@@ -144,9 +144,9 @@ class LastQuery(Strict):
 
 
 class AnnotateBody(Strict):
-    description: str | None = Field(None, max_length=4096)
-    tags: str | None = Field(None, max_length=1024)
-    notes: str | None = Field(None, max_length=65536)
+    description: runs.Description = None
+    tags: runs.Tags = None
+    notes: runs.Notes = None
 
 
 class WriteFileBody(Strict):
@@ -196,11 +196,11 @@ class CargoListQuery(PageQuery):
 
 
 class PathQuery(Strict):
-    path: str = Field(max_length=4096)
+    path: str = Field(max_length=MAX_PATH_CHARS)
 
 
 class DirectoryQuery(Strict):
-    path: str = Field(".", max_length=4096)
+    path: str = Field(".", max_length=MAX_PATH_CHARS)
 
 
 class ProfilesQuery(Strict):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from bay_mcp.mcp.arguments import DESCRIBE_RUN, TAG_RUN, SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller
+from bay_mcp.services import runs
 from bay_mcp.services.views import HistoryEntry, HistoryPage
 
 ExecutionId = Annotated[str, Field(description="An execution_id a run returned")]
@@ -56,9 +57,9 @@ async def annotate_execution(
     ctx: Context[Any, Any],
     sandbox_id: SandboxId,
     execution_id: ExecutionId,
-    description: Annotated[str | None, Field(description=DESCRIBE_RUN)] = None,
-    tags: Annotated[str | None, Field(description=TAG_RUN)] = None,
-    notes: Annotated[str | None, Field(description="Free notes; '' clears them")] = None,
+    description: Annotated[runs.Description, Field(description=DESCRIBE_RUN)] = None,
+    tags: Annotated[runs.Tags, Field(description=TAG_RUN)] = None,
+    notes: Annotated[runs.Notes, Field(description="Free notes; '' clears them")] = None,
 ) -> HistoryEntry:
     """Describe, tag or add notes to a past run (e.g. which attempt worked), to find
     it again with get_execution_history. What is not given is kept."""

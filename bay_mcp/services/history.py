@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 
 from bay_mcp.errors import NotFound, ValidationFailed
 from bay_mcp.metrics import Metrics
+from bay_mcp.services.runs import RunAnnotation
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import HistoryEntry, HistoryPage
 from bay_mcp.storage.database import Database
@@ -213,15 +214,17 @@ class HistoryService:
         tags: str | None = None,
         notes: str | None = None,
     ) -> HistoryEntry:
-        """Set what is given (an empty string clears it); the rest is kept."""
+        """Set what is given (an empty string clears it); the rest is kept.
+        ValidationFailed when a field is over its limit (`limits.py`)."""
+        edit = RunAnnotation(description=description, tags=tags, notes=notes)
         await self._row(owner, sandbox_id, execution_id)
         changes: dict[str, object] = {}
-        if description is not None:
-            changes["description"] = description or None
-        if tags is not None:
-            changes["tags"] = normalize_tags(tags)
-        if notes is not None:
-            changes["notes"] = notes or None
+        if edit.description is not None:
+            changes["description"] = edit.description or None
+        if edit.tags is not None:
+            changes["tags"] = normalize_tags(edit.tags)
+        if edit.notes is not None:
+            changes["notes"] = edit.notes or None
         return _entry(await self._rows.update(execution_id, changes))
 
 

@@ -31,6 +31,7 @@ from bay_mcp.limits import (
     MAX_CODE_CHARS,
     MAX_COMMAND_CHARS,
     MAX_DESCRIPTION_CHARS,
+    MAX_NOTES_CHARS,
     MAX_PATH_CHARS,
     MAX_TAGS_CHARS,
     MAX_TIMEOUT_S,
@@ -49,6 +50,7 @@ Command = Annotated[str, Field(max_length=MAX_COMMAND_CHARS)]
 WorkingDirectory = Annotated[str, Field(max_length=MAX_PATH_CHARS)]
 Description = Annotated[str | None, Field(max_length=MAX_DESCRIPTION_CHARS)]
 Tags = Annotated[str | None, Field(max_length=MAX_TAGS_CHARS)]
+Notes = Annotated[str | None, Field(max_length=MAX_NOTES_CHARS)]
 
 
 def check_timeout(timeout: float) -> float:
@@ -81,15 +83,10 @@ def _refused(exc: ValidationError) -> ValidationFailed:
 # -- requests -----------------------------------------------------------------------------
 
 
-class RunRequest(BaseModel):
-    """What every run takes: a time limit, and what the caller says of it for the history."""
+class Checked(BaseModel):
+    """A request whose broken rule is refused as `ValidationFailed`, never pydantic's error."""
 
     model_config = ConfigDict(extra="forbid")
-
-    kind: ClassVar[RunKind]
-    timeout: Timeout = DEFAULT_TIMEOUT_S
-    description: Description = None
-    tags: Tags = None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -98,6 +95,23 @@ class RunRequest(BaseModel):
             return handler(data)
         except ValidationError as exc:
             raise _refused(exc) from exc
+
+
+class RunAnnotation(Checked):
+    """What a caller says of a past run (annotate): given fields are set, '' clears one."""
+
+    description: Description = None
+    tags: Tags = None
+    notes: Notes = None
+
+
+class RunRequest(Checked):
+    """What every run takes: a time limit, and what the caller says of it for the history."""
+
+    kind: ClassVar[RunKind]
+    timeout: Timeout = DEFAULT_TIMEOUT_S
+    description: Description = None
+    tags: Tags = None
 
     @property
     def source(self) -> str:

@@ -14,7 +14,7 @@ async def create_sandbox(call: Call) -> Result:
     sandbox = await call.bay.sandboxes.create(
         call.owner,
         profile=body.profile,
-        ttl_seconds=body.ttl or None,
+        ttl_seconds=body.ttl,
         cargo_id=body.cargo_id,
         env=body.env,
     )

@@ -1,7 +1,7 @@
 """Both surfaces held to one table of limits: MCP (the SDK's in-memory client) and REST
-(over ASGI) refuse the same oversized code, command, working directory and path, each
-naming the same limit from `bay_mcp/limits.py`, before anything runs; a value at the
-limit is taken by both."""
+(over ASGI) refuse the same oversized code, command, working directory, path and what a
+caller says of a run (description, tags, notes), each naming the same limit from
+`bay_mcp/limits.py`, before anything runs; a value at the limit is taken by both."""
 
 from __future__ import annotations
 
@@ -17,7 +17,14 @@ from mcp_types import CallToolResult, TextContent
 
 from bay_mcp.bay import Bay
 from bay_mcp.errors import ValidationFailed
-from bay_mcp.limits import MAX_CODE_CHARS, MAX_COMMAND_CHARS, MAX_PATH_CHARS
+from bay_mcp.limits import (
+    MAX_CODE_CHARS,
+    MAX_COMMAND_CHARS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_NOTES_CHARS,
+    MAX_PATH_CHARS,
+    MAX_TAGS_CHARS,
+)
 from bay_mcp.managers import no_progress
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
 from bay_mcp.web.app import create_http_app
@@ -58,6 +65,20 @@ LIMITS = [
           "PUT", "/filesystem/files", body={"path": None, "content": "x"}),
     Limit("path", MAX_PATH_CHARS, "read_file", {"path": None},
           "GET", "/filesystem/files", query={"path": ""}),
+    Limit("description", MAX_DESCRIPTION_CHARS, "python_exec", {"code": "1", "description": None},
+          "POST", "/python/exec", body={"code": "1", "description": None}),
+    Limit("tags", MAX_TAGS_CHARS, "shell_exec", {"command": "ls", "tags": None},
+          "POST", "/shell/exec", body={"command": "ls", "tags": None}),
+    # Annotating a past run: refused before the run is looked up.
+    Limit("description", MAX_DESCRIPTION_CHARS, "annotate_execution",
+          {"execution_id": "exec-none", "description": None},
+          "PATCH", "/history/exec-none", body={"description": None}),
+    Limit("tags", MAX_TAGS_CHARS, "annotate_execution",
+          {"execution_id": "exec-none", "tags": None},
+          "PATCH", "/history/exec-none", body={"tags": None}),
+    Limit("notes", MAX_NOTES_CHARS, "annotate_execution",
+          {"execution_id": "exec-none", "notes": None},
+          "PATCH", "/history/exec-none", body={"notes": None}),
 ]  # fmt: skip
 IDS = [f"{limit.tool}.{limit.name}" for limit in LIMITS]
 
@@ -125,6 +146,10 @@ async def test_the_service_refuses_what_the_surfaces_refuse(bay: Bay, driver: Fa
             bay.execution.shell("alice", sandbox.id, oversized(command), 30, ".", no_progress),
         ),
         (cwd, bay.execution.shell("alice", sandbox.id, "ls", 30, oversized(cwd), no_progress)),
+        (
+            LIMITS[-1],
+            bay.history.annotate("alice", sandbox.id, "exec-none", notes=oversized(LIMITS[-1])),
+        ),
     ]
     for limit, attempt in attempts:
         with pytest.raises(ValidationFailed) as refused:
