@@ -1,6 +1,8 @@
-# Runs inside the user's IPython kernel at start (IPKernelApp.exec_files), before any
-# user code. It bounds what one execution costs in memory, whatever it prints. It must
-# stay importable with the standard library only.
+"""The kernel's memory guard: bounds what one execution costs in memory, whatever it prints.
+
+Runs inside the user's IPython kernel at start (IPKernelApp.exec_files), before any
+user code. It must stay importable with the standard library only.
+"""
 
 
 def _ship_install_output_guard() -> None:

@@ -29,7 +29,6 @@ from kubernetes_asyncio.client import (
     Configuration,
     CoreV1Api,
     NetworkingV1Api,
-    V1ContainerStatus,
     V1Pod,
     VersionApi,
 )
@@ -39,7 +38,6 @@ from kubernetes_asyncio.config import ConfigException, load_incluster_config, lo
 from bay_mcp.drivers import (
     ContainerInfo,
     ContainerSpec,
-    ContainerState,
     DriverError,
     EngineUnavailable,
     ImageMissing,
@@ -55,6 +53,14 @@ from bay_mcp.drivers.kubernetes_manifests import (
     pod_manifest,
     pvc_manifest,
 )
+from bay_mcp.drivers.kubernetes_pods import (
+    ENDED_PHASES,
+    FATAL_WAITING,
+    IMAGE_WAITING,
+    pod_info,
+    pod_state,
+    pod_waiting,
+)
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.errors import Timeout
 from bay_mcp.settings import KubernetesSettings
@@ -65,11 +71,6 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 # Answers that mean "try again shortly", not "refused".
 _RETRYABLE = {429, 502, 503, 504}
-# A container waiting for one of these will not start by itself (the kubelet retries
-# pulls, but a wrong reference or a missing registry does not mend in a start's time).
-_IMAGE_WAITING = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
-_FATAL_WAITING = {*_IMAGE_WAITING, "CreateContainerConfigError", "CreateContainerError"}
-_ENDED_PHASES = {"Succeeded", "Failed"}
 
 
 @contextmanager
@@ -119,67 +120,6 @@ def _body(manifest: dict[str, Any]) -> Any:
     """A manifest as a request body: the client sends a dict as it is (its stubs ask for
     models, which would only be serialised back into the same dict)."""
     return manifest
-
-
-# The models' stubs call every field present; the API leaves many out (None), hence
-# the checks below that look redundant to a type checker.
-
-
-def _container_status(pod: V1Pod) -> V1ContainerStatus | None:
-    """The status of the Pod's (only) container, once the kubelet reported it."""
-    name = pod.spec.containers[0].name
-    statuses = (pod.status.container_statuses if pod.status else None) or []
-    return next((status for status in statuses if status.name == name), None)
-
-
-def _state(pod: V1Pod) -> tuple[ContainerState, int | None]:
-    """A Pod's state as Bay's, and the exit code of its container when it ended."""
-    phase = pod.status.phase if pod.status else None
-    status = _container_status(pod)
-    state = status.state if status is not None else None
-    if state is not None and state.terminated is not None:
-        return "exited", state.terminated.exit_code
-    # A Pod being deleted, ended, or on a node that lost contact (Unknown) will not
-    # serve again: Bay makes a new session.
-    if pod.metadata.deletion_timestamp is not None or phase in (*_ENDED_PHASES, "Unknown"):
-        return "exited", None
-    if state is not None and state.waiting is not None and state.waiting.reason in _FATAL_WAITING:
-        return "exited", None
-    if phase == "Running" and state is not None and state.running is not None:
-        return "running", None
-    return "starting", None
-
-
-def _waiting(pod: V1Pod) -> str | None:
-    """Why the Pod's container is not running yet, as the kubelet says, if it says."""
-    status = _container_status(pod)
-    waiting = status.state.waiting if status is not None and status.state else None
-    if waiting is None or not waiting.reason:
-        return None
-    return f"{waiting.reason}: {waiting.message}" if waiting.message else str(waiting.reason)
-
-
-def _url(address: str, port: int) -> str:
-    return f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
-
-
-def _info(pod: V1Pod) -> ContainerInfo:
-    state, exit_code = _state(pod)
-    address = pod.status.pod_ip if pod.status and state == "running" else None
-    ports = pod.spec.containers[0].ports or []
-    endpoint = _url(address, ports[0].container_port) if address and ports else None
-    return ContainerInfo(
-        id=pod.metadata.name,
-        name=pod.metadata.name,
-        state=state,
-        labels=labels_of(pod.metadata.labels, pod.metadata.annotations),
-        endpoint=endpoint,
-        exit_code=exit_code,
-        created_at=pod.metadata.creation_timestamp,
-        # The reference, as image_id answers it (Kubernetes inspects no images).
-        image_id=pod.spec.containers[0].image,
-        address=address,
-    )
 
 
 class KubernetesDriver:
@@ -312,7 +252,7 @@ class KubernetesDriver:
         policy); on any failure, remove both. The Pod is usually still starting."""
         policy = network_policy_manifest(spec.name, spec.labels, spec.network, self._settings)
         pod = await self._create_pod(pod_manifest(spec, self._settings), policy)
-        return _info(pod)
+        return pod_info(pod)
 
     async def _create_pod(self, manifest: dict[str, Any], policy: dict[str, Any]) -> V1Pod:
         name = manifest["metadata"]["name"]
@@ -348,7 +288,7 @@ class KubernetesDriver:
         pod = await self._read_pod(container_id)
         if pod is None:
             return ContainerInfo(id=container_id, name="", state="missing")
-        return _info(pod)
+        return pod_info(pod)
 
     async def _read_pod(self, name: str) -> V1Pod | None:
         """The Pod, or None when it does not exist."""
@@ -397,7 +337,7 @@ class KubernetesDriver:
             raise
         except DriverError as exc:
             pod = await self._read_pod(container_id)
-            reason = _waiting(pod) if pod is not None else None
+            reason = pod_waiting(pod) if pod is not None else None
             return f"(no logs: {reason or exc.message})"
 
     async def _log(self, name: str, tail: int) -> str:
@@ -434,7 +374,7 @@ class KubernetesDriver:
             policies = await (await self._networking()).list_namespaced_network_policy(
                 self._namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
             )
-        found = [_info(pod) for pod in pods.items]
+        found = [pod_info(pod) for pod in pods.items]
         names = {info.id for info in found}
         for policy in policies.items:
             metadata = policy.metadata
@@ -488,7 +428,7 @@ class KubernetesDriver:
                 ) from exc
             # Its last line is the size; errors, if any, come before it.
             out = (await self._log(name, tail=50)).strip()
-            _, exit_code = _state(pod)
+            _, exit_code = pod_state(pod)
             if pod.status.phase != "Succeeded" or exit_code not in (0, None):
                 raise DriverError(
                     f"copying volume {source} to {target} failed (exit {exit_code}): "
@@ -507,15 +447,15 @@ class KubernetesDriver:
             pod = await self._read_pod(name)
             if pod is None:
                 raise DriverError(f"the volume copy's Pod {name} was deleted before it ended")
-            if pod.status is not None and pod.status.phase in _ENDED_PHASES:
+            if pod.status is not None and pod.status.phase in ENDED_PHASES:
                 return pod
-            waiting = _waiting(pod)
+            waiting = pod_waiting(pod)
             reason = waiting.split(":")[0] if waiting else None
-            if reason in _IMAGE_WAITING:
+            if reason in IMAGE_WAITING:
                 raise ImageMissing(
                     f"the image {image} (which copies volumes) cannot be pulled: {waiting}"
                 )
-            if reason in _FATAL_WAITING:
+            if reason in FATAL_WAITING:
                 raise DriverError(f"the volume copy's Pod {name} cannot start: {waiting}")
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._poll_interval)
@@ -527,7 +467,7 @@ class KubernetesDriver:
                 self._namespace, label_selector=POD_LABEL, _request_timeout=REQUEST_TIMEOUT_S
             )
         for pod in found.items:
-            if not pod.spec.node_name or (pod.status and pod.status.phase in _ENDED_PHASES):
+            if not pod.spec.node_name or (pod.status and pod.status.phase in ENDED_PHASES):
                 continue
             for volume in pod.spec.volumes or []:
                 claim = volume.persistent_volume_claim
