@@ -27,6 +27,9 @@ MAX_DESCRIPTION_CHARS = 4096
 MAX_TAGS_CHARS = 1024
 MAX_NOTES_CHARS = 65536
 
+# A profile's or an external cargo's name, as a caller gives it.
+MAX_NAME_CHARS = 64
+
 # A sandbox's time to live: seconds; 0 or none means no TTL.
 MAX_TTL_SECONDS = 365 * 24 * 3600
 

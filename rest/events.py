@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from bay_mcp.adapters.ship_client import OutputSink
 from bay_mcp.errors import BayError, InternalError
+from bay_mcp.services.runs import OutputSink
 from rest.errors import error_body
 
 log = logging.getLogger(__name__)

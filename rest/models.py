@@ -13,14 +13,12 @@ from bay_mcp.limits import (
     MAX_CARGO_SIZE_MB,
     MAX_COMMAND_CHARS,
     MAX_PATH_CHARS,
-    MAX_TIMEOUT_S,
-    MAX_TTL_SECONDS,
     MAX_WRITE_CHARS,
-    MIN_TIMEOUT_S,
 )
 from bay_mcp.services import runs
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
+from bay_mcp.services.sandbox_lifecycle import CargoName, ProfileName, TtlExtension, TtlSeconds
 from bay_mcp.services.views import (
     MAX_SNAPSHOT_NAME_CHARS,
     DirectoryEntry,
@@ -41,9 +39,9 @@ class Strict(BaseModel):
 
 
 class CreateSandboxBody(Strict):
-    profile: str = Field(DEFAULT_PROFILE, min_length=1, max_length=64)
-    cargo_id: str | None = Field(None, min_length=1, max_length=64)
-    ttl: int | None = Field(None, ge=0, le=MAX_TTL_SECONDS, description="seconds; null/0: none")
+    profile: ProfileName = DEFAULT_PROFILE
+    cargo_id: CargoName = None
+    ttl: TtlSeconds = Field(None, description="seconds; null/0: none")
     env: dict[str, str] | None = Field(
         None,
         description="environment variables for every process in the sandbox, over the "
@@ -52,7 +50,7 @@ class CreateSandboxBody(Strict):
 
 
 class ExtendTtlBody(Strict):
-    extend_by: int = Field(gt=0, le=MAX_TTL_SECONDS, description="seconds to add")
+    extend_by: TtlExtension = Field(description="seconds to add")
 
 
 # The run bodies take their rules from the service's run requests (services/runs.py).
@@ -84,14 +82,14 @@ class BrowserExecBody(ExecAnnotation):
         "screenshot [path], get text|title|url [@ref], wait <ms|selector>, back, forward, "
         "reload, eval <js>, close",
     )
-    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
 
 
 class BrowserBatchBody(ExecAnnotation):
     commands: list[str] = Field(
         min_length=1, max_length=MAX_BROWSER_ACTIONS, description="commands, run in order"
     )
-    timeout: int = Field(DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
     stop_on_error: bool = True
 
 

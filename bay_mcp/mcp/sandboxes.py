@@ -13,6 +13,7 @@ from bay_mcp.limits import DEFAULT_PROFILE
 from bay_mcp.mcp.arguments import SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller, server_of
 from bay_mcp.mcp.results import Confirmation
+from bay_mcp.services.sandbox_lifecycle import CargoName, ProfileName, TtlExtension, TtlSeconds
 from bay_mcp.services.views import ProfileView, SandboxStatus, SandboxView
 
 
@@ -27,18 +28,17 @@ class SandboxList(BaseModel):
 async def create_sandbox(
     ctx: Context[Any, Any],
     profile: Annotated[
-        str, Field(description="Profile name (list_profiles shows them)")
+        ProfileName, Field(description="Profile name (list_profiles shows them)")
     ] = DEFAULT_PROFILE,
     ttl_seconds: Annotated[
-        int | None,
+        TtlSeconds,
         Field(
-            ge=0,
             description="Delete the sandbox after this many seconds; omit or 0 "
             "to keep it until delete_sandbox",
         ),
     ] = None,
     cargo_id: Annotated[
-        str | None,
+        CargoName,
         Field(description="Attach an existing external cargo (volume) instead of a new one"),
     ] = None,
     env: Annotated[
@@ -107,7 +107,7 @@ async def delete_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confi
 async def extend_sandbox_ttl(
     ctx: Context[Any, Any],
     sandbox_id: SandboxId,
-    seconds: Annotated[int, Field(gt=0, description="Seconds to add to the expiry")],
+    seconds: Annotated[TtlExtension, Field(description="Seconds to add to the expiry")],
 ) -> SandboxView:
     """Push back a sandbox's expiry (new expiry = max(old expiry, now) + seconds).
     Only for sandboxes created with a ttl_seconds; an expired sandbox cannot be

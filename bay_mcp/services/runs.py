@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+# Re-exported: a surface names the live-output callback without importing an adapter.
+from bay_mcp.adapters.ship_client import OutputSink as OutputSink
 from bay_mcp.errors import ValidationFailed
 from bay_mcp.limits import (
     DEFAULT_TIMEOUT_S,

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from bay_mcp.adapters.ship_client import OutputSink
 from bay_mcp.managers import no_progress
-from bay_mcp.services.runs import PythonRun, PythonRunResult, ShellRun, ShellRunResult
+from bay_mcp.services.runs import OutputSink, PythonRun, PythonRunResult, ShellRun, ShellRunResult
 from rest import models
 from rest.endpoint import Call, Result, dump
 from rest.events import event_stream, wants_events
