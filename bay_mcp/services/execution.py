@@ -210,43 +210,6 @@ class ExecService:
             return await self._for_model(owner, sandbox_id, result)
         return result
 
-    async def python(
-        self,
-        owner: str,
-        sandbox_id: str,
-        code: str,
-        timeout: int,
-        progress: Progress,
-        annotation: Annotation = NO_ANNOTATION,
-        on_output: OutputSink | None = None,
-    ) -> PythonRunResult:
-        """`run` of a PythonRun built from these arguments."""
-        request = PythonRun(
-            code=code, timeout=timeout, description=annotation.description, tags=annotation.tags
-        )
-        return await self.run(owner, sandbox_id, request, progress, on_output)
-
-    async def shell(
-        self,
-        owner: str,
-        sandbox_id: str,
-        command: str,
-        timeout: int,
-        cwd: str,
-        progress: Progress,
-        annotation: Annotation = NO_ANNOTATION,
-        on_output: OutputSink | None = None,
-    ) -> ShellRunResult:
-        """`run` of a ShellRun built from these arguments."""
-        request = ShellRun(
-            command=command,
-            timeout=timeout,
-            cwd=cwd,
-            description=annotation.description,
-            tags=annotation.tags,
-        )
-        return await self.run(owner, sandbox_id, request, progress, on_output)
-
     async def _run(
         self,
         owner: str,

@@ -5,7 +5,7 @@ caller says of a run (description, tags, notes), each naming the same limit from
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.managers import no_progress
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
+from bay_mcp.services.runs import PythonRun, ShellRun
 from bay_mcp.web.app import create_http_app
 from tests.fakes import FakeDriver
 
@@ -139,13 +140,15 @@ async def test_both_surfaces_refuse_one_character_over_the_limit_naming_it(
 async def test_the_service_refuses_what_the_surfaces_refuse(bay: Bay, driver: FakeDriver) -> None:
     sandbox = await bay.sandboxes.create("alice")
     code, command, cwd = LIMITS[0], LIMITS[1], LIMITS[2]
+
+    async def run(request: Callable[[], PythonRun | ShellRun]) -> object:
+        # The request is built when the attempt is awaited: building it is the refusal.
+        return await bay.execution.run("alice", sandbox.id, request(), no_progress)
+
     attempts = [
-        (code, bay.execution.python("alice", sandbox.id, oversized(code), 30, no_progress)),
-        (
-            command,
-            bay.execution.shell("alice", sandbox.id, oversized(command), 30, ".", no_progress),
-        ),
-        (cwd, bay.execution.shell("alice", sandbox.id, "ls", 30, oversized(cwd), no_progress)),
+        (code, run(lambda: PythonRun(code=oversized(code), timeout=30))),
+        (command, run(lambda: ShellRun(command=oversized(command), timeout=30))),
+        (cwd, run(lambda: ShellRun(command="ls", timeout=30, cwd=oversized(cwd)))),
         (
             LIMITS[-1],
             bay.history.annotate("alice", sandbox.id, "exec-none", notes=oversized(LIMITS[-1])),

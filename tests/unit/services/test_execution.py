@@ -22,7 +22,9 @@ async def test_timeout_limits(bay: Bay) -> None:
     sandbox = await bay.sandboxes.create("alice")
     for timeout in (0, 301):
         with pytest.raises(ValidationFailed, match="between 1 and 300"):
-            await bay.execution.python("alice", sandbox.id, "1", timeout, no_progress)
+            await bay.execution.run(
+                "alice", sandbox.id, PythonRun(code="1", timeout=timeout), no_progress
+            )
 
 
 async def test_a_timed_out_run_is_a_timeout_error_with_its_output(bay: Bay, ship: FakeShip) -> None:
@@ -31,7 +33,9 @@ async def test_a_timed_out_run_is_a_timeout_error_with_its_output(bay: Bay, ship
         success=False, output="step 1\nstep 2\n", timed_out=True, execution_time_ms=2000
     )
     with pytest.raises(Timeout) as timed_out:
-        await bay.execution.python("alice", sandbox.id, "slow()", 2, no_progress)
+        await bay.execution.run(
+            "alice", sandbox.id, PythonRun(code="slow()", timeout=2), no_progress
+        )
     assert "2 s time limit" in timed_out.value.message
     assert "step 2" in timed_out.value.message
     assert "variables are kept" in timed_out.value.message
@@ -41,7 +45,7 @@ async def test_cancelling_python_interrupts_the_kernel(bay: Bay, ship: FakeShip)
     sandbox = await bay.sandboxes.create("alice")
     ship.block_python = asyncio.Event()
     running = asyncio.create_task(
-        bay.execution.python("alice", sandbox.id, "forever()", 30, no_progress)
+        bay.execution.run("alice", sandbox.id, PythonRun(code="forever()", timeout=30), no_progress)
     )
     await asyncio.wait_for(ship.python_started.wait(), timeout=5)
     running.cancel()
@@ -65,7 +69,10 @@ async def test_path_escapes_are_refused_before_anything_starts(
         ]
         if bad:  # "" lists the root: allowed for directories and cwd
             attempts.append(bay.files.list_directory("alice", sandbox.id, bad, no_progress))
-            attempts.append(bay.execution.shell("alice", sandbox.id, "pwd", 30, bad, no_progress))
+            with pytest.raises(InvalidPath):  # the run's request refuses the cwd
+                await bay.execution.run(
+                    "alice", sandbox.id, ShellRun(command="pwd", timeout=30, cwd=bad), no_progress
+                )
         for attempt in attempts:
             with pytest.raises(InvalidPath):
                 await attempt
@@ -108,7 +115,9 @@ async def test_a_command_with_a_nul_byte_is_refused_before_anything_runs(
 ) -> None:
     sandbox = await bay.sandboxes.create("alice")
     with pytest.raises(ValidationFailed, match="NUL"):
-        await bay.execution.shell("alice", sandbox.id, "echo a\x00b", 30, ".", no_progress)
+        await bay.execution.run(
+            "alice", sandbox.id, ShellRun(command="echo a\x00b", timeout=30), no_progress
+        )
     assert driver.started == 0
 
 

@@ -15,6 +15,7 @@ from bay_mcp.drivers import ContainerSpec
 from bay_mcp.drivers.kubernetes import KubernetesDriver
 from bay_mcp.drivers.kubernetes_manifests import COPY_CONTAINER, label_value
 from bay_mcp.managers import labels, no_progress
+from bay_mcp.services.runs import PythonRun
 from bay_mcp.settings import BaySettings, KubernetesSettings, Profile
 from bay_mcp.storage.database import Database
 from tests.databases import database_url
@@ -75,7 +76,7 @@ async def test_a_sandbox_runs_as_a_pod_on_a_pvc_and_stops(bay: Bay, fake: FakeKu
     volume = labels.cargo_volume_name(sandbox.cargo_id)
     assert set(fake.objects["persistentvolumeclaims"]) == {volume}
 
-    await bay.execution.python(OWNER, sandbox.id, "1 + 1", 30, no_progress)
+    await bay.execution.run(OWNER, sandbox.id, PythonRun(code="1 + 1", timeout=30), no_progress)
 
     [pod] = fake.objects["pods"].values()
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == volume
@@ -100,7 +101,7 @@ async def test_a_snapshot_is_copied_by_a_helper_pod(bay: Bay, fake: FakeKubernet
 
 async def test_deleting_a_sandbox_removes_its_pod_and_pvc(bay: Bay, fake: FakeKubernetes) -> None:
     sandbox = await bay.sandboxes.create(OWNER)
-    await bay.execution.python(OWNER, sandbox.id, "1", 30, no_progress)
+    await bay.execution.run(OWNER, sandbox.id, PythonRun(code="1", timeout=30), no_progress)
 
     await bay.sandboxes.delete(OWNER, sandbox.id)
 

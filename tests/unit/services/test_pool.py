@@ -15,6 +15,7 @@ from bay_mcp.bay import Bay
 from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import no_progress
 from bay_mcp.services.pool import POOL_LEASE
+from bay_mcp.services.runs import PythonRun
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases
@@ -69,7 +70,9 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
     assert sandbox.status == "ready"
     assert sandbox.expires_at is not None
     assert driver.started == started  # no container was started for it
-    result = await pooled.execution.python("alice", sandbox.id, "1+1", 30, no_progress)
+    result = await pooled.execution.run(
+        "alice", sandbox.id, PythonRun(code="1+1", timeout=30), no_progress
+    )
     assert result.success
     async with pooled.db.session() as db:
         cargo = await db.get(Cargo, sandbox.cargo_id)

@@ -10,6 +10,7 @@ from bay_mcp.bay import Bay
 from bay_mcp.drivers import ContainerInfo, ContainerSpec
 from bay_mcp.managers import no_progress
 from bay_mcp.services.reaper import GcRunning
+from bay_mcp.services.runs import PythonRun
 from bay_mcp.storage.models import Sandbox, utcnow
 from tests.fakes import FakeContainer, FakeDriver
 
@@ -29,7 +30,7 @@ async def test_idle_sessions_stop_and_busy_ones_do_not(bay: Bay, driver: FakeDri
     idle = await bay.sandboxes.create("alice")
     busy = await bay.sandboxes.create("alice")
     for sandbox in (idle, busy):
-        await bay.execution.python("alice", sandbox.id, "1", 30, no_progress)
+        await bay.execution.run("alice", sandbox.id, PythonRun(code="1", timeout=30), no_progress)
         await age(bay, sandbox.id, last_active_at=utcnow() - timedelta(hours=1))
     async with bay.session_manager.using(busy.id):  # a call is running on this one
         report = await bay.reaper.run(["idle_sessions"])

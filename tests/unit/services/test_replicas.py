@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from bay_mcp.bay import Bay
 from bay_mcp.services.reaper import REAPER_LEASE, GcRunning
+from bay_mcp.services.runs import ShellRun
 from bay_mcp.settings import BaySettings
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases, process_lease
@@ -94,8 +95,12 @@ async def test_a_sandbox_made_on_one_replica_runs_on_the_other(
     sandbox = await first.sandboxes.create("alice")
     listed = await second.sandboxes.list("alice")
     assert [view.id for view in listed.items] == [sandbox.id]
-    await second.execution.shell("alice", sandbox.id, "echo hi", 10, ".", _no_progress)
-    await first.execution.shell("alice", sandbox.id, "echo again", 10, ".", _no_progress)
+    await second.execution.run(
+        "alice", sandbox.id, ShellRun(command="echo hi", timeout=10), _no_progress
+    )
+    await first.execution.run(
+        "alice", sandbox.id, ShellRun(command="echo again", timeout=10), _no_progress
+    )
     assert driver.started == 1  # the second replica used the first's session
 
 
@@ -105,8 +110,8 @@ async def test_concurrent_first_calls_over_both_replicas_start_one_container(
     first, second = replicas
     sandbox = await first.sandboxes.create("alice")
     calls = [
-        (first if n % 2 else second).execution.shell(
-            "alice", sandbox.id, f"echo {n}", 10, ".", _no_progress
+        (first if n % 2 else second).execution.run(
+            "alice", sandbox.id, ShellRun(command=f"echo {n}", timeout=10), _no_progress
         )
         for n in range(20)
     ]
@@ -134,7 +139,9 @@ async def test_a_start_claimed_by_a_dead_process_is_replaced_a_live_ones_awaited
 
     # A start claimed by a process that is gone (its lease is not current): replaced.
     await _claim_start(first, sandbox.id, "bay-process-dead")
-    result = await first.execution.shell("alice", sandbox.id, "echo hi", 10, ".", _no_progress)
+    result = await first.execution.run(
+        "alice", sandbox.id, ShellRun(command="echo hi", timeout=10), _no_progress
+    )
     assert (result.exit_code, driver.started) == (0, 1)
     await first.sandboxes.stop("alice", sandbox.id)
 
@@ -147,7 +154,7 @@ async def test_a_start_claimed_by_a_dead_process_is_replaced_a_live_ones_awaited
             waiting.set()
 
     call = asyncio.create_task(
-        first.execution.shell("alice", sandbox.id, "echo hi", 10, ".", progress)
+        first.execution.run("alice", sandbox.id, ShellRun(command="echo hi", timeout=10), progress)
     )
     await asyncio.wait_for(waiting.wait(), timeout=10)
     assert not call.done()
@@ -173,7 +180,9 @@ async def test_a_long_call_on_one_replica_keeps_its_sandbox_busy_for_the_other(
 ) -> None:
     first, second = replicas
     sandbox = await first.sandboxes.create("alice")
-    await first.execution.shell("alice", sandbox.id, "echo hi", 10, ".", _no_progress)
+    await first.execution.run(
+        "alice", sandbox.id, ShellRun(command="echo hi", timeout=10), _no_progress
+    )
     await first.activity.flush()
     async with first.db.session() as db:
         row = await db.get(Sandbox, sandbox.id)

@@ -19,13 +19,16 @@ from bay_mcp.errors import (
     ValidationFailed,
 )
 from bay_mcp.managers import no_progress
+from bay_mcp.services.runs import PythonRun, ShellRun
 from bay_mcp.storage.models import Sandbox, utcnow
 from ship import protocol
 from tests.fakes import FakeDriver, FakeShip
 
 
 async def run(bay: Bay, sandbox_id: str, owner: str = "alice") -> str:
-    result = await bay.execution.python(owner, sandbox_id, "1", 30, no_progress)
+    result = await bay.execution.run(
+        owner, sandbox_id, PythonRun(code="1", timeout=30), no_progress
+    )
     return result.output
 
 
@@ -171,7 +174,9 @@ async def test_another_owners_sandbox_does_not_exist(bay: Bay, driver: FakeDrive
 async def test_a_missing_capability_starts_nothing(bay: Bay, driver: FakeDriver) -> None:
     sandbox = await bay.sandboxes.create("alice", profile="python-only")
     with pytest.raises(CapabilityNotSupported) as refused:
-        await bay.execution.shell("alice", sandbox.id, "id", 30, ".", no_progress)
+        await bay.execution.run(
+            "alice", sandbox.id, ShellRun(command="id", timeout=30), no_progress
+        )
     assert refused.value.details == {"capability": "shell", "available": ["python"]}
     assert driver.containers == {}
 

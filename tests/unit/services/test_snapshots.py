@@ -13,6 +13,7 @@ from bay_mcp.bay import Bay
 from bay_mcp.errors import DriverError, NotFound, QuotaExceeded
 from bay_mcp.limits import MB
 from bay_mcp.managers import no_progress
+from bay_mcp.services.runs import PythonRun
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Sandbox, Snapshot, utcnow
@@ -54,7 +55,7 @@ async def test_restore_copies_back_replacing_and_stops_the_session(
     bay: Bay, driver: FakeDriver
 ) -> None:
     sandbox = await bay.sandboxes.create("alice")
-    await bay.execution.python("alice", sandbox.id, "x = 1", 30, no_progress)
+    await bay.execution.run("alice", sandbox.id, PythonRun(code="x = 1", timeout=30), no_progress)
     taken = await bay.snapshots.create("alice", sandbox.id)
     assert len(driver.containers) == 1
     restored = await bay.snapshots.restore("alice", sandbox.id, taken.id)
@@ -190,7 +191,7 @@ async def test_a_snapshot_waits_for_a_call_in_flight(
     sandbox = await bay.sandboxes.create("alice")
     ship.block_python = asyncio.Event()
     running = asyncio.create_task(
-        bay.execution.python("alice", sandbox.id, "work()", 30, no_progress)
+        bay.execution.run("alice", sandbox.id, PythonRun(code="work()", timeout=30), no_progress)
     )
     await ship.python_started.wait()
     snapshot = asyncio.create_task(bay.snapshots.create("alice", sandbox.id))
