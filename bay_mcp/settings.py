@@ -8,6 +8,7 @@ Strict: a key no setting has, in the config file or in a profile (from the file 
 `BAY_PROFILES`), stops the start with a `ConfigError` naming it, where it was and the
 keys accepted there; a `BAY_*` environment variable that names no setting is only
 warned about (`unknown_environment`), as the environment holds other programs' too.
+The strictness itself (finding and saying unknown keys) is `bay_mcp/config_keys.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -28,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bay_mcp.config_keys import ConfigError, KnownKeysOnly, SettingsKeys, unknown_variables
 from bay_mcp.environment import check_env
 from bay_mcp.errors import ValidationFailed
 from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
@@ -126,6 +128,7 @@ def _read_config(settings_cls: type[BaseSettings], config: Path) -> PydanticBase
             return TomlConfigSettingsSource(settings_cls, toml_file=config)
         except (ValueError, OSError) as exc:
             raise _unreadable(config, "TOML", exc) from exc
+    # Imported here: only a YAML config file needs PyYAML; it stays off the start path.
     import yaml  # type: ignore[import-untyped]  # (no stubs; pydantic-settings reads YAML with it)
 
     try:
@@ -144,7 +147,7 @@ class KubernetesSettings(BaseModel):
     nested, so BAY_KUBERNETES__NAMESPACE and so on."""
 
     # Unknown keys are not refused here but where they come from: a file's stops the
-    # start (_KnownKeysOnly); a BAY_KUBERNETES__* variable naming none is only warned
+    # start (KnownKeysOnly); a BAY_KUBERNETES__* variable naming none is only warned
     # about (unknown_environment), as every unknown BAY_* variable is.
     model_config = ConfigDict(extra="ignore")
 
@@ -271,14 +274,16 @@ class BaySettings(BaseSettings):
         # settings by construction.
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
-            _KnownKeysOnly(env_settings, "BAY_PROFILES", profiles_only=True),
+            KnownKeysOnly(env_settings, "BAY_PROFILES", KEYS, profiles_only=True),
         ]
         config = _config_file()
         if config is not None:
             if not config.is_file():
                 raise ValueError(f"BAY_CONFIG_FILE names {config}, which is not a file")
             sources.append(
-                _KnownKeysOnly(_read_config(settings_cls, config), f"{config} (BAY_CONFIG_FILE)")
+                KnownKeysOnly(
+                    _read_config(settings_cls, config), f"{config} (BAY_CONFIG_FILE)", KEYS
+                )
             )
         return tuple(sources)
 
@@ -305,150 +310,15 @@ class BaySettings(BaseSettings):
         return next((p for p in self.profiles if p.id == profile_id), None)
 
 
-class ConfigError(ValueError):
-    """A settings source holds a key no setting has: the message names the key, where
-    it was, the likely intended key and the keys accepted there."""
-
-
-def _close(name: str, names: list[str]) -> str | None:
-    import difflib  # only when something is unknown: not on every start's import path
-
-    found = difflib.get_close_matches(name, names, n=1, cutoff=0.85)
-    return found[0] if found else None
-
-
-def _suggestion(name: str, accepted: list[str], profile_level: bool = False) -> str:
-    """A close accepted key; outside a profile, a profile's key is said to go in one."""
-    close = _close(name.lower(), accepted)
-    if close:
-        return f" (did you mean {close!r}?)"
-    close = None if profile_level else _close(name.lower(), list(Profile.model_fields))
-    if close:
-        return f" ({close!r} is a profile's key: set it in a profile)"
-    return ""
-
-
-def _not_in(keys: Mapping[str, Any], accepted: list[str], lower: bool = False) -> list[str]:
-    known = {key.lower() for key in accepted} if lower else set(accepted)
-    return [key for key in keys if (key.lower() if lower else key) not in known]
-
-
-def _unknown_keys(values: Mapping[str, Any], where: str, profiles_only: bool = False) -> str:
-    """What in `values` (a source's raw settings, from `where`) names no setting, said
-    for a person: the key, its place, a close match, the keys accepted there; '' when
-    all is known. The top level matches as pydantic-settings does (names and aliases,
-    any case); profiles and the kubernetes table match exactly, as their models do."""
-    problems: list[str] = []
-
-    def check(keys: Mapping[str, Any], model: type[BaseModel], place: str, lower: bool) -> None:
-        accepted = list(model.model_fields)
-        names = accepted + [alias.lower() for alias in _aliases(model)] if lower else accepted
-        for key in _not_in(keys, names, lower):
-            hint = _suggestion(key, accepted, profile_level=model is Profile)
-            problems.append(
-                f"{where}{place}: unknown key {key!r}{hint}; accepted there: {', '.join(accepted)}."
-            )
-
-    if not profiles_only:
-        check(values, BaySettings, ", top level", lower=True)
-        kubernetes = values.get("kubernetes")
-        if isinstance(kubernetes, Mapping):
-            check(kubernetes, KubernetesSettings, ", kubernetes", lower=False)
-    profiles = values.get("profiles")
-    if isinstance(profiles, list):
-        for index, profile in enumerate(profiles):
-            if isinstance(profile, Mapping):
-                name = f" {profile['id']!r}" if isinstance(profile.get("id"), str) else ""
-                check(profile, Profile, f", profile{name} (profiles[{index}])", lower=False)
-    return " ".join(problems)
-
-
-def _aliases(model: type[BaseModel]) -> list[str]:
-    aliases: list[str] = []
-    for field in model.model_fields.values():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            aliases += [choice for choice in alias.choices if isinstance(choice, str)]
-        elif isinstance(alias, str):
-            aliases.append(alias)
-    return aliases
-
-
-class _KnownKeysOnly(PydanticBaseSettingsSource):
-    """Another source's values, refused (ConfigError) when they hold an unknown key."""
-
-    def __init__(
-        self, source: PydanticBaseSettingsSource, where: str, profiles_only: bool = False
-    ) -> None:
-        super().__init__(source.settings_cls)
-        self._source = source
-        self._where = where
-        self._profiles_only = profiles_only
-
-    def _set_current_state(self, state: dict[str, Any]) -> None:
-        self._source._set_current_state(state)
-
-    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
-        self._source._set_settings_sources_data(states)
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._source.get_field_value(field, field_name)
-
-    def __call__(self) -> dict[str, Any]:
-        values = self._source()
-        problems = _unknown_keys(values, self._where, self._profiles_only)
-        if problems:
-            raise ConfigError(problems)
-        return values
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._source!r})"
-
-
-# BAY_* variables that are no setting but are read by Bay's own scripts and tests
-# (scripts/test, scripts/ensure-docker, tests/databases.py, …): never warned about.
-_TOOL_VARIABLES = frozenset(
-    {"BAY_CONFIG_FILE", "BAY_VENV", "BAY_DOCKERD_LOG", "BAY_DOCKER_WAIT_S", "BAY_IMAGE_BUILD"}
-)
-_TOOL_PREFIXES = ("BAY_TEST_", "BAY_BENCH_", "BAY_UPDATE_")
-
-
-def _environment_names(model: type[BaseModel], prefix: str) -> tuple[set[str], set[str]]:
-    """The variables that set `model`'s fields, and the prefixes of those that set one
-    key of a mapping (BAY_KUBERNETES__BAY_POD_LABELS__APP)."""
-    names: set[str] = set()
-    prefixes: set[str] = set()
-    for field_name, field in model.model_fields.items():
-        name = f"{prefix}{field_name.upper()}"
-        names.add(name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            nested_names, nested_prefixes = _environment_names(annotation, name + "__")
-            names |= nested_names
-            prefixes |= nested_prefixes
-        elif getattr(annotation, "__origin__", None) is dict:
-            prefixes.add(name + "__")
-    names |= {alias.upper() for alias in _aliases(model) if alias.upper().startswith(prefix)}
-    return names, prefixes
+# Where each key of the settings is accepted, for the strict sources and the
+# environment's warnings.
+KEYS = SettingsKeys(top=BaySettings, tables={"kubernetes": KubernetesSettings}, profile=Profile)
 
 
 def unknown_environment(environ: Mapping[str, str]) -> list[str]:
     """One warning per `BAY_*` variable in `environ` that names no setting (any case,
     as settings are read), with the likely intended one when a name is close."""
-    names, prefixes = _environment_names(BaySettings, "BAY_")
-    warnings: list[str] = []
-    for variable in sorted(environ):
-        upper = variable.upper()
-        if not upper.startswith("BAY_") or upper in names or upper in _TOOL_VARIABLES:
-            continue
-        if upper.startswith(_TOOL_PREFIXES) or upper.startswith(tuple(prefixes)):
-            continue
-        close = _close(upper, sorted(names))
-        hint = f"; did you mean {close}?" if close else ""
-        if not close and upper.removeprefix("BAY_").lower() in Profile.model_fields:
-            hint = "; it is a profile's setting: set it in BAY_PROFILES or the config file"
-        warnings.append(f"the environment variable {variable} names no setting, ignored{hint}")
-    return warnings
+    return unknown_variables(environ, KEYS)
 
 
 def resolve_instance_id(settings: BaySettings) -> str:

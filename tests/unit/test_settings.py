@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bay_mcp import cli
-from bay_mcp.settings import BaySettings, ConfigError, resolve_instance_id, unknown_environment
+from bay_mcp.config_keys import ConfigError
+from bay_mcp.settings import BaySettings, resolve_instance_id, unknown_environment
 
 
 @pytest.fixture(autouse=True)
