@@ -18,7 +18,7 @@ from bay_mcp.limits import (
 from bay_mcp.services import runs
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
-from bay_mcp.services.sandbox_lifecycle import CargoName, ProfileName, TtlExtension, TtlSeconds
+from bay_mcp.services.sandbox_inputs import CargoName, ProfileName, TtlExtension, TtlSeconds
 from bay_mcp.services.views import (
     MAX_SNAPSHOT_NAME_CHARS,
     DirectoryEntry,

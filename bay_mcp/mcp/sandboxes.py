@@ -13,7 +13,7 @@ from bay_mcp.limits import DEFAULT_PROFILE
 from bay_mcp.mcp.arguments import SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller, server_of
 from bay_mcp.mcp.results import Confirmation
-from bay_mcp.services.sandbox_lifecycle import CargoName, ProfileName, TtlExtension, TtlSeconds
+from bay_mcp.services.sandbox_inputs import CargoName, ProfileName, TtlExtension, TtlSeconds
 from bay_mcp.services.views import ProfileView, SandboxStatus, SandboxView
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Annotated
-
-from pydantic import Field
 
 from bay_mcp.environment import check_env
 from bay_mcp.errors import (
@@ -19,7 +16,7 @@ from bay_mcp.errors import (
     SandboxTtlInfinite,
     ValidationFailed,
 )
-from bay_mcp.limits import DEFAULT_PROFILE, MAX_NAME_CHARS, MAX_TTL_SECONDS, POOL_OWNER
+from bay_mcp.limits import DEFAULT_PROFILE, MAX_TTL_SECONDS, POOL_OWNER
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import SandboxGate
@@ -31,13 +28,6 @@ from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.models import Cargo, Sandbox, new_id, utcnow
 from bay_mcp.storage.sandboxes import SandboxRepository
-
-# What a create and a TTL extension take, as field types both surfaces publish (the
-# service checks the TTL itself; a profile or cargo is looked up by name).
-ProfileName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
-CargoName = Annotated[str | None, Field(min_length=1, max_length=MAX_NAME_CHARS)]
-TtlSeconds = Annotated[int | None, Field(ge=0, le=MAX_TTL_SECONDS)]
-TtlExtension = Annotated[int, Field(gt=0, le=MAX_TTL_SECONDS)]
 
 log = logging.getLogger(__name__)
 
