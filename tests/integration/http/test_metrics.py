@@ -103,6 +103,12 @@ def test_prometheus_sees_executions_counted(server: HttpBay, prometheus: str) ->
 
 
 def test_metrics_text_has_bounded_labels(server: HttpBay) -> None:
+    # Its own exec: the route label must be there whatever ran before.
+    with server.client("alice") as alice:
+        sandbox = alice.post("/v1/sandboxes", json={}).json()["id"]
+        ran = alice.post(f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "1"})
+        assert ran.status_code == 200, ran.text
+        alice.delete(f"/v1/sandboxes/{sandbox}")
     text = httpx.get(f"{server.url}/metrics").text  # open on a loopback bind
     assert "# TYPE bay_exec_total counter" in text
     assert 'route="/v1/sandboxes/{sandbox_id}/python/exec"' in text
