@@ -58,6 +58,7 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("Ports and previews", r"port"),
     ("Execution history", r"execution"),
     ("Runs", r"_exec$"),
+    ("Processes and terminals", r"^process_|^terminal_"),
     ("Files", r"_files?$"),
     ("Sandboxes", r"sandbox|profile"),
 )
@@ -248,8 +249,7 @@ SHIP_NOTES: dict[str, str] = {
     "them, then closes stdin if asked",
     "POST /processes/{process_id}/signal": "sends the signal to the process group; `sent` is "
     "false when it had ended",
-    "POST /processes/{process_id}/wait": "answers when it ends or after `timeout` (still "
-    "running)",
+    "POST /processes/{process_id}/wait": "answers when it ends or after `timeout` (still running)",
     "POST /processes/{process_id}/resize": "resizes its terminal (SIGWINCH to it)",
     "GET /processes/{process_id}/screen": "its terminal's screen as text lines, the cursor "
     "marked; `validation_error` for a process without a terminal",

@@ -325,6 +325,7 @@ class SessionManager:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
         if "browser" in start.profile.capabilities:
             env["SHIP_BROWSER_IDLE_SECONDS"] = str(start.profile.browser_idle_seconds)
+        env["SHIP_MAX_PROCESSES"] = str(start.profile.max_processes)
         return env
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:

@@ -1,0 +1,271 @@
+"""Background processes and terminals of a sandbox: started, listed, read, written to,
+signalled and waited for, through the runtime gate every capability call passes (owner,
+expiry and capability checked, the session started if need be, activity touched).
+
+Ship owns the processes (`ship/protocol.py` has their models); they live as long as the
+session: a stop, an idle reap or a restore ends them all, and a sandbox without a
+session has none (listing them then starts nothing). A process that is not there is
+`not_found`, naming it and saying how to see the others. How many may run at once is
+the profile's `max_processes`, which Ship enforces (Bay passes it at the session's
+start); a start over it is `quota_exceeded`, naming the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bay_mcp.adapters.ship_client import OutputSink, ShipClient, ShipEndpoint
+from bay_mcp.errors import NotFound, QuotaExceeded
+from bay_mcp.managers import Progress, no_progress
+from bay_mcp.services.ports import PortService
+from bay_mcp.services.process_inputs import (
+    OutputRead,
+    ProcessInput,
+    ProcessStart,
+    ProcessWait,
+    SignalSend,
+    TerminalSize,
+)
+from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.views import PortUrl, ProcessView
+from bay_mcp.settings import Capability
+from ship import protocol
+
+# Processes run commands: the profile needs the shell.
+CAPABILITY: Capability = "shell"
+# A kill (DELETE on REST): SIGTERM, then SIGKILL if it is still running after this long.
+KILL_GRACE_S = 5
+_PROCESS_ID = re.compile(protocol.PROCESS_ID_PATTERN)
+
+
+def missing(sandbox_id: str, process_id: str) -> NotFound:
+    return NotFound(
+        f"process {process_id} not found in sandbox {sandbox_id}: it never existed, or it "
+        "ended with the sandbox's session (a stop, an idle stop or a restore ends every "
+        "process). process_list (GET …/processes) shows the sandbox's processes; start it "
+        "again with process_start",
+        {"process_id": process_id},
+    )
+
+
+def _view(info: protocol.ProcessInfo, urls: list[PortUrl] | None = None) -> ProcessView:
+    return ProcessView(**info.model_dump(), urls=urls or [])
+
+
+class ProcessService:
+    def __init__(self, sandboxes: SandboxService, ship: ShipClient, ports: PortService) -> None:
+        self._sandboxes = sandboxes
+        self._ship = ship
+        self._ports = ports
+
+    @asynccontextmanager
+    async def _runtime(
+        self,
+        owner: str,
+        sandbox_id: str,
+        process_id: str | None = None,
+        progress: Progress = no_progress,
+    ) -> AsyncIterator[ShipEndpoint]:
+        """The sandbox's Ship, through the runtime gate; a process id that cannot be one
+        and a process Ship does not know are not_found, naming it."""
+        if process_id is not None and not _PROCESS_ID.match(process_id):
+            raise missing(sandbox_id, process_id)
+        async with self._sandboxes.runtime(owner, sandbox_id, CAPABILITY, progress) as endpoint:
+            try:
+                yield endpoint
+            except NotFound as exc:  # only Ship's calls run here: it knows no such process
+                if process_id is None:
+                    raise
+                raise missing(sandbox_id, process_id) from exc
+
+    async def _idle(self, owner: str, sandbox_id: str) -> bool:
+        """Whether the sandbox has no session (so no process); NotFound if not the owner's."""
+        return (await self._sandboxes.get(owner, sandbox_id)).status == "idle"
+
+    async def start(
+        self, owner: str, sandbox_id: str, request: ProcessStart, progress: Progress = no_progress
+    ) -> ProcessView:
+        """Start `request` in the background (the sandbox started if need be); answers at
+        once with its id. QuotaExceeded when the sandbox runs its limit of processes."""
+        wire = protocol.ProcessStartRequest(
+            command=request.command,
+            cwd=request.cwd,
+            env=request.env or {},
+            name=request.name,
+            pty=request.pty,
+        )
+        async with self._runtime(owner, sandbox_id, progress=progress) as endpoint:
+            try:
+                info = await self._ship.process_start(endpoint, wire)
+            except QuotaExceeded as exc:
+                raise self._over_limit(sandbox_id, exc) from exc
+        return _view(info)
+
+    @staticmethod
+    def _over_limit(sandbox_id: str, exc: QuotaExceeded) -> QuotaExceeded:
+        """Ship's refusal at the running-process limit, naming the profile's setting."""
+        if exc.details.get(protocol.LIMIT_DETAIL) != protocol.RUNNING_PROCESSES_LIMIT:
+            return exc
+        count = exc.details.get("max")
+        many = "as many processes as" if count is None else f"{count} processes,"
+        return QuotaExceeded(
+            f"sandbox {sandbox_id} already runs {many} the limit of its profile "
+            "(max_processes): end one first (process_signal SIGTERM, or DELETE "
+            "…/processes/{process_id}), or wait for one to finish",
+            {**exc.details, "limit": protocol.RUNNING_PROCESSES_LIMIT},
+        )
+
+    async def list(self, owner: str, sandbox_id: str) -> list[ProcessView]:
+        """The sandbox's processes, oldest first, running and ended (a bounded number of
+        ended ones), with the URLs of their exposed ports. None without a session (and
+        none is started to say so)."""
+        if await self._idle(owner, sandbox_id):
+            return []
+        async with self._runtime(owner, sandbox_id) as endpoint:
+            listed = await self._ship.process_list(endpoint)
+        urls = await self._urls(owner, sandbox_id)
+        return [_view(info, _of(info, urls)) for info in listed.processes]
+
+    async def get(self, owner: str, sandbox_id: str, process_id: str) -> ProcessView:
+        """One process, with the URLs of its exposed ports. NotFound naming it."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            info = await self._ship.process_get(endpoint, process_id)
+        return _view(info, _of(info, await self._urls(owner, sandbox_id)))
+
+    async def _not_idle(self, owner: str, sandbox_id: str, process_id: str) -> None:
+        if await self._idle(owner, sandbox_id):
+            raise missing(sandbox_id, process_id)
+
+    async def _urls(self, owner: str, sandbox_id: str) -> dict[int, str]:
+        return {port.port: port.url for port in await self._ports.list(owner, sandbox_id)}
+
+    async def output(
+        self, owner: str, sandbox_id: str, process_id: str, request: OutputRead, max_bytes: int
+    ) -> protocol.ProcessOutput:
+        """Output since `request.since` (a byte offset; none: the oldest kept), at most
+        `max_bytes` of it; when none is new, waits up to `request.wait_seconds` for some
+        or for the end. `more` says more is already there; `next_offset` is the next
+        call's since."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return await self._ship.process_output(
+                endpoint, process_id, request.since, request.wait_seconds, max_bytes
+            )
+
+    async def follow(
+        self,
+        owner: str,
+        sandbox_id: str,
+        process_id: str,
+        request: OutputRead,
+        on_output: OutputSink,
+        max_chars: int,
+    ) -> protocol.ProcessOutput:
+        """Follow the output for up to `request.wait_seconds`, telling `on_output` each new
+        piece, until the process ends or `max_chars` have come (then `more` is set and
+        `next_offset` says where to go on). The answer holds all that was told; output
+        the ring dropped meanwhile is counted in `dropped_bytes` and marked in the text."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        deadline = time.monotonic() + request.wait_seconds
+        pieces: list[str] = []
+        gathered = dropped = 0
+        first: protocol.ProcessOutput | None = None
+        since = request.since
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            while True:
+                left = max(0.0, deadline - time.monotonic())
+                room = max(1, max_chars - gathered)
+                chunk = await self._ship.process_output(endpoint, process_id, since, left, room)
+                if first is None:
+                    first = chunk
+                elif chunk.dropped_bytes:
+                    lost = f"\n[{chunk.dropped_bytes} bytes dropped here: the log has them]\n"
+                    pieces.append(lost)
+                    on_output(lost)
+                dropped += chunk.dropped_bytes
+                if chunk.text:
+                    pieces.append(chunk.text)
+                    gathered += len(chunk.text)
+                    on_output(chunk.text)
+                since = chunk.next_offset
+                ended = chunk.process.state != "running" and not chunk.more
+                if ended or gathered >= max_chars or left <= 0:
+                    break
+                await asyncio.sleep(0)  # a chunk may come back at once: let others run
+        assert first is not None
+        return chunk.model_copy(
+            update={
+                "text": "".join(pieces),
+                "offset": first.offset,
+                "dropped_bytes": dropped,
+            }
+        )
+
+    async def input(
+        self, owner: str, sandbox_id: str, process_id: str, request: ProcessInput
+    ) -> protocol.ProcessInputResult:
+        """Write text, then named keys, to the process's input (its terminal's, with a
+        pty), then close it when asked."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        wire = protocol.ProcessInputRequest(
+            text=request.text or "", keys=request.keys or [], close_stdin=request.close_stdin
+        )
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return await self._ship.process_input(endpoint, process_id, wire)
+
+    async def signal(
+        self, owner: str, sandbox_id: str, process_id: str, request: SignalSend
+    ) -> protocol.ProcessSignalResult:
+        """Send a signal to the process's group; `sent` is false when it had already ended."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return await self._ship.process_signal(endpoint, process_id, request.bare)
+
+    async def wait(
+        self, owner: str, sandbox_id: str, process_id: str, request: ProcessWait
+    ) -> ProcessView:
+        """The process once it has ended, or as it is after `request.timeout` seconds
+        (still running: not an error)."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return _view(await self._ship.process_wait(endpoint, process_id, request.timeout))
+
+    async def kill(self, owner: str, sandbox_id: str, process_id: str) -> ProcessView:
+        """End the process: SIGTERM, then SIGKILL if it still runs after KILL_GRACE_S."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            sent = await self._ship.process_signal(endpoint, process_id, "TERM")
+            if sent.process.state != "running":
+                return _view(sent.process)
+            info = await self._ship.process_wait(endpoint, process_id, KILL_GRACE_S)
+            if info.state == "running":
+                await self._ship.process_signal(endpoint, process_id, "KILL")
+                info = await self._ship.process_wait(endpoint, process_id, KILL_GRACE_S)
+        return _view(info)
+
+    async def screen(self, owner: str, sandbox_id: str, process_id: str) -> protocol.TerminalScreen:
+        """The terminal's screen as text, the cursor marked. A process without a pty
+        has none (validation_error)."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return await self._ship.terminal_screen(endpoint, process_id)
+
+    async def resize(
+        self, owner: str, sandbox_id: str, process_id: str, request: TerminalSize
+    ) -> ProcessView:
+        """Give the process's terminal a new size (the program is told, SIGWINCH)."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            resized = await self._ship.terminal_resize(
+                endpoint, process_id, request.rows, request.cols
+            )
+        return _view(resized)
+
+
+def _of(info: protocol.ProcessInfo, urls: dict[int, str]) -> list[PortUrl]:
+    return [PortUrl(port=port, url=urls[port]) for port in info.ports if port in urls]
