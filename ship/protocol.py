@@ -8,6 +8,7 @@ without Ship's server dependencies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
@@ -545,6 +546,9 @@ KeyName = Literal[
 KEY_NAMES: tuple[KeyName, ...] = get_args(KeyName)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _check_text(value: str, what: str) -> str:
     if "\x00" in value:
         raise ValueError(f"{what} cannot contain a NUL byte")
@@ -569,7 +573,7 @@ class ProcessStartRequest(Model):
     @classmethod
     def _env(cls, env: dict[str, str]) -> dict[str, str]:
         for name, value in env.items():
-            if not name or "=" in name or "\x00" in name:
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"invalid environment variable name {name!r}")
             _check_text(value, f"variable {name}")
         return env
@@ -590,6 +594,7 @@ class ProcessInfo(Model):
     memory_bytes: int | None = Field(None, description="resident, its process group, now")
     ports: list[int] = Field(default_factory=list, description="TCP ports it listens on")
     output_bytes: int = Field(0, description="bytes of output so far: the end offset")
+    last_output_at: datetime | None = Field(None, description="when it last printed")
     log_path: str = Field(description="its full output, relative to /workspace")
     log_truncated: bool = Field(False, description="the log stopped at its size cap")
     rows: int | None = Field(None, description="the terminal's size, with pty")

@@ -280,6 +280,7 @@ class FakeShip(ShipClient):
         """The process writes `text` (a test's hand on it)."""
         process = self._process(endpoint, process_id)
         process.output += text.encode()
+        process.info.last_output_at = datetime.now(UTC)
         process.touch()
 
     def finish(

@@ -134,6 +134,7 @@ class ProcessManager:
             await process.close()
 
     async def list(self) -> ProcessList:
+        await self._forget_oldest_ended()
         processes = list(self._processes.values())
         usage = await self._usage(processes)
         return ProcessList(processes=[p.info(usage.get(p.pid)) for p in processes])
@@ -157,7 +158,7 @@ class ProcessManager:
 
     async def signal(self, process_id: str, name: SignalName) -> ProcessSignalResult:
         process = self._get(process_id)
-        sent = process.signal(name)
+        sent = await process.signal(name)
         return ProcessSignalResult(sent=sent, process=await self._info(process))
 
     async def wait(self, process_id: str, timeout: float) -> ProcessInfo:
@@ -181,11 +182,11 @@ class ProcessManager:
         running = self._running()
         started = time.monotonic()
         for process in running:
-            process.signal("TERM")
+            await process.signal("TERM")
         await _all_ended(running, TERM_GRACE_S)
         stubborn = [process for process in running if process.running]
         for process in stubborn:
-            process.signal("KILL")
+            await process.signal("KILL")
         await _all_ended(stubborn, KILL_WAIT_S)
         if running:
             left = sum(process.running for process in running)

@@ -17,6 +17,7 @@ import logging
 import os
 import resource
 import secrets
+import shlex
 import signal as signals
 import subprocess
 import termios
@@ -55,6 +56,13 @@ def _take_terminal() -> None:
     """In the child, a new session's leader: make stdin (the pty) its controlling
     terminal, so Ctrl+C, Ctrl+Z and SIGWINCH reach its foreground group."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _with_exports(env: dict[str, str], command: str) -> str:
+    """`command` after exporting `env`: set after the login shell's profile has run (and
+    `.bay_env.sh` with it), so the caller's variables win over the sandbox's."""
+    exports = "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items())
+    return exports + command
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -164,6 +172,7 @@ class Process:
         self.signal_name: str | None = None
         self.started_at = datetime.now(UTC)
         self.ended_at: datetime | None = None
+        self.last_output_at: datetime | None = None
         self.final_cpu_seconds: float | None = None
         self.pid = 0
         self.ended = asyncio.Event()
@@ -180,8 +189,8 @@ class Process:
 
     def start(self) -> None:
         """Fork and exec the command (OSError when the system refuses, e.g. EAGAIN)."""
-        env = {**self.env, **self.request.env, RUN_MARKER: self.run_id}
-        command = ["bash", "-lc", self.request.command]
+        env = {**self.env, RUN_MARKER: self.run_id}
+        command = ["bash", "-lc", _with_exports(self.request.env, self.request.command)]
         if self.request.pty:
             master, slave = os.openpty()
             try:
@@ -224,14 +233,13 @@ class Process:
             finally:
                 os.close(in_read)
                 os.close(out_write)
+            os.set_blocking(in_write, False)
             self._read_fd = out_read
             self._input = InputWriter(in_write, owns_fd=True)
         self.pid = popen.pid
         # Reaped by `reap` (with its rusage): Popen must never wait for it itself.
         popen.returncode = 0
         os.set_blocking(self._read_fd, False)
-        if self._input.owns_fd:
-            os.set_blocking(in_write, False)
         exited = reap(self.pid)
         self._tasks = [
             asyncio.create_task(self._pump(), name=f"process-{self.id}-output"),
@@ -251,6 +259,7 @@ class Process:
                 data, more = self._read_available()
                 if data:
                     self.ring.append(data)
+                    self.last_output_at = datetime.now(UTC)
                     self._notify()
                     if not self.log.truncated:
                         await asyncio.to_thread(self.log.write, data)
@@ -358,6 +367,7 @@ class Process:
             memory_bytes=usage.memory_bytes if running and usage and usage.members else None,
             ports=usage.ports if running and usage else [],
             output_bytes=self.ring.end,
+            last_output_at=self.last_output_at,
             log_path=self.log_relative,
             log_truncated=self.log.truncated,
             rows=self.screen.rows if self.screen else None,
@@ -425,14 +435,15 @@ class Process:
             self._input.close()
         return len(data)
 
-    def signal(self, name: SignalName) -> bool:
-        """Send SIG`name` to the process group; False when it had already ended."""
+    async def signal(self, name: SignalName) -> bool:
+        """Send SIG`name` to the process group; False when it had already ended.
+        SIGKILL also reaches members that left the group (a scan of /proc)."""
         if not self.running:
             return False
         number = signals.Signals[f"SIG{name}"]
         self._sent.add(number)
         if number == signals.SIGKILL:
-            kill_command(self.pid, self.run_id)  # members that left the group too
+            await asyncio.to_thread(kill_command, self.pid, self.run_id)
             return True
         try:
             os.killpg(self.pid, number)
