@@ -171,7 +171,8 @@ class Bay:
             PreviewTokens(None, settings.preview_token_ttl_seconds),  # its secret: start()
             self.db,
         )
-        self.processes = ProcessService(self.sandboxes, self.ship, self.ports)
+        self.processes = ProcessService(self.sandboxes, self.session_manager, self.ship, self.ports)
+        self.reaper.printing = self.processes.printed_since
 
     async def start(self) -> None:
         await self.db.migrate()

@@ -13,14 +13,17 @@ start); a start over it is `quota_exceeded`, naming the limit.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from bay_mcp.adapters.ship_client import OutputSink, ShipClient, ShipEndpoint
-from bay_mcp.errors import NotFound, QuotaExceeded
+from bay_mcp.errors import BayError, NotFound, QuotaExceeded
 from bay_mcp.managers import Progress, no_progress
+from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.ports import PortService
 from bay_mcp.services.process_inputs import (
     OutputRead,
@@ -34,6 +37,8 @@ from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import PortUrl, ProcessView
 from bay_mcp.settings import Capability
 from ship import protocol
+
+log = logging.getLogger(__name__)
 
 # Processes run commands: the profile needs the shell.
 CAPABILITY: Capability = "shell"
@@ -57,8 +62,15 @@ def _view(info: protocol.ProcessInfo, urls: list[PortUrl] | None = None) -> Proc
 
 
 class ProcessService:
-    def __init__(self, sandboxes: SandboxService, ship: ShipClient, ports: PortService) -> None:
+    def __init__(
+        self,
+        sandboxes: SandboxService,
+        sessions: SessionManager,
+        ship: ShipClient,
+        ports: PortService,
+    ) -> None:
         self._sandboxes = sandboxes
+        self._sessions = sessions
         self._ship = ship
         self._ports = ports
 
@@ -265,6 +277,26 @@ class ProcessService:
                 endpoint, process_id, request.rows, request.cols
             )
         return _view(resized)
+
+    async def printed_since(self, sandbox_id: str, since: datetime) -> bool:
+        """Whether a running process of the sandbox's session printed since `since` (the
+        idle rule: a process counts as use only while it prints). Asks the session's Ship
+        without starting one; a Ship that does not answer is taken as silence, logged."""
+        session = await self._sessions.current(sandbox_id)
+        if session is None or session.endpoint is None or session.observed_state != "ready":
+            return False
+        endpoint = ShipEndpoint(session.endpoint, session.ship_token, session.id)
+        try:
+            listed = await self._ship.process_list(endpoint)
+        except BayError as exc:
+            log.warning("sandbox %s: could not list its processes: %s", sandbox_id, exc.message)
+            return False
+        return any(
+            info.state == "running"
+            and info.last_output_at is not None
+            and info.last_output_at >= since
+            for info in listed.processes
+        )
 
 
 def _of(info: protocol.ProcessInfo, urls: dict[int, str]) -> list[PortUrl]:

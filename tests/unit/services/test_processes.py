@@ -1,6 +1,7 @@
 """Process rules over the fakes: starts, reads, long polls and follows, limits refused
 naming them before anything starts, processes that are not there, other owners'
-sandboxes, the profile's process limit, kills, terminals and exposed ports' URLs."""
+sandboxes, the profile's process limit, kills, terminals, exposed ports' URLs and the
+idle rule."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 import typing
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -36,6 +38,7 @@ from bay_mcp.services.process_inputs import (
     TerminalSize,
 )
 from bay_mcp.settings import BaySettings, Profile
+from bay_mcp.storage.models import Sandbox, utcnow
 from ship import protocol
 from tests.fakes import FakeDriver, FakeShip
 
@@ -304,3 +307,30 @@ async def test_the_list_gives_the_urls_of_exposed_ports(bay: Bay, ship: FakeShip
     ]
     got = await bay.processes.get("alice", sandbox_id, process_id)
     assert [u.port for u in got.urls] == [8000]
+
+
+async def test_a_process_keeps_its_sandbox_from_idling_only_while_it_prints(
+    bay: Bay, ship: FakeShip, driver: FakeDriver
+) -> None:
+    printing_id, printer = await started(bay, "tail -f app.log")
+    silent_id, _ = await started(bay, "sleep infinity")
+    endpoint = await endpoint_of(bay, printing_id)
+    hour_ago = utcnow() - timedelta(hours=1)
+    for sandbox_id in (printing_id, silent_id):
+        await bay.activity.flush()  # the times still in memory first, or they would win
+        async with bay.db.session() as db:
+            row = await db.get(Sandbox, sandbox_id)
+            assert row is not None
+            row.last_active_at = hour_ago
+            db.add(row)
+            await db.commit()
+    ship.processes[endpoint.url][printer].info.last_output_at = utcnow()
+    report = await bay.reaper.run(["idle_sessions"])
+    assert report.results[0].cleaned_count == 1
+    assert (await bay.sandboxes.get("alice", printing_id)).status == "ready"
+    assert (await bay.sandboxes.get("alice", silent_id)).status == "idle"
+    # It went quiet: the next pass stops it too.
+    ship.processes[endpoint.url][printer].info.last_output_at = hour_ago
+    await bay.reaper.run(["idle_sessions"])
+    assert (await bay.sandboxes.get("alice", printing_id)).status == "idle"
+    assert len(driver.containers) == 0
