@@ -412,13 +412,13 @@ class Process:
 
     async def send_input(self, text: str, keys: list[KeyName], close_stdin: bool) -> int:
         """Write `text`, then `keys`, then maybe EOF; the bytes written (or queued)."""
-        if not self.running:
-            raise ValidationFailed(
-                f"process {self.id} has ended ({self.state}); it takes no more input"
-            )
         if close_stdin and self.screen is not None:
             raise ValidationFailed(
                 "a terminal's input is not closed: send the key Ctrl+D for end of input"
+            )
+        if not self.running:
+            raise ValidationFailed(
+                f"process {self.id} has ended ({self.state}); it takes no more input"
             )
         application_cursor = False
         if keys and self.screen is not None:

@@ -216,6 +216,35 @@ async def test_stdin_takes_text_keys_and_end_of_input(client: httpx.AsyncClient)
     assert "ended" in refused["error"]["message"]
 
 
+async def test_a_process_that_does_not_read_its_input_is_refused_more(
+    client: httpx.AsyncClient,
+) -> None:
+    started = await start(client, "sleep 30")
+    text = "x" * protocol.MAX_PROCESS_INPUT_CHARS
+    refused = None
+    for _ in range(40):  # the pipe takes 64 KiB, Ship holds 1 MiB more, then no more
+        response = await client.post(
+            url(protocol.PROCESS_INPUT, started["id"]), json={"text": text}
+        )
+        if response.status_code != 200:
+            refused = response.json()
+            break
+    assert refused is not None, "input was taken without end"
+    assert "not reading its input" in refused["error"]["message"]
+    await signal(client, started["id"], "KILL")
+
+
+async def test_a_read_stops_at_max_bytes_and_on_a_character(client: httpx.AsyncClient) -> None:
+    started = await start(client, "printf 'é%.0s' 1 2 3 4 5")
+    await wait(client, started["id"])
+    body = {"since": 0, "max_bytes": 3}
+    first = await call(client, protocol.PROCESS_OUTPUT, started["id"], body)
+    assert (first["text"], first["next_offset"], first["more"]) == ("é", 2, True)
+    body = {"since": 2, "max_bytes": 100}
+    rest = await call(client, protocol.PROCESS_OUTPUT, started["id"], body)
+    assert (rest["text"], rest["next_offset"], rest["more"]) == ("éééé", 10, False)
+
+
 async def test_an_unknown_process_is_process_not_found(client: httpx.AsyncClient) -> None:
     answer = await call(client, protocol.PROCESS_GET, "proc-nosuch", status=404)
     assert answer["error"]["code"] == "process_not_found"
@@ -273,6 +302,19 @@ async def test_resize_changes_the_screen_and_what_the_program_sees(
     shown = await screen_until(client, started["id"], "7 33")
     assert (shown["rows"], shown["cols"], len(shown["lines"])) == (7, 33, 7)
     await signal(client, started["id"], "KILL")
+
+
+async def test_cursor_keys_follow_the_programs_cursor_mode(client: httpx.AsyncClient) -> None:
+    # The program asks for application cursor keys (as vim does), then shows what Up sent.
+    command = "printf '\\033[?1h'; echo ready; read -rsn3 key; printf '%q\\n' \"$key\""
+    started = await start(client, command, pty=True)
+    await output_until(client, started["id"], "ready")
+    await send(client, started["id"], keys=["Up"])
+    assert "$'\\EOA'" in await output_until(client, started["id"], "EOA")
+    refused = await call(
+        client, protocol.PROCESS_INPUT, started["id"], {"close_stdin": True}, status=400
+    )
+    assert "Ctrl+D" in refused["error"]["message"]
 
 
 async def test_a_process_without_a_terminal_has_no_screen(client: httpx.AsyncClient) -> None:
