@@ -57,6 +57,23 @@ def missing(sandbox_id: str, process_id: str) -> NotFound:
     )
 
 
+def _over_limit(sandbox_id: str, exc: QuotaExceeded) -> QuotaExceeded:
+    """Ship's refusal at the running-process limit, naming the profile's setting."""
+    count = exc.details.get("max")
+    many = "as many processes as" if count is None else f"{count} processes,"
+    return QuotaExceeded(
+        f"sandbox {sandbox_id} already runs {many} the limit of its profile "
+        "(max_processes): end one first (process_signal SIGTERM, or DELETE "
+        "…/processes/{process_id}), or wait for one to finish",
+        {**exc.details, "limit": protocol.RUNNING_PROCESSES_LIMIT},
+    )
+
+
+def _chunk(size: int) -> int:
+    """A read's size in bytes, within what Ship serves at once."""
+    return min(max(1, size), protocol.MAX_OUTPUT_CHUNK_BYTES)
+
+
 def _view(info: protocol.ProcessInfo, urls: list[PortUrl] | None = None) -> ProcessView:
     return ProcessView(**info.model_dump(), urls=urls or [])
 
@@ -114,22 +131,10 @@ class ProcessService:
             try:
                 info = await self._ship.process_start(endpoint, wire)
             except QuotaExceeded as exc:
-                raise self._over_limit(sandbox_id, exc) from exc
+                if exc.details.get(protocol.LIMIT_DETAIL) != protocol.RUNNING_PROCESSES_LIMIT:
+                    raise
+                raise _over_limit(sandbox_id, exc) from exc
         return _view(info)
-
-    @staticmethod
-    def _over_limit(sandbox_id: str, exc: QuotaExceeded) -> QuotaExceeded:
-        """Ship's refusal at the running-process limit, naming the profile's setting."""
-        if exc.details.get(protocol.LIMIT_DETAIL) != protocol.RUNNING_PROCESSES_LIMIT:
-            return exc
-        count = exc.details.get("max")
-        many = "as many processes as" if count is None else f"{count} processes,"
-        return QuotaExceeded(
-            f"sandbox {sandbox_id} already runs {many} the limit of its profile "
-            "(max_processes): end one first (process_signal SIGTERM, or DELETE "
-            "…/processes/{process_id}), or wait for one to finish",
-            {**exc.details, "limit": protocol.RUNNING_PROCESSES_LIMIT},
-        )
 
     async def list(self, owner: str, sandbox_id: str) -> list[ProcessView]:
         """The sandbox's processes, oldest first, running and ended (a bounded number of
@@ -166,7 +171,7 @@ class ProcessService:
         await self._not_idle(owner, sandbox_id, process_id)
         async with self._runtime(owner, sandbox_id, process_id) as endpoint:
             return await self._ship.process_output(
-                endpoint, process_id, request.since, request.wait_seconds, max_bytes
+                endpoint, process_id, request.since, request.wait_seconds, _chunk(max_bytes)
             )
 
     async def follow(
@@ -191,7 +196,7 @@ class ProcessService:
         async with self._runtime(owner, sandbox_id, process_id) as endpoint:
             while True:
                 left = max(0.0, deadline - time.monotonic())
-                room = max(1, max_chars - gathered)
+                room = _chunk(max_chars - gathered)
                 chunk = await self._ship.process_output(endpoint, process_id, since, left, room)
                 if first is None:
                     first = chunk
