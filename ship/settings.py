@@ -15,7 +15,7 @@ DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024
 DEFAULT_BROWSER_IDLE_SECONDS = 300.0
 DEFAULT_PROCESS_RING_BYTES = 1024 * 1024
 DEFAULT_PROCESS_LOG_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_ENDED_PROCESSES = 64
+DEFAULT_MAX_ENDED_PROCESSES = 16
 
 
 class SettingsError(ValueError):
@@ -38,7 +38,7 @@ class ShipSettings:
     browser_idle_seconds: float = DEFAULT_BROWSER_IDLE_SECONDS
     # Background processes: each one's output kept in memory (a ring, oldest dropped) and
     # in its log file (which stops at its cap); how many may run at once; how many ended
-    # ones are still listed (the oldest forgotten).
+    # ones are still listed (the oldest forgotten). Each holds its ring until forgotten.
     process_ring_bytes: int = DEFAULT_PROCESS_RING_BYTES
     process_log_bytes: int = DEFAULT_PROCESS_LOG_BYTES
     max_processes: int = DEFAULT_MAX_PROCESSES

@@ -79,7 +79,9 @@ class ProcessLog:
         self._fd: int | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            # Not through a link the sandbox's code put in its place.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW
+            self._fd = os.open(path, flags, 0o600)
         except OSError as exc:  # a read-only or full cargo: the ring still has the output
             log.warning("process output is not logged to %s: %s", path, exc)
 
