@@ -389,6 +389,18 @@ class ShipClient:
 
     # -- processes and terminals ---------------------------------------------------------
 
+    async def _on_process(
+        self,
+        route: protocol.ShipRoute[Body, Answer],
+        endpoint: ShipEndpoint,
+        process_id: str,
+        request: Body | None = None,
+        timeout: float = _CALL_TIMEOUT_S,
+    ) -> Answer:
+        """A call about one process; NotFound (ship_code process_not_found) if unknown."""
+        params = {"process_id": process_id}
+        return await self._call(route, endpoint, request, timeout=timeout, path_params=params)
+
     async def process_start(
         self, endpoint: ShipEndpoint, request: protocol.ProcessStartRequest
     ) -> protocol.ProcessInfo:
@@ -400,10 +412,7 @@ class ShipClient:
         return await self._call(protocol.PROCESS_LIST, endpoint)
 
     async def process_get(self, endpoint: ShipEndpoint, process_id: str) -> protocol.ProcessInfo:
-        """One process's info; NotFound (ship_code process_not_found) when unknown."""
-        return await self._call(
-            protocol.PROCESS_GET, endpoint, path_params={"process_id": process_id}
-        )
+        return await self._on_process(protocol.PROCESS_GET, endpoint, process_id)
 
     async def process_output(
         self,
@@ -418,62 +427,41 @@ class ShipClient:
         request = protocol.ProcessOutputRequest(
             since=since, wait_seconds=wait_seconds, max_bytes=max_bytes
         )
-        return await self._call(
-            protocol.PROCESS_OUTPUT,
-            endpoint,
-            request,
-            timeout=wait_seconds + _CALL_TIMEOUT_S,
-            path_params={"process_id": process_id},
-        )
+        route, timeout = protocol.PROCESS_OUTPUT, wait_seconds + _CALL_TIMEOUT_S
+        return await self._on_process(route, endpoint, process_id, request, timeout)
 
     async def process_input(
         self, endpoint: ShipEndpoint, process_id: str, request: protocol.ProcessInputRequest
     ) -> protocol.ProcessInputResult:
         """Text, then named keys, then maybe end of input; ValidationFailed when the
         process has ended or does not read its input."""
-        return await self._call(
-            protocol.PROCESS_INPUT, endpoint, request, path_params={"process_id": process_id}
-        )
+        return await self._on_process(protocol.PROCESS_INPUT, endpoint, process_id, request)
 
     async def process_signal(
         self, endpoint: ShipEndpoint, process_id: str, signal: protocol.SignalName
     ) -> protocol.ProcessSignalResult:
-        return await self._call(
-            protocol.PROCESS_SIGNAL,
-            endpoint,
-            protocol.ProcessSignalRequest(signal=signal),
-            path_params={"process_id": process_id},
-        )
+        request = protocol.ProcessSignalRequest(signal=signal)
+        return await self._on_process(protocol.PROCESS_SIGNAL, endpoint, process_id, request)
 
     async def process_wait(
         self, endpoint: ShipEndpoint, process_id: str, timeout: float
     ) -> protocol.ProcessInfo:
         """The process's info once it ended, or when `timeout` passed (still running)."""
-        return await self._call(
-            protocol.PROCESS_WAIT,
-            endpoint,
-            protocol.ProcessWaitRequest(timeout=timeout),
-            timeout=timeout + _CALL_TIMEOUT_S,
-            path_params={"process_id": process_id},
-        )
+        request = protocol.ProcessWaitRequest(timeout=timeout)
+        route, limit = protocol.PROCESS_WAIT, timeout + _CALL_TIMEOUT_S
+        return await self._on_process(route, endpoint, process_id, request, limit)
 
     async def terminal_resize(
         self, endpoint: ShipEndpoint, process_id: str, rows: int, cols: int
     ) -> protocol.ProcessInfo:
-        return await self._call(
-            protocol.TERMINAL_RESIZE,
-            endpoint,
-            protocol.TerminalResize(rows=rows, cols=cols),
-            path_params={"process_id": process_id},
-        )
+        request = protocol.TerminalResize(rows=rows, cols=cols)
+        return await self._on_process(protocol.TERMINAL_RESIZE, endpoint, process_id, request)
 
     async def terminal_screen(
         self, endpoint: ShipEndpoint, process_id: str
     ) -> protocol.TerminalScreen:
         """A pty process's screen as text; ValidationFailed for a process without one."""
-        return await self._call(
-            protocol.TERMINAL_SCREEN, endpoint, path_params={"process_id": process_id}
-        )
+        return await self._on_process(protocol.TERMINAL_SCREEN, endpoint, process_id)
 
     @asynccontextmanager
     async def download(self, endpoint: ShipEndpoint, path: str) -> AsyncIterator[Download]:
