@@ -173,6 +173,7 @@ class Bay:
         )
         self.processes = ProcessService(self.sandboxes, self.session_manager, self.ship, self.ports)
         self.reaper.printing = self.processes.printed_since
+        self.ports.listening = self.processes.await_listener
 
     async def start(self) -> None:
         await self.db.migrate()

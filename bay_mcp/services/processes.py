@@ -8,6 +8,10 @@ session has none (listing them then starts nothing). A process that is not there
 `not_found`, naming it and saying how to see the others. How many may run at once is
 the profile's `max_processes`, which Ship enforces (Bay passes it at the session's
 start); a start over it is `quota_exceeded`, naming the limit.
+
+Two hooks serve other services: the reaper asks `printed_since` (a process counts as use
+only while it prints), and an expose asks `await_listener` (a server just started is
+given a few seconds to listen before its port is exposed).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bay_mcp.adapters.ship_client import OutputSink, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, NotFound, QuotaExceeded
@@ -36,12 +40,18 @@ from bay_mcp.services.process_inputs import (
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import PortUrl, ProcessView
 from bay_mcp.settings import Capability
+from bay_mcp.storage.models import utcnow
 from ship import protocol
 
 log = logging.getLogger(__name__)
 
 # Processes run commands: the profile needs the shell.
 CAPABILITY: Capability = "shell"
+# expose_port after a process_start: a process this young that runs without listening on
+# the port yet is given this long to (polled every LISTEN_POLL_S).
+LISTEN_GRACE_S = 30
+LISTEN_WAIT_S = 10.0
+LISTEN_POLL_S = 0.25
 # A kill (DELETE on REST): SIGTERM, then SIGKILL if it is still running after this long.
 KILL_GRACE_S = 5
 _PROCESS_ID = re.compile(protocol.PROCESS_ID_PATTERN)
@@ -282,6 +292,28 @@ class ProcessService:
                 endpoint, process_id, request.rows, request.cols
             )
         return _view(resized)
+
+    async def await_listener(self, endpoint: ShipEndpoint, port: int) -> None:
+        """Before `port` is exposed: while a process started less than LISTEN_GRACE_S ago
+        runs and no running process listens on the port, wait for one to (at most
+        LISTEN_WAIT_S), so an expose_port right after a process_start finds its server
+        up. Returns at once when nothing was just started; never fails the expose."""
+        deadline = time.monotonic() + LISTEN_WAIT_S
+        while True:
+            try:
+                listed = await self._ship.process_list(endpoint)
+            except BayError as exc:
+                log.info("could not list processes before exposing port %d: %s", port, exc)
+                return
+            running = [info for info in listed.processes if info.state == "running"]
+            if any(port in info.ports for info in running):
+                return
+            recent = utcnow() - timedelta(seconds=LISTEN_GRACE_S)
+            if not any(info.started_at >= recent for info in running):
+                return
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(LISTEN_POLL_S)
 
     async def printed_since(self, sandbox_id: str, since: datetime) -> bool:
         """Whether a running process of the sandbox's session printed since `since` (the

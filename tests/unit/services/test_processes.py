@@ -334,3 +334,22 @@ async def test_a_process_keeps_its_sandbox_from_idling_only_while_it_prints(
     await bay.reaper.run(["idle_sessions"])
     assert (await bay.sandboxes.get("alice", printing_id)).status == "idle"
     assert len(driver.containers) == 0
+
+
+async def test_expose_port_right_after_a_start_waits_for_the_server_to_listen(
+    bay: Bay, ship: FakeShip
+) -> None:
+    bay.ports.serve_through("http://bay.test")
+    sandbox_id, process_id = await started(bay, "python3 -m http.server 8000")
+    endpoint = await endpoint_of(bay, sandbox_id)
+    info = ship.processes[endpoint.url][process_id].info
+    asyncio.get_running_loop().call_later(0.3, setattr, info, "ports", [8000])
+    began = time.monotonic()
+    await bay.ports.expose("alice", sandbox_id, 8000)
+    assert 0.25 <= time.monotonic() - began < 5
+    # Listening already, or nothing just started: no wait.
+    began = time.monotonic()
+    await bay.ports.expose("alice", sandbox_id, 8000)
+    info.started_at = utcnow() - timedelta(minutes=5)
+    await bay.ports.expose("alice", sandbox_id, 9000)
+    assert time.monotonic() - began < 0.25
