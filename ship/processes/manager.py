@@ -38,6 +38,9 @@ LOG_DIRECTORY = Path(".bay") / "processes"
 # At Ship's end: how long processes get to exit on SIGTERM, then to be reaped after SIGKILL.
 TERM_GRACE_S = 2.0
 KILL_WAIT_S = 2.0
+# Output reads and screens (a terminal's every keystroke) reuse figures this recent: a
+# scan of /proc takes ~10 ms. Info, lists and waits always scan afresh.
+FIGURES_MAX_AGE_S = 1.0
 
 
 class ProcessManager:
@@ -58,6 +61,7 @@ class ProcessManager:
         self.max_processes = max_processes
         self.max_ended = max_ended
         self._processes: dict[str, Process] = {}  # in start order
+        self._figures: dict[int, tuple[float, GroupUsage]] = {}  # leader -> (when, usage)
 
     def _get(self, process_id: str) -> Process:
         process = self._processes.get(process_id)
@@ -71,9 +75,26 @@ class ProcessManager:
     def _running(self) -> list[Process]:
         return [process for process in self._processes.values() if process.running]
 
-    async def _usage(self, processes: list[Process]) -> dict[int, GroupUsage]:
+    async def _usage(self, processes: list[Process], max_age: float = 0.0) -> dict[int, GroupUsage]:
+        """The running ones' figures, scanned afresh unless known from `max_age` ago."""
+        now = time.monotonic()
         leaders = [process.pid for process in processes if process.running]
-        return await asyncio.to_thread(usage_by_session, leaders) if leaders else {}
+        known = {
+            leader: self._figures[leader][1]
+            for leader in leaders
+            if leader in self._figures and now - self._figures[leader][0] <= max_age
+        }
+        stale = [leader for leader in leaders if leader not in known]
+        if stale:
+            scanned = await asyncio.to_thread(usage_by_session, stale)
+            self._figures = {
+                leader: figures
+                for leader, figures in self._figures.items()
+                if now - figures[0] <= FIGURES_MAX_AGE_S
+            }
+            self._figures.update((leader, (now, usage)) for leader, usage in scanned.items())
+            known.update(scanned)
+        return known
 
     async def _info(self, process: Process) -> ProcessInfo:
         return process.info((await self._usage([process])).get(process.pid))
@@ -148,7 +169,7 @@ class ProcessManager:
         offset, data, dropped = await process.read_output(
             request.since, request.wait_seconds, request.max_bytes
         )
-        usage = (await self._usage([process])).get(process.pid)
+        usage = (await self._usage([process], FIGURES_MAX_AGE_S)).get(process.pid)
         return process.output_answer(offset, data, dropped, usage)
 
     async def send_input(self, process_id: str, request: ProcessInputRequest) -> ProcessInputResult:
@@ -173,7 +194,7 @@ class ProcessManager:
 
     async def screen(self, process_id: str) -> TerminalScreen:
         process = self._get(process_id)
-        usage = (await self._usage([process])).get(process.pid)
+        usage = (await self._usage([process], FIGURES_MAX_AGE_S)).get(process.pid)
         return await process.render_screen(usage)
 
     async def shutdown(self) -> None:
