@@ -29,11 +29,14 @@ ProcessId = Annotated[str, Field(description="The process's id, as process_start
 
 
 def _state(process: protocol.ProcessInfo) -> str:
-    """`running`, `exited with code 0`, `killed by SIGTERM`."""
+    """`running`, `exited with code 0`, `killed by SIGTERM` (a signal Bay sent), `ended
+    by SIGINT` (one from elsewhere: Ctrl+C, the kernel)."""
     if process.state == "running":
         return "running"
     if process.signal is not None:
-        return f"{process.state} by {process.signal}"
+        return f"{'killed' if process.state == 'killed' else 'ended'} by {process.signal}"
+    if process.state == "killed":
+        return "killed"
     return f"exited with code {process.exit_code}"
 
 
