@@ -85,7 +85,7 @@ async def process_list(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Process
     command, state (running, exited, killed) with exit code or signal, CPU and memory,
     the ports each listens on and the URLs of those exposed."""
     bay, owner = await caller(ctx)
-    return ProcessList(processes=await call(bay.processes.list(owner, sandbox_id)))
+    return await call(bay.processes.list(owner, sandbox_id))
 
 
 def _output_text(output: protocol.ProcessOutput) -> str:

@@ -38,7 +38,7 @@ from bay_mcp.services.process_inputs import (
     TerminalSize,
 )
 from bay_mcp.services.sandboxes import SandboxService
-from bay_mcp.services.views import PortUrl, ProcessView
+from bay_mcp.services.views import PortUrl, ProcessList, ProcessView
 from bay_mcp.settings import Capability
 from bay_mcp.storage.models import utcnow
 from ship import protocol
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 # Processes run commands: the profile needs the shell.
 CAPABILITY: Capability = "shell"
+NO_SESSION = (
+    "The sandbox is not running, so it has no processes: any it had ended when its session "
+    "stopped (stop_sandbox, an idle stop or a restore). process_start starts it again."
+)
 # expose_port after a process_start: a process this young that runs without listening on
 # the port yet is given this long to (polled every LISTEN_POLL_S).
 LISTEN_GRACE_S = 30
@@ -146,16 +150,16 @@ class ProcessService:
                 raise _over_limit(sandbox_id, exc) from exc
         return _view(info)
 
-    async def list(self, owner: str, sandbox_id: str) -> list[ProcessView]:
+    async def list(self, owner: str, sandbox_id: str) -> ProcessList:
         """The sandbox's processes, oldest first, running and ended (a bounded number of
-        ended ones), with the URLs of their exposed ports. None without a session (and
-        none is started to say so)."""
+        ended ones), with the URLs of their exposed ports. None without a session, the
+        note saying why (and no session is started to say so)."""
         if await self._idle(owner, sandbox_id):
-            return []
+            return ProcessList(processes=[], note=NO_SESSION)
         async with self._runtime(owner, sandbox_id) as endpoint:
             listed = await self._ship.process_list(endpoint)
         urls = await self._urls(owner, sandbox_id)
-        return [_view(info, _of(info, urls)) for info in listed.processes]
+        return ProcessList(processes=[_view(info, _of(info, urls)) for info in listed.processes])
 
     async def get(self, owner: str, sandbox_id: str, process_id: str) -> ProcessView:
         """One process, with the URLs of its exposed ports. NotFound naming it."""

@@ -271,3 +271,6 @@ class ProcessView(ProcessInfo):
 
 class ProcessList(BaseModel):
     processes: list[ProcessView] = Field(description="oldest first; ended ones kept a while")
+    note: str | None = Field(
+        None, description="why there is none: the sandbox has no session (its processes ended)"
+    )

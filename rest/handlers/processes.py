@@ -10,7 +10,6 @@ from typing import Any
 
 from bay_mcp.services import process_inputs as inputs
 from bay_mcp.services.runs import OutputSink
-from bay_mcp.services.views import ProcessList
 from rest import models
 from rest.endpoint import Call, Result, dump
 from rest.events import event_stream, wants_events
@@ -32,8 +31,7 @@ async def start_process(call: Call) -> Result:
 
 
 async def list_processes(call: Call) -> Result:
-    found = await call.bay.processes.list(call.owner, call.params["sandbox_id"])
-    return 200, dump(ProcessList(processes=found))
+    return 200, dump(await call.bay.processes.list(call.owner, call.params["sandbox_id"]))
 
 
 async def get_process(call: Call) -> Result:

@@ -142,7 +142,8 @@ async def test_a_stop_ends_every_process(client: Client) -> None:
         )
         await call(client, "stop_sandbox", sandbox_id=sandbox_id)
         listed = await structured(client, "process_list", sandbox_id=sandbox_id)
-        assert listed == {"processes": []}
+        assert listed["processes"] == []
+        assert "ended when its session stopped" in listed["note"]
         missing = await client.call_tool(
             "process_output", {"sandbox_id": sandbox_id, "process_id": sleeper["id"]}
         )

@@ -62,7 +62,7 @@ async def test_a_started_process_is_listed_and_its_output_read_from_an_offset(
     bay: Bay, ship: FakeShip
 ) -> None:
     sandbox_id, process_id = await started(bay, name="dev server", cwd="app/")
-    [listed] = await bay.processes.list("alice", sandbox_id)
+    [listed] = (await bay.processes.list("alice", sandbox_id)).processes
     assert (listed.id, listed.name, listed.state, listed.cwd) == (
         process_id, "dev server", "running", "app"
     )  # fmt: skip
@@ -197,7 +197,9 @@ async def test_a_sandbox_without_a_session_has_no_process_and_none_is_started(
     bay: Bay, driver: FakeDriver
 ) -> None:
     sandbox = await bay.sandboxes.create("alice")
-    assert await bay.processes.list("alice", sandbox.id) == []
+    empty = await bay.processes.list("alice", sandbox.id)
+    assert empty.processes == []
+    assert empty.note is not None and "ended when its session stopped" in empty.note
     with pytest.raises(NotFound, match="ended with the sandbox's session"):
         await bay.processes.wait("alice", sandbox.id, "proc-1", ProcessWait())
     assert driver.started == 0
@@ -206,7 +208,7 @@ async def test_a_sandbox_without_a_session_has_no_process_and_none_is_started(
 async def test_a_stop_ends_the_processes_with_their_session(bay: Bay) -> None:
     sandbox_id, process_id = await started(bay)
     await bay.sandboxes.stop("alice", sandbox_id)
-    assert await bay.processes.list("alice", sandbox_id) == []
+    assert (await bay.processes.list("alice", sandbox_id)).processes == []
     with pytest.raises(NotFound, match=process_id):
         await bay.processes.get("alice", sandbox_id, process_id)
 
@@ -264,7 +266,7 @@ async def test_a_kill_ends_the_process_with_sigterm(bay: Bay) -> None:
     assert (killed.state, killed.signal) == ("killed", "SIGTERM")
     again = await bay.processes.signal("alice", sandbox_id, process_id, SignalSend(signal="KILL"))
     assert not again.sent
-    [listed] = await bay.processes.list("alice", sandbox_id)
+    [listed] = (await bay.processes.list("alice", sandbox_id)).processes
     assert listed.state == "killed"
 
 
@@ -300,7 +302,7 @@ async def test_the_list_gives_the_urls_of_exposed_ports(bay: Bay, ship: FakeShip
     endpoint = await endpoint_of(bay, sandbox_id)
     ship.processes[endpoint.url][process_id].info.ports = [8000, 9000]
     exposed = await bay.ports.expose("alice", sandbox_id, 8000)
-    [listed] = await bay.processes.list("alice", sandbox_id)
+    [listed] = (await bay.processes.list("alice", sandbox_id)).processes
     assert listed.ports == [8000, 9000]
     assert [(u.port, u.url.split("?")[0]) for u in listed.urls] == [
         (8000, exposed.url.split("?")[0])
