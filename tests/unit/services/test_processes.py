@@ -15,7 +15,13 @@ import pytest
 
 from bay_mcp.adapters.ship_client import ShipEndpoint
 from bay_mcp.bay import Bay
-from bay_mcp.errors import InvalidPath, NotFound, QuotaExceeded, ValidationFailed
+from bay_mcp.errors import (
+    InvalidPath,
+    NotFound,
+    QuotaExceeded,
+    SessionNotReady,
+    ValidationFailed,
+)
 from bay_mcp.limits import (
     MAX_COMMAND_CHARS,
     MAX_INPUT_CHARS,
@@ -199,7 +205,8 @@ async def test_a_sandbox_without_a_session_has_no_process_and_none_is_started(
     sandbox = await bay.sandboxes.create("alice")
     empty = await bay.processes.list("alice", sandbox.id)
     assert empty.processes == []
-    assert empty.note is not None and "ended when its session stopped" in empty.note
+    assert empty.note is not None
+    assert "ended when its session stopped" in empty.note
     with pytest.raises(NotFound, match="ended with the sandbox's session"):
         await bay.processes.wait("alice", sandbox.id, "proc-1", ProcessWait())
     assert driver.started == 0
@@ -355,3 +362,16 @@ async def test_expose_port_right_after_a_start_waits_for_the_server_to_listen(
     info.started_at = utcnow() - timedelta(minutes=5)
     await bay.ports.expose("alice", sandbox_id, 9000)
     assert time.monotonic() - began < 0.25
+
+
+async def test_a_ship_that_cannot_list_is_taken_as_silence(bay: Bay, ship: FakeShip) -> None:
+    bay.ports.serve_through("http://bay.test")
+    sandbox_id, _ = await started(bay)
+
+    async def unreachable(endpoint: ShipEndpoint) -> protocol.ProcessList:
+        raise SessionNotReady("the runtime is not reachable (ConnectError); retry shortly")
+
+    ship.process_list = unreachable  # type: ignore[method-assign]
+    assert not await bay.processes.printed_since(sandbox_id, utcnow() - timedelta(hours=1))
+    exposed = await bay.ports.expose("alice", sandbox_id, 8000)  # not refused for it
+    assert exposed.port == 8000
