@@ -56,6 +56,8 @@ NO_SESSION = (
 LISTEN_GRACE_S = 30
 LISTEN_WAIT_S = 10.0
 LISTEN_POLL_S = 0.25
+# A wait for output or an end holds the runtime gate this long at most at a time.
+SLICE_S = 5.0
 # A kill (DELETE on REST): SIGTERM, then SIGKILL if it is still running after this long.
 KILL_GRACE_S = 5
 _PROCESS_ID = re.compile(protocol.PROCESS_ID_PATTERN)
@@ -183,10 +185,31 @@ class ProcessService:
         or for the end. `more` says more is already there; `next_offset` is the next
         call's since."""
         await self._not_idle(owner, sandbox_id, process_id)
-        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
-            return await self._ship.process_output(
-                endpoint, process_id, request.since, request.wait_seconds, _chunk(max_bytes)
-            )
+        deadline = time.monotonic() + request.wait_seconds
+        return await self._read(owner, sandbox_id, process_id, request.since, deadline, max_bytes)
+
+    async def _read(
+        self,
+        owner: str,
+        sandbox_id: str,
+        process_id: str,
+        since: int | None,
+        deadline: float,
+        size: int,
+    ) -> protocol.ProcessOutput:
+        """One read, waiting until `deadline` for output or the end when none is new. The
+        wait is cut in slices of at most SLICE_S, each its own pass through the runtime
+        gate: a snapshot waiting for the sandbox's calls gets in between two."""
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+                chunk = await self._ship.process_output(
+                    endpoint, process_id, since, min(left, SLICE_S), _chunk(size)
+                )
+            if chunk.text or chunk.dropped_bytes or chunk.process.state != "running":
+                return chunk
+            if left <= SLICE_S:
+                return chunk
 
     async def follow(
         self,
@@ -207,27 +230,25 @@ class ProcessService:
         gathered = dropped = 0
         first: protocol.ProcessOutput | None = None
         since = request.since
-        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
-            while True:
-                left = max(0.0, deadline - time.monotonic())
-                room = _chunk(max_chars - gathered)
-                chunk = await self._ship.process_output(endpoint, process_id, since, left, room)
-                if first is None:
-                    first = chunk
-                elif chunk.dropped_bytes:
-                    lost = f"\n[{chunk.dropped_bytes} bytes dropped here: the log has them]\n"
-                    pieces.append(lost)
-                    on_output(lost)
-                dropped += chunk.dropped_bytes
-                if chunk.text:
-                    pieces.append(chunk.text)
-                    gathered += len(chunk.text)
-                    on_output(chunk.text)
-                since = chunk.next_offset
-                ended = chunk.process.state != "running" and not chunk.more
-                if ended or gathered >= max_chars or left <= 0:
-                    break
-                await asyncio.sleep(0)  # a chunk may come back at once: let others run
+        while True:
+            room = max_chars - gathered
+            chunk = await self._read(owner, sandbox_id, process_id, since, deadline, room)
+            if first is None:
+                first = chunk
+            elif chunk.dropped_bytes:
+                lost = f"\n[{chunk.dropped_bytes} bytes dropped here: the log has them]\n"
+                pieces.append(lost)
+                on_output(lost)
+            dropped += chunk.dropped_bytes
+            if chunk.text:
+                pieces.append(chunk.text)
+                gathered += len(chunk.text)
+                on_output(chunk.text)
+            since = chunk.next_offset
+            ended = chunk.process.state != "running" and not chunk.more
+            if ended or gathered >= max_chars or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0)  # a chunk may come back at once: let others run
         assert first is not None
         return chunk.model_copy(
             update={
@@ -263,8 +284,13 @@ class ProcessService:
         """The process once it has ended, or as it is after `request.timeout` seconds
         (still running: not an error)."""
         await self._not_idle(owner, sandbox_id, process_id)
-        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
-            return _view(await self._ship.process_wait(endpoint, process_id, request.timeout))
+        deadline = time.monotonic() + request.timeout
+        while True:  # in slices, as a read waits (see _read)
+            left = max(0.0, deadline - time.monotonic())
+            async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+                info = await self._ship.process_wait(endpoint, process_id, min(left, SLICE_S))
+            if info.state != "running" or left <= SLICE_S:
+                return _view(info)
 
     async def kill(self, owner: str, sandbox_id: str, process_id: str) -> ProcessView:
         """End the process: SIGTERM, then SIGKILL if it still runs after KILL_GRACE_S."""

@@ -34,6 +34,7 @@ from bay_mcp.limits import (
     MIN_TERMINAL_ROWS,
 )
 from bay_mcp.managers import no_progress
+from bay_mcp.services import processes
 from bay_mcp.services.process_inputs import (
     OutputRead,
     ProcessInput,
@@ -375,3 +376,22 @@ async def test_a_ship_that_cannot_list_is_taken_as_silence(bay: Bay, ship: FakeS
     assert not await bay.processes.printed_since(sandbox_id, utcnow() - timedelta(hours=1))
     exposed = await bay.ports.expose("alice", sandbox_id, 8000)  # not refused for it
     assert exposed.port == 8000
+
+
+async def test_a_snapshot_gets_in_while_a_read_waits(
+    bay: Bay, ship: FakeShip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "SLICE_S", 0.05)
+    sandbox_id, process_id = await started(bay, "tail -f app.log")
+    endpoint = await endpoint_of(bay, sandbox_id)
+    waiting = asyncio.create_task(
+        bay.processes.output(
+            "alice", sandbox_id, process_id, OutputRead(since=18, wait_seconds=30), 1000
+        )
+    )
+    await asyncio.sleep(0.1)
+    taken = await asyncio.wait_for(bay.snapshots.create("alice", sandbox_id, "mid-read"), 5)
+    assert taken.id.startswith("snap-")
+    assert not waiting.done()  # the read goes on waiting after it
+    ship.print(endpoint, process_id, "after\n")
+    assert (await asyncio.wait_for(waiting, 5)).text == "after\n"
