@@ -59,7 +59,7 @@ class _Exposure:
 def not_listening(sandbox_id: str, port: int) -> ShipError:
     return ShipError(
         f"nothing answers on port {port} of sandbox {sandbox_id}: start the server first "
-        f"(e.g. shell_exec 'nohup python3 -m http.server {port} > server.log 2>&1 &'), and "
+        f"(e.g. process_start 'python3 -m http.server {port}'), and "
         "check it listens on 0.0.0.0, not only on 127.0.0.1",
         {"port": port},
     )
