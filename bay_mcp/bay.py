@@ -31,6 +31,7 @@ from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.ports import PortService
 from bay_mcp.services.preview_tokens import PreviewTokens
+from bay_mcp.services.processes import ProcessService
 from bay_mcp.services.reaper import GcRunning, Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
@@ -170,6 +171,9 @@ class Bay:
             PreviewTokens(None, settings.preview_token_ttl_seconds),  # its secret: start()
             self.db,
         )
+        self.processes = ProcessService(self.sandboxes, self.session_manager, self.ship, self.ports)
+        self.reaper.printing = self.processes.printed_since
+        self.ports.listening = self.processes.await_listener
 
     async def start(self) -> None:
         await self.db.migrate()

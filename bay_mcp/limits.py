@@ -47,3 +47,18 @@ READ_LIMIT_FACTOR = 5
 
 # A copy of a workspace (snapshot, restore, fork) is stopped after this many seconds.
 MAX_COPY_S = 600
+
+# Managed processes and terminals (services/process_inputs.py carries them; each is at
+# most Ship's own ceiling in ship/protocol.py, a unit test holds that).
+# Processes a sandbox may have running at once, unless its profile says otherwise.
+DEFAULT_MAX_PROCESSES = 32
+MAX_PROCESS_NAME_CHARS = MAX_NAME_CHARS
+# Text written to a process's stdin (or typed into its terminal) in one call.
+MAX_INPUT_CHARS = 64 * 1024
+# Named keys typed into a terminal in one call.
+MAX_KEYS = 100
+# How long one process_output or process_wait call may wait: seconds, as a run.
+MAX_PROCESS_WAIT_S = MAX_TIMEOUT_S
+# A terminal's size: rows and columns.
+MIN_TERMINAL_ROWS, MAX_TERMINAL_ROWS = 2, 200
+MIN_TERMINAL_COLS, MAX_TERMINAL_COLS = 10, 500

@@ -32,7 +32,13 @@ from pydantic_settings import (
 from bay_mcp.config_keys import ConfigError, KnownKeysOnly, SettingsKeys, unknown_variables
 from bay_mcp.environment import check_env
 from bay_mcp.errors import ValidationFailed
-from bay_mcp.limits import BROWSER_IMAGE, DEFAULT_PROFILE, MAX_CARGO_SIZE_MB, MB
+from bay_mcp.limits import (
+    BROWSER_IMAGE,
+    DEFAULT_MAX_PROCESSES,
+    DEFAULT_PROFILE,
+    MAX_CARGO_SIZE_MB,
+    MB,
+)
 
 Capability = Literal["python", "shell", "filesystem", "browser"]
 GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
@@ -83,6 +89,13 @@ class Profile(BaseModel):
     warm_pool_size: int | None = Field(None, ge=0, le=64)
     # The sandbox's browser (browser capability) closes after this long unused.
     browser_idle_seconds: int = Field(300, ge=5)
+    max_processes: int = Field(
+        DEFAULT_MAX_PROCESSES,
+        ge=1,
+        le=1024,
+        description="background processes (process_start) a sandbox may have running at "
+        "once; Ship refuses a start over it (the pids limit holds as well)",
+    )
 
     @property
     def pool_size(self) -> int:

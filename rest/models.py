@@ -15,7 +15,7 @@ from bay_mcp.limits import (
     MAX_PATH_CHARS,
     MAX_WRITE_CHARS,
 )
-from bay_mcp.services import runs
+from bay_mcp.services import process_inputs, runs
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
 from bay_mcp.services.sandbox_inputs import CargoName, ProfileName, TtlExtension, TtlSeconds
@@ -99,6 +99,49 @@ class ExposePortBody(Strict):
 
 class PortList(BaseModel):
     ports: list[ExposedPort]
+
+
+# The process bodies take their rules from the service's requests (services/process_inputs.py).
+
+
+class ProcessStartBody(Strict):
+    command: runs.Command = Field(min_length=1, description="run with bash -lc")
+    cwd: runs.WorkingDirectory = Field(".", description="relative to /workspace")
+    env: process_inputs.Environment = Field(
+        None, description="variables for this process, over the sandbox's"
+    )
+    name: process_inputs.ProcessName = Field(None, description="a label for lists")
+    pty: bool = Field(False, description="run on a terminal (keys as input, a screen)")
+
+
+class ProcessOutputQuery(Strict):
+    since: process_inputs.Since = Field(
+        None, description="a byte offset: the previous answer's next_offset; none: the oldest kept"
+    )
+    wait: process_inputs.WaitSeconds = Field(
+        0, description="seconds to wait for output (or the end) when none is new"
+    )
+
+
+class ProcessInputBody(Strict):
+    text: process_inputs.InputText = Field(None, description="sent first, as is")
+    keys: process_inputs.Keys = Field(None, description="named keys, sent after the text")
+    close_stdin: bool = Field(False, description="then close its input (EOF)")
+
+
+class ProcessSignalBody(Strict):
+    signal: process_inputs.Signal = "SIGTERM"
+
+
+class ProcessWaitBody(Strict):
+    timeout: process_inputs.WaitTimeout = Field(
+        DEFAULT_TIMEOUT_S, description="seconds; still running then: answered as it is"
+    )
+
+
+class TerminalResizeBody(Strict):
+    rows: process_inputs.Rows
+    cols: process_inputs.Cols
 
 
 class BrowserStepResult(BaseModel):

@@ -17,6 +17,8 @@ from bay_mcp.services.views import (
     ForkedSandbox,
     HistoryEntry,
     HistoryPage,
+    ProcessList,
+    ProcessView,
     SandboxSummary,
     SandboxView,
     SnapshotList,
@@ -38,6 +40,18 @@ from rest.handlers.files import (
 )
 from rest.handlers.history import annotate, history, history_entry, history_last
 from rest.handlers.ports import expose_port, list_ports, unexpose_port
+from rest.handlers.processes import (
+    get_process,
+    kill_process,
+    list_processes,
+    process_input,
+    process_output,
+    resize_terminal,
+    signal_process,
+    start_process,
+    terminal_screen,
+    wait_process,
+)
 from rest.handlers.profiles import list_profiles
 from rest.handlers.runs import python_exec, shell_exec
 from rest.handlers.sandboxes import (
@@ -56,10 +70,12 @@ from rest.handlers.snapshots import (
     list_snapshots,
     restore_snapshot,
 )
+from ship import protocol
 
 SANDBOX = "/v1/sandboxes/{sandbox_id}"
 RUNTIME_ERRORS = (400, 401, 404, 409, 502, 503, 504)
 COPY_ERRORS = (400, 401, 404, 409, 429, 503, 504)
+PROCESS = SANDBOX + "/processes/{process_id}"
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/profiles", list_profiles, "List profiles", response=models.ProfileList,
@@ -115,6 +131,36 @@ ENDPOINTS: list[Endpoint] = [
              response=models.PortList),
     Endpoint("DELETE", SANDBOX + "/ports/{port}", unexpose_port, "Close an exposed port",
              status=204, response="empty"),
+    Endpoint("POST", SANDBOX + "/processes", start_process,
+             "Start a command in the background (pty: on a terminal); answers at once",
+             status=201, response=ProcessView, body=models.ProcessStartBody,
+             errors=(400, 401, 404, 409, 429, 502, 503, 504)),
+    Endpoint("GET", SANDBOX + "/processes", list_processes,
+             "The sandbox's processes, running and recently ended", response=ProcessList,
+             errors=RUNTIME_ERRORS),
+    Endpoint("GET", PROCESS, get_process, "One process", response=ProcessView,
+             errors=RUNTIME_ERRORS),
+    Endpoint("DELETE", PROCESS, kill_process,
+             "Kill a process: SIGTERM, then SIGKILL after 5 s; answers its end",
+             response=ProcessView, errors=RUNTIME_ERRORS),
+    Endpoint("GET", PROCESS + "/output", process_output,
+             "Output since a byte offset, waiting for some (Accept: text/event-stream: "
+             "follow it)", response=protocol.ProcessOutput, query=models.ProcessOutputQuery,
+             errors=RUNTIME_ERRORS),
+    Endpoint("POST", PROCESS + "/input", process_input,
+             "Write text and named keys to its input", response=protocol.ProcessInputResult,
+             body=models.ProcessInputBody, errors=RUNTIME_ERRORS),
+    Endpoint("POST", PROCESS + "/signal", signal_process,
+             "Signal its process group", response=protocol.ProcessSignalResult,
+             body=models.ProcessSignalBody, errors=RUNTIME_ERRORS),
+    Endpoint("POST", PROCESS + "/wait", wait_process,
+             "Wait for its end (answers as it is after the timeout)", response=ProcessView,
+             body=models.ProcessWaitBody, errors=RUNTIME_ERRORS),
+    Endpoint("GET", PROCESS + "/screen", terminal_screen,
+             "Its terminal's screen as text, the cursor marked (pty processes)",
+             response=protocol.TerminalScreen, errors=RUNTIME_ERRORS),
+    Endpoint("POST", PROCESS + "/resize", resize_terminal, "Resize its terminal",
+             response=ProcessView, body=models.TerminalResizeBody, errors=RUNTIME_ERRORS),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

@@ -62,3 +62,8 @@ class CapabilityMissing(ShipError):
 
     code = "capability_not_supported"
     status = 501
+
+
+class ProcessNotFound(ShipError):
+    code = "process_not_found"
+    status = 404

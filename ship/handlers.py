@@ -220,6 +220,67 @@ async def download(runtime: Runtime, request: Request) -> Response:
     )
 
 
+# -- processes and terminals -------------------------------------------------------------
+
+
+def _process_id(request: Request) -> str:
+    return str(request.path_params["process_id"])
+
+
+async def process_start(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PROCESS_START
+    body = await parse_body(request, route)
+    cwd = paths.resolve(runtime.workspace, body.cwd, allow_root=True)
+    if not cwd.real.is_dir():
+        raise ValidationFailed(f"cwd {cwd.relative} is not a directory in /workspace")
+    return reply(route, await runtime.processes.start(body, cwd.real, cwd.relative))
+
+
+async def process_list(runtime: Runtime, request: Request) -> Response:
+    return reply(protocol.PROCESS_LIST, await runtime.processes.list())
+
+
+async def process_get(runtime: Runtime, request: Request) -> Response:
+    return reply(protocol.PROCESS_GET, await runtime.processes.info(_process_id(request)))
+
+
+async def process_output(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PROCESS_OUTPUT
+    body = await parse_body(request, route)
+    # A caller that goes away ends its wait (not the process).
+    read = runtime.processes.output(_process_id(request), body)
+    return reply(route, await until_disconnect(request, read))
+
+
+async def process_input(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PROCESS_INPUT
+    body = await parse_body(request, route)
+    return reply(route, await runtime.processes.send_input(_process_id(request), body))
+
+
+async def process_signal(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PROCESS_SIGNAL
+    body = await parse_body(request, route)
+    return reply(route, await runtime.processes.signal(_process_id(request), body.signal))
+
+
+async def process_wait(runtime: Runtime, request: Request) -> Response:
+    route = protocol.PROCESS_WAIT
+    body = await parse_body(request, route)
+    wait = runtime.processes.wait(_process_id(request), body.timeout)
+    return reply(route, await until_disconnect(request, wait))
+
+
+async def terminal_resize(runtime: Runtime, request: Request) -> Response:
+    route = protocol.TERMINAL_RESIZE
+    body = await parse_body(request, route)
+    return reply(route, await runtime.processes.resize(_process_id(request), body.rows, body.cols))
+
+
+async def terminal_screen(runtime: Runtime, request: Request) -> Response:
+    return reply(protocol.TERMINAL_SCREEN, await runtime.processes.screen(_process_id(request)))
+
+
 HANDLERS: dict[protocol.ShipRoute[Any, Any], Handler] = {
     protocol.HEALTH: health,
     protocol.META: meta,
@@ -235,4 +296,13 @@ HANDLERS: dict[protocol.ShipRoute[Any, Any], Handler] = {
     protocol.UPLOAD: upload,
     protocol.MOVE: move,
     protocol.DOWNLOAD: download,
+    protocol.PROCESS_START: process_start,
+    protocol.PROCESS_LIST: process_list,
+    protocol.PROCESS_GET: process_get,
+    protocol.PROCESS_OUTPUT: process_output,
+    protocol.PROCESS_INPUT: process_input,
+    protocol.PROCESS_SIGNAL: process_signal,
+    protocol.PROCESS_WAIT: process_wait,
+    protocol.TERMINAL_RESIZE: terminal_resize,
+    protocol.TERMINAL_SCREEN: terminal_screen,
 }

@@ -8,8 +8,11 @@ without Ship's server dependencies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,6 +39,7 @@ ErrorCode = Literal[
     "quota_exceeded",  # 429: the cargo's size limit
     "internal_error",  # 500: a bug in Ship
     "resource_exhausted",  # 503: the sandbox is out of processes or threads
+    "process_not_found",  # 404: no process of that id (never started, or forgotten)
 ]
 ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 
@@ -455,10 +459,234 @@ class BrowserResult(Model):
         return all(step.success for step in self.steps)
 
 
+# -- processes and terminals -------------------------------------------------------------
+# A process runs in the background under `bash -lc`, in its own process group, as long as
+# the session does (or until it ends). Its output is kept in a bounded ring in Ship's memory
+# (read by byte offset) and in full, up to a cap, in `/workspace/.bay/processes/<id>.log`.
+# With `pty` it runs on a pseudo-terminal whose screen Ship emulates.
+
+MAX_PROCESS_INPUT_CHARS = 64 * 1024
+# Ship's default limit of processes running at once (SHIP_MAX_PROCESSES sets another).
+DEFAULT_MAX_PROCESSES = 32
+MAX_OUTPUT_WAIT_S = 300.0
+DEFAULT_OUTPUT_CHUNK_BYTES = 64 * 1024
+MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024
+PROCESS_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The details of a refused start (`quota_exceeded`): which limit, and its value.
+LIMIT_DETAIL = "limit"
+RUNNING_PROCESSES_LIMIT = "running_processes"
+
+ProcessState = Literal["running", "exited", "killed"]
+SignalName = Literal["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT"]
+SIGNAL_NAMES: tuple[SignalName, ...] = get_args(SignalName)
+
+# Named keys `input` takes, sent as the bytes an xterm sends for them.
+KeyName = Literal[
+    "Enter",
+    "Tab",
+    "Shift+Tab",
+    "Escape",
+    "Backspace",
+    "Delete",
+    "Insert",
+    "Space",
+    "Up",
+    "Down",
+    "Left",
+    "Right",
+    "Home",
+    "End",
+    "PageUp",
+    "PageDown",
+    "F1",
+    "F2",
+    "F3",
+    "F4",
+    "F5",
+    "F6",
+    "F7",
+    "F8",
+    "F9",
+    "F10",
+    "F11",
+    "F12",
+    "Ctrl+@",
+    "Ctrl+A",
+    "Ctrl+B",
+    "Ctrl+C",
+    "Ctrl+D",
+    "Ctrl+E",
+    "Ctrl+F",
+    "Ctrl+G",
+    "Ctrl+H",
+    "Ctrl+I",
+    "Ctrl+J",
+    "Ctrl+K",
+    "Ctrl+L",
+    "Ctrl+M",
+    "Ctrl+N",
+    "Ctrl+O",
+    "Ctrl+P",
+    "Ctrl+Q",
+    "Ctrl+R",
+    "Ctrl+S",
+    "Ctrl+T",
+    "Ctrl+U",
+    "Ctrl+V",
+    "Ctrl+W",
+    "Ctrl+X",
+    "Ctrl+Y",
+    "Ctrl+Z",
+    "Ctrl+[",
+    "Ctrl+\\",
+    "Ctrl+]",
+    "Ctrl+^",
+    "Ctrl+_",
+]
+KEY_NAMES: tuple[KeyName, ...] = get_args(KeyName)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_text(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} cannot contain a NUL byte")
+    return value
+
+
+class ProcessStartRequest(Model):
+    command: str = Field(min_length=1, description="run with `bash -lc`")
+    cwd: str = Field(".", description="relative to /workspace")
+    env: dict[str, str] = Field(default_factory=dict, description="added to the run's")
+    name: str | None = Field(None, max_length=100, description="a label for lists")
+    pty: bool = Field(False, description="run on a pseudo-terminal (for input keys, screen)")
+    rows: int = Field(24, ge=2, le=500, description="the terminal's size, with pty")
+    cols: int = Field(80, ge=10, le=1000)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: str) -> str:
+        return _check_text(command, "a command")
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for name, value in env.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"invalid environment variable name {name!r}")
+            _check_text(value, f"variable {name}")
+        return env
+
+
+class ProcessInfo(Model):
+    id: str
+    name: str | None = None
+    command: str
+    cwd: str = Field(description="relative to /workspace")
+    pty: bool
+    state: ProcessState
+    exit_code: int | None = Field(None, description="when it exited")
+    signal: str | None = Field(None, description="what killed it, e.g. SIGTERM")
+    started_at: datetime
+    ended_at: datetime | None = None
+    cpu_seconds: float | None = Field(None, description="user + system, its process group")
+    memory_bytes: int | None = Field(None, description="resident, its process group, now")
+    ports: list[int] = Field(default_factory=list, description="TCP ports it listens on")
+    output_bytes: int = Field(0, description="bytes of output so far: the end offset")
+    last_output_at: datetime | None = Field(None, description="when it last printed")
+    log_path: str = Field(description="its full output, relative to /workspace")
+    log_truncated: bool = Field(False, description="the log stopped at its size cap")
+    rows: int | None = Field(None, description="the terminal's size, with pty")
+    cols: int | None = None
+
+
+class ProcessList(Model):
+    processes: list[ProcessInfo] = Field(default_factory=list, description="oldest first")
+
+
+class ProcessOutputRequest(Model):
+    since: int | None = Field(
+        None, ge=0, description="a byte offset (a previous next_offset); null: the oldest kept"
+    )
+    wait_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=MAX_OUTPUT_WAIT_S,
+        description="when nothing is new, wait up to this long for output or the end",
+    )
+    max_bytes: int = Field(DEFAULT_OUTPUT_CHUNK_BYTES, gt=0, le=MAX_OUTPUT_CHUNK_BYTES)
+
+
+class ProcessOutput(Model):
+    text: str = Field(description="UTF-8 (invalid bytes replaced), from offset to next_offset")
+    offset: int = Field(description="where text starts: since, or later if that was dropped")
+    next_offset: int = Field(description="the since of the next call")
+    dropped_bytes: int = Field(
+        0, description="output between since and offset no longer in the ring (see the log)"
+    )
+    more: bool = Field(False, description="more output is already there past next_offset")
+    process: ProcessInfo
+
+    @property
+    def dropped(self) -> bool:
+        return self.dropped_bytes > 0
+
+
+class ProcessInputRequest(Model):
+    text: str = Field("", max_length=MAX_PROCESS_INPUT_CHARS, description="sent first, as is")
+    keys: list[KeyName] = Field(default_factory=list, max_length=256, description="then these")
+    close_stdin: bool = Field(False, description="then end its input (EOF); not with pty")
+
+
+class ProcessInputResult(Model):
+    written: int = Field(description="bytes written to the process's input")
+
+
+class ProcessSignalRequest(Model):
+    signal: SignalName = "TERM"
+
+    @field_validator("signal", mode="before")
+    @classmethod
+    def _bare_name(cls, value: object) -> object:
+        # `SIGTERM`, `sigterm` and `TERM` name one signal.
+        if isinstance(value, str):
+            value = value.strip().upper()
+            return value[3:] if value.startswith("SIG") else value
+        return value
+
+
+class ProcessSignalResult(Model):
+    sent: bool = Field(description="false when it had already ended")
+    process: ProcessInfo
+
+
+class ProcessWaitRequest(Model):
+    timeout: float = Field(30.0, ge=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
+
+
+class TerminalResize(Model):
+    rows: int = Field(ge=2, le=500)
+    cols: int = Field(ge=10, le=1000)
+
+
+class TerminalScreen(Model):
+    rows: int
+    cols: int
+    lines: list[str] = Field(description="rows lines, trailing blanks trimmed")
+    cursor_row: int = Field(description="0-based")
+    cursor_col: int = Field(description="0-based")
+    cursor_visible: bool = True
+    title: str = ""
+    rendered: str = Field(description="the lines, the cursor's cell shown as █")
+    process: ProcessInfo
+
+
 # -- the routes --------------------------------------------------------------------------
 # Every endpoint of the API, once: Ship mounts its handlers from this table and Bay's
 # client calls through it, so a path is written here and nowhere else. Query parameters
-# (`path`, `offset`, `limit`, `size`) are not modelled: they travel as the query string.
+# (`path`, `offset`, `limit`, `size`) are not modelled: they travel as the query string;
+# a process's id travels in the path.
 
 HttpMethod = Literal["GET", "POST", "PUT", "DELETE"]
 Body = TypeVar("Body")
@@ -469,6 +697,7 @@ Answer = TypeVar("Answer")
 class ShipRoute(Generic[Body, Answer]):
     """One endpoint: what it is sent and what it answers.
 
+    `path` may name parameters (`{process_id}`), filled in by `target`.
     `request` is the JSON body's model (None: no body); `answer` the JSON answer's model.
     `bytes` in either place is a raw byte stream (an upload's body, a download's answer).
     A `streaming` endpoint answers with NDJSON events instead (its run's output as it
@@ -482,6 +711,10 @@ class ShipRoute(Generic[Body, Answer]):
     answer: type[Answer]
     streaming: bool = False
     authenticated: bool = True
+
+    def target(self, **params: str) -> str:
+        """The path with its `{name}` parameters filled in (quoted)."""
+        return self.path.format(**{name: quote(value, safe="") for name, value in params.items()})
 
 
 _FILES = "/filesystem/files"
@@ -517,6 +750,32 @@ MOVE: ShipRoute[MoveRequest, FileWritten] = ShipRoute(
 )
 DOWNLOAD: ShipRoute[None, bytes] = ShipRoute("GET", "/filesystem/download", None, bytes)
 
+_PROCESSES = "/processes"
+_PROCESS = "/processes/{process_id}"
+PROCESS_START: ShipRoute[ProcessStartRequest, ProcessInfo] = ShipRoute(
+    "POST", _PROCESSES, ProcessStartRequest, ProcessInfo
+)
+PROCESS_LIST: ShipRoute[None, ProcessList] = ShipRoute("GET", _PROCESSES, None, ProcessList)
+PROCESS_GET: ShipRoute[None, ProcessInfo] = ShipRoute("GET", _PROCESS, None, ProcessInfo)
+PROCESS_OUTPUT: ShipRoute[ProcessOutputRequest, ProcessOutput] = ShipRoute(
+    "POST", _PROCESS + "/output", ProcessOutputRequest, ProcessOutput
+)
+PROCESS_INPUT: ShipRoute[ProcessInputRequest, ProcessInputResult] = ShipRoute(
+    "POST", _PROCESS + "/input", ProcessInputRequest, ProcessInputResult
+)
+PROCESS_SIGNAL: ShipRoute[ProcessSignalRequest, ProcessSignalResult] = ShipRoute(
+    "POST", _PROCESS + "/signal", ProcessSignalRequest, ProcessSignalResult
+)
+PROCESS_WAIT: ShipRoute[ProcessWaitRequest, ProcessInfo] = ShipRoute(
+    "POST", _PROCESS + "/wait", ProcessWaitRequest, ProcessInfo
+)
+TERMINAL_RESIZE: ShipRoute[TerminalResize, ProcessInfo] = ShipRoute(
+    "POST", _PROCESS + "/resize", TerminalResize, ProcessInfo
+)
+TERMINAL_SCREEN: ShipRoute[None, TerminalScreen] = ShipRoute(
+    "GET", _PROCESS + "/screen", None, TerminalScreen
+)
+
 ROUTES: tuple[ShipRoute[Any, Any], ...] = (
     HEALTH,
     META,
@@ -532,4 +791,13 @@ ROUTES: tuple[ShipRoute[Any, Any], ...] = (
     UPLOAD,
     MOVE,
     DOWNLOAD,
+    PROCESS_START,
+    PROCESS_LIST,
+    PROCESS_GET,
+    PROCESS_OUTPUT,
+    PROCESS_INPUT,
+    PROCESS_SIGNAL,
+    PROCESS_WAIT,
+    TERMINAL_RESIZE,
+    TERMINAL_SCREEN,
 )

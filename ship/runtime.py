@@ -1,4 +1,5 @@
-"""What Ship's handlers work with: kernel, browser, workspace, quota and running shells.
+"""What Ship's handlers work with: kernel, browser, workspace, quota, running shells and
+background processes.
 
 Also the workspace's watch for changed files and the user's environment. Built once per
 app; its lifetime is the app's lifespan.
@@ -17,6 +18,7 @@ from typing import TypeVar
 from ship import changes, protocol
 from ship.browser import Browser, browser_available
 from ship.kernel import PythonKernel
+from ship.processes import ProcessManager
 from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 BASE_CAPABILITIES: dict[str, CapabilityInfo] = {
     "python": CapabilityInfo(operations=["exec", "interrupt"]),
-    "shell": CapabilityInfo(operations=["exec", "cancel"]),
+    "shell": CapabilityInfo(operations=["exec", "cancel", "processes", "terminal"]),
     "filesystem": CapabilityInfo(
         operations=["read", "write", "list", "delete", "move", "upload", "download"]
     ),
@@ -69,6 +71,14 @@ class Runtime:
         self.offered = capabilities(browser_available())
         self.watch = _workspace_watch(self.workspace)
         self.browser = Browser(self.workspace, settings.browser_idle_seconds)
+        self.processes = ProcessManager(
+            self.workspace,
+            self.user_env,
+            ring_bytes=settings.process_ring_bytes,
+            log_bytes=settings.process_log_bytes,
+            max_processes=settings.max_processes,
+            max_ended=settings.max_ended_processes,
+        )
 
     async def watched(self, run: Awaitable[Result]) -> Result:
         """`run`'s result with the files it created, changed or deleted."""
@@ -92,6 +102,7 @@ class Runtime:
                 starting.cancel()
             elif starting.exception() is not None:
                 log.error("the kernel failed to start: %s", starting.exception())
+            await self.processes.shutdown()
             await self.kernel.shutdown()
             await self.browser.close()
             if self.watch is not None:

@@ -7,10 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ship.protocol import DEFAULT_MAX_PROCESSES
+
 DEFAULT_PORT = 8123
 DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024
 DEFAULT_BROWSER_IDLE_SECONDS = 300.0
+DEFAULT_PROCESS_RING_BYTES = 1024 * 1024
+DEFAULT_PROCESS_LOG_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_ENDED_PROCESSES = 16
 
 
 class SettingsError(ValueError):
@@ -31,6 +36,13 @@ class ShipSettings:
     workspace_limit_bytes: int | None = None
     # The browser closes after this long without a browser call (it starts on the next).
     browser_idle_seconds: float = DEFAULT_BROWSER_IDLE_SECONDS
+    # Background processes: each one's output kept in memory (a ring, oldest dropped) and
+    # in its log file (which stops at its cap); how many may run at once; how many ended
+    # ones are still listed (the oldest forgotten). Each holds its ring until forgotten.
+    process_ring_bytes: int = DEFAULT_PROCESS_RING_BYTES
+    process_log_bytes: int = DEFAULT_PROCESS_LOG_BYTES
+    max_processes: int = DEFAULT_MAX_PROCESSES
+    max_ended_processes: int = DEFAULT_MAX_ENDED_PROCESSES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -53,6 +65,14 @@ class ShipSettings:
                 max_read_bytes=int(env.get("SHIP_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES)),
                 browser_idle_seconds=float(
                     env.get("SHIP_BROWSER_IDLE_SECONDS", DEFAULT_BROWSER_IDLE_SECONDS)
+                ),
+                process_ring_bytes=int(
+                    env.get("SHIP_PROCESS_RING_BYTES", DEFAULT_PROCESS_RING_BYTES)
+                ),
+                process_log_bytes=int(env.get("SHIP_PROCESS_LOG_BYTES", DEFAULT_PROCESS_LOG_BYTES)),
+                max_processes=int(env.get("SHIP_MAX_PROCESSES", DEFAULT_MAX_PROCESSES)),
+                max_ended_processes=int(
+                    env.get("SHIP_MAX_ENDED_PROCESSES", DEFAULT_MAX_ENDED_PROCESSES)
                 ),
                 workspace_limit_bytes=(
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])

@@ -106,7 +106,7 @@ class _OutputReader(asyncio.Protocol):
 Exit = tuple[int, resource.struct_rusage]
 
 
-def _reap(pid: int) -> asyncio.Future[Exit]:
+def reap(pid: int) -> asyncio.Future[Exit]:
     """The command's exit status and rusage, from `wait4` in a thread of its own.
 
     asyncio's child watcher reaps with waitpid and drops the rusage (CPU time, peak
@@ -171,7 +171,7 @@ async def run_command(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    exited = _reap(process.pid)
+    exited = reap(process.pid)
     assert process.stdout is not None
     pipe, reader = await loop.connect_read_pipe(lambda: _OutputReader(output), process.stdout)
     timed_out = False

@@ -58,6 +58,7 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("Ports and previews", r"port"),
     ("Execution history", r"execution"),
     ("Runs", r"_exec$"),
+    ("Processes and terminals", r"^process_|^terminal_"),
     ("Files", r"_files?$"),
     ("Sandboxes", r"sandbox|profile"),
 )
@@ -234,6 +235,24 @@ SHIP_NOTES: dict[str, str] = {
     "byte; a caller that goes away leaves nothing",
     "POST /filesystem/move": "renames within the workspace, creating parents",
     "GET /filesystem/download": "`?path=`: the file's bytes, streamed",
+    "POST /processes": "starts `bash -lc command` in the background, in its own process "
+    "group, as the sandbox user; `pty` runs it on a terminal of `rows`×`cols`; "
+    "`quota_exceeded` (details.limit `running_processes`) at the running-process limit",
+    "GET /processes": "running and ended processes, oldest first (ended ones are forgotten "
+    "past a bound)",
+    "GET /processes/{process_id}": "state, exit code or signal, CPU, memory, listening ports, "
+    "log; `process_not_found` for an unknown id",
+    "POST /processes/{process_id}/output": "output from byte offset `since`; when there is none, "
+    "waits up to `wait_seconds` for some or for the end (long poll); `dropped_bytes` counts what "
+    "the ring lost before `offset` (the log has it)",
+    "POST /processes/{process_id}/input": "writes `text`, then the named `keys` as an xterm sends "
+    "them, then closes stdin if asked",
+    "POST /processes/{process_id}/signal": "sends the signal to the process group; `sent` is "
+    "false when it had ended",
+    "POST /processes/{process_id}/wait": "answers when it ends or after `timeout` (still running)",
+    "POST /processes/{process_id}/resize": "resizes its terminal (SIGWINCH to it)",
+    "GET /processes/{process_id}/screen": "its terminal's screen as text lines, the cursor "
+    "marked; `validation_error` for a process without a terminal",
 }
 
 

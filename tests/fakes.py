@@ -7,6 +7,7 @@ models of Ship's protocol (`ship/protocol.py`), so it cannot drift from the real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,13 @@ from bay_mcp.adapters.ship_client import (
     reaching,
 )
 from bay_mcp.drivers import ContainerInfo, ContainerSpec, DriverError, VolumeCopy
-from bay_mcp.errors import FileNotFound, SessionNotReady, ValidationFailed
+from bay_mcp.errors import (
+    FileNotFound,
+    NotFound,
+    QuotaExceeded,
+    SessionNotReady,
+    ValidationFailed,
+)
 from ship import protocol
 
 
@@ -153,6 +160,22 @@ class FakeDriver:
         del self.containers[container_id]
 
 
+@dataclass
+class FakeProcess:
+    """A process as FakeShip keeps it: its output is what a test makes it print (and,
+    like `cat`, the input it is sent); it runs until signalled or `FakeShip.finish`."""
+
+    info: protocol.ProcessInfo
+    output: bytearray = field(default_factory=bytearray)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stdin_closed: bool = False
+
+    def touch(self) -> None:
+        self.info.output_bytes = len(self.output)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
 class FakeShip(ShipClient):
     """Answers like Ship, from memory; one file store (path -> bytes) per endpoint."""
 
@@ -169,6 +192,10 @@ class FakeShip(ShipClient):
         self.interrupts = 0
         self.shell_cancels: list[str] = []
         self.calls: list[str] = []
+        # Processes per endpoint, in start order; a started one prints `$ command\n`.
+        self.processes: dict[str, dict[str, FakeProcess]] = {}
+        self.max_processes = protocol.DEFAULT_MAX_PROCESSES
+        self._process_ids = itertools.count(1)
 
     async def close(self) -> None:
         return None
@@ -237,6 +264,177 @@ class FakeShip(ShipClient):
     async def shell_cancel(self, endpoint: ShipEndpoint, exec_id: str) -> bool:
         self.shell_cancels.append(exec_id)
         return True
+
+    # -- processes ---------------------------------------------------------------------
+
+    def _processes(self, endpoint: ShipEndpoint) -> dict[str, FakeProcess]:
+        return self.processes.setdefault(endpoint.url, {})
+
+    def _process(self, endpoint: ShipEndpoint, process_id: str) -> FakeProcess:
+        process = self._processes(endpoint).get(process_id)
+        if process is None:
+            raise NotFound(f"no process {process_id!r} in this session")
+        return process
+
+    def print(self, endpoint: ShipEndpoint, process_id: str, text: str) -> None:
+        """The process writes `text` (a test's hand on it)."""
+        process = self._process(endpoint, process_id)
+        process.output += text.encode()
+        process.info.last_output_at = datetime.now(UTC)
+        process.touch()
+
+    def finish(
+        self, endpoint: ShipEndpoint, process_id: str, exit_code: int = 0, signal: str | None = None
+    ) -> None:
+        """The process ends: exits with `exit_code`, or is killed by `signal` (SIGTERM)."""
+        process = self._process(endpoint, process_id)
+        info = process.info
+        info.state = "killed" if signal else "exited"
+        info.exit_code = None if signal else exit_code
+        info.signal = signal
+        info.ended_at = datetime.now(UTC)
+        info.memory_bytes = None
+        info.ports = []
+        process.touch()
+
+    async def process_start(
+        self, endpoint: ShipEndpoint, request: protocol.ProcessStartRequest
+    ) -> protocol.ProcessInfo:
+        await self._arrive(endpoint)
+        processes = self._processes(endpoint)
+        running = sum(p.info.state == "running" for p in processes.values())
+        if running >= self.max_processes:
+            raise QuotaExceeded(
+                f"{self.max_processes} processes are running, this sandbox's limit",
+                {protocol.LIMIT_DETAIL: protocol.RUNNING_PROCESSES_LIMIT},
+            )
+        process_id = f"proc-{next(self._process_ids):08x}"
+        info = protocol.ProcessInfo(
+            id=process_id,
+            name=request.name,
+            command=request.command,
+            cwd=request.cwd,
+            pty=request.pty,
+            state="running",
+            started_at=datetime.now(UTC),
+            cpu_seconds=0.0,
+            memory_bytes=1 << 20,
+            log_path=f".bay/processes/{process_id}.log",
+            rows=request.rows if request.pty else None,
+            cols=request.cols if request.pty else None,
+        )
+        processes[process_id] = FakeProcess(info, bytearray(f"$ {request.command}\n".encode()))
+        processes[process_id].touch()
+        return info.model_copy()
+
+    async def process_list(self, endpoint: ShipEndpoint) -> protocol.ProcessList:
+        await self._arrive(endpoint)
+        return protocol.ProcessList(
+            processes=[p.info.model_copy() for p in self._processes(endpoint).values()]
+        )
+
+    async def process_get(self, endpoint: ShipEndpoint, process_id: str) -> protocol.ProcessInfo:
+        await self._arrive(endpoint)
+        return self._process(endpoint, process_id).info.model_copy()
+
+    async def process_output(
+        self,
+        endpoint: ShipEndpoint,
+        process_id: str,
+        since: int | None = None,
+        wait_seconds: float = 0.0,
+        max_bytes: int = protocol.DEFAULT_OUTPUT_CHUNK_BYTES,
+    ) -> protocol.ProcessOutput:
+        await self._arrive(endpoint)
+        process = self._process(endpoint, process_id)
+        offset = min(since or 0, len(process.output))
+        if offset == len(process.output) and process.info.state == "running":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.changed.wait(), wait_seconds)
+        data = bytes(process.output[offset : offset + max_bytes])
+        return protocol.ProcessOutput(
+            text=data.decode(errors="replace"),
+            offset=offset,
+            next_offset=offset + len(data),
+            more=offset + len(data) < len(process.output),
+            process=process.info.model_copy(),
+        )
+
+    async def process_input(
+        self, endpoint: ShipEndpoint, process_id: str, request: protocol.ProcessInputRequest
+    ) -> protocol.ProcessInputResult:
+        await self._arrive(endpoint)
+        process = self._process(endpoint, process_id)
+        if process.info.state != "running":
+            raise ValidationFailed(f"process {process_id} has ended; it takes no more input")
+        if process.stdin_closed:
+            raise ValidationFailed("the process's input is closed")
+        data = request.text.encode() + b"".join(
+            b"\n" if key == "Enter" else f"<{key}>".encode() for key in request.keys
+        )
+        process.output += data  # it echoes, as `cat` or a terminal does
+        process.stdin_closed = request.close_stdin
+        process.touch()
+        return protocol.ProcessInputResult(written=len(data))
+
+    async def process_signal(
+        self, endpoint: ShipEndpoint, process_id: str, signal: protocol.SignalName
+    ) -> protocol.ProcessSignalResult:
+        await self._arrive(endpoint)
+        process = self._process(endpoint, process_id)
+        running = process.info.state == "running"
+        if running and signal not in ("STOP", "CONT"):
+            self.finish(endpoint, process_id, signal=f"SIG{signal}")
+        return protocol.ProcessSignalResult(sent=running, process=process.info.model_copy())
+
+    async def process_wait(
+        self, endpoint: ShipEndpoint, process_id: str, timeout: float
+    ) -> protocol.ProcessInfo:
+        await self._arrive(endpoint)
+        process = self._process(endpoint, process_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while process.info.state == "running" and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.changed.wait(), deadline - loop.time())
+        return process.info.model_copy()
+
+    def _terminal(self, endpoint: ShipEndpoint, process_id: str) -> FakeProcess:
+        process = self._process(endpoint, process_id)
+        if not process.info.pty:
+            raise ValidationFailed(f"process {process_id} has no terminal")
+        return process
+
+    async def terminal_resize(
+        self, endpoint: ShipEndpoint, process_id: str, rows: int, cols: int
+    ) -> protocol.ProcessInfo:
+        await self._arrive(endpoint)
+        process = self._terminal(endpoint, process_id)
+        process.info.rows, process.info.cols = rows, cols
+        return process.info.model_copy()
+
+    async def terminal_screen(
+        self, endpoint: ShipEndpoint, process_id: str
+    ) -> protocol.TerminalScreen:
+        """The last lines of output, cut to the terminal's size (no escape sequences)."""
+        await self._arrive(endpoint)
+        process = self._terminal(endpoint, process_id)
+        rows, cols = process.info.rows or 24, process.info.cols or 80
+        text = process.output.decode(errors="replace")
+        lines = [line[:cols] for line in text.split("\n")][-rows:]
+        cursor_row, cursor_col = len(lines) - 1, len(lines[-1])
+        lines += [""] * (rows - len(lines))
+        marked = list(lines)
+        marked[cursor_row] = lines[cursor_row][:cursor_col] + "█"
+        return protocol.TerminalScreen(
+            rows=rows,
+            cols=cols,
+            lines=lines,
+            cursor_row=cursor_row,
+            cursor_col=min(cursor_col, cols - 1),
+            rendered="\n".join(marked),
+            process=process.info.model_copy(),
+        )
 
     def store(self, endpoint: ShipEndpoint) -> dict[str, bytes]:
         return self.files.setdefault(endpoint.url, {})

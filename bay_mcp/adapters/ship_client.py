@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from bay_mcp.errors import (
     CapabilityNotSupported,
     FileNotFound,
     InvalidPath,
+    NotFound,
     QuotaExceeded,
     ResourceExhausted,
     SessionNotReady,
@@ -57,6 +58,7 @@ SHIP_ERRORS: dict[ErrorCode, type[BayError] | None] = {
     "quota_exceeded": QuotaExceeded,
     "resource_exhausted": ResourceExhausted,
     "capability_not_supported": CapabilityNotSupported,
+    "process_not_found": NotFound,
     "unauthorized": None,
     "not_found": None,
     "method_not_allowed": None,
@@ -164,14 +166,17 @@ class ShipClient:
         request: Body | None = None,
         *,
         timeout: float | httpx.Timeout = _CALL_TIMEOUT_S,
+        path_params: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Answer:
-        """Send `request` (the route's body model) to `route`, and parse the answer into
-        the route's answer model; Ship's errors become Bay's."""
+        """Send `request` (the route's body model) to `route` (its path's parameters from
+        `path_params`), and parse the answer into the route's answer model; Ship's errors
+        become Bay's."""
         if isinstance(request, protocol.Model):
             kwargs["json"] = request.wire()
         response = await reaching(
-            endpoint, lambda to: self._open(to, route, timeout=timeout, **kwargs)
+            endpoint,
+            lambda to: self._open(to, route, timeout=timeout, path_params=path_params, **kwargs),
         )
         if response.status_code >= 400:
             raise error_from(response.status_code, response.content)
@@ -185,11 +190,12 @@ class ShipClient:
         timeout: float | httpx.Timeout,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        path_params: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request; transport failures become Bay's errors, and a request that
         never reached the session's Ship raises NeverReached."""
-        path = route.path
+        path = route.target(**(path_params or {}))
         request = self._http.build_request(
             route.method,
             endpoint.url + path,
@@ -380,6 +386,82 @@ class ShipClient:
             endpoint,
             protocol.MoveRequest(source=source, destination=destination),
         )
+
+    # -- processes and terminals ---------------------------------------------------------
+
+    async def _on_process(
+        self,
+        route: protocol.ShipRoute[Body, Answer],
+        endpoint: ShipEndpoint,
+        process_id: str,
+        request: Body | None = None,
+        timeout: float = _CALL_TIMEOUT_S,
+    ) -> Answer:
+        """A call about one process; NotFound (ship_code process_not_found) if unknown."""
+        params = {"process_id": process_id}
+        return await self._call(route, endpoint, request, timeout=timeout, path_params=params)
+
+    async def process_start(
+        self, endpoint: ShipEndpoint, request: protocol.ProcessStartRequest
+    ) -> protocol.ProcessInfo:
+        """Start a background process; its info at once. QuotaExceeded at the running-
+        process limit (details.limit says which), ResourceExhausted at the pids limit."""
+        return await self._call(protocol.PROCESS_START, endpoint, request)
+
+    async def process_list(self, endpoint: ShipEndpoint) -> protocol.ProcessList:
+        return await self._call(protocol.PROCESS_LIST, endpoint)
+
+    async def process_get(self, endpoint: ShipEndpoint, process_id: str) -> protocol.ProcessInfo:
+        return await self._on_process(protocol.PROCESS_GET, endpoint, process_id)
+
+    async def process_output(
+        self,
+        endpoint: ShipEndpoint,
+        process_id: str,
+        since: int | None = None,
+        wait_seconds: float = 0.0,
+        max_bytes: int = protocol.DEFAULT_OUTPUT_CHUNK_BYTES,
+    ) -> protocol.ProcessOutput:
+        """Output from byte offset `since` (None: the oldest kept), waiting up to
+        `wait_seconds` for some or for the end when there is none yet."""
+        request = protocol.ProcessOutputRequest(
+            since=since, wait_seconds=wait_seconds, max_bytes=max_bytes
+        )
+        route, timeout = protocol.PROCESS_OUTPUT, wait_seconds + _CALL_TIMEOUT_S
+        return await self._on_process(route, endpoint, process_id, request, timeout)
+
+    async def process_input(
+        self, endpoint: ShipEndpoint, process_id: str, request: protocol.ProcessInputRequest
+    ) -> protocol.ProcessInputResult:
+        """Text, then named keys, then maybe end of input; ValidationFailed when the
+        process has ended or does not read its input."""
+        return await self._on_process(protocol.PROCESS_INPUT, endpoint, process_id, request)
+
+    async def process_signal(
+        self, endpoint: ShipEndpoint, process_id: str, signal: protocol.SignalName
+    ) -> protocol.ProcessSignalResult:
+        request = protocol.ProcessSignalRequest(signal=signal)
+        return await self._on_process(protocol.PROCESS_SIGNAL, endpoint, process_id, request)
+
+    async def process_wait(
+        self, endpoint: ShipEndpoint, process_id: str, timeout: float
+    ) -> protocol.ProcessInfo:
+        """The process's info once it ended, or when `timeout` passed (still running)."""
+        request = protocol.ProcessWaitRequest(timeout=timeout)
+        route, limit = protocol.PROCESS_WAIT, timeout + _CALL_TIMEOUT_S
+        return await self._on_process(route, endpoint, process_id, request, limit)
+
+    async def terminal_resize(
+        self, endpoint: ShipEndpoint, process_id: str, rows: int, cols: int
+    ) -> protocol.ProcessInfo:
+        request = protocol.TerminalResize(rows=rows, cols=cols)
+        return await self._on_process(protocol.TERMINAL_RESIZE, endpoint, process_id, request)
+
+    async def terminal_screen(
+        self, endpoint: ShipEndpoint, process_id: str
+    ) -> protocol.TerminalScreen:
+        """A pty process's screen as text; ValidationFailed for a process without one."""
+        return await self._on_process(protocol.TERMINAL_SCREEN, endpoint, process_id)
 
     @asynccontextmanager
     async def download(self, endpoint: ShipEndpoint, path: str) -> AsyncIterator[Download]:

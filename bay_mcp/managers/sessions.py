@@ -113,6 +113,12 @@ class SessionManager:
     def in_use(self, sandbox_id: str) -> bool:
         return self._in_use.get(sandbox_id, 0) > 0
 
+    def looks_idle(self, sandbox: Sandbox, idle_before: datetime) -> bool:
+        """Whether no call has used the sandbox since `idle_before` (as its row was read;
+        `stop_if_idle` checks again under the lock)."""
+        last = self._activity.last_active(sandbox.id, sandbox.last_active_at)
+        return not self.in_use(sandbox.id) and last < idle_before
+
     def busy(self) -> list[str]:
         """The sandboxes with calls running on their session in this process."""
         return list(self._in_use)
@@ -325,6 +331,7 @@ class SessionManager:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
         if "browser" in start.profile.capabilities:
             env["SHIP_BROWSER_IDLE_SECONDS"] = str(start.profile.browser_idle_seconds)
+        env["SHIP_MAX_PROCESSES"] = str(start.profile.max_processes)
         return env
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:

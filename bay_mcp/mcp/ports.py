@@ -26,8 +26,8 @@ Port = Annotated[
 
 async def expose_port(ctx: Context[Any, Any], sandbox_id: SandboxId, port: Port) -> ExposedPort:
     """Get a URL where a person can open a server you started in the sandbox (a web
-    app, a dev server, a notebook). Start it first, in the background, listening on
-    0.0.0.0: shell_exec 'nohup python3 -m http.server 8000 > server.log 2>&1 &'.
+    app, a dev server, a notebook). Start it first with process_start, listening on
+    0.0.0.0 (e.g. 'python3 -m http.server 8000'); called right after, this waits for it.
     url is for the person (over HTTP it carries a signed token that expires:
     list_ports gives a fresh one); local_url is for browser_navigate. The port
     closes when the sandbox stops."""

@@ -1,15 +1,25 @@
 """The MCP server over Bay: registers every capability's tools and the cargo resources.
 
 Only wiring: the tools are module-level functions, one module per capability
-(`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`); the server
-class, strict arguments and error mapping are in `plumbing`, progress and live output
-in `progress`.
+(`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
+`processes`); the server class, strict arguments and error mapping are in `plumbing`,
+progress and live output in `progress`.
 """
 
 from __future__ import annotations
 
 from bay_mcp import __version__
-from bay_mcp.mcp import browser, files, history, ports, resources, runs, sandboxes, snapshots
+from bay_mcp.mcp import (
+    browser,
+    files,
+    history,
+    ports,
+    processes,
+    resources,
+    runs,
+    sandboxes,
+    snapshots,
+)
 from bay_mcp.mcp.plumbing import BayMCPServer, BayReady, OwnerOf
 from bay_mcp.mcp.progress import LiveOutput
 
@@ -18,7 +28,8 @@ __all__ = ["BayMCPServer", "LiveOutput", "create_mcp_server"]
 INSTRUCTIONS = """\
 Bay gives you persistent, isolated Linux sandboxes. Call create_sandbox once, then use
 its sandbox_id with python_exec (a stateful IPython kernel: variables and imports persist
-between calls until the sandbox stops), shell_exec (bash), and the file tools. Files
+between calls until the sandbox stops), shell_exec (bash), and the file tools; servers
+and interactive programs run in the background with process_start. Files
 live in /workspace (all paths are relative to it) and survive stop_sandbox; they are
 gone after delete_sandbox. The first call on a new or stopped sandbox starts its
 container (about a second). Delete sandboxes you no longer need."""
@@ -46,4 +57,5 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(browser.TOOLS)
     server.add_tools(snapshots.TOOLS)
     server.add_tools(ports.TOOLS)
+    server.add_tools(processes.TOOLS)
     return server

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
 from bay_mcp.adapters.loopback import Connect, LoopbackForward, Streams
+from bay_mcp.adapters.ship_client import ShipEndpoint
 from bay_mcp.drivers import Driver
 from bay_mcp.errors import NotFound, ShipError, ValidationFailed
 from bay_mcp.managers import Progress, no_progress
@@ -57,7 +59,7 @@ class _Exposure:
 def not_listening(sandbox_id: str, port: int) -> ShipError:
     return ShipError(
         f"nothing answers on port {port} of sandbox {sandbox_id}: start the server first "
-        f"(e.g. shell_exec 'nohup python3 -m http.server {port} > server.log 2>&1 &'), and "
+        f"(e.g. process_start 'python3 -m http.server {port}'), and "
         "check it listens on 0.0.0.0, not only on 127.0.0.1",
         {"port": port},
     )
@@ -96,6 +98,9 @@ class PortService:
         self._lock = KeyedLocks()  # one per sandbox
         # Set by the HTTP server: URLs go through its proxy. Unset (stdio): loopback forwards.
         self.public_url: str | None = None
+        # Set by the composition root: gives a server a process just started the time to
+        # listen on the port (bounded) before it is exposed.
+        self.listening: Callable[[ShipEndpoint, int], Awaitable[None]] | None = None
 
     def serve_through(self, public_url: str) -> None:
         """Make previews go through the HTTP proxy at `public_url` (no loopback forwards)."""
@@ -113,7 +118,9 @@ class PortService:
         view = await self._sandboxes.get(owner, sandbox_id)
         # Any capability will do: a server is started with whichever the profile has.
         capability = cast(Capability, view.capabilities[0])
-        async with self._sandboxes.runtime(owner, sandbox_id, capability, progress):
+        async with self._sandboxes.runtime(owner, sandbox_id, capability, progress) as endpoint:
+            if self.listening is not None:
+                await self.listening(endpoint, port)
             session = await self._sessions.current(sandbox_id)
         if session is None:  # stopped between the start and here
             raise NotFound(f"sandbox {sandbox_id} stopped while its port was being exposed")

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from pydantic import BaseModel
@@ -32,7 +32,7 @@ from bay_mcp.settings import SINGULAR_GC_TASKS, BaySettings, GcTaskName
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases
-from bay_mcp.storage.models import Snapshot, utcnow
+from bay_mcp.storage.models import Sandbox, Snapshot, utcnow
 from bay_mcp.storage.sandboxes import SandboxRepository
 from bay_mcp.storage.sessions import SessionRepository
 from bay_mcp.storage.snapshots import SnapshotRepository
@@ -108,6 +108,9 @@ class Reaper:
         self._running = asyncio.Lock()
         self._loop: asyncio.Task[None] | None = None
         self.last_run: RunReport | None = None
+        # Whether a sandbox's processes printed since a time (set by the composition root):
+        # a process that prints keeps its sandbox from being idle.
+        self.printing: Callable[[str, datetime], Awaitable[bool]] | None = None
 
     def status(self) -> GcStatus:
         return GcStatus(
@@ -167,10 +170,12 @@ class Reaper:
         for sandbox in await self._sandbox_rows.with_sessions():
             profile = self._settings.profile(sandbox.profile)
             timeout = profile.idle_timeout_seconds if profile else 600
+            idle_before = now - timedelta(seconds=timeout)
             try:
-                stopped = await self._sessions.stop_if_idle(
-                    sandbox.id, idle_before=now - timedelta(seconds=timeout)
-                )
+                if await self._printing(sandbox, idle_before):
+                    tally.result.skipped_count += 1
+                    continue
+                stopped = await self._sessions.stop_if_idle(sandbox.id, idle_before=idle_before)
             except Exception as exc:
                 tally.error(f"stopping {sandbox.id}", exc)
                 continue
@@ -181,6 +186,13 @@ class Reaper:
                 )
             else:
                 tally.result.skipped_count += 1
+
+    async def _printing(self, sandbox: Sandbox, idle_before: datetime) -> bool:
+        """Whether a sandbox no call used since `idle_before` has a process that printed
+        since: it is not idle (Ship is asked only of sandboxes that look idle)."""
+        if self.printing is None or not self._sessions.looks_idle(sandbox, idle_before):
+            return False
+        return await self.printing(sandbox.id, idle_before)
 
     async def _expired_sandboxes(self, tally: _Tally) -> None:
         for sandbox in await self._sandbox_rows.expired(utcnow()):

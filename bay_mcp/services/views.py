@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ship.protocol import FileText as FileText  # FileService.read_text returns Ship's
-from ship.protocol import ResourceReport
+from ship.protocol import ProcessInfo, ResourceReport
 
 SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
 
@@ -254,3 +254,23 @@ class ExposedPort(BaseModel):
 
 class PortList(BaseModel):
     ports: list[ExposedPort]
+
+
+class PortUrl(BaseModel):
+    port: int
+    url: str = Field(description="the exposed port's preview URL (expose_port made it)")
+
+
+class ProcessView(ProcessInfo):
+    """A background process as Ship reports it, with the URLs of its exposed ports."""
+
+    urls: list[PortUrl] = Field(
+        default_factory=list, description="its listening ports that are exposed, with URLs"
+    )
+
+
+class ProcessList(BaseModel):
+    processes: list[ProcessView] = Field(description="oldest first; ended ones kept a while")
+    note: str | None = Field(
+        None, description="why there is none: the sandbox has no session (its processes ended)"
+    )

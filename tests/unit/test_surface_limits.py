@@ -1,7 +1,8 @@
 """Both surfaces held to one table of limits: MCP (the SDK's in-memory client) and REST
-(over ASGI) refuse the same oversized code, command, working directory, path and what a
-caller says of a run (description, tags, notes), each naming the same limit from
-`bay_mcp/limits.py`, before anything runs; a value at the limit is taken by both."""
+(over ASGI) refuse the same oversized code, command, working directory, path, what a
+caller says of a run (description, tags, notes), a process's name and its input, each
+naming the same limit from `bay_mcp/limits.py`, before anything runs; a value at the
+limit is taken by both."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from bay_mcp.limits import (
     MAX_CODE_CHARS,
     MAX_COMMAND_CHARS,
     MAX_DESCRIPTION_CHARS,
+    MAX_INPUT_CHARS,
     MAX_NOTES_CHARS,
     MAX_PATH_CHARS,
+    MAX_PROCESS_NAME_CHARS,
     MAX_TAGS_CHARS,
 )
 from bay_mcp.managers import no_progress
@@ -80,6 +83,15 @@ LIMITS = [
     Limit("notes", MAX_NOTES_CHARS, "annotate_execution",
           {"execution_id": "exec-none", "notes": None},
           "PATCH", "/history/exec-none", body={"notes": None}),
+    # Processes: refused before the sandbox starts or the process is looked up.
+    Limit("command", MAX_COMMAND_CHARS, "process_start", {"command": None},
+          "POST", "/processes", body={"command": None}),
+    Limit("cwd", MAX_PATH_CHARS, "process_start", {"command": "ls", "cwd": None},
+          "POST", "/processes", body={"command": "ls", "cwd": None}),
+    Limit("name", MAX_PROCESS_NAME_CHARS, "process_start", {"command": "ls", "name": None},
+          "POST", "/processes", body={"command": "ls", "name": None}),
+    Limit("text", MAX_INPUT_CHARS, "process_input", {"process_id": "proc-none", "text": None},
+          "POST", "/processes/proc-none/input", body={"text": None}),
 ]  # fmt: skip
 IDS = [f"{limit.tool}.{limit.name}" for limit in LIMITS]
 
@@ -140,6 +152,7 @@ async def test_both_surfaces_refuse_one_character_over_the_limit_naming_it(
 async def test_the_service_refuses_what_the_surfaces_refuse(bay: Bay, driver: FakeDriver) -> None:
     sandbox = await bay.sandboxes.create("alice")
     code, command, cwd = LIMITS[0], LIMITS[1], LIMITS[2]
+    notes = next(limit for limit in LIMITS if limit.name == "notes")
 
     async def run(request: Callable[[], PythonRun | ShellRun]) -> object:
         # The request is built when the attempt is awaited: building it is the refusal.
@@ -150,8 +163,8 @@ async def test_the_service_refuses_what_the_surfaces_refuse(bay: Bay, driver: Fa
         (command, run(lambda: ShellRun(command=oversized(command), timeout=30))),
         (cwd, run(lambda: ShellRun(command="ls", timeout=30, cwd=oversized(cwd)))),
         (
-            LIMITS[-1],
-            bay.history.annotate("alice", sandbox.id, "exec-none", notes=oversized(LIMITS[-1])),
+            notes,
+            bay.history.annotate("alice", sandbox.id, "exec-none", notes=oversized(notes)),
         ),
     ]
     for limit, attempt in attempts:

@@ -18,6 +18,7 @@ EXPECTED_STATUS: dict[protocol.ErrorCode, tuple[str, int]] = {
     "quota_exceeded": ("quota_exceeded", 429),
     "resource_exhausted": ("resource_exhausted", 503),
     "capability_not_supported": ("capability_not_supported", 400),
+    "process_not_found": ("not_found", 404),
     # Bay and Ship disagree (token, endpoint, method) or Ship broke: the runtime's fault.
     "unauthorized": ("ship_error", 502),
     "not_found": ("ship_error", 502),

@@ -22,6 +22,19 @@ from ship.app import create_app
 from tests.unit.ship.conftest import TOKEN, make_settings, user_env
 
 TABLE = {(route.method, route.path) for route in protocol.ROUTES}
+# A path's `{parameter}` matches one segment of a called URL.
+TEMPLATES = {
+    (method, re.compile(re.sub(r"\{\w+\}", "[^/]+", path) + "$")): path for method, path in TABLE
+}
+
+
+def template(method: str, path: str) -> tuple[str, str]:
+    """The table's (method, path) that a called URL's path is an instance of."""
+    found = [(m, t) for (m, pattern), t in TEMPLATES.items() if m == method and pattern.match(path)]
+    assert len(found) == 1, (method, path, found)
+    return found[0]
+
+
 ENDPOINT = ShipEndpoint(url="http://ship", token=TOKEN)
 
 
@@ -56,7 +69,7 @@ async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlett
     called: list[tuple[str, str]] = []
 
     async def record(request: httpx.Request) -> None:
-        called.append((request.method, request.url.path))
+        called.append(template(request.method, request.url.path))
 
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=ship_app), event_hooks={"request": [record]}
@@ -90,6 +103,23 @@ async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlett
         async with client.download(ENDPOINT, "c.bin") as download:
             assert b"".join([chunk async for chunk in download.chunks]) == b"bytes"
         await client.delete_file(ENDPOINT, "b.txt")
+
+        start = protocol.ProcessStartRequest(command="read line; echo got $line", name="reader")
+        started = await client.process_start(ENDPOINT, start)
+        assert (started.name, started.state) == ("reader", "running")
+        assert [p.id for p in (await client.process_list(ENDPOINT)).processes] == [started.id]
+        assert (await client.process_get(ENDPOINT, started.id)).pty is False
+        sent = await client.process_input(
+            ENDPOINT, started.id, protocol.ProcessInputRequest(text="hi", keys=["Enter"])
+        )
+        assert sent.written == 3
+        assert (await client.process_wait(ENDPOINT, started.id, 10)).exit_code == 0
+        assert (await client.process_output(ENDPOINT, started.id, since=0)).text == "got hi\n"
+        assert (await client.process_signal(ENDPOINT, started.id, "TERM")).sent is False
+        terminal = protocol.ProcessStartRequest(command="cat", pty=True, rows=5, cols=20)
+        shown = await client.process_start(ENDPOINT, terminal)
+        assert (await client.terminal_resize(ENDPOINT, shown.id, 6, 30)).rows == 6
+        assert len((await client.terminal_screen(ENDPOINT, shown.id)).lines) == 6
     finally:
         await client.close()
     assert set(called) == TABLE

@@ -24,6 +24,8 @@ TOOLS = {
     "browser_click", "browser_type", "browser_press", "browser_select", "browser_screenshot",
     "browser_evaluate", "browser_tabs", "expose_port", "list_ports", "unexpose_port",
     "snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot", "fork_sandbox",
+    "process_start", "process_list", "process_output", "process_input", "process_signal",
+    "process_wait", "terminal_screen", "terminal_resize",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -271,6 +273,15 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("expose_port", {"sandbox_id": "s", "port": 8000, "public": True}),
         ("list_ports", {"sandbox_id": "s", "all": True}),
         ("unexpose_port", {"sandbox_id": "s", "port": 8000, "force": True}),
+        ("process_start", {"sandbox_id": "s", "command": "ls", "background": True}),
+        ("process_list", {"sandbox_id": "s", "running": True}),
+        ("process_output", {"sandbox_id": "s", "process_id": "p", "offset": 0}),
+        ("process_input", {"sandbox_id": "s", "process_id": "p", "text": "x", "enter": True}),
+        ("process_signal", {"sandbox_id": "s", "process_id": "p", "sig": "TERM"}),
+        ("process_wait", {"sandbox_id": "s", "process_id": "p", "wait_seconds": 5}),
+        ("terminal_screen", {"sandbox_id": "s", "process_id": "p", "colors": True}),
+        ("terminal_resize", {"sandbox_id": "s", "process_id": "p", "rows": 30, "cols": 100,
+                             "width": 100}),
     ],
 )  # fmt: skip
 async def test_a_misspelt_argument_is_an_error_naming_it(
@@ -280,7 +291,8 @@ async def test_a_misspelt_argument_is_an_error_naming_it(
         [unknown] = set(arguments) - {"sandbox_id", "code", "command", "path", "content",
                                       "old_string", "new_string", "seconds",
                                       "execution_id", "url", "ref", "text", "key",
-                                      "values", "expression", "snapshot_id", "port"}  # fmt: skip
+                                      "values", "expression", "snapshot_id", "port",
+                                      "process_id", "rows", "cols"}  # fmt: skip
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert listed[tool].input_schema["additionalProperties"] is False
         failed = await client.call_tool(tool, arguments)

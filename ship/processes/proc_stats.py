@@ -1,0 +1,115 @@
+"""What a process group uses now, read from /proc: CPU, resident memory, listening ports.
+
+A background process is its session: it is started as a session leader, and everything
+it starts stays in that session unless it calls setsid itself (a daemon that does is not
+counted; it still ends with the container). Figures are best effort: a process that
+ends during the scan is skipped, and a port is found only while a member holds the
+listening socket open (one it passed to a process outside the session is not).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PROC = Path("/proc")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_TCP_LISTEN = "0A"
+
+
+@dataclass
+class GroupUsage:
+    members: list[int] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    memory_bytes: int = 0
+    ports: list[int] = field(default_factory=list)
+
+
+def sessions() -> dict[int, list[int]]:
+    """Session id -> the pids in it, of every process this user can see."""
+    found: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # After the ")" that closes the command name: state ppid pgrp session ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 3:
+            found.setdefault(int(fields[3]), []).append(int(entry.name))
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and of its children it has waited for."""
+    try:
+        fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return 0.0
+    # fields[0] is the state (field 3 of stat): utime..cstime are fields 14..17.
+    return sum(int(value) for value in fields[11:15]) / _CLOCK_TICKS
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        return int((_PROC / str(pid) / "statm").read_text().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def listening_sockets() -> dict[int, int]:
+    """Socket inode -> port, for every TCP socket in LISTEN state (IPv4 and IPv6)."""
+    found: dict[int, int] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (_PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == _TCP_LISTEN:
+                found[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    fds = _PROC / str(pid) / "fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(fds / name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def group_usage(members: list[int], listening: dict[int, int]) -> GroupUsage:
+    """CPU, memory and listening ports summed over `members` (blocking: /proc reads)."""
+    usage = GroupUsage(members=members)
+    ports: set[int] = set()
+    for pid in members:
+        usage.cpu_seconds += _cpu_seconds(pid)
+        usage.memory_bytes += _resident_bytes(pid)
+        if listening:
+            ports |= {listening[inode] for inode in _socket_inodes(pid) if inode in listening}
+    usage.ports = sorted(ports)
+    return usage
+
+
+def usage_by_session(leaders: list[int]) -> dict[int, GroupUsage]:
+    """Each leader's session's usage, from one scan of /proc (blocking)."""
+    if not leaders:
+        return {}
+    table = sessions()
+    listening = listening_sockets()
+    return {leader: group_usage(table.get(leader, []), listening) for leader in leaders}
