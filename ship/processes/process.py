@@ -52,9 +52,18 @@ DRAIN_AFTER_EXIT_S = 0.5
 TERMINAL_TYPE = "xterm-256color"
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT and SIGQUIT back to their defaults. A parent started in the
+    background of a non-interactive shell ignores both, and an ignored signal stays
+    ignored across exec: Ctrl+C (or `process_signal INT`) would then reach nothing."""
+    signals.signal(signals.SIGINT, signals.SIG_DFL)
+    signals.signal(signals.SIGQUIT, signals.SIG_DFL)
+
+
 def _take_terminal() -> None:
-    """In the child, a new session's leader: make stdin (the pty) its controlling
-    terminal, so Ctrl+C, Ctrl+Z and SIGWINCH reach its foreground group."""
+    """In the child, a new session's leader: default signals, and stdin (the pty) made
+    its controlling terminal, so Ctrl+C, Ctrl+Z and SIGWINCH reach its foreground group."""
+    _default_signals()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -204,7 +213,7 @@ class Process:
                     stdout=slave,
                     stderr=slave,
                     start_new_session=True,
-                    preexec_fn=_take_terminal,  # an ioctl only: safe after fork
+                    preexec_fn=_take_terminal,  # system calls only: safe after fork
                 )
             except BaseException:
                 os.close(master)
@@ -225,6 +234,7 @@ class Process:
                     stdout=out_write,
                     stderr=out_write,
                     start_new_session=True,
+                    preexec_fn=_default_signals,
                 )
             except BaseException:
                 os.close(in_write)
