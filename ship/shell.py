@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ship.output import CappedOutput, OutputListener
+from ship.proc_table import process_table
 from ship.protocol import ShellExecResult
 from ship.resources import Cgroup, Meter, rusage_figures
 
@@ -31,23 +32,6 @@ _KILL_WAIT_S = 5.0
 RUN_MARKER = "SHIP_SHELL_RUN"
 
 
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, session id), read from /proc."""
-    table: dict[int, tuple[int, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the ")" that closes the command name: state ppid pgrp session ...
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 3:
-            table[int(entry.name)] = (int(fields[1]), int(fields[3]))
-    return table
-
-
 def _carries_marker(pid: int, marker: bytes) -> bool:
     try:
         return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -57,7 +41,7 @@ def _carries_marker(pid: int, marker: bytes) -> bool:
 
 def _members(leader: int, marker: bytes) -> set[int]:
     """Processes of one command: its session, its descendants, and marked processes."""
-    table = _process_table()
+    table = process_table()
     found = {pid for pid, (_, session) in table.items() if session == leader}
     found.add(leader)
     grew = True

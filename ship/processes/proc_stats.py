@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_PROC = Path("/proc")
+from ship.proc_table import PROC, process_table, stat_fields
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _TCP_LISTEN = "0A"
@@ -30,24 +30,15 @@ class GroupUsage:
 def sessions() -> dict[int, list[int]]:
     """Session id -> the pids in it, of every process this user can see."""
     found: dict[int, list[int]] = {}
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # After the ")" that closes the command name: state ppid pgrp session ...
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 3:
-            found.setdefault(int(fields[3]), []).append(int(entry.name))
+    for pid, (_, session) in process_table().items():
+        found.setdefault(session, []).append(pid)
     return found
 
 
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of the process and of its children it has waited for."""
     try:
-        fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[-1].split()
+        fields = stat_fields(pid)
     except OSError:
         return 0.0
     # fields[0] is the state (field 3 of stat): utime..cstime are fields 14..17.
@@ -56,7 +47,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _resident_bytes(pid: int) -> int:
     try:
-        return int((_PROC / str(pid) / "statm").read_text().split()[1]) * _PAGE_SIZE
+        return int((PROC / str(pid) / "statm").read_text().split()[1]) * _PAGE_SIZE
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -66,7 +57,7 @@ def listening_sockets() -> dict[int, int]:
     found: dict[int, int] = {}
     for table in ("tcp", "tcp6"):
         try:
-            lines = (_PROC / "net" / table).read_text().splitlines()[1:]
+            lines = (PROC / "net" / table).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -78,7 +69,7 @@ def listening_sockets() -> dict[int, int]:
 
 def _socket_inodes(pid: int) -> set[int]:
     inodes: set[int] = set()
-    fds = _PROC / str(pid) / "fd"
+    fds = PROC / str(pid) / "fd"
     try:
         names = os.listdir(fds)
     except OSError:
