@@ -16,6 +16,7 @@ DEFAULT_BROWSER_IDLE_SECONDS = 300.0
 DEFAULT_PROCESS_RING_BYTES = 1024 * 1024
 DEFAULT_PROCESS_LOG_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ENDED_PROCESSES = 16
+DEFAULT_MAX_PROCESS_LOGS = 64
 
 
 class SettingsError(ValueError):
@@ -39,10 +40,14 @@ class ShipSettings:
     # Background processes: each one's output kept in memory (a ring, oldest dropped) and
     # in its log file (which stops at its cap); how many may run at once; how many ended
     # ones are still listed (the oldest forgotten). Each holds its ring until forgotten.
+    # How many log files stay in .bay/processes (the oldest deleted at a start, never a
+    # listed process's); the default is above running + ended, so a log outlives its
+    # process's listing for a while.
     process_ring_bytes: int = DEFAULT_PROCESS_RING_BYTES
     process_log_bytes: int = DEFAULT_PROCESS_LOG_BYTES
     max_processes: int = DEFAULT_MAX_PROCESSES
     max_ended_processes: int = DEFAULT_MAX_ENDED_PROCESSES
+    max_process_logs: int = DEFAULT_MAX_PROCESS_LOGS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -74,6 +79,7 @@ class ShipSettings:
                 max_ended_processes=int(
                     env.get("SHIP_MAX_ENDED_PROCESSES", DEFAULT_MAX_ENDED_PROCESSES)
                 ),
+                max_process_logs=int(env.get("SHIP_MAX_PROCESS_LOGS", DEFAULT_MAX_PROCESS_LOGS)),
                 workspace_limit_bytes=(
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
                     if env.get("SHIP_WORKSPACE_LIMIT_BYTES")

@@ -1,8 +1,10 @@
 """The sandbox's background processes: started, listed, read, signalled, ended with Ship.
 
 At most `max_processes` run at once; ended ones stay listed (the oldest forgotten past
-`max_ended`). When Ship stops, every process gets SIGTERM, then SIGKILL after a short
-grace.
+`max_ended`). Their logs stay in the workspace after that, but each start prunes the log
+directory to at most `max_logs` files, the oldest first and never a listed process's
+(the rule is in `ship.processes.logs`). When Ship stops, every process gets SIGTERM, then
+SIGKILL after a short grace.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 from ship.errors import ProcessNotFound, QuotaExceeded, ResourceExhausted
+from ship.processes.logs import LOG_DIRECTORY, log_name, prune_logs
 from ship.processes.output import ProcessLog
 from ship.processes.proc_stats import GroupUsage, usage_by_session
 from ship.processes.process import Process
@@ -31,10 +34,10 @@ from ship.protocol import (
     SignalName,
     TerminalScreen,
 )
+from ship.settings import DEFAULT_MAX_PROCESS_LOGS
 
 log = logging.getLogger(__name__)
 
-LOG_DIRECTORY = Path(".bay") / "processes"
 # At Ship's end: how long processes get to exit on SIGTERM, then to be reaped after SIGKILL.
 TERM_GRACE_S = 2.0
 KILL_WAIT_S = 2.0
@@ -53,6 +56,7 @@ class ProcessManager:
         log_bytes: int,
         max_processes: int,
         max_ended: int,
+        max_logs: int = DEFAULT_MAX_PROCESS_LOGS,
     ) -> None:
         self.workspace = workspace
         self.env = env
@@ -60,6 +64,10 @@ class ProcessManager:
         self.log_bytes = log_bytes
         self.max_processes = max_processes
         self.max_ended = max_ended
+        self.max_logs = max_logs
+        # Held while a process starts: the running-process limit counts every start, and
+        # a pruning never sees a new log before its process is listed (it would go).
+        self._starting = asyncio.Lock()
         self._processes: dict[str, Process] = {}  # in start order
         self._figures: dict[int, tuple[float, GroupUsage]] = {}  # leader -> (when, usage)
 
@@ -103,6 +111,14 @@ class ProcessManager:
         self, request: ProcessStartRequest, cwd: Path, cwd_relative: str
     ) -> ProcessInfo:
         """Start `request.command`; QuotaExceeded at the running-process limit."""
+        async with self._starting:
+            process = await self._launch(request, cwd, cwd_relative)
+            await self._forget_oldest_ended()
+            await self._prune_logs()
+        log.info("process %s started: pid %d, pty %s", process.id, process.pid, request.pty)
+        return await self._info(process)
+
+    async def _launch(self, request: ProcessStartRequest, cwd: Path, cwd_relative: str) -> Process:
         if len(self._running()) >= self.max_processes:
             raise QuotaExceeded(
                 f"{self.max_processes} processes are running, this sandbox's limit: wait for "
@@ -110,7 +126,7 @@ class ProcessManager:
                 {LIMIT_DETAIL: RUNNING_PROCESSES_LIMIT, "max": self.max_processes},
             )
         process_id = self._new_id()
-        log_relative = LOG_DIRECTORY / f"{process_id}.log"
+        log_relative = LOG_DIRECTORY / log_name(process_id)
         log_file = await asyncio.to_thread(
             ProcessLog, self.workspace / log_relative, self.log_bytes
         )
@@ -136,9 +152,7 @@ class ProcessManager:
             log_file.close()
             raise
         self._processes[process_id] = process
-        await self._forget_oldest_ended()
-        log.info("process %s started: pid %d, pty %s", process_id, process.pid, request.pty)
-        return await self._info(process)
+        return process
 
     def _new_id(self) -> str:
         while True:
@@ -150,9 +164,20 @@ class ProcessManager:
         ended = [process for process in self._processes.values() if not process.running]
         for process in ended[: max(len(ended) - self.max_ended, 0)]:
             del self._processes[process.id]
-            # Its log stays in the workspace; output a background child still writes is
-            # no longer followed.
+            # Its log stays in the workspace until a start prunes it; output a background
+            # child still writes is no longer followed.
             await process.close()
+
+    async def _prune_logs(self) -> None:
+        try:
+            deleted = await asyncio.to_thread(
+                prune_logs, self.workspace, list(self._processes), self.max_logs
+            )
+        except OSError as exc:  # a read-only cargo, or a link in the log directory's place
+            log.warning("old process logs in %s are not pruned: %s", LOG_DIRECTORY, exc)
+            return
+        if deleted:
+            log.info("%d old process logs deleted (at most %d kept)", len(deleted), self.max_logs)
 
     async def list(self) -> ProcessList:
         await self._forget_oldest_ended()
