@@ -35,6 +35,7 @@ from bay_mcp.services.processes import ProcessService
 from bay_mcp.services.reaper import GcRunning, Reaper
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
+from bay_mcp.services.terminals import TerminalService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database, display_url
 from bay_mcp.storage.leases import Leases
@@ -172,6 +173,9 @@ class Bay:
             self.db,
         )
         self.processes = ProcessService(self.sandboxes, self.session_manager, self.ship, self.ports)
+        self.terminals = TerminalService(
+            self.sandboxes, self.processes, self.ship, self.activity, self.ports
+        )
         self.reaper.printing = self.processes.printed_since
         self.ports.listening = self.processes.await_listener
 

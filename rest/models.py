@@ -144,6 +144,12 @@ class TerminalResizeBody(Strict):
     cols: process_inputs.Cols
 
 
+class TerminalLinkBody(Strict):
+    process_id: str | None = Field(
+        None, description="The process whose terminal to open; null: a new login shell"
+    )
+
+
 class BrowserStepResult(BaseModel):
     """One command of a batch, in the fields of a single command's answer."""
 

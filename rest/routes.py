@@ -24,6 +24,7 @@ from bay_mcp.services.views import (
     SnapshotList,
     SnapshotRestored,
     SnapshotTaken,
+    TerminalLink,
 )
 from rest import models
 from rest.endpoint import Endpoint, starlette_route
@@ -49,6 +50,7 @@ from rest.handlers.processes import (
     resize_terminal,
     signal_process,
     start_process,
+    terminal_link,
     terminal_screen,
     wait_process,
 )
@@ -161,6 +163,9 @@ ENDPOINTS: list[Endpoint] = [
              response=protocol.TerminalScreen, errors=RUNTIME_ERRORS),
     Endpoint("POST", PROCESS + "/resize", resize_terminal, "Resize its terminal",
              response=ProcessView, body=models.TerminalResizeBody, errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/terminal-link", terminal_link,
+             "A signed WebSocket URL for a person's terminal: a process's, or a new shell",
+             response=TerminalLink, body=models.TerminalLinkBody, errors=RUNTIME_ERRORS),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

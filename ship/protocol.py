@@ -679,6 +679,9 @@ class TerminalScreen(Model):
     cursor_visible: bool = True
     title: str = ""
     rendered: str = Field(description="the lines, the cursor's cell shown as █")
+    offset: int = Field(
+        0, description="the output offset this screen shows up to: reading from it follows on"
+    )
     process: ProcessInfo
 
 

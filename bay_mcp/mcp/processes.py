@@ -1,6 +1,7 @@
 """The process and terminal tools: start a command in the background, list the sandbox's
 processes, read their output (long polling, streamed as progress when the client asked),
-write to their input, signal and wait for them; read and resize a terminal's screen.
+write to their input, signal and wait for them; read and resize a terminal's screen, and
+share it with a person as a signed link.
 
 Each builds the service's request from its arguments (the request holds the rules; the
 schemas below are built from its field types) and renders the answer: text for the
@@ -22,7 +23,7 @@ from bay_mcp.mcp.plumbing import Tool, call, caller, tool_errors
 from bay_mcp.mcp.progress import live_output, progress_for, with_heartbeat
 from bay_mcp.services import process_inputs as inputs
 from bay_mcp.services import runs
-from bay_mcp.services.views import ProcessList, ProcessView
+from bay_mcp.services.views import ProcessList, ProcessView, TerminalLink
 from ship import protocol
 
 ProcessId = Annotated[str, Field(description="The process's id, as process_start returned it")]
@@ -241,6 +242,21 @@ async def terminal_resize(
     return await call(bay.processes.resize(owner, sandbox_id, process_id, request))
 
 
+async def terminal_link(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    process_id: Annotated[
+        str | None,
+        Field(description="The process whose terminal to share; omit for a new login shell"),
+    ] = None,
+) -> TerminalLink:
+    """A link for a person to watch and type in a terminal of the sandbox from a browser
+    (xterm.js over a WebSocket): a process's (started with pty=true), or a new login
+    shell each time it is opened. Signed, it needs no key and expires."""
+    bay, owner = await caller(ctx)
+    return await call(bay.terminals.link(owner, sandbox_id, process_id))
+
+
 READS = Hints(read_only_hint=True)
 DRIVES = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
 
@@ -255,4 +271,5 @@ TOOLS = (
     Tool(
         terminal_resize, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
     ),
+    Tool(terminal_link, READS),
 )

@@ -58,6 +58,10 @@ LISTEN_WAIT_S = 10.0
 LISTEN_POLL_S = 0.25
 # A wait for output or an end holds the runtime gate this long at most at a time.
 SLICE_S = 5.0
+# What a person's new terminal runs: an interactive login shell (the run's environment,
+# `.bay_env.sh` included), listed under this name.
+SHELL_COMMAND = "exec bash -l"
+SHELL_NAME = "terminal"
 # A kill (DELETE on REST): SIGTERM, then SIGKILL if it is still running after this long.
 KILL_GRACE_S = 5
 _PROCESS_ID = re.compile(protocol.PROCESS_ID_PATTERN)
@@ -144,13 +148,38 @@ class ProcessService:
             pty=request.pty,
         )
         async with self._runtime(owner, sandbox_id, progress=progress) as endpoint:
-            try:
-                info = await self._ship.process_start(endpoint, wire)
-            except QuotaExceeded as exc:
-                if exc.details.get(protocol.LIMIT_DETAIL) != protocol.RUNNING_PROCESSES_LIMIT:
-                    raise
-                raise _over_limit(sandbox_id, exc) from exc
+            info = await self._started(endpoint, sandbox_id, wire)
         return _view(info)
+
+    async def _started(
+        self, endpoint: ShipEndpoint, sandbox_id: str, wire: protocol.ProcessStartRequest
+    ) -> protocol.ProcessInfo:
+        try:
+            return await self._ship.process_start(endpoint, wire)
+        except QuotaExceeded as exc:
+            if exc.details.get(protocol.LIMIT_DETAIL) != protocol.RUNNING_PROCESSES_LIMIT:
+                raise
+            raise _over_limit(sandbox_id, exc) from exc
+
+    async def start_shell(
+        self, owner: str, sandbox_id: str, size: TerminalSize
+    ) -> tuple[ShipEndpoint, protocol.ProcessInfo]:
+        """A new login shell on a terminal of `size` (the sandbox started if need be), and
+        the Ship that runs it: for a person's terminal (services/terminals.py)."""
+        wire = protocol.ProcessStartRequest(
+            command=SHELL_COMMAND, name=SHELL_NAME, pty=True, rows=size.rows, cols=size.cols
+        )
+        async with self._runtime(owner, sandbox_id) as endpoint:
+            return endpoint, await self._started(endpoint, sandbox_id, wire)
+
+    async def attach(
+        self, owner: str, sandbox_id: str, process_id: str
+    ) -> tuple[ShipEndpoint, protocol.ProcessInfo]:
+        """The Ship that runs a process, and the process as it is: for a terminal held
+        open on it (services/terminals.py). NotFound naming it."""
+        await self._not_idle(owner, sandbox_id, process_id)
+        async with self._runtime(owner, sandbox_id, process_id) as endpoint:
+            return endpoint, await self._ship.process_get(endpoint, process_id)
 
     async def list(self, owner: str, sandbox_id: str) -> ProcessList:
         """The sandbox's processes, oldest first, running and ended (a bounded number of

@@ -274,3 +274,17 @@ class ProcessList(BaseModel):
     note: str | None = Field(
         None, description="why there is none: the sandbox has no session (its processes ended)"
     )
+
+
+class TerminalLink(BaseModel):
+    sandbox_id: str
+    process_id: str | None = Field(
+        description="The process whose terminal the URL opens; null: a new login shell each time"
+    )
+    url: str = Field(
+        description="A WebSocket URL (ws:// or wss://) with a signed token: xterm.js or any "
+        "WebSocket client attaches with it, no API key needed"
+    )
+    expires_at: datetime = Field(
+        description="When the URL stops opening (connections open then stay open)"
+    )

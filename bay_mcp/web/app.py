@@ -29,6 +29,7 @@ from bay_mcp.mcp.server import create_mcp_server
 from bay_mcp.web.auth import AuthMiddleware
 from bay_mcp.web.metrics import RequestMetricsMiddleware, metrics_route
 from bay_mcp.web.preview import PreviewProxy
+from bay_mcp.web.terminal import TerminalSocket
 from rest.errors import error_response
 from rest.handlers.health import health_route
 from rest.openapi import openapi_document
@@ -78,6 +79,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
     mcp = create_mcp_server(ready, owner_of_request)
     bay.ports.serve_through(bay.settings.public_url or public_url or "http://127.0.0.1")
     preview = PreviewProxy(bay.ports, bay.access, loopback_bind=loopback_bind)
+    terminals = TerminalSocket(bay.terminals, bay.access, loopback_bind=loopback_bind)
     security = transport_security(bay.settings.allowed_hosts)
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
     # the contract's 404 and the session manager runs in our lifespan.
@@ -99,6 +101,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
         Route("/openapi.json", openapi, methods=["GET"]),
         *rest_routes(bay),  # first: its DELETE …/ports/{port} closes a port
         *preview.routes(),
+        *terminals.routes(),
         *mcp_routes,
     ]
 

@@ -30,6 +30,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from bay_mcp.errors import BayError, ShipError
 from bay_mcp.services.keys import AccessPolicy
 from bay_mcp.services.ports import TOKEN_PARAMETER, PortService, not_listening, proxy_path
+from bay_mcp.web.handshake import (
+    deny_websocket,
+    header_items,
+    headers_of,
+    query_parts,
+    query_token,
+)
 from rest.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -106,12 +113,12 @@ class PreviewProxy:
     # -- who ------------------------------------------------------------------------
 
     async def _caller(self, scope: Scope, sandbox_id: str, port: int) -> _Caller:
-        headers = _headers(scope)
-        query_token = _query_token(scope)
-        token = query_token or _cookies(headers).get(COOKIE)
+        headers = headers_of(scope)
+        in_query = query_token(scope)
+        token = in_query or _cookies(headers).get(COOKIE)
         if token is not None:
             grant = self._ports.tokens.verify(token, sandbox_id, port)
-            caller = _Caller(grant.owner, by_key=False, new_token=query_token)
+            caller = _Caller(grant.owner, by_key=False, new_token=in_query)
             caller.expires_at = grant.expires_at
             return caller
         owner = await self._policy.caller(
@@ -122,7 +129,7 @@ class PreviewProxy:
     def _upstream_headers(self, scope: Scope, caller: _Caller, port: int) -> list[tuple[str, str]]:
         prefix = proxy_path(*_target_of(scope))
         forwarded: list[tuple[str, str]] = []
-        for name, value in _header_items(scope):
+        for name, value in header_items(scope):
             if name in HOP_BY_HOP or name.startswith("sec-websocket-"):
                 continue
             if caller.by_key and name in ("authorization", "x-owner"):
@@ -133,7 +140,7 @@ class PreviewProxy:
                     continue
             forwarded.append((name, value))
         client = scope.get("client")
-        host = _headers(scope).get("host", "")
+        host = headers_of(scope).get("host", "")
         forwarded += [
             # The server sees itself addressed as it would be inside the sandbox (dev
             # servers that check Host accept localhost); where the request came from:
@@ -160,7 +167,7 @@ class PreviewProxy:
         try:
             caller = await self._caller(scope, sandbox_id, port)
             host, target_port = await self._ports.target(caller.owner, sandbox_id, port)
-            headers = _headers(scope)
+            headers = headers_of(scope)
             has_body = "content-length" in headers or "transfer-encoding" in headers
             request = self._client.build_request(
                 scope["method"],
@@ -251,7 +258,7 @@ class PreviewProxy:
                 port,
             )
         except BayError as error:
-            await _deny(scope, send, error, request_id)
+            await deny_websocket(scope, send, error, request_id)
             return
         try:
             accept: dict[str, Any] = {
@@ -331,50 +338,12 @@ async def _relay(receive: Receive, send: Send, upstream: ClientConnection) -> No
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _deny(scope: Scope, send: Send, error: BayError, request_id: str) -> None:
-    """Refuse a WebSocket: with the contract's error body where the server can send
-    one (the ASGI denial response), else with a close before the handshake (a 403)."""
-    if "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    response = error_response(error, request_id)
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": response.status_code,
-            "headers": response.raw_headers,
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": response.body})
-
-
 # -- the request's parts ------------------------------------------------------------
-
-
-def _header_items(scope: Scope) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return dict(_header_items(scope))
 
 
 def _target_of(scope: Scope) -> tuple[str, int]:
     params = scope["path_params"]
     return str(params["sandbox_id"]), int(params["port"])
-
-
-def _query_parts(scope: Scope) -> list[str]:
-    raw: bytes = scope.get("query_string", b"")
-    return [part for part in raw.decode("latin-1").split("&") if part]
-
-
-def _query_token(scope: Scope) -> str | None:
-    for part in _query_parts(scope):
-        name, _, value = part.partition("=")
-        if name == TOKEN_PARAMETER:
-            return value
-    return None
 
 
 def _upstream_path(scope: Scope) -> str:
@@ -383,7 +352,7 @@ def _upstream_path(scope: Scope) -> str:
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
     after_port = raw.split(b"/", 5)[5].partition(b"/")[2] if raw.count(b"/") >= 6 else b""
     query = "&".join(
-        part for part in _query_parts(scope) if part.partition("=")[0] != TOKEN_PARAMETER
+        part for part in query_parts(scope) if part.partition("=")[0] != TOKEN_PARAMETER
     )
     return "/" + after_port.decode("latin-1") + ("?" + query if query else "")
 

@@ -1,5 +1,6 @@
 """Handlers of a sandbox's background processes and terminals: start, list, get, output
-(plain or followed as events), input, signal, wait, screen, resize, kill.
+(plain or followed as events), input, signal, wait, screen, resize, kill; and a signed
+link for a terminal's WebSocket (served by `bay_mcp/web/terminal.py`).
 
 Each builds the service's request from its body or query (the rules are the request's)
 and answers the service's result as JSON."""
@@ -90,6 +91,13 @@ async def resize_terminal(call: Call) -> Result:
     body: models.TerminalResizeBody = call.body
     request = inputs.TerminalSize(rows=body.rows, cols=body.cols)
     return 200, dump(await call.bay.processes.resize(*_ids(call), request))
+
+
+async def terminal_link(call: Call) -> Result:
+    body: models.TerminalLinkBody = call.body
+    terminals = call.bay.terminals
+    link = await terminals.link(call.owner, call.params["sandbox_id"], body.process_id)
+    return 200, dump(link)
 
 
 async def kill_process(call: Call) -> Result:

@@ -80,5 +80,6 @@ class PtyScreen:
             cursor_visible=not cursor.hidden,
             title=str(self.screen.title or ""),
             rendered="\n".join(marked),
+            offset=self.fed,
             process=process,
         )

@@ -25,7 +25,7 @@ TOOLS = {
     "browser_evaluate", "browser_tabs", "expose_port", "list_ports", "unexpose_port",
     "snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot", "fork_sandbox",
     "process_start", "process_list", "process_output", "process_input", "process_signal",
-    "process_wait", "terminal_screen", "terminal_resize",
+    "process_wait", "terminal_screen", "terminal_resize", "terminal_link",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -282,6 +282,7 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("terminal_screen", {"sandbox_id": "s", "process_id": "p", "colors": True}),
         ("terminal_resize", {"sandbox_id": "s", "process_id": "p", "rows": 30, "cols": 100,
                              "width": 100}),
+        ("terminal_link", {"sandbox_id": "s", "process_id": "p", "ttl": 60}),
     ],
 )  # fmt: skip
 async def test_a_misspelt_argument_is_an_error_naming_it(

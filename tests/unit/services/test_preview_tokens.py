@@ -92,3 +92,35 @@ async def test_the_secret_is_made_once_and_shared_through_the_database(tmp_path:
 def test_no_token_is_signed_before_the_secret_is_read() -> None:
     with pytest.raises(InternalError, match="not started"):
         PreviewTokens(None, 60).sign("sandbox-a", 8000, "alice")
+
+
+def test_a_terminal_token_opens_its_terminal_only() -> None:
+    token, expires = tokens().sign_terminal("sandbox-a", "proc-0a1b2c3d", "alice")
+    grant = tokens(now=NOW + 3599).verify_terminal(token, "sandbox-a", "proc-0a1b2c3d")
+    assert (grant.sandbox_id, grant.process_id, grant.owner) == (
+        "sandbox-a", "proc-0a1b2c3d", "alice"
+    )  # fmt: skip
+    assert grant.expires_at == expires
+    with pytest.raises(Forbidden, match="terminal of process proc-0a1b2c3d"):
+        tokens().verify_terminal(token, "sandbox-a", "proc-ffffffff")
+    with pytest.raises(Forbidden, match="not a new shell"):
+        tokens().verify_terminal(token, "sandbox-a", None)
+    with pytest.raises(Forbidden, match="not a port"):
+        tokens().verify(token, "sandbox-a", 8000)
+    with pytest.raises(Unauthorized, match="expired.*terminal_link"):
+        tokens(now=NOW + 3600).verify_terminal(token, "sandbox-a", "proc-0a1b2c3d")
+
+
+def test_a_new_shell_token_opens_shells_not_a_process() -> None:
+    token, _ = tokens().sign_terminal("sandbox-a", None, "alice")
+    assert tokens().verify_terminal(token, "sandbox-a", None).process_id is None
+    with pytest.raises(Forbidden, match="opens a new shell of sandbox sandbox-a"):
+        tokens().verify_terminal(token, "sandbox-a", "proc-0a1b2c3d")
+    with pytest.raises(Forbidden):
+        tokens().verify_terminal(token, "sandbox-b", None)
+
+
+def test_a_port_token_opens_no_terminal() -> None:
+    token, _ = tokens().sign("sandbox-a", 8000, "alice")
+    with pytest.raises(Forbidden, match="opens port 8000 of sandbox sandbox-a, not a terminal"):
+        tokens().verify_terminal(token, "sandbox-a", None)
