@@ -78,6 +78,7 @@ class Runtime:
             log_bytes=settings.process_log_bytes,
             max_processes=settings.max_processes,
             max_ended=settings.max_ended_processes,
+            max_logs=settings.max_process_logs,
         )
 
     async def watched(self, run: Awaitable[Result]) -> Result:

@@ -163,7 +163,9 @@ class ProcessManager:
     async def _forget_oldest_ended(self) -> None:
         ended = [process for process in self._processes.values() if not process.running]
         for process in ended[: max(len(ended) - self.max_ended, 0)]:
-            del self._processes[process.id]
+            # A list and a start may both forget it at once: the second finds it gone.
+            if self._processes.pop(process.id, None) is None:
+                continue
             # Its log stays in the workspace until a start prunes it; output a background
             # child still writes is no longer followed.
             await process.close()
