@@ -1,22 +1,27 @@
-"""Processes and terminals over REST against real containers: output long-polled to
-the end, a Python REPL driven through a terminal's screen, a kill, and another owner
-refused."""
+"""Processes and terminals over REST and WebSocket against real containers: output
+long-polled to the end, a Python REPL driven through a terminal's screen, a kill, and
+another owner refused; a terminal typed in and resized over a WebSocket, a signed link
+opening a new shell, and the handshakes that must be refused."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.http.conftest import HttpBay, running_server
+from tests.integration.http.conftest import HttpBay, key_headers, running_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[HttpBay]:
-    with running_server(("alice", "bob")) as bay:
+    # Signed links expire fast here, so that one test sees a link expire.
+    with running_server(("alice", "bob"), BAY_PREVIEW_TOKEN_TTL_SECONDS="5") as bay:
         yield bay
 
 
@@ -68,5 +73,125 @@ def test_a_repl_is_driven_on_a_terminal_and_killed(server: HttpBay) -> None:
             killed = ok(alice.delete(path))
             assert (killed["state"], killed["signal"]) == ("killed", "SIGTERM")
             assert alice.get(f"{base}/proc-missing").status_code == 404
+        finally:
+            alice.delete(f"/v1/sandboxes/{sandbox}")
+
+
+# -- terminals over WebSocket ---------------------------------------------------------
+
+
+def ws_url(server: HttpBay, path: str) -> str:
+    return "ws://" + server.url.removeprefix("http://") + path
+
+
+def read_until(terminal: ClientConnection, needle: str, timeout: float = 30) -> str:
+    """The frames received until their text holds `needle`."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        try:
+            frame = terminal.recv(timeout=max(left, 0))
+        except TimeoutError:
+            raise AssertionError(f"{needle!r} never came; got {seen!r}") from None
+        seen += frame if isinstance(frame, str) else frame.decode()
+    return seen
+
+
+def refusal(url: str, **headers: str) -> tuple[int, str]:
+    """The status and body a WebSocket handshake is refused with."""
+    with pytest.raises(InvalidStatus) as refused, connect(url, additional_headers=headers):
+        pass
+    return refused.value.response.status_code, refused.value.response.body.decode()
+
+
+def link_refused(url: str) -> bool:
+    try:
+        with connect(url):
+            pass
+    except InvalidStatus:
+        return True
+    return False
+
+
+def test_a_terminal_is_typed_in_resized_and_closes_with_its_process(server: HttpBay) -> None:
+    with server.client("alice") as alice:
+        sandbox = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+        base = f"/v1/sandboxes/{sandbox}/processes"
+        try:
+            shell = ok(alice.post(base, json={"command": "bash", "pty": True}), 201)
+            url = ws_url(server, f"{base}/{shell['id']}/terminal")
+            with connect(url, additional_headers=key_headers(server, "alice")) as terminal:
+                terminal.send("echo hi\r")
+                read_until(terminal, "\rhi\r\n")
+                terminal.send(json.dumps({"type": "resize", "rows": 30, "cols": 100}))
+                terminal.send("stty size\r")
+                read_until(terminal, "\r30 100\r\n")
+                terminal.send("exit 3\r")
+                with pytest.raises(ConnectionClosedOK):
+                    read_until(terminal, "never printed")
+                assert terminal.close_code == 1000
+                assert terminal.close_reason == f"process {shell['id']} exited with code 3"
+        finally:
+            alice.delete(f"/v1/sandboxes/{sandbox}")
+
+
+def test_a_signed_link_opens_a_new_shell_that_ends_with_the_connection(
+    server: HttpBay,
+) -> None:
+    with server.client("alice") as alice:
+        sandbox = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+        try:
+            link = ok(alice.post(f"/v1/sandboxes/{sandbox}/terminal-link", json={}))
+            assert link["process_id"] is None
+            assert link["url"].startswith(ws_url(server, f"/v1/sandboxes/{sandbox}/terminal?"))
+            # No key: the link's token is enough.
+            with connect(link["url"] + "&rows=20&cols=90") as terminal:
+                terminal.send("echo $((6*7)) $COLUMNS\r")
+                read_until(terminal, "\r42 90\r\n")
+                [shell] = ok(alice.get(f"/v1/sandboxes/{sandbox}/processes"))["processes"]
+                assert (shell["name"], shell["state"], shell["pty"]) == (
+                    "terminal",
+                    "running",
+                    True,
+                )
+            # Closing the connection hangs the shell up, as closing a window does.
+            path = f"/v1/sandboxes/{sandbox}/processes/{shell['id']}"
+            ended = ok(alice.post(f"{path}/wait", json={"timeout": 30}))
+            assert (ended["state"], ended["signal"]) == ("killed", "SIGHUP"), ended
+        finally:
+            alice.delete(f"/v1/sandboxes/{sandbox}")
+
+
+def test_a_terminal_refuses_wrong_keys_other_owners_and_stale_links(server: HttpBay) -> None:
+    with server.client("alice") as alice, server.client("bob") as bob:
+        sandbox = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+        base = f"/v1/sandboxes/{sandbox}/processes"
+        try:
+            sleeper = ok(alice.post(base, json={"command": "sleep 300", "pty": True}), 201)
+            other = ok(alice.post(base, json={"command": "sleep 300", "pty": True}), 201)
+            url = ws_url(server, f"{base}/{sleeper['id']}/terminal")
+            status, body = refusal(url, Authorization="Bearer not-a-key")
+            assert status == 401, body
+            status, body = refusal(url, **key_headers(server, "bob"))
+            assert (status, json.loads(body)["error"]["code"]) == (404, "not_found")
+            assert bob.post(f"/v1/sandboxes/{sandbox}/terminal-link", json={}).status_code == 404
+            link = ok(alice.post(f"/v1/sandboxes/{sandbox}/terminal-link",
+                                 json={"process_id": sleeper["id"]}))["url"]  # fmt: skip
+            token = link.partition("?")[2]
+            # The link opens its own terminal, not another process's nor a new shell.
+            status, _ = refusal(ws_url(server, f"{base}/{other['id']}/terminal?{token}"))
+            assert status == 403
+            status, _ = refusal(ws_url(server, f"/v1/sandboxes/{sandbox}/terminal?{token}"))
+            assert status == 403
+            with connect(link) as terminal:
+                terminal.recv(timeout=30)  # the screen, painted on attach
+            # This module's links live 5 s (BAY_PREVIEW_TOKEN_TTL_SECONDS): then refused.
+            deadline = time.monotonic() + 30
+            while not link_refused(link):
+                assert time.monotonic() < deadline, "the link never expired"
+                time.sleep(0.5)
+            status, body = refusal(link)
+            assert (status, "expired" in body) == (401, True), body
         finally:
             alice.delete(f"/v1/sandboxes/{sandbox}")

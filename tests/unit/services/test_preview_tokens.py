@@ -107,7 +107,7 @@ def test_a_terminal_token_opens_its_terminal_only() -> None:
         tokens().verify_terminal(token, "sandbox-a", None)
     with pytest.raises(Forbidden, match="not a port"):
         tokens().verify(token, "sandbox-a", 8000)
-    with pytest.raises(Unauthorized, match="expired.*terminal_link"):
+    with pytest.raises(Unauthorized, match=r"expired.*terminal_link"):
         tokens(now=NOW + 3600).verify_terminal(token, "sandbox-a", "proc-0a1b2c3d")
 
 
