@@ -132,8 +132,12 @@ class ProcessService:
                 raise missing(sandbox_id, process_id) from exc
 
     async def _idle(self, owner: str, sandbox_id: str) -> bool:
-        """Whether the sandbox has no session (so no process); NotFound if not the owner's."""
-        return (await self._sandboxes.get(owner, sandbox_id)).status == "idle"
+        """Whether the sandbox has no session (so no process); NotFound if not the owner's.
+        An expired one is not idle: the gate then says it expired. One read, the one the
+        gate makes (not the sandbox's whole view, which asks the driver too)."""
+        sandbox, _, session = await self._sandboxes.catalogue.row_for_a_call(owner, sandbox_id)
+        expired = sandbox.expires_at is not None and sandbox.expires_at <= utcnow()
+        return session is None and not expired
 
     async def start(
         self, owner: str, sandbox_id: str, request: ProcessStart, progress: Progress = no_progress
