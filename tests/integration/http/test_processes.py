@@ -5,6 +5,7 @@ opening a new shell, and the handshakes that must be refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -12,10 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.http.conftest import HttpBay, key_headers, running_server
+from tests.integration.http.conftest import (
+    HttpBay,
+    key_headers,
+    mcp_http,
+    running_server,
+    text_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +203,29 @@ def test_a_terminal_refuses_wrong_keys_other_owners_and_stale_links(server: Http
             assert (status, "expired" in body) == (401, True), body
         finally:
             alice.delete(f"/v1/sandboxes/{sandbox}")
+
+
+async def test_an_agent_shares_its_terminal_with_a_person_over_mcp(server: HttpBay) -> None:
+    async with mcp_http(server, "alice") as client:
+        created = await client.call_tool("create_sandbox", {})
+        assert created.structured_content is not None
+        sandbox_id = created.structured_content["id"]
+        try:
+            started = await client.call_tool(
+                "process_start", {"sandbox_id": sandbox_id, "command": "python3 -i", "pty": True}
+            )
+            assert started.structured_content is not None, text_of(started)
+            ids = {"sandbox_id": sandbox_id, "process_id": started.structured_content["id"]}
+            shared = await client.call_tool("terminal_link", ids)
+            assert shared.structured_content is not None, text_of(shared)
+            async with aconnect(shared.structured_content["url"]) as terminal:
+                await terminal.send("print(6*7)\r")
+                seen = ""
+                while "\r\n42\r\n" not in seen:
+                    frame = await asyncio.wait_for(terminal.recv(), 30)
+                    seen += frame if isinstance(frame, str) else frame.decode()
+            # What the person typed is on the agent's screen too.
+            screen = await client.call_tool("terminal_screen", ids)
+            assert "42" in text_of(screen)
+        finally:
+            await client.call_tool("delete_sandbox", {"sandbox_id": sandbox_id})

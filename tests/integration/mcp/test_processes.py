@@ -140,6 +140,10 @@ async def test_a_stop_ends_every_process(client: Client) -> None:
         sleeper = await structured(
             client, "process_start", sandbox_id=sandbox_id, command="sleep 1000"
         )
+        # Over stdio there is no HTTP server for a person's terminal to attach through.
+        shared = await client.call_tool("terminal_link", {"sandbox_id": sandbox_id})
+        assert shared.is_error
+        assert "bay-mcp serve" in text_of(shared)
         await call(client, "stop_sandbox", sandbox_id=sandbox_id)
         listed = await structured(client, "process_list", sandbox_id=sandbox_id)
         assert listed["processes"] == []
