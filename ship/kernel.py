@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -19,21 +18,17 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
-from ship.output import CappedOutput, OutputListener
-from ship.protocol import KernelState, PngImage, PythonError, PythonExecResult, ResourceReport
+from ship.kernel_messages import Collector
+from ship.output import OutputListener
+from ship.protocol import KernelState, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
 
 log = logging.getLogger(__name__)
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # How long an interrupted kernel gets to come back to idle before it is restarted.
 _INTERRUPT_GRACE_S = 1.5
 _KERNEL_READY_TIMEOUT_S = 60.0
 _GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -56,44 +51,6 @@ class _ShipKernelManager(AsyncKernelManager):
     @property
     def kernel_spec(self) -> KernelSpec:
         return self._ship_spec
-
-
-class _Collector:
-    """Turns the iopub messages of one execution into a PythonExecResult's parts."""
-
-    def __init__(self, limit: int, listener: OutputListener | None = None) -> None:
-        self.output = CappedOutput(limit, listener)
-        self.images: list[PngImage] = []
-        self.error: PythonError | None = None
-        self.execution_count: int | None = None
-
-    def add(self, msg: dict[str, Any]) -> None:
-        kind = msg["msg_type"]
-        content = msg["content"]
-        if kind == "stream":
-            self.output.append(content.get("text", ""))
-        elif kind == "execute_input":
-            self.execution_count = content.get("execution_count")
-        elif kind in ("execute_result", "display_data"):
-            data = content.get("data", {})
-            png = data.get("image/png")
-            if isinstance(png, str):
-                if self.output.has_room(len(png)):
-                    self.output.consume(len(png))
-                    self.images.append(PngImage(png=png.replace("\n", "")))
-                else:
-                    self.output.drop(len(png))
-            elif "text/plain" in data:
-                text = data["text/plain"]
-                self.output.append(text if text.endswith("\n") else text + "\n")
-            if kind == "execute_result":
-                self.execution_count = content.get("execution_count", self.execution_count)
-        elif kind == "error":
-            self.error = PythonError(
-                ename=content.get("ename", "Error"),
-                evalue=content.get("evalue", ""),
-                traceback=[strip_ansi(line) for line in content.get("traceback", [])],
-            )
 
 
 class PythonKernel:
@@ -224,7 +181,7 @@ class PythonKernel:
             await asyncio.wait_for(self._lock.acquire(), timeout=timeout)
         except TimeoutError:
             return self._timeout_result(
-                _Collector(self._max_output_bytes),
+                Collector(self._max_output_bytes),
                 timeout,
                 started,
                 "the kernel was busy with an earlier execution for the whole timeout; "
@@ -249,7 +206,7 @@ class PythonKernel:
             await self._stop_locked()
             await self._start_locked()
             restarted = had_kernel
-        collector = _Collector(self._max_output_bytes, listener)
+        collector = Collector(self._max_output_bytes, listener)
         meter = ProcessMeter(self._cgroup, getattr(self._process(), "pid", None))
         msg_id: str = self._kc.execute(code, allow_stdin=False, stop_on_error=True)
         self._running_msg_id = msg_id
@@ -299,7 +256,7 @@ class PythonKernel:
         report = meter.finish(timed_out=False, killed_by=None)
         return self._result(collector, started, report, restarted=restarted, notice=notice)
 
-    async def _collect(self, msg_id: str, collector: _Collector, deadline: float) -> str:
+    async def _collect(self, msg_id: str, collector: Collector, deadline: float) -> str:
         """Read iopub until this execution is idle; return 'done', 'timeout' or 'died'."""
         loop = asyncio.get_running_loop()
         while True:
@@ -330,7 +287,7 @@ class PythonKernel:
             log.exception("interrupting the kernel failed")
             return False
         grace_deadline = asyncio.get_running_loop().time() + _INTERRUPT_GRACE_S
-        outcome = await self._collect(msg_id, _Collector(0), grace_deadline)
+        outcome = await self._collect(msg_id, Collector(0), grace_deadline)
         if outcome == "done":
             await self._drain_reply(msg_id)
         return outcome == "done"
@@ -350,7 +307,7 @@ class PythonKernel:
 
     def _result(
         self,
-        collector: _Collector,
+        collector: Collector,
         started: float,
         resources: ResourceReport | None,
         *,
@@ -371,7 +328,7 @@ class PythonKernel:
         )
 
     def _timeout_result(
-        self, collector: _Collector, timeout: float, started: float, detail: str
+        self, collector: Collector, timeout: float, started: float, detail: str
     ) -> PythonExecResult:
         collector.error = PythonError(
             ename="TimeoutError",

@@ -1,0 +1,54 @@
+"""What a kernel sends while it runs one execution (Jupyter's iopub messages: streams,
+displays, results, errors), gathered into a result's parts within the output budget."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ship.output import CappedOutput, OutputListener
+from ship.protocol import PngImage, PythonError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+class Collector:
+    """Turns the iopub messages of one execution into a PythonExecResult's parts."""
+
+    def __init__(self, limit: int, listener: OutputListener | None = None) -> None:
+        self.output = CappedOutput(limit, listener)
+        self.images: list[PngImage] = []
+        self.error: PythonError | None = None
+        self.execution_count: int | None = None
+
+    def add(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            self.output.append(content.get("text", ""))
+        elif kind == "execute_input":
+            self.execution_count = content.get("execution_count")
+        elif kind in ("execute_result", "display_data"):
+            data = content.get("data", {})
+            png = data.get("image/png")
+            if isinstance(png, str):
+                if self.output.has_room(len(png)):
+                    self.output.consume(len(png))
+                    self.images.append(PngImage(png=png.replace("\n", "")))
+                else:
+                    self.output.drop(len(png))
+            elif "text/plain" in data:
+                text = data["text/plain"]
+                self.output.append(text if text.endswith("\n") else text + "\n")
+            if kind == "execute_result":
+                self.execution_count = content.get("execution_count", self.execution_count)
+        elif kind == "error":
+            self.error = PythonError(
+                ename=content.get("ename", "Error"),
+                evalue=content.get("evalue", ""),
+                traceback=[strip_ansi(line) for line in content.get("traceback", [])],
+            )
