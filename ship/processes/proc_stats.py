@@ -97,6 +97,24 @@ def group_usage(members: list[int], listening: dict[int, int]) -> GroupUsage:
     return usage
 
 
+def group_carries(group: int, marker: bytes) -> bool:
+    """Whether a process of process group `group` has `marker` (`NAME=value`) in its
+    environment (blocking: a scan of /proc)."""
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # [2] is the process group (stat's field 5).
+            if int(stat_fields(entry.name)[2]) != group:
+                continue
+            environment = (entry / "environ").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if marker in environment.split(b"\0"):
+            return True
+    return False
+
+
 def usage_by_session(leaders: list[int]) -> dict[int, GroupUsage]:
     """Each leader's session's usage, from one scan of /proc (blocking)."""
     if not leaders:

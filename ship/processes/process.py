@@ -27,7 +27,7 @@ from pathlib import Path
 from ship.errors import ValidationFailed
 from ship.processes.keys import key_bytes
 from ship.processes.output import OutputRing, ProcessLog, complete_utf8
-from ship.processes.proc_stats import GroupUsage
+from ship.processes.proc_stats import GroupUsage, group_carries
 from ship.processes.pty_screen import PtyScreen, set_window_size
 from ship.protocol import (
     KeyName,
@@ -446,9 +446,12 @@ class Process:
         return len(data)
 
     async def signal(self, name: SignalName) -> bool:
-        """Send SIG`name` to the process group; False when it had already ended.
-        SIGKILL also reaches members that left the group (a scan of /proc)."""
-        if not self.running:
+        """Send SIG`name` to the process group; False when nothing of it runs any more.
+        The group outlives a leader that left jobs behind (`server &`, a fork bomb):
+        they are still signalled while one of them carries this run's marker (a group
+        id given out again is not ours). SIGKILL also reaches members that left the
+        group (a scan of /proc)."""
+        if not self.running and not await asyncio.to_thread(self._group_lives_on):
             return False
         number = signals.Signals[f"SIG{name}"]
         self._sent.add(number)
@@ -460,6 +463,9 @@ class Process:
         except ProcessLookupError:
             return False  # the group is gone; its end is being recorded
         return True
+
+    def _group_lives_on(self) -> bool:
+        return group_carries(self.pid, f"{RUN_MARKER}={self.run_id}".encode())
 
     async def wait(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

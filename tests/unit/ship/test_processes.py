@@ -201,6 +201,20 @@ async def test_a_signal_reaches_the_whole_group(client: httpx.AsyncClient) -> No
     await until(lambda: sleeps(marker) == 0, "a member outlived the signal")
 
 
+async def test_a_signal_reaches_jobs_an_ended_leader_left_behind(
+    client: httpx.AsyncClient,
+) -> None:
+    """`server &` (or a fork bomb) ends its leader at once; its jobs are still its."""
+    marker = f"{2000 + uuid.uuid4().int % 1000}.{os.getpid()}"
+    started = await start(client, f"sleep {marker} & sleep {marker} &")
+    assert (await wait(client, started["id"]))["state"] == "exited"
+    await until(lambda: sleeps(marker) == 2, "the sleeps never started")
+    sent = await signal(client, started["id"], "TERM")
+    assert (sent["sent"], sent["process"]["state"]) == (True, "exited")
+    await until(lambda: sleeps(marker) == 0, "a job outlived the signal")
+    assert (await signal(client, started["id"], "TERM"))["sent"] is False
+
+
 async def test_stdin_takes_text_keys_and_end_of_input(client: httpx.AsyncClient) -> None:
     started = await start(client, "read name; echo hello $name; cat")
     written = await send(client, started["id"], text="ship", keys=["Enter"])
