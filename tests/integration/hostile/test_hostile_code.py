@@ -718,10 +718,11 @@ SHIP_LOG_BYTES = 64 * 1024**2
 # and its allocator keeps some of what it freed: measured +7 to +9 MiB. Half the log's
 # cap: holding the log, or a tenth of the output, crosses it.
 MAX_SHIP_GROWTH_MIB = 32
-# Bay frees its answers from Ship only at a cyclic collection (an httpx response is in a
-# reference cycle with its stream), so its peak rises ~6 MiB per 1 MiB read between two:
-# measured +10 to +33 MiB here. Bay passes 200 MiB or more of the output on: keeping it,
-# or the log's worth, crosses 64 MiB (test_huge_outputs_do_not_grow_bay's bound too).
+# Bay's memory rises ~6 MiB per 1 MiB read and falls back only every ten reads or so
+# (likely cause: an httpx response is in a reference cycle with its stream, so the
+# cyclic collector, not the refcount, frees Bay's answers from Ship): +10 to +33 MiB
+# here. Bay passes 200 MiB or more of the output on: keeping it, or the log's worth,
+# crosses 64 MiB (test_huge_outputs_do_not_grow_bay's bound too).
 MAX_BAY_GROWTH_MIB = 64
 
 
