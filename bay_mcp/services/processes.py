@@ -306,7 +306,8 @@ class ProcessService:
     async def signal(
         self, owner: str, sandbox_id: str, process_id: str, request: SignalSend
     ) -> protocol.ProcessSignalResult:
-        """Send a signal to the process's group; `sent` is false when it had already ended."""
+        """Send a signal to the process's group; `sent` is false when nothing of it ran any
+        more."""
         await self._not_idle(owner, sandbox_id, process_id)
         async with self._runtime(owner, sandbox_id, process_id) as endpoint:
             return await self._ship.process_signal(endpoint, process_id, request.bare)
@@ -326,15 +327,24 @@ class ProcessService:
                 return _view(info)
 
     async def kill(self, owner: str, sandbox_id: str, process_id: str) -> ProcessView:
-        """End the process: SIGTERM, then SIGKILL if it still runs after KILL_GRACE_S."""
+        """End the process and all it started: SIGTERM, then SIGKILL to whatever of its
+        group still runs after KILL_GRACE_S (the leader, or jobs it left behind when it
+        exited: `server &`, a fork bomb)."""
         await self._not_idle(owner, sandbox_id, process_id)
         async with self._runtime(owner, sandbox_id, process_id) as endpoint:
             sent = await self._ship.process_signal(endpoint, process_id, "TERM")
-            if sent.process.state != "running":
+            if not sent.sent:  # nothing of it ran any more
                 return _view(sent.process)
+            deadline = time.monotonic() + KILL_GRACE_S
             info = await self._ship.process_wait(endpoint, process_id, KILL_GRACE_S)
-            if info.state == "running":
-                await self._ship.process_signal(endpoint, process_id, "KILL")
+            # The leader ended within the grace: what it left behind gets the rest of it
+            # (a CONT reaches the group harmlessly, and says whether any of it is left).
+            while time.monotonic() < deadline:
+                if not (await self._ship.process_signal(endpoint, process_id, "CONT")).sent:
+                    return _view(info)
+                await asyncio.sleep(LISTEN_POLL_S)
+            killed = await self._ship.process_signal(endpoint, process_id, "KILL")
+            if killed.sent:
                 info = await self._ship.process_wait(endpoint, process_id, KILL_GRACE_S)
         return _view(info)
 

@@ -671,12 +671,6 @@ def test_a_fork_bomb_as_a_process(bay_server: HttpBay, mallory: tuple[httpx.Clie
     assert "recovered" in after["output"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bay's kill (DELETE, ProcessService.kill) sends SIGTERM and, the leader having "
-    "exited, returns at once: no SIGKILL after the grace for what the leader left behind. "
-    "A fork bomb at the pids limit outlives it too (bash blocks SIGTERM around a fork)",
-)
 def test_a_kill_ends_what_an_exited_leader_left_behind(
     bay_server: HttpBay, mallory: tuple[httpx.Client, str]
 ) -> None:
