@@ -39,6 +39,7 @@ from bay_mcp.limits import (
     MAX_CARGO_SIZE_MB,
     MB,
 )
+from ship.protocol import Language
 
 Capability = Literal["python", "shell", "filesystem", "browser"]
 GcTask = Literal["idle_sessions", "expired_sandboxes", "orphan_containers", "orphan_cargos"]
@@ -55,6 +56,8 @@ def _every_gc_task() -> list[GcTaskName]:
 # What a profile offers when it does not say: the browser is only in the browser image.
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 BROWSER_PROFILE = "browser-python"
+# The languages run_code runs when a profile does not say: the default image's kernels.
+DEFAULT_LANGUAGES: tuple[Language, ...] = ("python", "typescript", "javascript")
 
 
 class Profile(BaseModel):
@@ -71,6 +74,12 @@ class Profile(BaseModel):
     capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
     idle_timeout_seconds: int = Field(600, ge=1)
     description: str = ""
+    languages: list[Language] = Field(
+        default_factory=lambda: list(DEFAULT_LANGUAGES),
+        description="the languages run_code runs in the profile's sandboxes (with the python "
+        "capability): those whose kernels the image has; a run in another is refused, "
+        "naming a profile that has it",
+    )
     # Hardening a profile may relax only with a reason: a writable root filesystem
     # (e.g. for apt-get), or another OCI runtime such as gVisor's "runsc".
     read_only_root: bool = True

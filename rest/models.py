@@ -28,7 +28,7 @@ from bay_mcp.services.views import (
     SandboxSummary,
 )
 from bay_mcp.settings import GcTaskName
-from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, ResourceReport
+from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, Language, ResourceReport
 
 
 class Strict(BaseModel):
@@ -63,6 +63,14 @@ class ExecAnnotation(Strict):
 
 
 class PythonExecBody(ExecAnnotation):
+    code: runs.Code
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
+
+
+class CodeExecBody(ExecAnnotation):
+    language: Language = Field(
+        "python", description="python, typescript, javascript or r (the profile's languages)"
+    )
     code: runs.Code
     timeout: runs.Timeout = DEFAULT_TIMEOUT_S
 
@@ -335,6 +343,10 @@ class PythonExecResponse(BaseModel):
     files_changed: FilesChanged | None = Field(
         None, description="files under /workspace the run created, changed or deleted"
     )
+
+
+class CodeExecResponse(PythonExecResponse):
+    language: Language
 
 
 class ShellExecResponse(BaseModel):

@@ -55,7 +55,7 @@ from rest.handlers.processes import (
     wait_process,
 )
 from rest.handlers.profiles import list_profiles
-from rest.handlers.runs import python_exec, shell_exec
+from rest.handlers.runs import code_exec, python_exec, shell_exec
 from rest.handlers.sandboxes import (
     create_sandbox,
     delete_sandbox,
@@ -101,6 +101,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/python/exec", python_exec,
              "Run Python in the kernel (Accept: text/event-stream: live output)",
              response=models.PythonExecResponse, body=models.PythonExecBody,
+             errors=RUNTIME_ERRORS),
+    Endpoint("POST", SANDBOX + "/code/exec", code_exec,
+             "Run code in a language's kernel: python, typescript, javascript or r "
+             "(Accept: text/event-stream: live output)",
+             response=models.CodeExecResponse, body=models.CodeExecBody,
              errors=RUNTIME_ERRORS),
     Endpoint("POST", SANDBOX + "/shell/exec", shell_exec,
              "Run a shell command (Accept: text/event-stream: live output)",

@@ -43,6 +43,7 @@ async def meta(runtime: Runtime, request: Request) -> Response:
             api_version=API_VERSION,
             workspace=protocol.WorkspaceInfo(mount_path=protocol.WORKSPACE_MOUNT),
             capabilities=runtime.offered,
+            languages=list(runtime.languages),
         ),
     )
 
@@ -65,6 +66,26 @@ async def python_exec(runtime: Runtime, request: Request) -> Response:
 async def python_interrupt(runtime: Runtime, request: Request) -> Response:
     interrupted = await runtime.kernel.interrupt()
     return reply(protocol.PYTHON_INTERRUPT, protocol.InterruptResult(interrupted=interrupted))
+
+
+async def code_exec(runtime: Runtime, request: Request) -> Response:
+    """Code in any language this image has, in that language's kernel."""
+    route = protocol.CODE_EXEC
+    body = await parse_body(request, route)
+    kernel = runtime.kernel_for(body.language)
+
+    def run(listener: OutputListener | None) -> Awaitable[protocol.PythonExecResult]:
+        return runtime.watched(kernel.execute(body.code, body.timeout, listener))
+
+    if wants_stream(route, request):
+        return streamed(run)
+    return reply(route, await run(None))
+
+
+async def code_interrupt(runtime: Runtime, request: Request) -> Response:
+    body = await parse_body(request, protocol.CODE_INTERRUPT)
+    interrupted = await runtime.kernel_for(body.language).interrupt()
+    return reply(protocol.CODE_INTERRUPT, protocol.InterruptResult(interrupted=interrupted))
 
 
 async def shell_exec(runtime: Runtime, request: Request) -> Response:
@@ -286,6 +307,8 @@ HANDLERS: dict[protocol.ShipRoute[Any, Any], Handler] = {
     protocol.META: meta,
     protocol.PYTHON_EXEC: python_exec,
     protocol.PYTHON_INTERRUPT: python_interrupt,
+    protocol.CODE_EXEC: code_exec,
+    protocol.CODE_INTERRUPT: code_interrupt,
     protocol.SHELL_EXEC: shell_exec,
     protocol.SHELL_CANCEL: shell_cancel,
     protocol.BROWSER_EXEC: browser_exec,

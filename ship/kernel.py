@@ -1,4 +1,5 @@
-"""One persistent IPython kernel per container, driven through jupyter_client.
+"""A persistent Jupyter kernel (one per language and container: `ship/languages.py`
+says how each starts), driven through jupyter_client.
 
 Executions are serialised by a lock; every message is matched to its request by
 the `msg_id` of its parent, so output of an earlier (timed-out) run never leaks
@@ -19,6 +20,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from ship.kernel_messages import Collector
+from ship.languages import KernelLaunch
 from ship.output import OutputListener
 from ship.protocol import KernelState, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 # How long an interrupted kernel gets to come back to idle before it is restarted.
 _INTERRUPT_GRACE_S = 1.5
 _KERNEL_READY_TIMEOUT_S = 60.0
-_GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -53,26 +54,27 @@ class _ShipKernelManager(AsyncKernelManager):
         return self._ship_spec
 
 
-class PythonKernel:
-    """The container's one kernel. Start with `start()`, stop with `shutdown()`."""
+class Kernel:
+    """One language's kernel. Start with `start()` (or a first `execute`), stop with
+    `shutdown()`."""
 
     def __init__(
         self,
+        launch: KernelLaunch,
         *,
-        python: str,
         cwd: Path,
         env: dict[str, str],
         max_output_bytes: int,
         cgroup: Cgroup,
     ):
-        self._python = python
+        self.launch = launch
         self._cwd = cwd
         self._env = {
             **env,
-            # One byte more than Ship keeps, so that a cut in the kernel is always seen.
+            # One byte more than Ship keeps, so that a cut in the kernel is always seen
+            # (the Python kernel's guard reads it).
             "SHIP_KERNEL_OUTPUT_LIMIT": str(max_output_bytes + 1),
-            # Figures come back as PNG through the inline backend: no display server.
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            **launch.env,
         }
         self._max_output_bytes = max_output_bytes
         self._lock = asyncio.Lock()
@@ -101,17 +103,10 @@ class PythonKernel:
 
     async def _start_locked(self) -> None:
         spec = KernelSpec(
-            argv=[
-                self._python,
-                "-m",
-                "ipykernel_launcher",
-                "-f",
-                "{connection_file}",
-                f"--IPKernelApp.exec_files={_GUARD_FILE}",
-                "--HistoryManager.enabled=False",
-            ],
-            display_name="ship",
-            language="python",
+            argv=self.launch.argv,
+            display_name=self.launch.title,
+            language=self.launch.name,
+            interrupt_mode=self.launch.interrupt_mode,
         )
         km = _ShipKernelManager(
             spec, connection_file=str(self._runtime_dir / "kernel.json"), transport="ipc"
@@ -129,7 +124,7 @@ class PythonKernel:
             await asyncio.shield(self._stop_locked())
             raise
         self._ready.set()
-        log.info("python kernel ready")
+        log.info("%s kernel ready", self.launch.name)
 
     async def _stop_locked(self) -> None:
         kc, km = self._kc, self._km
@@ -219,8 +214,8 @@ class PythonKernel:
         finally:
             self._running_msg_id = None
         notice = (
-            "the Python kernel had died and was restarted: variables and imports "
-            "from earlier calls are gone"
+            f"the {self.launch.title} kernel had died and was restarted: variables and "
+            "imports from earlier calls are gone"
             if restarted
             else None
         )
@@ -229,7 +224,7 @@ class PythonKernel:
             how = report.kill_summary() or "exited during this execution"
             collector.error = PythonError(
                 ename="KernelDied",
-                evalue=f"the Python kernel {how}; its state is lost "
+                evalue=f"the {self.launch.title} kernel {how}; its state is lost "
                 "and a fresh kernel starts with the next call",
                 traceback=[],
             )

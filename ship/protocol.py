@@ -99,6 +99,10 @@ class Meta(Model):
     api_version: str
     workspace: WorkspaceInfo
     capabilities: dict[str, CapabilityInfo]
+    languages: list[str] = Field(
+        default_factory=lambda: ["python"],
+        description="the languages whose kernels this image has (POST /code/exec)",
+    )
 
 
 # -- what a run cost ---------------------------------------------------------------------
@@ -203,6 +207,22 @@ class ErrorEvent(Model):
 class PythonExecRequest(Model):
     code: str
     timeout: float = Field(30.0, gt=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
+
+
+# The languages a run may be in. TypeScript and JavaScript share one Deno kernel (a
+# JavaScript run is a TypeScript kernel's run); Python and R have one kernel each.
+Language = Literal["python", "typescript", "javascript", "r"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+
+class CodeExecRequest(Model):
+    language: Language = "python"
+    code: str
+    timeout: float = Field(30.0, gt=0, le=SHIP_RUN_TIMEOUT_CEILING_S)
+
+
+class CodeInterruptRequest(Model):
+    language: Language = "python"
 
 
 class PythonError(Model):
@@ -657,7 +677,10 @@ class ProcessSignalRequest(Model):
 
 
 class ProcessSignalResult(Model):
-    sent: bool = Field(description="false when it had already ended")
+    sent: bool = Field(
+        description="false when nothing of it ran any more (its leader, or jobs the "
+        "leader left in its process group)"
+    )
     process: ProcessInfo
 
 
@@ -730,6 +753,12 @@ PYTHON_EXEC: ShipRoute[PythonExecRequest, PythonExecResult] = ShipRoute(
 PYTHON_INTERRUPT: ShipRoute[None, InterruptResult] = ShipRoute(
     "POST", "/python/interrupt", None, InterruptResult
 )
+CODE_EXEC: ShipRoute[CodeExecRequest, PythonExecResult] = ShipRoute(
+    "POST", "/code/exec", CodeExecRequest, PythonExecResult, streaming=True
+)
+CODE_INTERRUPT: ShipRoute[CodeInterruptRequest, InterruptResult] = ShipRoute(
+    "POST", "/code/interrupt", CodeInterruptRequest, InterruptResult
+)
 SHELL_EXEC: ShipRoute[ShellExecRequest, ShellExecResult] = ShipRoute(
     "POST", "/shell/exec", ShellExecRequest, ShellExecResult, streaming=True
 )
@@ -784,6 +813,8 @@ ROUTES: tuple[ShipRoute[Any, Any], ...] = (
     META,
     PYTHON_EXEC,
     PYTHON_INTERRUPT,
+    CODE_EXEC,
+    CODE_INTERRUPT,
     SHELL_EXEC,
     SHELL_CANCEL,
     BROWSER_EXEC,

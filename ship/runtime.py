@@ -1,5 +1,6 @@
-"""What Ship's handlers work with: kernel, browser, workspace, quota, running shells and
-background processes.
+"""What Ship's handlers work with: kernels (one per language, the others than Python's
+started on first use), browser, workspace, quota, running shells and background
+processes.
 
 Also the workspace's watch for changed files and the user's environment. Built once per
 app; its lifetime is the app's lifespan.
@@ -17,9 +18,11 @@ from typing import TypeVar
 
 from ship import changes, protocol
 from ship.browser import Browser, browser_available
-from ship.kernel import PythonKernel
+from ship.errors import CapabilityMissing
+from ship.kernel import Kernel
+from ship.languages import available, launch_of
 from ship.processes import ProcessManager
-from ship.protocol import CapabilityInfo
+from ship.protocol import CapabilityInfo, Language
 from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
 from ship.settings import ShipSettings
@@ -39,7 +42,8 @@ Result = TypeVar("Result", protocol.PythonExecResult, protocol.ShellExecResult)
 
 
 def capabilities(with_browser: bool) -> dict[str, CapabilityInfo]:
-    """What this Ship offers: the browser only where the image carries it."""
+    """What this Ship offers: the browser only where the image carries it (the languages
+    it runs code in are Meta's `languages`)."""
     if not with_browser:
         return dict(BASE_CAPABILITIES)
     return {**BASE_CAPABILITIES, "browser": BROWSER_CAPABILITY}
@@ -61,13 +65,9 @@ class Runtime:
         self.quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
         self.workspace = settings.workspace
         self.cgroup = Cgroup.detect()
-        self.kernel = PythonKernel(
-            python=settings.kernel_python,
-            cwd=self.workspace,
-            env=self.user_env,
-            max_output_bytes=settings.max_output_bytes,
-            cgroup=self.cgroup,
-        )
+        self.languages = available(self.user_env.get("PATH"))
+        self.kernels: dict[str, Kernel] = {}  # by kernel: TypeScript and JavaScript share one
+        self.kernel = self.kernel_for("python")
         self.offered = capabilities(browser_available())
         self.watch = _workspace_watch(self.workspace)
         self.browser = Browser(self.workspace, settings.browser_idle_seconds)
@@ -80,6 +80,28 @@ class Runtime:
             max_ended=settings.max_ended_processes,
             max_logs=settings.max_process_logs,
         )
+
+    def kernel_for(self, language: Language) -> Kernel:
+        """The kernel that runs `language` (made on first use, started by its first run).
+        CapabilityMissing when the image has none."""
+        if language not in self.languages:
+            raise CapabilityMissing(
+                f"this sandbox's image has no {language} kernel; it runs "
+                f"{', '.join(self.languages)}: use a profile whose image has {language}",
+                {"capability": language, "available": list(self.languages)},
+            )
+        launch = launch_of(language, self.settings.kernel_python)
+        kernel = self.kernels.get(launch.name)
+        if kernel is None:
+            kernel = Kernel(
+                launch,
+                cwd=self.workspace,
+                env=self.user_env,
+                max_output_bytes=self.settings.max_output_bytes,
+                cgroup=self.cgroup,
+            )
+            self.kernels[launch.name] = kernel
+        return kernel
 
     async def watched(self, run: Awaitable[Result]) -> Result:
         """`run`'s result with the files it created, changed or deleted."""
@@ -104,7 +126,8 @@ class Runtime:
             elif starting.exception() is not None:
                 log.error("the kernel failed to start: %s", starting.exception())
             await self.processes.shutdown()
-            await self.kernel.shutdown()
+            for kernel in self.kernels.values():
+                await kernel.shutdown()
             await self.browser.close()
             if self.watch is not None:
                 self.watch.close()

@@ -220,6 +220,10 @@ SHIP_NOTES: dict[str, str] = {
     "capabilities and their operations: Bay's handshake at each session's start",
     "POST /python/exec": "runs code in the persistent kernel; images are PNGs in base64",
     "POST /python/interrupt": "interrupts the running exec",
+    "POST /code/exec": "code in `language`'s kernel (started on first use; TypeScript and "
+    "JavaScript share Deno's); the answer is a Python exec's; `capability_not_supported` "
+    "for a language the image lacks (`/meta`'s `languages`)",
+    "POST /code/interrupt": "interrupts `language`'s running exec",
     "POST /shell/exec": "`bash -lc` in `cwd`; `exit_code` is null on timeout; stdout and "
     "stderr in order; `exec_id` names the run for `/shell/cancel`",
     "POST /shell/cancel": "kills the run named `exec_id` and every process it started",

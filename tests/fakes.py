@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 
 from bay_mcp.adapters.ship_client import (
     Download,
-    NeverReached,
     OutputSink,
     ShipClient,
     ShipEndpoint,
     reaching,
 )
+from bay_mcp.adapters.ship_errors import NeverReached
 from bay_mcp.drivers import ContainerInfo, ContainerSpec, DriverError, VolumeCopy
 from bay_mcp.errors import (
     FileNotFound,
@@ -190,6 +190,7 @@ class FakeShip(ShipClient):
         self.block_python: asyncio.Event | None = None
         self.python_started = asyncio.Event()
         self.interrupts = 0
+        self.languages: list[str] = []  # of the code runs, in order
         self.shell_cancels: list[str] = []
         self.calls: list[str] = []
         # Processes per endpoint, in start order; a started one prints `$ command\n`.
@@ -242,6 +243,21 @@ class FakeShip(ShipClient):
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:
         self.interrupts += 1
         return True
+
+    async def code_exec(
+        self,
+        endpoint: ShipEndpoint,
+        language: protocol.Language,
+        code: str,
+        timeout: float,
+        on_output: OutputSink | None = None,
+    ) -> protocol.PythonExecResult:
+        """Every language's kernel answers as the fake Python one, the language noted."""
+        self.languages.append(language)
+        return await self.python_exec(endpoint, code, timeout, on_output)
+
+    async def code_interrupt(self, endpoint: ShipEndpoint, language: protocol.Language) -> bool:
+        return await self.python_interrupt(endpoint)
 
     async def shell_exec(
         self,

@@ -17,21 +17,18 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from bay_mcp.adapters.ship_errors import (
+    NeverReached,
+    error_from,
+    parse,
+    refused,
+    unreachable,
+)
 from bay_mcp.errors import (
-    BayError,
-    CapabilityNotSupported,
-    FileNotFound,
-    InvalidPath,
-    NotFound,
-    QuotaExceeded,
-    ResourceExhausted,
-    SessionNotReady,
     ShipError,
     Timeout,
-    ValidationFailed,
 )
 from ship import protocol
-from ship.protocol import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +42,6 @@ Answer = TypeVar("Answer", bound=protocol.Model)
 Body = TypeVar("Body")
 
 
-def _runtime_fault(message: str, details: dict[str, Any]) -> BayError:
-    """A code that means Bay and Ship disagree (token, endpoint) or Ship broke."""
-    return ShipError(f"the runtime failed: {message}", details)
-
-
-# Every code Ship can send, and the Bay error it becomes (a unit test walks them all).
-SHIP_ERRORS: dict[ErrorCode, type[BayError] | None] = {
-    "validation_error": ValidationFailed,
-    "invalid_path": InvalidPath,
-    "file_not_found": FileNotFound,
-    "quota_exceeded": QuotaExceeded,
-    "resource_exhausted": ResourceExhausted,
-    "capability_not_supported": CapabilityNotSupported,
-    "process_not_found": NotFound,
-    "unauthorized": None,
-    "not_found": None,
-    "method_not_allowed": None,
-    "internal_error": None,
-}
-
-
 @dataclass(frozen=True)
 class ShipEndpoint:
     url: str
@@ -77,29 +53,6 @@ class ShipEndpoint:
     # container, starts a new one if it is gone, and the request is sent once more.
     recover: Callable[[], Awaitable[ShipEndpoint]] | None = field(
         default=None, compare=False, repr=False
-    )
-
-
-class NeverReached(Exception):
-    """The request did not reach the session's Ship: safe to send again. `error` is
-    what the caller gets when it cannot be."""
-
-    def __init__(self, error: BayError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def _refused() -> BayError:
-    return _runtime_fault(
-        "it refused this session's token (its container was replaced, or it is not "
-        "the sandbox's runtime)",
-        {"ship_code": "unauthorized"},
-    )
-
-
-def _unreachable(reason: str) -> SessionNotReady:
-    return SessionNotReady(
-        f"the runtime is not reachable ({reason}); retry shortly", {"retry_after_ms": 1000}
     )
 
 
@@ -127,26 +80,6 @@ async def reaching(endpoint: ShipEndpoint, send: Callable[[ShipEndpoint], Awaita
 class Download:
     size: int | None
     chunks: AsyncIterator[bytes]
-
-
-def error_from(status: int, body: bytes) -> BayError:
-    """The Bay error for one of Ship's error answers."""
-    try:
-        info = protocol.ErrorBody.model_validate_json(body).error
-    except ValidationError:
-        return ShipError(f"the runtime answered HTTP {status} with no error body")
-    error_type = SHIP_ERRORS[info.code]
-    details = {**info.details, "ship_code": info.code}
-    if error_type is None:
-        return _runtime_fault(info.message, details)
-    return error_type(info.message, info.details)
-
-
-def parse(model: type[Answer], body: bytes, what: str) -> Answer:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise ShipError(f"the runtime answered {what} with an unexpected shape") from exc
 
 
 class ShipClient:
@@ -207,17 +140,17 @@ class ShipClient:
             response = await self._http.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # No connection, so no byte of the request was sent (a streamed body included).
-            raise NeverReached(_unreachable(type(exc).__name__)) from exc
+            raise NeverReached(unreachable(type(exc).__name__)) from exc
         except httpx.TimeoutException as exc:
             limit = timeout if isinstance(timeout, float | int) else timeout.read
             raise Timeout(f"the runtime did not answer {path} within {limit:g} s") from exc
         except httpx.TransportError as exc:
-            raise _unreachable(type(exc).__name__) from exc
+            raise unreachable(type(exc).__name__) from exc
         if response.status_code == 401:
             # Ship checks the token before anything else: this is not our session's Ship
             # (its container is gone and another took its address), or it is restarting.
             await response.aclose()
-            raise NeverReached(_refused())
+            raise NeverReached(refused())
         return response
 
     async def healthy(self, endpoint: ShipEndpoint) -> bool:
@@ -253,6 +186,27 @@ class ShipClient:
         if on_output is not None:
             return await self._streamed(route, endpoint, request, timeout, on_output)
         return await self._call(route, endpoint, request, timeout=timeout + _EXEC_SLACK_S)
+
+    async def code_exec(
+        self,
+        endpoint: ShipEndpoint,
+        language: protocol.Language,
+        code: str,
+        timeout: float,
+        on_output: OutputSink | None = None,
+    ) -> protocol.PythonExecResult:
+        """Code in `language`'s kernel (started by its first run); CapabilityNotSupported
+        when the image has none."""
+        route = protocol.CODE_EXEC
+        request = protocol.CodeExecRequest(language=language, code=code, timeout=timeout)
+        if on_output is not None:
+            return await self._streamed(route, endpoint, request, timeout, on_output)
+        return await self._call(route, endpoint, request, timeout=timeout + _EXEC_SLACK_S)
+
+    async def code_interrupt(self, endpoint: ShipEndpoint, language: protocol.Language) -> bool:
+        request = protocol.CodeInterruptRequest(language=language)
+        answer = await self._call(protocol.CODE_INTERRUPT, endpoint, request, timeout=10.0)
+        return answer.interrupted
 
     async def browser(
         self, endpoint: ShipEndpoint, request: protocol.BrowserRequest
@@ -323,7 +277,7 @@ class ShipClient:
         except httpx.TimeoutException as exc:
             raise Timeout(f"the runtime did not answer {path} within {timeout:g} s") from exc
         except httpx.TransportError as exc:
-            raise _unreachable(type(exc).__name__) from exc
+            raise unreachable(type(exc).__name__) from exc
         finally:
             await response.aclose()
         raise ShipError(f"the runtime's stream for {path} ended without a result")

@@ -1,4 +1,5 @@
-"""The run tools: Python in the sandbox's kernel and commands in its shell.
+"""The run tools: Python in the sandbox's kernel, code in any of its languages' kernels,
+and commands in its shell.
 
 Each builds the service's run request from its arguments (the request holds the rules:
 limits, NUL bytes, the working directory; the schema below is built from them), runs it
@@ -21,7 +22,7 @@ from bay_mcp.mcp.plumbing import Tool, call, caller, tool_errors
 from bay_mcp.mcp.progress import live_output, progress_for, with_heartbeat
 from bay_mcp.mcp.results import file_links, python_content, shell_content
 from bay_mcp.services import runs
-from ship.protocol import FilesChanged, PythonError, ResourceReport
+from ship.protocol import FilesChanged, Language, PythonError, ResourceReport
 
 Description = Annotated[runs.Description, Field(description=DESCRIBE_RUN)]
 Tags = Annotated[runs.Tags, Field(description=TAG_RUN)]
@@ -36,6 +37,10 @@ class PythonExecOutput(BaseModel):
     execution_time_ms: int
     resources: ResourceReport | None = None
     files_changed: FilesChanged | None = None
+
+
+class CodeExecOutput(PythonExecOutput):
+    language: Language
 
 
 class ShellExecOutput(BaseModel):
@@ -54,10 +59,17 @@ async def _run(
 ) -> runs.PythonRunResult: ...
 @overload
 async def _run(
+    ctx: Context[Any, Any], sandbox_id: str, request: runs.CodeRun, doing: str
+) -> runs.CodeRunResult: ...
+@overload
+async def _run(
     ctx: Context[Any, Any], sandbox_id: str, request: runs.ShellRun, doing: str
 ) -> runs.ShellRunResult: ...
 async def _run(
-    ctx: Context[Any, Any], sandbox_id: str, request: runs.PythonRun | runs.ShellRun, doing: str
+    ctx: Context[Any, Any],
+    sandbox_id: str,
+    request: runs.PythonRun | runs.CodeRun | runs.ShellRun,
+    doing: str,
 ) -> runs.PythonRunResult | runs.ShellRunResult:
     """Run `request` for a model: progress heartbeats saying `doing`, live output when
     the client asked for progress, long output cut to head and tail."""
@@ -102,6 +114,51 @@ async def python_exec(
     )
 
 
+async def run_code(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    code: Annotated[runs.Code, Field(description="Source to run, any number of lines")],
+    language: Annotated[
+        Language,
+        Field(
+            description="python (IPython), typescript or javascript (one Deno kernel: "
+            "top-level await, npm: and jsr: imports), or r (IRkernel); the sandbox's "
+            "profile lists its languages"
+        ),
+    ] = "python",
+    timeout: Timeout = DEFAULT_TIMEOUT_S,
+    description: Description = None,
+    tags: Tags = None,
+) -> Annotated[CallToolResult, CodeExecOutput]:
+    """Run code in the sandbox in the language's stateful kernel, in /workspace: each
+    language keeps its variables, imports and functions for later calls until the
+    sandbox stops (TypeScript and JavaScript share one kernel). Returns the output and
+    the last expression's value, or the error; displayed figures come back as images.
+    Output over the limit keeps its head and tail; the full text is saved in
+    /workspace/.bay/outputs/. On timeout the code is interrupted."""
+    with tool_errors():
+        request = runs.CodeRun(
+            language=language, code=code, timeout=timeout, description=description, tags=tags
+        )
+    title = runs.LANGUAGE_TITLES[request.language]
+    result = await _run(ctx, sandbox_id, request, f"running {title}")
+    structured = CodeExecOutput(
+        success=result.success,
+        output=result.output,
+        error=result.error,
+        execution_count=result.execution_count,
+        truncated=result.truncated or result.shortened,
+        execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
+        files_changed=result.files_changed,
+        language=result.language,
+    )
+    return CallToolResult(
+        content=python_content(result) + file_links(sandbox_id, result.files_changed),
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
 async def shell_exec(
     ctx: Context[Any, Any],
     sandbox_id: SandboxId,
@@ -139,4 +196,4 @@ async def shell_exec(
 
 RUNS = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
 
-TOOLS = (Tool(python_exec, RUNS), Tool(shell_exec, RUNS))
+TOOLS = (Tool(python_exec, RUNS), Tool(run_code, RUNS), Tool(shell_exec, RUNS))

@@ -1,5 +1,5 @@
-"""Running code: one path for every kind of run (Python in the sandbox's kernel, a
-command in its shell), and browser actions.
+"""Running code: one path for every kind of run (Python in the sandbox's kernel, code
+in any of its languages' kernels, a command in its shell), and browser actions.
 
 A failed run (exception, non-zero exit) is a normal result with `success: false`;
 a run that hit its time limit is the `timeout` error, carrying what it printed.
@@ -28,6 +28,9 @@ from bay_mcp.services.files import FileService
 from bay_mcp.services.history import ExecType, HistoryService, RunRecord, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
 from bay_mcp.services.runs import (
+    LANGUAGE_TITLES,
+    CodeRun,
+    CodeRunResult,
     PythonRun,
     PythonRunResult,
     RunResult,
@@ -46,9 +49,13 @@ _TAIL_IN_ERRORS = 2000
 Result = TypeVar("Result", bound=RunResult)
 
 
-def _timed_out(request: PythonRun | ShellRun, result: RunResult) -> Timeout:
+AnyRun = PythonRun | CodeRun | ShellRun
+
+
+def _timed_out(request: AnyRun, result: RunResult) -> Timeout:
     if isinstance(result, PythonRunResult):
-        what = "the Python code"
+        language = request.language if isinstance(request, CodeRun) else "python"
+        what = f"the {LANGUAGE_TITLES[language]} code"
         after = (
             "the kernel was restarted, so its variables are gone."
             if result.kernel_restarted
@@ -180,6 +187,18 @@ class ExecService:
         self,
         owner: str,
         sandbox_id: str,
+        request: CodeRun,
+        progress: Progress,
+        on_output: OutputSink | None = None,
+        *,
+        for_model: bool = False,
+    ) -> CodeRunResult: ...
+
+    @overload
+    async def run(
+        self,
+        owner: str,
+        sandbox_id: str,
         request: ShellRun,
         progress: Progress,
         on_output: OutputSink | None = None,
@@ -191,7 +210,7 @@ class ExecService:
         self,
         owner: str,
         sandbox_id: str,
-        request: PythonRun | ShellRun,
+        request: AnyRun,
         progress: Progress,
         on_output: OutputSink | None = None,
         *,
@@ -201,7 +220,7 @@ class ExecService:
         `on_output` is told the output as it comes. `for_model`: an output over the
         output limit keeps its head and tail, and the whole is saved in the workspace
         (OUTPUT_DIR), the note saying where. Timeout when the run hit its limit."""
-        with self._execution(owner, request.kind) as run:
+        with self._execution(owner, request.exec_type) as run:
             result = await self._run(
                 owner, sandbox_id, request, progress, run.execution_id, on_output
             )
@@ -214,18 +233,20 @@ class ExecService:
         self,
         owner: str,
         sandbox_id: str,
-        request: PythonRun | ShellRun,
+        request: AnyRun,
         progress: Progress,
         execution_id: str,
         on_output: OutputSink | None,
     ) -> PythonRunResult | ShellRunResult:
-        async with self._sandboxes.runtime(owner, sandbox_id, request.kind, progress) as endpoint:
+        language = request.language if isinstance(request, CodeRun) else None
+        runtime = self._sandboxes.runtime(owner, sandbox_id, request.kind, progress, language)
+        async with runtime as endpoint:
             entry = new_entry(
                 execution_id=execution_id,
                 owner=owner,
                 sandbox_id=sandbox_id,
                 session_id=endpoint.session_id,
-                exec_type=request.kind,
+                exec_type=request.exec_type,
                 code=request.source,
                 description=request.description,
                 tags=request.tags,
@@ -236,7 +257,7 @@ class ExecService:
                 # Cancelled (or lost): stop the run in the sandbox, not only our wait for it.
                 await _shielded(self._stop(endpoint, request, execution_id))
                 raise
-            result = _result(raw, execution_id)
+            result = _result(raw, execution_id, language)
             _fill(entry, result, raw.timed_out)
             self._history.record(entry)
             if raw.timed_out:
@@ -246,23 +267,29 @@ class ExecService:
     async def _send(
         self,
         endpoint: ShipEndpoint,
-        request: PythonRun | ShellRun,
+        request: AnyRun,
         execution_id: str,
         on_output: OutputSink | None,
     ) -> protocol.PythonExecResult | protocol.ShellExecResult:
-        """The run on Ship: its kernel runs the code, its shell the command."""
+        """The run on Ship: a kernel runs the code, its shell the command."""
         if isinstance(request, PythonRun):
             return await self._ship.python_exec(endpoint, request.code, request.timeout, on_output)
+        if isinstance(request, CodeRun):
+            return await self._ship.code_exec(
+                endpoint, request.language, request.code, request.timeout, on_output
+            )
         return await self._ship.shell_exec(
             endpoint, request.command, request.timeout, request.cwd, execution_id, on_output
         )
 
     def _stop(
-        self, endpoint: ShipEndpoint, request: PythonRun | ShellRun, execution_id: str
+        self, endpoint: ShipEndpoint, request: AnyRun, execution_id: str
     ) -> Coroutine[Any, Any, bool]:
         """Stop the run in the sandbox: interrupt the kernel, kill the command."""
         if isinstance(request, PythonRun):
             return self._ship.python_interrupt(endpoint)
+        if isinstance(request, CodeRun):
+            return self._ship.code_interrupt(endpoint, request.language)
         return self._ship.shell_cancel(endpoint, execution_id)
 
     async def _for_model(self, owner: str, sandbox_id: str, result: Result) -> Result:
@@ -382,11 +409,17 @@ def _shell_result(raw: protocol.ShellExecResult, execution_id: str) -> ShellRunR
 
 
 def _result(
-    raw: protocol.PythonExecResult | protocol.ShellExecResult, execution_id: str
+    raw: protocol.PythonExecResult | protocol.ShellExecResult,
+    execution_id: str,
+    language: protocol.Language | None,
 ) -> PythonRunResult | ShellRunResult:
-    if isinstance(raw, protocol.PythonExecResult):
-        return _python_result(raw, execution_id)
-    return _shell_result(raw, execution_id)
+    """Ship's answer as the service gives it back; a code run's says its language."""
+    if isinstance(raw, protocol.ShellExecResult):
+        return _shell_result(raw, execution_id)
+    result = _python_result(raw, execution_id)
+    if language is None:
+        return result
+    return CodeRunResult(**dict(result), language=language)
 
 
 def _command_failure(result: protocol.ShellExecResult) -> str:

@@ -30,7 +30,8 @@ from bay_mcp.storage.models import Execution, utcnow
 
 log = logging.getLogger(__name__)
 
-ExecType = Literal["python", "shell", "browser", "browser_batch"]
+# A code run is recorded by its language (run_code); python_exec's runs are "python".
+ExecType = Literal["python", "typescript", "javascript", "r", "shell", "browser", "browser_batch"]
 EXEC_TYPES: tuple[str, ...] = get_args(ExecType)
 MAX_HISTORY_PAGE = 500
 _BATCH_WINDOW_S = 1.0

@@ -40,9 +40,14 @@ from bay_mcp.limits import (
     MIN_TIMEOUT_S,
 )
 from bay_mcp.paths import workspace_path
-from ship.protocol import FilesChanged, PythonError, ResourceReport
+from ship.protocol import FilesChanged, Language, PythonError, ResourceReport
 
 RunKind = Literal["python", "shell"]
+# How a run is recorded (history, metrics): a code run by its language.
+ExecKind = Literal["python", "typescript", "javascript", "r", "shell"]
+LANGUAGE_TITLES: dict[Language, str] = {
+    "python": "Python", "typescript": "TypeScript", "javascript": "JavaScript", "r": "R",
+}  # fmt: skip
 
 # -- the rules, as field types the surfaces' schemas are built from -----------------------
 
@@ -110,7 +115,7 @@ class RunAnnotation(Checked):
 class RunRequest(Checked):
     """What every run takes: a time limit, and what the caller says of it for the history."""
 
-    kind: ClassVar[RunKind]
+    kind: ClassVar[RunKind]  # the capability the run needs
     timeout: Timeout = DEFAULT_TIMEOUT_S
     description: Description = None
     tags: Tags = None
@@ -119,6 +124,11 @@ class RunRequest(Checked):
     def source(self) -> str:
         """What the history keeps as the run's code."""
         raise NotImplementedError
+
+    @property
+    def exec_type(self) -> ExecKind:
+        """What the history and the metrics call the run."""
+        return self.kind
 
 
 class PythonRun(RunRequest):
@@ -130,6 +140,23 @@ class PythonRun(RunRequest):
     @property
     def source(self) -> str:
         return self.code
+
+
+class CodeRun(RunRequest):
+    """Code in one of the sandbox's languages, run in that language's kernel (the
+    kernels are the python capability's; the profile says which languages it has)."""
+
+    kind: ClassVar[RunKind] = "python"
+    language: Language = "python"
+    code: Code
+
+    @property
+    def source(self) -> str:
+        return self.code
+
+    @property
+    def exec_type(self) -> ExecKind:
+        return self.language
 
 
 class ShellRun(RunRequest):
@@ -201,6 +228,10 @@ class PythonRunResult(RunResult):
     def error_line(self) -> str | None:
         """The error in one line, `ename: evalue`, as the history keeps it."""
         return None if self.error is None else f"{self.error.ename}: {self.error.evalue}"
+
+
+class CodeRunResult(PythonRunResult):
+    language: Language = Field(description="the language it ran in")
 
 
 class ShellRunResult(RunResult):

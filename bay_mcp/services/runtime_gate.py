@@ -17,6 +17,7 @@ from bay_mcp.managers.sessions import SessionManager, StartContext
 from bay_mcp.services.sandbox_catalogue import SandboxCatalogue
 from bay_mcp.settings import Capability, Profile
 from bay_mcp.storage.models import Cargo, Sandbox, utcnow
+from ship.protocol import Language
 
 
 def check_unexpired(sandbox: Sandbox) -> None:
@@ -42,12 +43,17 @@ class RuntimeGate:
 
     @asynccontextmanager
     async def runtime(
-        self, owner: str, sandbox_id: str, capability: Capability, progress: Progress
+        self,
+        owner: str,
+        sandbox_id: str,
+        capability: Capability,
+        progress: Progress,
+        language: Language | None = None,
     ) -> AsyncIterator[ShipEndpoint]:
-        """Check owner, expiry and capability; start the session if needed; hold it
-        (the reaper leaves it alone) while the caller uses the endpoint. The call holds
-        the sandbox's gate shared (managers/gate.py): it waits for a copy of the
-        workspace under way, and a copy waits for it."""
+        """Check owner, expiry and capability (and the language of a code run); start
+        the session if needed; hold it (the reaper leaves it alone) while the caller
+        uses the endpoint. The call holds the sandbox's gate shared (managers/gate.py):
+        it waits for a copy of the workspace under way, and a copy waits for it."""
         async with self._gate.shared(sandbox_id, progress):
             sandbox, cargo, session = await self._catalogue.row_for_a_call(owner, sandbox_id)
             check_unexpired(sandbox)
@@ -58,6 +64,8 @@ class RuntimeGate:
                     f"capability; it offers {list(profile.capabilities)}",
                     {"capability": capability, "available": list(profile.capabilities)},
                 )
+            if language is not None and language not in profile.languages:
+                raise self._no_language(sandbox_id, profile, language)
             if cargo is None:
                 raise NotFound(f"the cargo {sandbox.cargo_id} of sandbox {sandbox_id} is gone")
             async with self._sessions.using(sandbox.id):
@@ -74,6 +82,25 @@ class RuntimeGate:
                         known=session,
                     )
                     self._activity.touch(sandbox.id)  # the idle timer counts from a call's end
+
+    def _no_language(
+        self, sandbox_id: str, profile: Profile, language: Language
+    ) -> CapabilityNotSupported:
+        elsewhere = self._catalogue.with_language(language)
+        where = (
+            f"create a sandbox with profile {' or '.join(elsewhere)} for it"
+            if elsewhere
+            else "no profile of this Bay runs it"
+        )
+        return CapabilityNotSupported(
+            f"sandbox {sandbox_id} (profile {profile.id}) does not run {language}: its "
+            f"image runs {', '.join(profile.languages)}; {where}",
+            {
+                "capability": language,
+                "available": list(profile.languages),
+                "profiles": elsewhere,
+            },
+        )
 
     async def for_copy(self, owner: str, sandbox_id: str) -> tuple[Sandbox, Cargo, Profile]:
         """The caller's live, unexpired sandbox with its cargo and profile, for a copy of

@@ -37,6 +37,7 @@ def profile_view(profile: Profile) -> ProfileView:
         cpus=profile.cpus,
         memory_mb=profile.memory_mb,
         capabilities=list(profile.capabilities),
+        languages=list(profile.languages),
         idle_timeout_seconds=profile.idle_timeout_seconds,
         description=profile.description,
     )
@@ -59,6 +60,14 @@ class SandboxCatalogue:
 
     def profiles(self) -> list[ProfileView]:
         return [profile_view(profile) for profile in self._settings.profiles]
+
+    def with_language(self, language: str) -> list[str]:
+        """The profiles whose sandboxes run `language` (and run code at all)."""
+        return [
+            profile.id
+            for profile in self._settings.profiles
+            if language in profile.languages and "python" in profile.capabilities
+        ]
 
     def profile(self, profile_id: str) -> Profile:
         """The profile; ValidationFailed naming the known ones when there is none."""

@@ -24,6 +24,7 @@ from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session
 from bay_mcp.storage.sandboxes import SandboxRepository
+from ship.protocol import Language
 
 
 class SandboxService:
@@ -116,9 +117,14 @@ class SandboxService:
     # -- the runtime gate -----------------------------------------------------------
 
     def runtime(
-        self, owner: str, sandbox_id: str, capability: Capability, progress: Progress
+        self,
+        owner: str,
+        sandbox_id: str,
+        capability: Capability,
+        progress: Progress,
+        language: Language | None = None,
     ) -> AbstractAsyncContextManager[ShipEndpoint]:
-        return self.runtime_gate.runtime(owner, sandbox_id, capability, progress)
+        return self.runtime_gate.runtime(owner, sandbox_id, capability, progress, language)
 
     async def for_copy(self, owner: str, sandbox_id: str) -> tuple[Sandbox, Cargo, Profile]:
         return await self.runtime_gate.for_copy(owner, sandbox_id)

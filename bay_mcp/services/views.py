@@ -55,6 +55,7 @@ class ProfileView(BaseModel):
     cpus: float
     memory_mb: int
     capabilities: list[str]
+    languages: list[str] = Field(description="What run_code runs in its sandboxes")
     idle_timeout_seconds: int
     description: str
 

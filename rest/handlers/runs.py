@@ -1,4 +1,5 @@
-"""Handlers of the runs: `python/exec` and `shell/exec`, plain JSON or live events.
+"""Handlers of the runs: `python/exec`, `code/exec` (any of the sandbox's languages)
+and `shell/exec`, plain JSON or live events.
 
 Each builds the service's run request from its body and renders the result; the rules
 (limits, NUL bytes, the working directory) are the request's."""
@@ -9,7 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bay_mcp.managers import no_progress
-from bay_mcp.services.runs import OutputSink, PythonRun, PythonRunResult, ShellRun, ShellRunResult
+from bay_mcp.services.runs import (
+    CodeRun,
+    CodeRunResult,
+    OutputSink,
+    PythonRun,
+    PythonRunResult,
+    ShellRun,
+    ShellRunResult,
+)
 from rest import models
 from rest.endpoint import Call, Result, dump
 from rest.events import event_stream, wants_events
@@ -31,8 +40,35 @@ async def python_exec(call: Call) -> Result:
     return await _answer(call, run, lambda result: _python_answer(result, body))
 
 
+async def code_exec(call: Call) -> Result:
+    body: models.CodeExecBody = call.body
+
+    async def run(on_output: OutputSink | None) -> CodeRunResult:
+        request = CodeRun(
+            language=body.language,
+            code=body.code,
+            timeout=body.timeout,
+            description=body.description,
+            tags=body.tags,
+        )
+        return await call.bay.execution.run(
+            call.owner, call.params["sandbox_id"], request, no_progress, on_output
+        )
+
+    def answer(result: CodeRunResult) -> Any:
+        kernel_answer = _kernel_answer(result, body.code if body.include_code else None)
+        return dump(models.CodeExecResponse(**dict(kernel_answer), language=result.language))
+
+    return await _answer(call, run, answer)
+
+
 def _python_answer(result: PythonRunResult, body: models.PythonExecBody) -> Any:
-    response = models.PythonExecResponse(
+    return dump(_kernel_answer(result, body.code if body.include_code else None))
+
+
+def _kernel_answer(result: PythonRunResult, code: str | None) -> models.PythonExecResponse:
+    """A kernel's run (Python's or another language's) as REST answers it."""
+    return models.PythonExecResponse(
         success=result.success,
         output=result.output,
         error=result.error_text,
@@ -46,10 +82,9 @@ def _python_answer(result: PythonRunResult, body: models.PythonExecBody) -> Any:
         execution_id=result.execution_id,
         execution_time_ms=result.execution_time_ms,
         resources=result.resources,
-        code=body.code if body.include_code else None,
+        code=code,
         files_changed=result.files_changed,
     )
-    return dump(response)
 
 
 async def shell_exec(call: Call) -> Result:

@@ -121,7 +121,7 @@ def test_an_unknown_key_in_a_profile_names_the_profile(
         f"{config} (BAY_CONFIG_FILE), profile 'tiny' (profiles[1]): unknown key "
         "'idle_timout_seconds' (did you mean 'idle_timeout_seconds'?); accepted there: id, "
         "image, cpus, memory_mb, pids_limit, network, capabilities, idle_timeout_seconds, "
-        "description, read_only_root, runtime, ca_bundle, cargo_size_limit_mb, "
+        "description, languages, read_only_root, runtime, ca_bundle, cargo_size_limit_mb, "
         "max_upload_mb, env, warm_pool_size, browser_idle_seconds, max_processes."
     )
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bay_mcp.adapters.ship_client import SHIP_ERRORS, ShipClient, ShipEndpoint
+from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
+from bay_mcp.adapters.ship_errors import SHIP_ERRORS
 from bay_mcp.errors import BayError, ResourceExhausted, ShipError
 from ship import protocol
 

@@ -42,7 +42,7 @@ def test_the_table_names_each_endpoint_once() -> None:
     assert len(TABLE) == len(protocol.ROUTES)
     assert [route.path for route in protocol.ROUTES if not route.authenticated] == ["/health"]
     streaming = {route.path for route in protocol.ROUTES if route.streaming}
-    assert streaming == {"/python/exec", "/shell/exec"}
+    assert streaming == {"/python/exec", "/code/exec", "/shell/exec"}
 
 
 def test_ships_app_mounts_exactly_the_tables_routes(tmp_path: Path) -> None:
@@ -83,6 +83,9 @@ async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlett
         await client.python_exec(ENDPOINT, "print('live')", 30, on_output=streamed.append)
         assert "".join(streamed) == "live\n"
         assert await client.python_interrupt(ENDPOINT) is False
+        # The same kernel through the route for every language (this host has Python's).
+        assert (await client.code_exec(ENDPOINT, "python", "6 * 7", 30)).output == "42\n"
+        assert await client.code_interrupt(ENDPOINT, "python") is False
         shell = await client.shell_exec(ENDPOINT, "echo hi", 30, ".", "exec-1")
         assert shell.output == "hi\n"
         await client.shell_exec(ENDPOINT, "echo hi", 30, ".", "exec-2", on_output=streamed.append)

@@ -18,7 +18,7 @@ from tests.fakes import FakeShip
 
 TOOLS = {
     "create_sandbox", "list_sandboxes", "get_sandbox", "stop_sandbox", "delete_sandbox",
-    "extend_sandbox_ttl", "list_profiles", "python_exec", "shell_exec", "read_file",
+    "extend_sandbox_ttl", "list_profiles", "python_exec", "run_code", "shell_exec", "read_file",
     "write_file", "edit_file", "list_files", "delete_file", "get_execution_history",
     "get_execution", "annotate_execution", "browser_navigate", "browser_snapshot",
     "browser_click", "browser_type", "browser_press", "browser_select", "browser_screenshot",
@@ -205,6 +205,7 @@ async def test_resources_list_sandboxes_and_read_files(
         ("python_exec", {"sandbox_id": "sandbox-nope", "code": "1"}, "not found"),
         ("create_sandbox", {"profile": "nope"}, "unknown profile"),
         ("python_exec", {"sandbox_id": "x", "code": "1", "timeout": 301}, "301"),
+        ("run_code", {"sandbox_id": "x", "code": "1", "language": "cobol"}, "language"),
     ],
 )
 async def test_errors_are_tool_errors_that_say_what_to_do(
@@ -242,6 +243,7 @@ async def test_an_unexpected_failure_is_an_incident_not_a_traceback(
         ("list_sandboxes", {"state": "idle"}),
         ("list_profiles", {"verbose": True}),
         ("python_exec", {"sandbox_id": "s", "code": "1", "timout": 5}),
+        ("run_code", {"sandbox_id": "s", "code": "1", "lang": "r"}),
         ("shell_exec", {"sandbox_id": "s", "command": "ls", "working_dir": "."}),
         ("read_file", {"sandbox_id": "s", "path": "a", "lines": 3}),
         ("write_file", {"sandbox_id": "s", "path": "a", "content": "x", "mode": "w"}),

@@ -7,11 +7,19 @@ import asyncio
 import pytest
 
 from bay_mcp.bay import Bay
-from bay_mcp.errors import FileNotFound, InvalidPath, Timeout, TooManyRequests, ValidationFailed
+from bay_mcp.errors import (
+    CapabilityNotSupported,
+    FileNotFound,
+    InvalidPath,
+    Timeout,
+    TooManyRequests,
+    ValidationFailed,
+)
 from bay_mcp.limits import MAX_CODE_CHARS
 from bay_mcp.managers import no_progress
 from bay_mcp.services.execution import ExecSlots
-from bay_mcp.services.runs import PythonRun, PythonRunResult, ShellRun
+from bay_mcp.services.runs import CodeRun, PythonRun, PythonRunResult, ShellRun
+from bay_mcp.settings import BaySettings, Profile
 from ship import protocol
 from tests.fakes import BytesUpload, FakeDriver, FakeShip
 
@@ -178,3 +186,53 @@ def test_the_python_error_text_is_its_traceback_or_its_name_and_value() -> None:
     assert result.error_text == "T\nValueError"
     bare = result.model_copy(update={"error": error.model_copy(update={"traceback": []})})
     assert (bare.error_text, bare.error_line) == ("ValueError: bad", "ValueError: bad")
+
+
+async def test_code_runs_in_its_languages_kernel_and_the_history_names_the_language(
+    bay: Bay, ship: FakeShip
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    typescript = await bay.execution.run(
+        "alice", sandbox.id, CodeRun(language="typescript", code="const x = 1"), no_progress
+    )
+    javascript = await bay.execution.run(
+        "alice", sandbox.id, CodeRun(language="javascript", code="x + 1"), no_progress
+    )
+    python = await bay.execution.run("alice", sandbox.id, CodeRun(code="1 + 1"), no_progress)
+    assert (typescript.language, javascript.language, python.language) == (
+        "typescript", "javascript", "python"
+    )  # fmt: skip
+    assert ship.languages == ["typescript", "javascript", "python"]
+    page = await bay.history.list("alice", sandbox.id)
+    assert [entry.exec_type for entry in page.entries] == ["python", "javascript", "typescript"]
+    with pytest.raises(ValidationFailed, match="language"):
+        CodeRun(language="cobol", code="1")
+
+
+async def test_a_language_the_profile_lacks_is_refused_naming_one_that_has_it(
+    tmp_path: object, driver: FakeDriver
+) -> None:
+    settings = BaySettings(
+        data_dir=tmp_path,
+        instance_id="bay-unit",
+        auto_build_image=False,
+        profiles=[
+            Profile(id="python-default", warm_pool_size=0),
+            Profile(id="data", languages=["python", "r"]),
+        ],
+    )
+    ship = FakeShip(driver)
+    bay = Bay(settings, driver=driver, ship=ship)
+    await bay.start()
+    try:
+        sandbox = await bay.sandboxes.create("alice")
+        with pytest.raises(CapabilityNotSupported, match="profile data") as refused:
+            await bay.execution.run(
+                "alice", sandbox.id, CodeRun(language="r", code="1"), no_progress
+            )
+        assert refused.value.details["profiles"] == ["data"]
+        assert "runs python, typescript, javascript" in refused.value.message
+        assert ship.calls == []  # refused before anything ran, or started
+        assert driver.containers == {}
+    finally:
+        await bay.close()

@@ -15,6 +15,8 @@ GUARDED = [
     ("GET", "/meta"),
     ("POST", "/python/exec"),
     ("POST", "/python/interrupt"),
+    ("POST", "/code/exec"),
+    ("POST", "/code/interrupt"),
     ("POST", "/shell/exec"),
     ("GET", "/filesystem/files"),
     ("PUT", "/filesystem/files"),
@@ -48,6 +50,23 @@ async def test_meta_describes_the_runtime(client: httpx.AsyncClient) -> None:
     assert meta["workspace"]["mount_path"] == "/workspace"
     assert set(meta["capabilities"]) == {"python", "shell", "filesystem"}
     assert "exec" in meta["capabilities"]["python"]["operations"]
+    assert "python" in meta["languages"]
+
+
+async def test_code_runs_in_a_language_the_image_has_and_not_in_one_it_lacks(
+    client: httpx.AsyncClient,
+) -> None:
+    ran = await client.post("/code/exec", json={"language": "python", "code": "6 * 7"})
+    assert ran.json()["output"] == "42\n"
+    languages = (await client.get("/meta")).json()["languages"]
+    missing = next(language for language in ("r", "typescript") if language not in languages)
+    refused = await client.post("/code/exec", json={"language": missing, "code": "1"})
+    assert refused.status_code == 501
+    error = refused.json()["error"]
+    assert error["code"] == "capability_not_supported"
+    assert f"no {missing} kernel" in error["message"]
+    bad = await client.post("/code/exec", json={"language": "cobol", "code": "1"})
+    assert bad.json()["error"]["code"] == "validation_error"
 
 
 async def test_unknown_route_is_not_found_in_the_error_shape(client: httpx.AsyncClient) -> None:

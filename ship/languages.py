@@ -1,0 +1,103 @@
+"""The kernels Ship runs code in, by language: how each starts, and whether this image
+has it.
+
+Every kernel speaks the Jupyter protocol and is driven the same way (`ship/kernel.py`):
+IPython for Python, Deno's kernel for TypeScript and JavaScript (one kernel: a
+JavaScript run is a TypeScript kernel's run, their state shared), IRkernel for R. The
+Python kernel starts with Ship; the others on their first run. An image without a
+language's runtime does not offer it (`available`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ship.protocol import LANGUAGES, Language
+
+_GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
+# Where Debian's R finds IRkernel.
+_R_LIBRARIES = (Path("/usr/lib/R/site-library"), Path("/usr/lib/R/library"))
+CONNECTION_FILE = "{connection_file}"  # jupyter_client fills it in
+
+
+@dataclass(frozen=True)
+class KernelLaunch:
+    """How one kernel starts."""
+
+    name: str  # "python", "deno", "r": its key, in logs
+    title: str  # what errors call it: "the Python kernel"
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    # "signal" (SIGINT) or "message" (an interrupt_request on the control channel):
+    # what stops the running code and keeps the kernel.
+    interrupt_mode: str = "signal"
+
+
+def python_launch(python: str) -> KernelLaunch:
+    return KernelLaunch(
+        name="python",
+        title="Python",
+        argv=[
+            python,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            CONNECTION_FILE,
+            # The output guard (a budget in the kernel itself) and no history database.
+            f"--IPKernelApp.exec_files={_GUARD_FILE}",
+            "--HistoryManager.enabled=False",
+        ],
+        # Figures come back as PNG through the inline backend: no display server.
+        env={"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    )
+
+
+DENO = KernelLaunch(
+    name="deno",
+    title="TypeScript",
+    argv=["deno", "jupyter", "--kernel", "--conn", CONNECTION_FILE],
+    # No colour codes in values and errors: a model reads them as text.
+    env={"NO_COLOR": "1"},
+    # Deno stops a running evaluation on an interrupt_request (V8's terminate); a
+    # SIGINT would end the kernel and its state.
+    interrupt_mode="message",
+)
+R = KernelLaunch(
+    name="r",
+    title="R",
+    argv=["R", "--no-save", "--no-restore", "--slave", "-e", "IRkernel::main()", "--args",
+          CONNECTION_FILE],
+)  # fmt: skip
+
+KERNEL_OF: dict[Language, str] = {
+    "python": "python",
+    "typescript": "deno",
+    "javascript": "deno",
+    "r": "r",
+}
+
+
+def launch_of(language: Language, python: str) -> KernelLaunch:
+    kernel = KERNEL_OF[language]
+    if kernel == "python":
+        return python_launch(python)
+    return DENO if kernel == "deno" else R
+
+
+def available(path: str | None = None) -> list[Language]:
+    """The languages this image runs (Python always), finding programs on `path`
+    (default: this process's PATH)."""
+    search = path if path is not None else os.environ.get("PATH", "")
+    kernels = {
+        "python": True,
+        "deno": shutil.which("deno", path=search) is not None,
+        "r": shutil.which("R", path=search) is not None and _has_irkernel(),
+    }
+    return [language for language in LANGUAGES if kernels[KERNEL_OF[language]]]
+
+
+def _has_irkernel() -> bool:
+    return any((library / "IRkernel").is_dir() for library in _R_LIBRARIES)
