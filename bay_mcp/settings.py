@@ -56,8 +56,9 @@ def _every_gc_task() -> list[GcTaskName]:
 # What a profile offers when it does not say: the browser is only in the browser image.
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 BROWSER_PROFILE = "browser-python"
-# The languages run_code runs when a profile does not say: the default image's kernels.
-DEFAULT_LANGUAGES: tuple[Language, ...] = ("python", "typescript", "javascript")
+# The languages run_code runs when a profile does not say: the kernels of the default
+# image (and of the browser image, built on it).
+DEFAULT_LANGUAGES: tuple[Language, ...] = ("python", "typescript", "javascript", "r")
 
 
 class Profile(BaseModel):

@@ -11,7 +11,6 @@ language's runtime does not offer it (`available`).
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,21 +54,34 @@ def python_launch(python: str) -> KernelLaunch:
     )
 
 
-DENO = KernelLaunch(
-    name="deno",
-    title="TypeScript",
-    argv=["deno", "jupyter", "--kernel", "--conn", CONNECTION_FILE],
-    # No colour codes in values and errors: a model reads them as text.
-    env={"NO_COLOR": "1"},
-    # Deno stops a running evaluation on an interrupt_request (V8's terminate); a
-    # SIGINT would end the kernel and its state.
-    interrupt_mode="message",
-)
+# Programs are started by their full paths, never found on the user's PATH: a `deno`
+# or `R` the user installs under /workspace/.local cannot stand in for a kernel.
+R_PROGRAM = "/usr/bin/R"
+
+
+def deno_program(python: str) -> Path:
+    """Deno's binary, installed from PyPI beside the kernels' Python (/opt/python/bin)."""
+    return Path(python).parent / "deno"
+
+
+def deno_launch(python: str) -> KernelLaunch:
+    return KernelLaunch(
+        name="deno",
+        title="TypeScript",
+        argv=[str(deno_program(python)), "jupyter", "--kernel", "--conn", CONNECTION_FILE],
+        # No colour codes in values and errors: a model reads them as text.
+        env={"NO_COLOR": "1"},
+        # Deno stops a running evaluation on an interrupt_request (V8's terminate); a
+        # SIGINT would end the kernel and its state.
+        interrupt_mode="message",
+    )
+
+
 R = KernelLaunch(
     name="r",
     title="R",
-    argv=["R", "--no-save", "--no-restore", "--slave", "-e", "IRkernel::main()", "--args",
-          CONNECTION_FILE],
+    argv=[R_PROGRAM, "--no-save", "--no-restore", "--slave", "-e", "IRkernel::main()",
+          "--args", CONNECTION_FILE],
 )  # fmt: skip
 
 KERNEL_OF: dict[Language, str] = {
@@ -81,20 +93,20 @@ KERNEL_OF: dict[Language, str] = {
 
 
 def launch_of(language: Language, python: str) -> KernelLaunch:
+    """How `language`'s kernel starts, given the kernels' Python (SHIP_KERNEL_PYTHON)."""
     kernel = KERNEL_OF[language]
     if kernel == "python":
         return python_launch(python)
-    return DENO if kernel == "deno" else R
+    return deno_launch(python) if kernel == "deno" else R
 
 
-def available(path: str | None = None) -> list[Language]:
-    """The languages this image runs (Python always), finding programs on `path`
-    (default: this process's PATH)."""
-    search = path if path is not None else os.environ.get("PATH", "")
+def available(python: str, r_program: str = R_PROGRAM) -> list[Language]:
+    """The languages this image runs: Python always, the others when their programs
+    are there (Deno beside the kernels' Python, R with IRkernel)."""
     kernels = {
         "python": True,
-        "deno": shutil.which("deno", path=search) is not None,
-        "r": shutil.which("R", path=search) is not None and _has_irkernel(),
+        "deno": os.access(deno_program(python), os.X_OK),
+        "r": os.access(r_program, os.X_OK) and _has_irkernel(),
     }
     return [language for language in LANGUAGES if kernels[KERNEL_OF[language]]]
 

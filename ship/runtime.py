@@ -65,7 +65,7 @@ class Runtime:
         self.quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
         self.workspace = settings.workspace
         self.cgroup = Cgroup.detect()
-        self.languages = available(self.user_env.get("PATH"))
+        self.languages = available(settings.kernel_python)
         self.kernels: dict[str, Kernel] = {}  # by kernel: TypeScript and JavaScript share one
         self.kernel = self.kernel_for("python")
         self.offered = capabilities(browser_available())

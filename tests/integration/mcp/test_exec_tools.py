@@ -188,3 +188,24 @@ async def _wait_for_file(client: Client, sandbox: str, path: str) -> None:
             return
         assert time.monotonic() < deadline, f"{path} never appeared"
         await asyncio.sleep(0.1)
+
+
+async def test_run_code_keeps_each_languages_state_over_stdio(client: Client, sandbox: str) -> None:
+    runs = [
+        ("typescript", "const greeting: string = 'hi';", None),
+        ("javascript", "greeting + ' there'", "hi there"),
+        ("r", "v <- c(4, 5, 6)", None),
+        ("r", "sum(v)", "[1] 15"),
+        ("python", "6 * 7", "42"),
+    ]
+    for language, code, says in runs:
+        result = await call(client, "run_code", sandbox_id=sandbox, language=language, code=code)
+        assert result.structured_content is not None
+        assert result.structured_content["success"] is True, text_of(result)
+        assert result.structured_content["language"] == language
+        if says is not None:
+            assert says in text_of(result)
+    failed = await call(client, "run_code", sandbox_id=sandbox, language="r", code="stop('no')")
+    assert failed.structured_content is not None
+    assert failed.structured_content["success"] is False
+    assert "no" in text_of(failed)

@@ -217,7 +217,7 @@ async def test_a_language_the_profile_lacks_is_refused_naming_one_that_has_it(
         instance_id="bay-unit",
         auto_build_image=False,
         profiles=[
-            Profile(id="python-default", warm_pool_size=0),
+            Profile(id="python-default", warm_pool_size=0, languages=["python", "typescript"]),
             Profile(id="data", languages=["python", "r"]),
         ],
     )
@@ -231,7 +231,7 @@ async def test_a_language_the_profile_lacks_is_refused_naming_one_that_has_it(
                 "alice", sandbox.id, CodeRun(language="r", code="1"), no_progress
             )
         assert refused.value.details["profiles"] == ["data"]
-        assert "runs python, typescript, javascript" in refused.value.message
+        assert "its image runs python, typescript;" in refused.value.message
         assert ship.calls == []  # refused before anything ran, or started
         assert driver.containers == {}
     finally:
