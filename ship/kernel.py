@@ -22,6 +22,7 @@ from ship.kernel_messages import Collector
 from ship.output import OutputListener
 from ship.protocol import KernelState, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
+from ship.rich_output import OutputFiles
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class PythonKernel:
         env: dict[str, str],
         max_output_bytes: int,
         cgroup: Cgroup,
+        files: OutputFiles | None = None,
     ):
         self._python = python
         self._cwd = cwd
@@ -83,6 +85,7 @@ class PythonKernel:
         self._running_msg_id: str | None = None
         self._start_failed = False
         self._cgroup = cgroup
+        self._files = files  # where displayed HTML is saved
 
     async def start(self) -> None:
         """Start the kernel and wait until it answers; safe to call once."""
@@ -218,6 +221,7 @@ class PythonKernel:
             raise
         finally:
             self._running_msg_id = None
+        await collector.finish(self._files)
         notice = (
             "the Python kernel had died and was restarted: variables and imports "
             "from earlier calls are gone"
@@ -319,7 +323,7 @@ class PythonKernel:
             output=collector.output.text(),
             error=collector.error,
             execution_count=collector.execution_count,
-            images=collector.images,
+            outputs=collector.outputs,
             truncated=collector.output.truncated,
             kernel_restarted=restarted,
             notice=notice,

@@ -22,6 +22,7 @@ from ship.processes import ProcessManager
 from ship.protocol import CapabilityInfo
 from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
+from ship.rich_output import OutputFiles
 from ship.settings import ShipSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Runtime:
             env=self.user_env,
             max_output_bytes=settings.max_output_bytes,
             cgroup=self.cgroup,
+            files=OutputFiles(self.workspace, self.quota),
         )
         self.offered = capabilities(browser_available())
         self.watch = _workspace_watch(self.workspace)
