@@ -21,10 +21,18 @@ from bay_mcp.mcp.plumbing import Tool, call, caller, tool_errors
 from bay_mcp.mcp.progress import live_output, progress_for, with_heartbeat
 from bay_mcp.mcp.results import file_links, python_content, shell_content
 from bay_mcp.services import runs
-from ship.protocol import FilesChanged, PythonError, ResourceReport
+from ship.protocol import Chart, FilesChanged, PythonError, ResourceReport
 
 Description = Annotated[runs.Description, Field(description=DESCRIBE_RUN)]
 Tags = Annotated[runs.Tags, Field(description=TAG_RUN)]
+
+
+class DisplayedOutput(BaseModel):
+    """A rich output in the structured result; its picture or text is in the content."""
+
+    mime_type: str
+    path: str | None = Field(None, description="where the HTML was saved, under /workspace")
+    chart: Chart | None = Field(None, description="the figure's chart as data")
 
 
 class PythonExecOutput(BaseModel):
@@ -32,6 +40,9 @@ class PythonExecOutput(BaseModel):
     output: str
     error: PythonError | None = None
     execution_count: int | None = None
+    outputs: list[DisplayedOutput] = Field(
+        default_factory=list, description="what the code displayed beyond plain text, in order"
+    )
     truncated: bool
     execution_time_ms: int
     resources: ResourceReport | None = None
@@ -80,9 +91,11 @@ async def python_exec(
     """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
     variables, imports and functions stay defined for later calls until the sandbox
     stops. Returns stdout, stderr and the last expression's value, or the error with
-    its traceback; figures shown with plt.show() or left as the last expression come
-    back as PNG images. Output over the limit keeps its head and tail; the full text
-    is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
+    its traceback. What the code displays comes back in place: figures and images as
+    images (a matplotlib chart also as data: kind, axes, series), HTML tables as
+    Markdown (the HTML saved in /workspace/.bay/outputs/), Markdown, LaTeX and JSON as
+    text. Output over the limit keeps its head and tail; the full text is saved in
+    /workspace/.bay/outputs/. On timeout the code is interrupted."""
     with tool_errors():
         request = runs.PythonRun(code=code, timeout=timeout, description=description, tags=tags)
     result = await _run(ctx, sandbox_id, request, "running Python")
@@ -91,6 +104,10 @@ async def python_exec(
         output=result.output,
         error=result.error,
         execution_count=result.execution_count,
+        outputs=[
+            DisplayedOutput(mime_type=item.mime_type, path=item.path, chart=item.chart)
+            for item in result.outputs
+        ],
         truncated=result.truncated or result.shortened,
         execution_time_ms=result.execution_time_ms,
         resources=result.resources,

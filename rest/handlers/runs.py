@@ -41,6 +41,7 @@ def _python_answer(result: PythonRunResult, body: models.PythonExecBody) -> Any:
             output=models.PythonOutput(
                 text=result.output,
                 images=[models.ImageOutput(png=image) for image in result.images],
+                outputs=result.outputs,
             ),
         ),
         execution_id=result.execution_id,
