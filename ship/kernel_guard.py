@@ -9,7 +9,8 @@ def _ship_install_output_guard() -> None:
     """Cut each execution's output in the kernel, before it is queued for Ship.
 
     stdout, stderr, results and displays share one budget: past
-    SHIP_KERNEL_OUTPUT_LIMIT bytes, what comes is counted and dropped. Ship sets the
+    SHIP_KERNEL_OUTPUT_LIMIT bytes, what comes is counted and dropped (an image or a
+    document that does not fit whole is dropped whole; a smaller one after it may fit). Ship sets the
     limit one byte above what it keeps, so it always sees that output was cut; the
     count of what the kernel dropped reaches it as an execute_reply payload (sent on
     success and on error alike), so Ship can say exactly how much was lost.
@@ -57,8 +58,11 @@ def _ship_install_output_guard() -> None:
         if length <= room:
             state["used"] += length
             return text
+        if not divisible:  # dropped whole: what comes after may still fit
+            state["dropped"] += length
+            return ""
         state["used"] = limit
-        kept = text[: max(room, 0)] if divisible else ""
+        kept = text[: max(room, 0)]
         state["dropped"] += length - size(kept)
         return kept
 
@@ -156,7 +160,7 @@ def _ship_show_charts() -> None:
             # chart is not a picture format, so it stays.
             if getattr(typ, "__qualname__", None) == "Figure":
                 return default[0] if default else None
-            return super().pop(typ, *default)
+            return super().pop(typ, *default)  # type: ignore[no-untyped-call]
 
     display = get_ipython().display_formatter  # type: ignore[name-defined]  # noqa: F821
     formatter = ChartFormatter(parent=display)
