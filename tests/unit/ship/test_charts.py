@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 import pytest
@@ -14,7 +14,7 @@ from ship.charts import MAX_POINTS, figure_chart
 from ship.protocol import Chart
 
 matplotlib.use("agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import matplotlib.pyplot as plt
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +118,7 @@ def test_a_pie_has_its_slices_and_shares() -> None:
 @pytest.mark.parametrize("patch_artist", [False, True])
 @pytest.mark.parametrize("orientation", ["vertical", "horizontal"])
 def test_box_plots_have_their_quartiles_whiskers_and_outliers(
-    patch_artist: bool, orientation: str
+    patch_artist: bool, orientation: Literal["vertical", "horizontal"]
 ) -> None:
     figure, ax = plt.subplots()
     data = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 40], [10, 20, 30, 40, 50]]
@@ -147,7 +147,8 @@ def test_a_histogram_is_bars_at_their_bins() -> None:
 
 def test_dates_are_iso_text_and_the_scale_says_datetime() -> None:
     figure, ax = plt.subplots()
-    ax.plot([datetime.date(2024, 1, 1), datetime.date(2024, 2, 1)], [1, 2])
+    days: Any = [datetime.date(2024, 1, 1), datetime.date(2024, 2, 1)]  # matplotlib takes dates
+    ax.plot(days, [1, 2])
     chart = chart_of(figure)
     assert chart["x_scale"] == "datetime"
     assert chart["elements"][0]["points"] == [["2024-01-01", 1], ["2024-02-01", 2]]
