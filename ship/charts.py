@@ -173,6 +173,8 @@ def _boxes(lines: list[Any], patches: list[Any]) -> list[tuple[float, float, flo
     default) or rectangular path patches (patch_artist=True); empty if there are none."""
     found = []
     for line in lines:
+        if len(line.get_xdata()) != 5:
+            continue
         xs, ys = list(line.get_xdata()), list(line.get_ydata())
         if len(xs) == 5 and xs[0] == xs[-1] and ys[0] == ys[-1] and len(set(xs)) == 2:
             found.append((min(xs), max(xs), min(ys), max(ys)))

@@ -10,10 +10,11 @@ def _ship_install_output_guard() -> None:
 
     stdout, stderr, results and displays share one budget: past
     SHIP_KERNEL_OUTPUT_LIMIT bytes, what comes is counted and dropped (an image or a
-    document that does not fit whole is dropped whole; a smaller one after it may fit). Ship sets the
-    limit one byte above what it keeps, so it always sees that output was cut; the
-    count of what the kernel dropped reaches it as an execute_reply payload (sent on
-    success and on error alike), so Ship can say exactly how much was lost.
+    document that does not fit whole is dropped whole; a smaller one after it may
+    fit). Ship sets the limit one byte above what it keeps, so it always sees that
+    output was cut; the count of what the kernel dropped reaches it as an
+    execute_reply payload (sent on success and on error alike), so Ship can say
+    exactly how much was lost.
     """
     import contextlib
     import json
