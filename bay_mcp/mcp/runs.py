@@ -21,7 +21,7 @@ from bay_mcp.mcp.plumbing import Tool, call, caller, tool_errors
 from bay_mcp.mcp.progress import live_output, progress_for, with_heartbeat
 from bay_mcp.mcp.results import file_links, python_content, shell_content
 from bay_mcp.services import runs
-from ship.protocol import Chart, FilesChanged, PythonError, ResourceReport
+from ship.protocol import FilesChanged, PythonError, ResourceReport
 
 Description = Annotated[runs.Description, Field(description=DESCRIBE_RUN)]
 Tags = Annotated[runs.Tags, Field(description=TAG_RUN)]
@@ -32,7 +32,14 @@ class DisplayedOutput(BaseModel):
 
     mime_type: str
     path: str | None = Field(None, description="where the HTML was saved, under /workspace")
-    chart: Chart | None = Field(None, description="the figure's chart as data")
+    # Typed loosely here: the chart's full schema would triple the size of this tool's
+    # entry in tools/list, which a host may put in the model's context. REST's OpenAPI
+    # document has it in full (ship.protocol.Chart).
+    chart: dict[str, Any] | None = Field(
+        None,
+        description="a matplotlib figure's chart: type (line, scatter, bar, pie, "
+        "box_and_whisker, composite_chart), title, axes, elements",
+    )
 
 
 class PythonExecOutput(BaseModel):
@@ -105,7 +112,11 @@ async def python_exec(
         error=result.error,
         execution_count=result.execution_count,
         outputs=[
-            DisplayedOutput(mime_type=item.mime_type, path=item.path, chart=item.chart)
+            DisplayedOutput(
+                mime_type=item.mime_type,
+                path=item.path,
+                chart=item.chart.wire() if item.chart is not None else None,
+            )
             for item in result.outputs
         ],
         truncated=result.truncated or result.shortened,
