@@ -218,7 +218,8 @@ SHIP_NOTES: dict[str, str] = {
     "GET /health": "answers before the kernel is up; `kernel` says `starting`, `ready` or `failed`",
     "GET /meta": "runtime name and version, `api_version`, workspace mount path, "
     "capabilities and their operations: Bay's handshake at each session's start",
-    "POST /python/exec": "runs code in the persistent kernel; images are PNGs in base64",
+    "POST /python/exec": "runs code in the persistent kernel; what it displays is in `outputs` "
+    "(each with its MIME type; `images` is filled by older Ships only)",
     "POST /python/interrupt": "interrupts the running exec",
     "POST /shell/exec": "`bash -lc` in `cwd`; `exit_code` is null on timeout; stdout and "
     "stderr in order; `exec_id` names the run for `/shell/cancel`",
