@@ -28,7 +28,13 @@ from bay_mcp.services.views import (
     SandboxSummary,
 )
 from bay_mcp.settings import GcTaskName
-from ship.protocol import MAX_BROWSER_ACTIONS, FilesChanged, Language, ResourceReport
+from ship.protocol import (
+    MAX_BROWSER_ACTIONS,
+    FilesChanged,
+    Language,
+    ResourceReport,
+    RichOutput,
+)
 
 
 class Strict(BaseModel):
@@ -321,7 +327,16 @@ class ImageOutput(BaseModel):
 
 class PythonOutput(BaseModel):
     text: str
-    images: list[ImageOutput]
+    images: list[ImageOutput] = Field(
+        description="the PNG images, an SVG's raster included (kept for existing clients; "
+        "`outputs` has every kind)"
+    )
+    outputs: list[RichOutput] = Field(
+        default_factory=list,
+        description="what the code displayed beyond plain text, in order, each with its "
+        "MIME type: images, HTML (with its Markdown and saved file), Markdown, LaTeX, JSON, "
+        "and a matplotlib figure's chart as data",
+    )
 
 
 class PythonData(BaseModel):

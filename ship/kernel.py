@@ -24,6 +24,7 @@ from ship.languages import KernelLaunch
 from ship.output import OutputListener
 from ship.protocol import KernelState, PythonError, PythonExecResult, ResourceReport
 from ship.resources import Cgroup, ProcessMeter
+from ship.rich_output import OutputFiles
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Kernel:
         env: dict[str, str],
         max_output_bytes: int,
         cgroup: Cgroup,
+        files: OutputFiles | None = None,
     ):
         self.launch = launch
         self._cwd = cwd
@@ -85,6 +87,7 @@ class Kernel:
         self._running_msg_id: str | None = None
         self._start_failed = False
         self._cgroup = cgroup
+        self._files = files  # where displayed HTML is saved
 
     async def start(self) -> None:
         """Start the kernel and wait until it answers; safe to call once."""
@@ -213,6 +216,7 @@ class Kernel:
             raise
         finally:
             self._running_msg_id = None
+        await collector.finish(self._files)
         notice = (
             f"the {self.launch.title} kernel had died and was restarted: variables and "
             "imports from earlier calls are gone"
@@ -314,7 +318,7 @@ class Kernel:
             output=collector.output.text(),
             error=collector.error,
             execution_count=collector.execution_count,
-            images=collector.images,
+            outputs=collector.outputs,
             truncated=collector.output.truncated,
             kernel_restarted=restarted,
             notice=notice,

@@ -1,5 +1,7 @@
 """What a kernel sends while it runs one execution (Jupyter's iopub messages: streams,
-displays, results, errors), gathered into a result's parts within the output budget."""
+displays, results, errors), gathered into a result's parts within the output budget.
+Displays are rich outputs (`rich_output.py`); `finish` completes them once the run is
+over."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import re
 from typing import Any
 
 from ship.output import CappedOutput, OutputListener
-from ship.protocol import PngImage, PythonError
+from ship.protocol import PythonError, RichOutput
+from ship.rich_output import OutputFiles, RichOutputs
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -21,9 +24,17 @@ class Collector:
 
     def __init__(self, limit: int, listener: OutputListener | None = None) -> None:
         self.output = CappedOutput(limit, listener)
-        self.images: list[PngImage] = []
+        self.rich = RichOutputs(self.output)
         self.error: PythonError | None = None
         self.execution_count: int | None = None
+
+    @property
+    def outputs(self) -> list[RichOutput]:
+        return self.rich.items
+
+    async def finish(self, files: OutputFiles | None) -> None:
+        """Derive what the outputs need beyond what arrived (rich_output.py)."""
+        await self.rich.finish(files)
 
     def add(self, msg: dict[str, Any]) -> None:
         kind = msg["msg_type"]
@@ -33,17 +44,9 @@ class Collector:
         elif kind == "execute_input":
             self.execution_count = content.get("execution_count")
         elif kind in ("execute_result", "display_data"):
-            data = content.get("data", {})
-            png = data.get("image/png")
-            if isinstance(png, str):
-                if self.output.has_room(len(png)):
-                    self.output.consume(len(png))
-                    self.images.append(PngImage(png=png.replace("\n", "")))
-                else:
-                    self.output.drop(len(png))
-            elif "text/plain" in data:
-                text = data["text/plain"]
-                self.output.append(text if text.endswith("\n") else text + "\n")
+            data = content.get("data")
+            if isinstance(data, dict):
+                self.rich.add(data)
             if kind == "execute_result":
                 self.execution_count = content.get("execution_count", self.execution_count)
         elif kind == "error":

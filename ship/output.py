@@ -18,6 +18,7 @@ class CappedOutput:
         self._size = 0
         self.truncated = False
         self.dropped_bytes = 0
+        self.length = 0  # characters kept: where the next piece of text starts
 
     def append(self, text: str) -> None:
         if not text:
@@ -36,6 +37,7 @@ class CappedOutput:
 
     def _keep(self, text: str) -> None:
         self._parts.append(text)
+        self.length += len(text)
         if self._listener is not None:
             self._listener(text)
 

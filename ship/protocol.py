@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 # The major version must match between Bay and Ship (checked at each session's start).
 API_VERSION = "2"
@@ -235,12 +235,160 @@ class PngImage(Model):
     png: str = Field(alias="image/png", description="base64")
 
 
+# -- rich outputs ------------------------------------------------------------------------
+# What a run displayed beyond plain text, from any kernel's display_data and
+# execute_result (Jupyter's MIME bundles): images, HTML, Markdown, JSON, LaTeX, and the
+# data of a matplotlib chart, which Ship's kernel guard adds to a figure's bundle under
+# CHART_MIME. `ship/rich_output.py` turns a bundle into a RichOutput.
+
+CHART_MIME = "application/vnd.bay.chart+json"
+# A number; a date, time or category as text; None where the value is not finite.
+ChartValue = float | str | None
+ChartScale = Literal[
+    "linear", "log", "symlog", "logit", "asinh", "function", "functionlog", "datetime",
+    "categorical",
+]  # fmt: skip
+
+
+class PointSeries(Model):
+    label: str
+    points: list[tuple[ChartValue, ChartValue]] = Field(
+        description="(x, y) pairs; a long series is sampled evenly, its ends kept"
+    )
+    point_count: int = Field(description="how many points the series has, kept or not")
+
+
+class Bar(Model):
+    label: str = Field(description="the category, from the axis' tick labels")
+    group: str = Field(description="the bar group (a legend entry)")
+    value: float | None
+
+
+class PieSlice(Model):
+    label: str
+    angle: float = Field(description="degrees")
+    radius: float
+    fraction: float = Field(description="its share of the whole pie, 0 to 1")
+
+
+class BoxStats(Model):
+    label: str
+    min: float | None = Field(description="the lower whisker's end")
+    first_quartile: float | None
+    median: float | None
+    third_quartile: float | None
+    max: float | None = Field(description="the upper whisker's end")
+    outliers: list[float] = Field(default_factory=list)
+
+
+class ChartBase(Model):
+    title: str | None = None
+    truncated: bool = Field(False, description="elements or points were left out (bounded)")
+
+
+class Axes2D(ChartBase):
+    x_label: str | None = None
+    y_label: str | None = None
+    x_unit: str | None = Field(None, description="from the label: 'Time (s)' or 'Time [s]'")
+    y_unit: str | None = None
+    x_scale: ChartScale | None = None
+    y_scale: ChartScale | None = None
+
+
+class PointChart(Axes2D):
+    type: Literal["line", "scatter"]
+    x_ticks: list[ChartValue] = Field(default_factory=list)
+    x_tick_labels: list[str] = Field(default_factory=list)
+    y_ticks: list[ChartValue] = Field(default_factory=list)
+    y_tick_labels: list[str] = Field(default_factory=list)
+    elements: list[PointSeries] = Field(default_factory=list)
+
+
+class BarChart(Axes2D):
+    type: Literal["bar"]
+    orientation: Literal["vertical", "horizontal"] = "vertical"
+    elements: list[Bar] = Field(default_factory=list)
+
+
+class BoxAndWhiskerChart(Axes2D):
+    type: Literal["box_and_whisker"]
+    elements: list[BoxStats] = Field(default_factory=list)
+
+
+class PieChart(ChartBase):
+    type: Literal["pie"]
+    elements: list[PieSlice] = Field(default_factory=list)
+
+
+class UnknownChart(Axes2D):
+    type: Literal["unknown"]
+
+
+AxesChart = Annotated[
+    PointChart | BarChart | BoxAndWhiskerChart | PieChart | UnknownChart,
+    Field(discriminator="type"),
+]
+
+
+class CompositeChart(ChartBase):
+    """A figure of several axes: one chart each."""
+
+    type: Literal["composite_chart"]
+    elements: list[AxesChart] = Field(default_factory=list)
+
+
+Chart = Annotated[
+    PointChart | BarChart | BoxAndWhiskerChart | PieChart | UnknownChart | CompositeChart,
+    Field(discriminator="type"),
+]
+
+
+class RichOutput(Model):
+    """One display of a run beyond plain text, with its MIME type."""
+
+    mime_type: str = Field(
+        description="image/png, image/jpeg, image/gif, image/webp, image/svg+xml, "
+        "text/html, text/markdown, text/latex or application/json"
+    )
+    data: JsonValue = Field(
+        description="base64 for a raster image; the source text for SVG, HTML, Markdown "
+        "and LaTeX; the value itself for JSON"
+    )
+    text: str | None = Field(
+        None,
+        description="how it reads as text, where that differs from data: HTML as "
+        "Markdown (tables as Markdown tables), JSON indented",
+    )
+    png: str | None = Field(None, description="an SVG rasterised to PNG, base64")
+    path: str | None = Field(None, description="where the HTML was saved, relative to /workspace")
+    chart: Chart | None = Field(None, description="a matplotlib figure's chart, as data")
+    offset: int = Field(0, description="where in the run's text output it was displayed")
+    replaces: int = Field(
+        0,
+        description="characters of the text output, from offset, that are its plain-text "
+        "form (a DataFrame's repr): a reader shown this output may skip them",
+    )
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime_type.startswith("image/")
+
+    @property
+    def readable(self) -> str | None:
+        """The output as text (None for an image): `text`, else data that is text."""
+        if self.text is not None:
+            return self.text
+        return self.data if isinstance(self.data, str) and not self.is_image else None
+
+
 class PythonExecResult(Model):
     success: bool
     output: str = ""
     error: PythonError | None = None
     execution_count: int | None = None
+    # Filled by Ships before rich outputs only; a PNG now travels in `outputs`.
     images: list[PngImage] = Field(default_factory=list)
+    outputs: list[RichOutput] = Field(default_factory=list)
     truncated: bool = False
     timed_out: bool = False
     kernel_restarted: bool = False

@@ -25,6 +25,7 @@ from ship.processes import ProcessManager
 from ship.protocol import CapabilityInfo, Language
 from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
+from ship.rich_output import OutputFiles
 from ship.settings import ShipSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Runtime:
         self.quota = WorkspaceQuota(settings.workspace, settings.workspace_limit_bytes)
         self.workspace = settings.workspace
         self.cgroup = Cgroup.detect()
+        self.output_files = OutputFiles(self.workspace, self.quota)  # displayed HTML
         self.languages = available(settings.kernel_python)
         self.kernels: dict[str, Kernel] = {}  # by kernel: TypeScript and JavaScript share one
         self.kernel = self.kernel_for("python")
@@ -99,6 +101,7 @@ class Runtime:
                 env=self.user_env,
                 max_output_bytes=self.settings.max_output_bytes,
                 cgroup=self.cgroup,
+                files=self.output_files,
             )
             self.kernels[launch.name] = kernel
         return kernel

@@ -218,7 +218,8 @@ SHIP_NOTES: dict[str, str] = {
     "GET /health": "answers before the kernel is up; `kernel` says `starting`, `ready` or `failed`",
     "GET /meta": "runtime name and version, `api_version`, workspace mount path, "
     "capabilities and their operations: Bay's handshake at each session's start",
-    "POST /python/exec": "runs code in the persistent kernel; images are PNGs in base64",
+    "POST /python/exec": "runs code in the persistent kernel; what it displays is in `outputs` "
+    "(each with its MIME type; `images` is filled by older Ships only)",
     "POST /python/interrupt": "interrupts the running exec",
     "POST /code/exec": "code in `language`'s kernel (started on first use; TypeScript and "
     "JavaScript share Deno's); the answer is a Python exec's; `capability_not_supported` "

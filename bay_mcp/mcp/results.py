@@ -9,6 +9,7 @@ from mcp_types import ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
 from bay_mcp.services.output import cargo_uri
+from bay_mcp.services.rich_outputs import pictures
 from bay_mcp.services.runs import PythonRunResult, ShellRunResult
 from bay_mcp.services.views import BinaryFile, FileRead, ImageFile
 from ship.protocol import FilesChanged, ResourceReport
@@ -33,7 +34,8 @@ def python_content(result: PythonRunResult) -> list[ContentBlock]:
     if not parts:
         parts.append("(no output)" if result.success else "(failed with no output)")
     blocks: list[ContentBlock] = [TextContent(text="\n".join(parts))]
-    blocks.extend(ImageContent(data=image, mime_type="image/png") for image in result.images)
+    shown = pictures(result.outputs) or [(image, "image/png") for image in result.images]
+    blocks.extend(ImageContent(data=data, mime_type=mime_type) for data, mime_type in shown)
     return blocks
 
 

@@ -28,11 +28,29 @@ Description = Annotated[runs.Description, Field(description=DESCRIBE_RUN)]
 Tags = Annotated[runs.Tags, Field(description=TAG_RUN)]
 
 
+class DisplayedOutput(BaseModel):
+    """A rich output in the structured result; its picture or text is in the content."""
+
+    mime_type: str
+    path: str | None = Field(None, description="where the HTML was saved, under /workspace")
+    # Typed loosely here: the chart's full schema would triple the size of this tool's
+    # entry in tools/list, which a host may put in the model's context. REST's OpenAPI
+    # document has it in full (ship.protocol.Chart).
+    chart: dict[str, Any] | None = Field(
+        None,
+        description="a matplotlib figure's chart: type (line, scatter, bar, pie, "
+        "box_and_whisker, composite_chart), title, axes, elements",
+    )
+
+
 class PythonExecOutput(BaseModel):
     success: bool
     output: str
     error: PythonError | None = None
     execution_count: int | None = None
+    outputs: list[DisplayedOutput] = Field(
+        default_factory=list, description="what the code displayed beyond plain text, in order"
+    )
     truncated: bool
     execution_time_ms: int
     resources: ResourceReport | None = None
@@ -81,6 +99,28 @@ async def _run(
     return await call(with_heartbeat(work, progress, doing, live))
 
 
+def _kernel_output(result: runs.PythonRunResult) -> PythonExecOutput:
+    """A kernel's run (any language's) as structured content."""
+    return PythonExecOutput(
+        success=result.success,
+        output=result.output,
+        error=result.error,
+        execution_count=result.execution_count,
+        outputs=[
+            DisplayedOutput(
+                mime_type=item.mime_type,
+                path=item.path,
+                chart=item.chart.wire() if item.chart is not None else None,
+            )
+            for item in result.outputs
+        ],
+        truncated=result.truncated or result.shortened,
+        execution_time_ms=result.execution_time_ms,
+        resources=result.resources,
+        files_changed=result.files_changed,
+    )
+
+
 async def python_exec(
     ctx: Context[Any, Any],
     sandbox_id: SandboxId,
@@ -92,22 +132,15 @@ async def python_exec(
     """Run Python in the sandbox's IPython kernel, in /workspace. State persists:
     variables, imports and functions stay defined for later calls until the sandbox
     stops. Returns stdout, stderr and the last expression's value, or the error with
-    its traceback; figures shown with plt.show() or left as the last expression come
-    back as PNG images. Output over the limit keeps its head and tail; the full text
-    is saved in /workspace/.bay/outputs/. On timeout the code is interrupted."""
+    its traceback. What the code displays comes back in place: figures and images as
+    images (a matplotlib chart also as data: kind, axes, series), HTML tables as
+    Markdown (the HTML saved in /workspace/.bay/outputs/), Markdown, LaTeX and JSON as
+    text. Output over the limit keeps its head and tail; the full text is saved in
+    /workspace/.bay/outputs/. On timeout the code is interrupted."""
     with tool_errors():
         request = runs.PythonRun(code=code, timeout=timeout, description=description, tags=tags)
     result = await _run(ctx, sandbox_id, request, "running Python")
-    structured = PythonExecOutput(
-        success=result.success,
-        output=result.output,
-        error=result.error,
-        execution_count=result.execution_count,
-        truncated=result.truncated or result.shortened,
-        execution_time_ms=result.execution_time_ms,
-        resources=result.resources,
-        files_changed=result.files_changed,
-    )
+    structured = _kernel_output(result)
     return CallToolResult(
         content=python_content(result) + file_links(sandbox_id, result.files_changed),
         structured_content=structured.model_dump(mode="json"),
@@ -133,8 +166,9 @@ async def run_code(
     """Run code in the sandbox in the language's stateful kernel, in /workspace: each
     language keeps its variables, imports and functions for later calls until the
     sandbox stops (TypeScript and JavaScript share one kernel). Returns the output and
-    the last expression's value, or the error; displayed figures come back as images.
-    Output over the limit keeps its head and tail; the full text is saved in
+    the last expression's value, or the error. What the code displays comes back in
+    place: figures and images as images, HTML tables as Markdown, Markdown, LaTeX and
+    JSON as text. Output over the limit keeps its head and tail; the full text is saved in
     /workspace/.bay/outputs/. On timeout the code is interrupted."""
     with tool_errors():
         request = runs.CodeRun(
@@ -142,17 +176,7 @@ async def run_code(
         )
     title = runs.LANGUAGE_TITLES[request.language]
     result = await _run(ctx, sandbox_id, request, f"running {title}")
-    structured = CodeExecOutput(
-        success=result.success,
-        output=result.output,
-        error=result.error,
-        execution_count=result.execution_count,
-        truncated=result.truncated or result.shortened,
-        execution_time_ms=result.execution_time_ms,
-        resources=result.resources,
-        files_changed=result.files_changed,
-        language=result.language,
-    )
+    structured = CodeExecOutput(**dict(_kernel_output(result)), language=result.language)
     return CallToolResult(
         content=python_content(result) + file_links(sandbox_id, result.files_changed),
         structured_content=structured.model_dump(mode="json"),

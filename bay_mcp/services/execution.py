@@ -27,6 +27,7 @@ from bay_mcp.services.browser_commands import describe
 from bay_mcp.services.files import FileService
 from bay_mcp.services.history import ExecType, HistoryService, RunRecord, new_entry
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
+from bay_mcp.services.rich_outputs import model_text, png_images
 from bay_mcp.services.runs import (
     LANGUAGE_TITLES,
     CodeRun,
@@ -294,7 +295,11 @@ class ExecService:
 
     async def _for_model(self, owner: str, sandbox_id: str, result: Result) -> Result:
         """`result` with its output as a model reads it: at most the output limit, head
-        and tail, the whole saved in the workspace and the note saying where."""
+        and tail, the whole saved in the workspace and the note saying where. A Python
+        run's rich outputs stand in its text where they were displayed."""
+        if isinstance(result, PythonRunResult) and result.outputs:
+            text = model_text(result.output, result.outputs)
+            result = result.model_copy(update={"output": text})
         if len(result.output) <= self._output_limit:
             return result
         path = f"{OUTPUT_DIR}/{result.execution_id}.txt"
@@ -383,7 +388,8 @@ def _python_result(raw: protocol.PythonExecResult, execution_id: str) -> PythonR
         output=raw.output,
         error=raw.error,
         execution_count=raw.execution_count,
-        images=[image.png for image in raw.images],
+        images=png_images(raw.outputs) or [image.png for image in raw.images],
+        outputs=raw.outputs,
         truncated=raw.truncated,
         kernel_restarted=raw.kernel_restarted,
         notice=raw.notice,

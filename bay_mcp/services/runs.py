@@ -40,7 +40,7 @@ from bay_mcp.limits import (
     MIN_TIMEOUT_S,
 )
 from bay_mcp.paths import workspace_path
-from ship.protocol import FilesChanged, Language, PythonError, ResourceReport
+from ship.protocol import FilesChanged, Language, PythonError, ResourceReport, RichOutput
 
 RunKind = Literal["python", "shell"]
 # How a run is recorded (history, metrics): a code run by its language.
@@ -213,6 +213,11 @@ class PythonRunResult(RunResult):
     error: PythonError | None = None
     execution_count: int | None = None
     images: list[str] = Field(default_factory=list, description="PNG images, base64")
+    outputs: list[RichOutput] = Field(
+        default_factory=list,
+        description="what the code displayed beyond plain text, in order, each with its "
+        "MIME type: images, HTML, Markdown, LaTeX, JSON, and a figure's chart as data",
+    )
     kernel_restarted: bool = False
     notice: str | None = None
 

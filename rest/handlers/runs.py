@@ -77,6 +77,7 @@ def _kernel_answer(result: PythonRunResult, code: str | None) -> models.PythonEx
             output=models.PythonOutput(
                 text=result.output,
                 images=[models.ImageOutput(png=image) for image in result.images],
+                outputs=result.outputs,
             ),
         ),
         execution_id=result.execution_id,

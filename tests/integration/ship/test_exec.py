@@ -21,8 +21,8 @@ def exec_python(client: httpx.Client, code: str, timeout: float = 60) -> dict[st
     return answer
 
 
-def decode_png(image: dict[str, str]) -> Image.Image:
-    raw = base64.b64decode(image["image/png"])
+def decode_png(data: str) -> Image.Image:
+    raw = base64.b64decode(data)
     assert raw.startswith(b"\x89PNG\r\n\x1a\n")
     picture = Image.open(io.BytesIO(raw))
     picture.load()
@@ -35,8 +35,9 @@ def test_plt_show_returns_a_png_without_a_display(client: httpx.Client) -> None:
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [3, 1, 2])\nplt.show()",
     )
     assert result["success"], result
-    assert len(result["images"]) == 1
-    assert decode_png(result["images"][0]).size[0] > 100
+    [figure] = result["outputs"]
+    assert figure["mime_type"] == "image/png"
+    assert decode_png(figure["data"]).size[0] > 100
 
 
 def test_figure_as_last_expression_returns_a_png(client: httpx.Client) -> None:
@@ -45,8 +46,8 @@ def test_figure_as_last_expression_returns_a_png(client: httpx.Client) -> None:
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.bar([1, 2], [3, 4])\nfig",
     )
     assert result["success"], result
-    assert result["images"], result
-    decode_png(result["images"][0])
+    assert result["outputs"], result
+    decode_png(result["outputs"][0]["data"])
 
 
 def test_numpy_and_pandas_are_there(client: httpx.Client) -> None:

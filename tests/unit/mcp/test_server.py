@@ -125,6 +125,45 @@ async def test_execs_render_text_images_and_failures(server: BayMCPServer, ship:
         assert text_of(shell) == "sub$ ls\n[exit code 0]"
 
 
+async def test_rich_outputs_are_in_place_as_image_blocks_and_listed_by_mime_type(
+    server: BayMCPServer, ship: FakeShip
+) -> None:
+    png = base64.b64encode(PNG).decode()
+    chart = protocol.BarChart(type="bar", elements=[protocol.Bar(label="a", group="g", value=2.0)])
+    ship.python_answer = protocol.PythonExecResult(
+        success=True,
+        output="   a\n0  1\nend\n",
+        outputs=[
+            protocol.RichOutput(
+                mime_type="text/html", data="<table/>", text="| a |\n|---|\n| 1 |",
+                path=".bay/outputs/display-1.html", offset=0, replaces=len("   a\n0  1\n"),
+            ),
+            protocol.RichOutput(mime_type="image/svg+xml", data="<svg/>", png=png, offset=10),
+            protocol.RichOutput(mime_type="image/jpeg", data="/9j/", offset=10),
+            protocol.RichOutput(mime_type="image/png", data=png, chart=chart, offset=10),
+        ],
+    )  # fmt: skip
+    async with Client(server) as client:
+        sandbox_id = await new_sandbox(client)
+        ran = await call(client, "python_exec", sandbox_id=sandbox_id, code="show()")
+    assert text_of(ran) == (
+        "| a |\n|---|\n| 1 |\n[HTML saved at .bay/outputs/display-1.html]\n"
+        "[image 1 (SVG, shown as PNG) is shown below]\n"
+        "[image 2 (image/jpeg) is shown below]\n"
+        "[image 3 (image/png) is shown below]\n[chart: bar; x: -; y: -]\n"
+        '  "g": "a" 2\nend'
+    )
+    images = [block for block in ran.content if isinstance(block, ImageContent)]
+    assert [image.mime_type for image in images] == ["image/png", "image/jpeg", "image/png"]
+    assert ran.structured_content is not None
+    assert ran.structured_content["outputs"] == [
+        {"mime_type": "text/html", "path": ".bay/outputs/display-1.html", "chart": None},
+        {"mime_type": "image/svg+xml", "path": None, "chart": None},
+        {"mime_type": "image/jpeg", "path": None, "chart": None},
+        {"mime_type": "image/png", "path": None, "chart": chart.wire()},
+    ]
+
+
 async def test_long_output_is_cut_and_saved_whole(
     bay: Bay, server: BayMCPServer, ship: FakeShip
 ) -> None:

@@ -122,6 +122,31 @@ def _events(body: str) -> list[tuple[str, object]]:
     return found
 
 
+async def test_python_exec_answers_its_outputs_and_keeps_images_for_existing_clients(
+    api: httpx.AsyncClient, ship: FakeShip
+) -> None:
+    sandbox = (await api.post("/v1/sandboxes", json={})).json()["id"]
+    ship.python_answer = protocol.PythonExecResult(
+        success=True,
+        output="df\n",
+        outputs=[
+            protocol.RichOutput(mime_type="image/svg+xml", data="<svg/>", png="SVGPNG"),
+            protocol.RichOutput(mime_type="text/html", data="<table/>", text="| a |",
+                                path=".bay/outputs/display-1.html", replaces=3),
+            protocol.RichOutput(mime_type="application/json", data={"k": [1]}),
+        ],
+    )  # fmt: skip
+    answer = (await api.post(f"/v1/sandboxes/{sandbox}/python/exec", json={"code": "x"})).json()
+    assert answer["output"] == "df\n"
+    output = answer["data"]["output"]
+    assert output["images"] == [{"image/png": "SVGPNG"}]
+    assert [item["mime_type"] for item in output["outputs"]] == [
+        "image/svg+xml", "text/html", "application/json",
+    ]  # fmt: skip
+    assert output["outputs"][1]["text"] == "| a |"
+    assert output["outputs"][2]["data"] == {"k": [1]}
+
+
 async def test_an_exec_asked_for_events_streams_output_then_the_result(
     api: httpx.AsyncClient, ship: FakeShip
 ) -> None:
