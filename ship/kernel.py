@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # How long an interrupted kernel gets to come back to idle before it is restarted.
 _INTERRUPT_GRACE_S = 1.5
 _KERNEL_READY_TIMEOUT_S = 60.0
+LOOPBACK = "127.0.0.1"
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -112,9 +113,11 @@ class Kernel:
             interrupt_mode=self.launch.interrupt_mode,
         )
         km = _ShipKernelManager(
-            spec, connection_file=str(self._runtime_dir / "kernel.json"), transport="ipc"
+            spec,
+            connection_file=str(self._runtime_dir / "kernel.json"),
+            transport=self.launch.transport,
         )
-        km.ip = str(self._runtime_dir / "kernel")
+        km.ip = str(self._runtime_dir / "kernel") if self.launch.transport == "ipc" else LOOPBACK
         # Held from the moment the process exists: a start that fails or is cancelled
         # (Ship shutting down meanwhile) is stopped like a running kernel, not leaked.
         self._km = km

@@ -33,6 +33,9 @@ class KernelLaunch:
     # "signal" (SIGINT) or "message" (an interrupt_request on the control channel):
     # what stops the running code and keeps the kernel.
     interrupt_mode: str = "signal"
+    # "ipc" (sockets in Ship's runtime directory) where the kernel supports it; "tcp"
+    # on 127.0.0.1 for Deno's, which takes only TCP.
+    transport: str = "ipc"
 
 
 def python_launch(python: str) -> KernelLaunch:
@@ -74,6 +77,7 @@ def deno_launch(python: str) -> KernelLaunch:
         # Deno stops a running evaluation on an interrupt_request (V8's terminate); a
         # SIGINT would end the kernel and its state.
         interrupt_mode="message",
+        transport="tcp",
     )
 
 
