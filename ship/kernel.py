@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 _INTERRUPT_GRACE_S = 1.5
 _KERNEL_READY_TIMEOUT_S = 60.0
 LOOPBACK = "127.0.0.1"
+# A kernel without an output guard queues everything it prints for Ship, faster than
+# Ship reads it: once a run has printed this much past the output budget, it is
+# stopped (interrupted, its state kept), before the queue costs the kernel its memory.
+FLOOD_BYTES = 16 * 1024 * 1024
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -236,6 +240,8 @@ class Kernel:
                 traceback=[],
             )
             return self._result(collector, started, report, restarted=restarted, notice=notice)
+        if outcome == "flood":
+            return await self._stopped_flood(msg_id, collector, meter, started)
         if outcome == "timeout":
             settled = await self._interrupt_and_settle(msg_id)
             # Measured before a restart can replace the process whose counters it reads.
@@ -258,8 +264,30 @@ class Kernel:
         report = meter.finish(timed_out=False, killed_by=None)
         return self._result(collector, started, report, restarted=restarted, notice=notice)
 
+    async def _stopped_flood(
+        self, msg_id: str, collector: Collector, meter: ProcessMeter, started: float
+    ) -> PythonExecResult:
+        """Stop a run that prints without end: interrupted (restarted if it will not
+        stop), what it printed within the budget kept, the error saying why."""
+        settled = await self._interrupt_and_settle(msg_id)
+        report = meter.finish(timed_out=False, killed_by=None)
+        kept = "its state is kept"
+        if not settled:
+            await self._stop_locked()
+            await self._start_locked()
+            kept = "it did not stop, so the kernel was restarted and its state is gone"
+        collector.error = PythonError(
+            ename="OutputLimitExceeded",
+            evalue=f"the run printed more than {FLOOD_BYTES // 2**20} MiB past the "
+            f"{self._max_output_bytes // 2**20} MiB output limit, so it was interrupted; "
+            f"{kept}. Write large output to a file and read what you need of it",
+            traceback=[],
+        )
+        return self._result(collector, started, report, restarted=not settled, notice=None)
+
     async def _collect(self, msg_id: str, collector: Collector, deadline: float) -> str:
-        """Read iopub until this execution is idle; return 'done', 'timeout' or 'died'."""
+        """Read iopub until this execution is idle; return 'done', 'timeout', 'died' or
+        'flood' (an unguarded kernel printing far past the budget)."""
         loop = asyncio.get_running_loop()
         while True:
             remaining = deadline - loop.time()
@@ -278,6 +306,8 @@ class Kernel:
                     return "done"
                 continue
             collector.add(msg)
+            if not self.launch.guarded and collector.output.dropped_bytes > FLOOD_BYTES:
+                return "flood"
 
     async def _interrupt_and_settle(self, msg_id: str) -> bool:
         """Interrupt and wait briefly for the execution to end; False if it would not."""

@@ -36,6 +36,9 @@ class KernelLaunch:
     # "ipc" (sockets in Ship's runtime directory) where the kernel supports it; "tcp"
     # on 127.0.0.1 for Deno's, which takes only TCP.
     transport: str = "ipc"
+    # Whether the kernel itself drops output past the budget (Python's guard does).
+    # Another kernel queues all it prints for Ship: a flood is stopped from Ship's side.
+    guarded: bool = False
 
 
 def python_launch(python: str) -> KernelLaunch:
@@ -54,6 +57,7 @@ def python_launch(python: str) -> KernelLaunch:
         ],
         # Figures come back as PNG through the inline backend: no display server.
         env={"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+        guarded=True,
     )
 
 
