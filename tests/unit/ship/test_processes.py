@@ -289,6 +289,10 @@ async def test_a_python_repl_on_a_terminal_shows_42(client: httpx.AsyncClient) -
     assert (started["rows"], started["cols"]) == (20, 60)
     await screen_until(client, started["id"], ">>>")
     await send(client, started["id"], text="x = 6*7", keys=["Enter"])
+    # The next prompt before the next line: typed ahead, the terminal would echo it
+    # itself while Python runs the first (cooked mode) and the screen would differ.
+    await screen_until(client, started["id"], ">>> x = 6*7")
+    await screen_until(client, started["id"], ">>>")
     await send(client, started["id"], text="print(x)", keys=["Enter"])
     shown = await screen_until(client, started["id"], "42")
     assert (shown["rows"], shown["cols"], len(shown["lines"])) == (20, 60, 20)
