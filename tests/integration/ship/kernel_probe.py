@@ -41,6 +41,11 @@ class Kernel:
     # Deno's kernel sometimes publishes a run's `idle` just before its execute_result:
     # a run that has shown no result at idle then waits LATE_RESULT_GRACE_S more.
     late_results: bool = False
+    # How a run is stopped: SIGINT, or an interrupt_request on the control channel.
+    interrupt_mode: str = "signal"
+    # A run that never ends (interrupted), then one that reads what the first run left.
+    endless: str = ""
+    after_interrupt: str = ""
 
 
 KERNELS = {
@@ -51,7 +56,9 @@ KERNELS = {
         ],
         transport="ipc",
         env={"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
-        runs=("1+1",),
+        runs=("x = 21; x * 2",),
+        endless="while True: pass",
+        after_interrupt="x + 1",
     ),
     "typescript": Kernel(
         argv=["/opt/python/bin/deno", "jupyter", "--kernel", "--conn", "{connection_file}"],
@@ -59,6 +66,10 @@ KERNELS = {
         # Without it every result's text/plain carries ANSI colours ("\x1b[33m42\x1b[39m").
         env={"NO_COLOR": "1"},
         late_results=True,
+        # SIGINT ends Deno's kernel, and the state with it.
+        interrupt_mode="message",
+        endless="while (true) {}",
+        after_interrupt="x + 1",
         runs=(
             "const x: number = 21; x * 2",
             "x + 1",
@@ -77,12 +88,16 @@ KERNELS = {
             "library(ggplot2); ggplot(mtcars, aes(wt, mpg)) + geom_point()",
         ),
         result="display_data",
+        endless="while (TRUE) {}",
+        after_interrupt="mean(x)",
     ),
 }  # fmt: skip
 WARM_ROUNDS = 50
 READY_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 60.0
 LATE_RESULT_GRACE_S = 0.25
+# How long the endless run runs before it is interrupted.
+ENDLESS_S = 0.5
 
 
 class _KernelManager(AsyncKernelManager):
@@ -100,7 +115,13 @@ class _KernelManager(AsyncKernelManager):
 async def _run(client: Any, kernel: Kernel, code: str) -> dict[str, Any]:
     """Execute `code`; what it showed, by MIME type, and whether a result came late."""
     started = time.monotonic()
-    msg_id = client.execute(code)
+    return await _collect(client, kernel, code, client.execute(code), started)
+
+
+async def _collect(
+    client: Any, kernel: Kernel, code: str, msg_id: str, started: float
+) -> dict[str, Any]:
+    """What the run `msg_id` showed until it was idle (and a late result, for Deno)."""
     outputs: list[dict[str, Any]] = []
     error: str | None = None
     idle_at: float | None = None
@@ -138,7 +159,22 @@ async def _run(client: Any, kernel: Kernel, code: str) -> dict[str, Any]:
         "status": reply["content"]["status"],
         "late_result": any(o.get("late") for o in outputs),
         "seconds": round(time.monotonic() - started, 4),
+        "idle_seconds": round((idle_at or time.monotonic()) - started, 4),
     }
+
+
+async def _interrupt(manager: AsyncKernelManager, client: Any, kernel: Kernel) -> dict[str, Any]:
+    """Interrupt an endless run; then whether the kernel lives and keeps its state."""
+    msg_id = client.execute(kernel.endless)
+    await asyncio.sleep(ENDLESS_S)
+    interrupted = time.monotonic()
+    await manager.interrupt_kernel()
+    try:
+        stopped = await _collect(client, kernel, kernel.endless, msg_id, interrupted)
+    except TimeoutError:
+        return {"stopped": None, "alive": bool(await manager.is_alive()), "after": None}
+    after = await _run(client, kernel, kernel.after_interrupt)
+    return {"stopped": stopped, "alive": bool(await manager.is_alive()), "after": after}
 
 
 def _process_stats(pid: int) -> dict[str, int]:
@@ -157,7 +193,12 @@ def _listing(directory: str) -> list[str]:
 async def probe(language: str) -> dict[str, Any]:
     kernel = KERNELS[language]
     runtime_dir = Path(tempfile.mkdtemp(prefix="probe-kernel-"))
-    spec = KernelSpec(argv=kernel.argv, display_name=language, language=language)
+    spec = KernelSpec(
+        argv=kernel.argv,
+        display_name=language,
+        language=language,
+        interrupt_mode=kernel.interrupt_mode,
+    )
     manager = _KernelManager(
         spec, connection_file=str(runtime_dir / "kernel.json"), transport=kernel.transport
     )
@@ -181,6 +222,7 @@ async def probe(language: str) -> dict[str, Any]:
             late += run["late_result"]
         warm.sort()
         stats = _process_stats(manager.provisioner.process.pid)  # type: ignore[union-attr]
+        interrupt = await _interrupt(manager, client, kernel)
     finally:
         client.stop_channels()
         await manager.shutdown_kernel(now=True)
@@ -199,6 +241,7 @@ async def probe(language: str) -> dict[str, Any]:
         },
         "warm_late_results": late,
         **stats,
+        "interrupt": interrupt,
         # What the kernel left where it may write: the cargo (HOME) and the caches.
         "workspace": _listing("/workspace"),
         "cache": _listing(os.environ.get("XDG_CACHE_HOME", "/tmp/.cache")),

@@ -76,6 +76,21 @@ def test_r_runs_with_its_packages(probed: dict[str, dict[str, Any]]) -> None:
     assert picture["image/png"] > 10_000  # bytes of base64: ggplot2 drew, through cairo
 
 
+# What each language's run after the interrupt shows: the first run's variable, kept.
+AFTER_INTERRUPT = {"python": "22", "typescript": "22", "r": "[1] 2"}
+
+
+@pytest.mark.parametrize("language", list(KERNELS))
+def test_an_endless_run_is_interrupted_and_the_state_kept(
+    probed: dict[str, dict[str, Any]], language: str
+) -> None:
+    interrupt = probed[language]["interrupt"]
+    assert interrupt["stopped"] is not None, interrupt  # idle again after the interrupt
+    assert interrupt["alive"]
+    (value,) = shown(interrupt["after"], KERNELS[language].result)
+    assert value["text/plain"] == AFTER_INTERRUPT[language]
+
+
 @pytest.mark.parametrize("language", list(KERNELS))
 def test_a_kernel_starts_fast_and_writes_nothing_to_the_cargo(
     probed: dict[str, dict[str, Any]], language: str
