@@ -49,9 +49,7 @@ async def test_the_browser_image_is_built_on_first_use(monkeypatch: pytest.Monke
 
     await provider.ensure(BROWSER_IMAGE, progress)
     assert [(build.tag, build.browser) for build in built] == [(BROWSER_IMAGE, True)]
-    assert said == [
-        f"building the Ship image {BROWSER_IMAGE} (first use only, two to three minutes)"
-    ]
+    assert said == [f"building the Ship image {BROWSER_IMAGE} (first use only, about four minutes)"]
     assert await driver.image_id(BROWSER_IMAGE) is not None
     await provider.close()
 
