@@ -36,6 +36,10 @@ LOOPBACK = "127.0.0.1"
 # Ship reads it: once a run has printed this much past the output budget, it is
 # stopped (interrupted, its state kept), before the queue costs the kernel its memory.
 FLOOD_BYTES = 16 * 1024 * 1024
+# How long a run of a kernel with late results (languages.py) that showed no value by
+# its reply waits for one: fifteen times the latest measured, paid only by runs
+# without a value.
+LATE_RESULT_GRACE_S = 0.01
 
 
 def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
@@ -260,6 +264,8 @@ class Kernel:
             result.resources = report
             return result
         reply = await self._drain_reply(msg_id)
+        if self.launch.late_results and not collector.resulted and collector.error is None:
+            await self._late_result(msg_id, collector)
         collector.output.drop(dropped_in_kernel(reply))
         report = meter.finish(timed_out=False, killed_by=None)
         return self._result(collector, started, report, restarted=restarted, notice=notice)
@@ -308,6 +314,19 @@ class Kernel:
             collector.add(msg)
             if not self.launch.guarded and collector.output.dropped_bytes > FLOOD_BYTES:
                 return "flood"
+
+    async def _late_result(self, msg_id: str, collector: Collector) -> None:
+        """Take this run's messages that came after its idle, until its value or the
+        grace ends (the value, when there is one, is all that comes this late)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LATE_RESULT_GRACE_S
+        while not collector.resulted and (remaining := deadline - loop.time()) > 0:
+            try:
+                msg = await self._kc.get_iopub_msg(timeout=remaining)
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] != "status":
+                collector.add(msg)
 
     async def _interrupt_and_settle(self, msg_id: str) -> bool:
         """Interrupt and wait briefly for the execution to end; False if it would not."""

@@ -27,6 +27,8 @@ class Collector:
         self.rich = RichOutputs(self.output)
         self.error: PythonError | None = None
         self.execution_count: int | None = None
+        # Whether the run's value (its execute_result) has come.
+        self.resulted = False
 
     @property
     def outputs(self) -> list[RichOutput]:
@@ -48,6 +50,7 @@ class Collector:
             if isinstance(data, dict):
                 self.rich.add(data)
             if kind == "execute_result":
+                self.resulted = True
                 self.execution_count = content.get("execution_count", self.execution_count)
         elif kind == "error":
             self.error = PythonError(
