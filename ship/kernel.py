@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from ship.kernel_messages import Collector
+from ship.kernel_stdout import KernelStdout
 from ship.languages import KernelLaunch
 from ship.output import OutputListener
 from ship.protocol import KernelState, PythonError, PythonExecResult, ResourceReport
@@ -97,6 +99,7 @@ class Kernel:
         self._start_failed = False
         self._cgroup = cgroup
         self._files = files  # where displayed HTML is saved
+        self._stdout: KernelStdout | None = None  # launch.prints_to_stdout
 
     async def start(self) -> None:
         """Start the kernel and wait until it answers; safe to call once."""
@@ -130,7 +133,11 @@ class Kernel:
         # (Ship shutting down meanwhile) is stopped like a running kernel, not leaked.
         self._km = km
         try:
-            await km.start_kernel(cwd=str(self._cwd), env=self._env)
+            if self.launch.prints_to_stdout:
+                await km.start_kernel(cwd=str(self._cwd), env=self._env, stdout=subprocess.PIPE)
+                self._stdout = KernelStdout(self._process().stdout)
+            else:
+                await km.start_kernel(cwd=str(self._cwd), env=self._env)
             self._kc = km.client()
             self._kc.start_channels()
             await self._kc.wait_for_ready(timeout=_KERNEL_READY_TIMEOUT_S)
@@ -144,6 +151,9 @@ class Kernel:
         kc, km = self._kc, self._km
         self._kc = self._km = None
         self._ready.clear()
+        if self._stdout is not None:
+            self._stdout.close()
+            self._stdout = None
         # The client and the manager each made a zmq context: close their sockets now
         # rather than leave them to the garbage collector (a ResourceWarning each).
         if kc is not None:
@@ -217,16 +227,34 @@ class Kernel:
             restarted = had_kernel
         collector = Collector(self._max_output_bytes, listener)
         meter = ProcessMeter(self._cgroup, getattr(self._process(), "pid", None))
+        if self._stdout is not None:
+            self._stdout.sink = collector.output
         msg_id: str = self._kc.execute(code, allow_stdin=False, stop_on_error=True)
         self._running_msg_id = msg_id
         try:
-            outcome = await self._collect(msg_id, collector, deadline)
+            return await self._run(msg_id, collector, meter, started, deadline, restarted)
         except asyncio.CancelledError:
             # The caller went away: stop the code rather than let it run on unseen.
             await self._interrupt_and_settle(msg_id)
             raise
         finally:
             self._running_msg_id = None
+            if self._stdout is not None:
+                self._stdout.sink = None
+
+    async def _run(
+        self,
+        msg_id: str,
+        collector: Collector,
+        meter: ProcessMeter,
+        started: float,
+        deadline: float,
+        restarted: bool,
+    ) -> PythonExecResult:
+        """Collect the run `msg_id` to its end and make its result."""
+        outcome = await self._collect(msg_id, collector, deadline)
+        if self._stdout is not None:
+            self._stdout.drain()
         await collector.finish(self._files)
         notice = (
             f"the {self.launch.title} kernel had died and was restarted: variables and "
@@ -295,12 +323,16 @@ class Kernel:
         """Read iopub until this execution is idle; return 'done', 'timeout', 'died' or
         'flood' (an unguarded kernel printing far past the budget)."""
         loop = asyncio.get_running_loop()
+        # A kernel printing to its stdout floods between messages: looked at more often.
+        wait = 0.1 if self._stdout is not None else 0.5
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return "timeout"
+            if not self.launch.guarded and collector.output.dropped_bytes > FLOOD_BYTES:
+                return "flood"
             try:
-                msg = await self._kc.get_iopub_msg(timeout=min(remaining, 0.5))
+                msg = await self._kc.get_iopub_msg(timeout=min(remaining, wait))
             except Empty:
                 if not await self.is_alive():
                     return "died"
@@ -312,8 +344,6 @@ class Kernel:
                     return "done"
                 continue
             collector.add(msg)
-            if not self.launch.guarded and collector.output.dropped_bytes > FLOOD_BYTES:
-                return "flood"
 
     async def _late_result(self, msg_id: str, collector: Collector) -> None:
         """Take this run's messages that came after its idle, until its value or the

@@ -17,6 +17,7 @@ from pathlib import Path
 from ship.protocol import LANGUAGES, Language
 
 _GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
+_R_KERNEL_FILE = Path(__file__).with_name("r_kernel.R")
 # Where Debian's R finds IRkernel.
 _R_LIBRARIES = (Path("/usr/lib/R/site-library"), Path("/usr/lib/R/library"))
 CONNECTION_FILE = "{connection_file}"  # jupyter_client fills it in
@@ -42,6 +43,9 @@ class KernelLaunch:
     # Whether a run's execute_result may come after its `idle` (Deno's kernel publishes
     # them from two tasks: 12 of 200 warm `1+1` runs, at most 0.7 ms apart, measured).
     late_results: bool = False
+    # Whether what a run prints comes on the kernel's standard output, read by Ship as
+    # it is written (R's: r_kernel.R), rather than in the kernel's stream messages.
+    prints_to_stdout: bool = False
 
 
 def python_launch(python: str) -> KernelLaunch:
@@ -92,8 +96,9 @@ def deno_launch(python: str) -> KernelLaunch:
 R = KernelLaunch(
     name="r",
     title="R",
-    argv=[R_PROGRAM, "--no-save", "--no-restore", "--slave", "-e", "IRkernel::main()",
+    argv=[R_PROGRAM, "--no-save", "--no-restore", "--slave", "-f", str(_R_KERNEL_FILE),
           "--args", CONNECTION_FILE],
+    prints_to_stdout=True,
 )  # fmt: skip
 
 KERNEL_OF: dict[Language, str] = {

@@ -110,6 +110,26 @@ def test_r_computes_and_plots(server: HttpBay, sandbox: str) -> None:
         assert run(alice, sandbox, "r", "x")["output"].strip() == "[1] 1 2 3"
 
 
+def test_r_text_printed_comes_back_with_programs_it_runs(server: HttpBay, sandbox: str) -> None:
+    # R's printed text reaches Ship through the kernel's stdout (ship/r_kernel.R): cat,
+    # print in a loop, a program run by system() and a message all come back.
+    with server.client("alice") as alice:
+        code = (
+            "cat('one\\n'); for (i in 1:2) print(i * 10)\n"
+            "invisible(system('echo from-a-program'))\nmessage('to stderr')"
+        )
+        printed = run(alice, sandbox, "r", code)
+        assert printed["success"] is True, printed
+        output = printed["output"]
+        for part in ("one", "[1] 10", "[1] 20", "from-a-program", "to stderr"):
+            assert part in output, output
+        assert output.index("one") < output.index("[1] 10") < output.index("[1] 20")
+        failed = run(alice, sandbox, "r", "cat('before\\n'); stop('on purpose')")
+        assert failed["success"] is False, failed
+        assert "on purpose" in failed["error"], failed
+        assert "before" in failed["output"], failed
+
+
 def test_one_history_names_every_language(server: HttpBay, sandbox: str) -> None:
     with server.client("alice") as alice:
         run(alice, sandbox, "python", "1")
@@ -126,8 +146,7 @@ def test_one_history_names_every_language(server: HttpBay, sandbox: str) -> None
     [
         ("python", "for _ in range(1000):\n    print('x' * 10**6)"),
         ("typescript", "for (let i = 0; i < 1000; i++) console.log('x'.repeat(1e6));"),
-        # R is left out: IRkernel answered a 1 GB cat with no output at all (20 MB is
-        # cut at the budget as it should be); issue 27 stays open on it.
+        ("r", "for (i in 1:1000) cat(strrep('x', 1e6), '\\n')"),
     ],
 )
 def test_a_gigabyte_printed_is_held_to_the_output_budget(
