@@ -108,6 +108,13 @@ def test_r_computes_and_plots(server: HttpBay, sandbox: str) -> None:
         picture = Image.open(io.BytesIO(base64.b64decode(image["image/png"])))
         assert picture.format == "PNG"
         assert run(alice, sandbox, "r", "x")["output"].strip() == "[1] 1 2 3"
+        table = run(alice, sandbox, "r", "data.frame(city = c('Paris', 'Oslo'), temp = c(21.5, 9))")
+        [shown] = table["data"]["output"]["outputs"]
+        assert shown["mime_type"] == "text/markdown", shown
+        assert "Paris" in shown["data"], shown
+        assert "|" in shown["data"], shown
+        html = run(alice, sandbox, "r", "IRdisplay::display_html('<b>bold</b>')")
+        assert [o["mime_type"] for o in html["data"]["output"]["outputs"]] == ["text/html"]
 
 
 def test_r_text_printed_comes_back_with_programs_it_runs(server: HttpBay, sandbox: str) -> None:
