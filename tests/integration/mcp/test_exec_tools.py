@@ -130,13 +130,23 @@ async def test_output_comes_live_as_progress_before_the_result(
                          "time.sleep(1)"}, ["0", "1", "2", "3", "4"]),
         ("shell_exec", {"command": "for i in a b c; do echo $i; sleep 1; done"},
          ["a", "b", "c"]),
+        ("run_code", {"language": "typescript", "code": "for (const w of ['t1', 't2', "
+                      "'t3']) { console.log(w); await new Promise((r) => setTimeout(r, 1000)); }"},
+         ["t1", "t2", "t3"]),
+        ("run_code", {"language": "r", "code": "for (w in c('r1', 'r2', 'r3')) "
+                      "{ cat(w, '\\n'); Sys.sleep(1) }"}, ["r1", "r2", "r3"]),
     ):  # fmt: skip
         messages: list[str] = []
         result = await client.call_tool(
             tool, {"sandbox_id": sandbox, **arguments}, progress_callback=_collect(messages)
         )
         assert not result.is_error, text_of(result)
-        live = "".join(message for message in messages if "elapsed" not in message)
+        # Notes of Bay's own (a start, the time so far) are not the run's output.
+        live = "".join(
+            message
+            for message in messages
+            if "elapsed" not in message and not message.startswith("starting sandbox")
+        )
         # Every line came as progress, in several notifications, before the result.
         assert live.split() == lines, messages
         assert len([m for m in messages if m.strip()]) >= 2, messages
@@ -209,3 +219,21 @@ async def test_run_code_keeps_each_languages_state_over_stdio(client: Client, sa
     assert failed.structured_content is not None
     assert failed.structured_content["success"] is False
     assert "no" in text_of(failed)
+
+
+async def test_run_code_reports_files_and_resources_in_every_language(
+    client: Client, sandbox: str
+) -> None:
+    writes = {
+        "typescript": "await Deno.writeTextFile('from-typescript.txt', 'ts'); 'written'",
+        "r": "writeLines('r', 'from-r.txt'); sum(1:1e6)",
+        "python": "open('from-python.txt', 'w').write('py')",
+    }
+    for language, code in writes.items():
+        result = await call(client, "run_code", sandbox_id=sandbox, language=language, code=code)
+        content = result.structured_content
+        assert content is not None
+        assert content["success"] is True, text_of(result)
+        changed = [change["path"] for change in content["files_changed"]["files"]]
+        assert f"from-{language}.txt" in changed, content["files_changed"]
+        assert content["resources"]["cpu_time_ms"] is not None, content["resources"]
