@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import subprocess
 import tempfile
 import time
@@ -93,7 +94,7 @@ class Kernel:
         self._lock = asyncio.Lock()
         self._km: _ShipKernelManager | None = None
         self._kc: Any = None
-        self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
+        self._runtime_dir: Path | None = None  # made by the first start
         self._ready = asyncio.Event()
         self._running_msg_id: str | None = None
         self._start_failed = False
@@ -117,6 +118,8 @@ class Kernel:
         return "failed" if self._start_failed else "starting"
 
     async def _start_locked(self) -> None:
+        if self._runtime_dir is None:
+            self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
         spec = KernelSpec(
             argv=self.launch.argv,
             display_name=self.launch.title,
@@ -169,6 +172,10 @@ class Kernel:
     async def shutdown(self) -> None:
         async with self._lock:
             await self._stop_locked()
+        # The connection file and sockets: a Ship under tests on the host would leave one
+        # directory per kernel in /tmp.
+        if self._runtime_dir is not None:
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)
 
     async def is_alive(self) -> bool:
         return self._km is not None and bool(await self._km.is_alive())
