@@ -8,12 +8,16 @@ from ship import errors as ship_errors
 from ship.paths import normalize
 
 
-def workspace_path(raw: object, *, allow_root: bool = False) -> str:
-    """The normalised path relative to /workspace; InvalidPath saying what is wrong."""
+def workspace_path(raw: object, *, allow_root: bool = False, field: str = "path") -> str:
+    """The normalised path relative to /workspace; InvalidPath saying what is wrong,
+    its `details.field` naming the argument that held it (`path`, `cwd`)."""
     try:
         relative = normalize(raw)
     except ship_errors.InvalidPath as exc:
-        raise InvalidPath(exc.message) from exc
+        raise InvalidPath(f"{field}: {exc.message}", {"field": field}) from exc
     if relative == "." and not allow_root:
-        raise InvalidPath("path names the workspace root itself; name a file or directory in it")
+        raise InvalidPath(
+            f"{field} names the workspace root itself; name a file or directory in it",
+            {"field": field},
+        )
     return relative

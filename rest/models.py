@@ -375,6 +375,7 @@ class ShellExecResponse(BaseModel):
         None, description="what the run cost and, if it was killed, why"
     )
     code: str | None = Field(None, description="the command run, when include_code was set")
+    command: str = Field(description="the command line that was run")
     files_changed: FilesChanged | None = Field(
         None, description="files under /workspace the run created, changed or deleted"
     )

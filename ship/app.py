@@ -2,7 +2,7 @@
 
 Exceptions are answered in the protocol's error shape (`ship/wire.py`).
 
-Every endpoint but `/health` requires `Authorization: Bearer <SHIP_TOKEN>`.
+Every endpoint but `/health` and `/meta` requires `Authorization: Bearer <SHIP_TOKEN>`.
 """
 
 from __future__ import annotations

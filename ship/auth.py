@@ -1,7 +1,7 @@
 """Ship's token check: every route but the protocol's unauthenticated ones wants the token.
 
 A request must carry `Authorization: Bearer <SHIP_TOKEN>` unless its route is marked
-unauthenticated in the protocol's table (only `GET /health`).
+unauthenticated in the protocol's table (`GET /health` and `GET /meta`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ OPEN_PATHS = frozenset(route.path for route in protocol.ROUTES if not route.auth
 
 
 class BearerTokenMiddleware:
-    """Refuse every request but `GET /health` that lacks the session's token."""
+    """Refuse every request to an authenticated route that lacks the session's token."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app

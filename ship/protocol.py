@@ -894,7 +894,9 @@ class ShipRoute(Generic[Body, Answer]):
 _FILES = "/filesystem/files"
 
 HEALTH: ShipRoute[None, Health] = ShipRoute("GET", "/health", None, Health, authenticated=False)
-META: ShipRoute[None, Meta] = ShipRoute("GET", "/meta", None, Meta)
+# Open too: code in the sandbox asks what runtime it is in (`curl localhost:8123/meta`,
+# as upstream's clients do); it says nothing a sandbox's own code could misuse.
+META: ShipRoute[None, Meta] = ShipRoute("GET", "/meta", None, Meta, authenticated=False)
 PYTHON_EXEC: ShipRoute[PythonExecRequest, PythonExecResult] = ShipRoute(
     "POST", "/python/exec", PythonExecRequest, PythonExecResult, streaming=True
 )

@@ -217,7 +217,8 @@ def rest_reference(document: Mapping[str, Any]) -> str:
 SHIP_NOTES: dict[str, str] = {
     "GET /health": "answers before the kernel is up; `kernel` says `starting`, `ready` or `failed`",
     "GET /meta": "runtime name and version, `api_version`, workspace mount path, "
-    "capabilities and their operations: Bay's handshake at each session's start",
+    "capabilities and their operations: Bay's handshake at each session's start; open "
+    "without the token, so code in the sandbox reads it (`curl localhost:8123/meta`)",
     "POST /python/exec": "runs code in the persistent kernel; what it displays is in `outputs` "
     "(each with its MIME type; `images` is filled by older Ships only)",
     "POST /python/interrupt": "interrupts the running exec",

@@ -254,6 +254,9 @@ class DockerDriver:
             # npm, IPython, matplotlib) go here, never to the cargo.
             "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"},
             "Init": False,  # the image's own tini is PID 1
+            # `ship` names the sandbox itself, as in upstream's multi-container layout:
+            # its browser reaches a server the sandbox runs at http://ship:PORT too.
+            "ExtraHosts": ["ship:127.0.0.1"],
         }
         if spec.runtime:
             host_config["Runtime"] = spec.runtime

@@ -190,6 +190,8 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
             "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        # `ship` names the sandbox itself, as the Docker driver's extra host does.
+        "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["ship"]}],
         "containers": [container],
         "volumes": [
             {"name": "cargo", "persistentVolumeClaim": {"claimName": object_name(spec.volume)}},

@@ -71,7 +71,11 @@ _RECORD_FIELDS = tuple(field.name for field in fields(RunRecord))
 
 
 def _entry(row: Execution) -> HistoryEntry:
-    return HistoryEntry.model_validate(row.model_dump())
+    entry = HistoryEntry.model_validate(row.model_dump())
+    # Named as the run was asked for (upstream's clients read `command` of a shell run).
+    if entry.exec_type == "shell":
+        entry.command = entry.code
+    return entry
 
 
 def head_and_tail(text: str, limit: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,9 @@ from bay_mcp.storage.idempotency import IdempotencyRepository
 from bay_mcp.storage.models import utcnow
 
 MAX_KEY_LENGTH = 255
+# Visible ASCII, as upstream's keys and HTTP header values are safely written: a key with
+# spaces or other characters is a client's bug, better refused than stored.
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 # (status, JSON body) of a response that may be replayed.
 StoredResponse = tuple[int, Any]
 
@@ -44,10 +48,11 @@ class IdempotencyService:
         request_fingerprint: str,
         work: Callable[[], Awaitable[StoredResponse]],
     ) -> StoredResponse:
-        if not key or len(key) > MAX_KEY_LENGTH:
+        if not _KEY.fullmatch(key):
             raise ValidationFailed(
-                f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} characters",
-                {"fields": ["Idempotency-Key"]},
+                f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} visible ASCII characters "
+                "(no spaces), e.g. a UUID; send a new key of that form",
+                {"fields": ["Idempotency-Key"], "field": "Idempotency-Key"},
             )
         now = utcnow()
         claimed = await self._rows.claim(owner, key, request_fingerprint, now, now + self._ttl)

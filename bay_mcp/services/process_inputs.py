@@ -86,7 +86,7 @@ class ProcessStart(Checked):
             )
         if self.env:
             check_env(self.env, "env")
-        self.cwd = workspace_path(self.cwd, allow_root=True)
+        self.cwd = workspace_path(self.cwd, allow_root=True, field="cwd")
         return self
 
 

@@ -175,7 +175,7 @@ class ShellRun(RunRequest):
                 "command contains a NUL byte, which no shell can run: remove it",
                 {"fields": ["command"], "field": "command"},
             )
-        self.cwd = workspace_path(self.cwd, allow_root=True)
+        self.cwd = workspace_path(self.cwd, allow_root=True, field="cwd")
         return self
 
     @property

@@ -161,6 +161,9 @@ class HistoryEntry(BaseModel):
     session_id: str | None
     exec_type: str
     code: str
+    command: str | None = Field(
+        None, description="a shell run's command line (its `code`); null for other runs"
+    )
     success: bool
     exit_code: int | None
     timed_out: bool

@@ -117,6 +117,7 @@ def _shell_answer(result: ShellRunResult, body: models.ShellExecBody) -> Any:
         execution_time_ms=result.execution_time_ms,
         resources=result.resources,
         code=body.command if body.include_code else None,
+        command=body.command,
         files_changed=result.files_changed,
     )
     return dump(response)

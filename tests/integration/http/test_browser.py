@@ -181,6 +181,16 @@ def test_a_download_lands_in_workspace_downloads(browsing: tuple[httpx.Client, s
     assert read.json()["content"] == "a,b\n1,2\n"
 
 
+def test_the_browser_reaches_the_sandbox_by_the_name_ship(
+    browsing: tuple[httpx.Client, str],
+) -> None:
+    # Upstream runs the browser in another container that reaches Ship as `ship`; here
+    # that name is the sandbox itself.
+    opened = browse(browsing, "open http://ship:8000/index.html")
+    assert opened["success"], opened
+    assert opened["title"] == "Search demo"
+
+
 def test_a_download_that_lands_between_calls_is_told_in_the_next(
     browsing: tuple[httpx.Client, str],
 ) -> None:

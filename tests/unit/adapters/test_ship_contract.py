@@ -40,7 +40,11 @@ ENDPOINT = ShipEndpoint(url="http://ship", token=TOKEN)
 
 def test_the_table_names_each_endpoint_once() -> None:
     assert len(TABLE) == len(protocol.ROUTES)
-    assert [route.path for route in protocol.ROUTES if not route.authenticated] == ["/health"]
+    # Open: the health probe, and /meta, which code in the sandbox reads (upstream does).
+    assert [route.path for route in protocol.ROUTES if not route.authenticated] == [
+        "/health",
+        "/meta",
+    ]
     streaming = {route.path for route in protocol.ROUTES if route.streaming}
     assert streaming == {"/python/exec", "/code/exec", "/shell/exec"}
 

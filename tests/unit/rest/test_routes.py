@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from bay_mcp.bay import Bay
@@ -58,6 +59,20 @@ async def test_idempotency_replays_and_conflicts(
     as_bob = await api.post("/v1/sandboxes", json={}, headers={**key, **bob})
     assert as_bob.status_code == 201  # keys are per owner
     assert as_bob.json()["id"] != first.json()["id"]
+
+
+@pytest.mark.parametrize("key", ["has space", "k" * 256, "clé", "tab\there"])
+async def test_an_idempotency_key_of_the_wrong_form_is_refused(
+    api: httpx.AsyncClient, driver: FakeDriver, key: str
+) -> None:
+    response = await api.post(
+        "/v1/sandboxes", json={}, headers=[("Idempotency-Key", key.encode("utf-8"))]
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["field"]) == ("validation_error", "Idempotency-Key")
+    assert "visible ASCII" in error["message"]
+    assert driver.volumes == {}  # nothing made
 
 
 async def test_a_failed_request_frees_its_idempotency_key(api: httpx.AsyncClient) -> None:

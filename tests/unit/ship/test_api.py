@@ -12,7 +12,6 @@ from ship import API_VERSION
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GUARDED = [
-    ("GET", "/meta"),
     ("POST", "/python/exec"),
     ("POST", "/python/interrupt"),
     ("POST", "/code/exec"),
@@ -31,6 +30,12 @@ GUARDED = [
 async def test_health_needs_no_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"Authorization": ""})
     assert response.json()["status"] == "healthy"
+
+
+async def test_meta_needs_no_token(client: httpx.AsyncClient) -> None:
+    # Code in the sandbox asks what runtime it is in, as upstream's clients do.
+    response = await client.get("/meta", headers={"Authorization": ""})
+    assert response.json()["runtime"]["name"] == "ship"
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED)
