@@ -66,7 +66,7 @@ async def test_an_idempotency_key_of_the_wrong_form_is_refused(
     api: httpx.AsyncClient, driver: FakeDriver, key: str
 ) -> None:
     response = await api.post(
-        "/v1/sandboxes", json={}, headers=[("Idempotency-Key", key.encode("utf-8"))]
+        "/v1/sandboxes", json={}, headers=[(b"Idempotency-Key", key.encode("utf-8"))]
     )
     assert response.status_code == 400
     error = response.json()["error"]
