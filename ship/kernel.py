@@ -142,7 +142,10 @@ class Kernel:
             else:
                 await km.start_kernel(cwd=str(self._cwd), env=self._env)
             self._kc = km.client()
-            self._kc.start_channels()
+            # No heartbeat channel: whether the kernel lives is its process's state
+            # (is_alive), and the channel's thread and socket per kernel bought nothing
+            # (one failed in a busy CI run with "Too many open files" as it started).
+            self._kc.start_channels(hb=False)
             await self._kc.wait_for_ready(timeout=_KERNEL_READY_TIMEOUT_S)
         except BaseException:
             await asyncio.shield(self._stop_locked())
