@@ -103,21 +103,30 @@ class WarmPool:
             self._task = asyncio.create_task(self._run(), name="warm-pool")
 
     async def stop(self) -> None:
-        """Stop refilling, and remove the unclaimed members this process started: a Bay
+        """Stop refilling, and remove the unclaimed members no live Bay serves: those
+        this process started, and those whose starter is gone (adopted after a Bay was
+        killed, whose members this one counted as its own and never replaced). A Bay
         that stops (a host closing its stdio server) leaves no container running for a
-        pool nobody serves. A member half-way through its start is removed by the
-        start's own cleanup; after a SIGKILL the members stay, and the next start adopts
-        or replaces them."""
+        pool nobody serves; a replica's members stay with it. A member half-way through
+        its start is removed by the start's own cleanup."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if not self._started_here:  # also: a Bay closed before it started
-            return
-        for sandbox, _ in await self._sandboxes.pool_members():
-            if sandbox.id in self._started_here:
-                await self._sandboxes.remove(sandbox)
+        for sandbox, session in await self._sandboxes.pool_members():
+            if await self._unserved(sandbox, session):
+                try:
+                    await self._sandboxes.remove(sandbox)
+                except Exception:
+                    log.warning("warm pool: could not remove %s", sandbox.id, exc_info=True)
+
+    async def _unserved(self, sandbox: Sandbox, session: Session | None) -> bool:
+        if sandbox.id in self._started_here:
+            return True
+        starter = session.starter if session is not None else None
+        # A killed Bay's process lease lapses PROCESS_TTL after its last renewal.
+        return starter is None or not await self._leases.alive(starter)
 
     async def _run(self) -> None:
         drained = self._sandboxes.pool_drained

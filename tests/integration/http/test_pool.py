@@ -13,12 +13,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.databases import query, server_database_url
 from tests.integration.conftest import IMAGE, docker
 from tests.integration.http.conftest import (
     HttpBay,
@@ -214,6 +216,53 @@ def test_a_sigkilled_bay_hands_no_member_out_twice() -> None:
             assert len(used) == 2
             # The members that outlived the kill were adopted, not started again.
             assert used & survivors
+    finally:
+        stop_server(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def process_leases_current(data_dir: Path) -> set[str]:
+    """The Bay processes whose lease on this data directory's database is current."""
+    rows = query(
+        server_database_url(data_dir),
+        "SELECT holder, expires_at FROM leases WHERE name LIKE 'process:%'",
+    )
+    now = datetime.now(UTC)
+    current = set()
+    for holder, expires in rows:
+        # SQLite gives text, PostgreSQL a datetime; both are UTC without a zone.
+        when = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
+        if when.replace(tzinfo=UTC) > now:
+            current.add(holder)
+    return current
+
+
+def test_a_bay_that_stops_removes_the_members_a_killed_bay_left() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-pool-left-"))
+    instance = f"bay-test-{secrets.token_hex(4)}"
+    settings = {"BAY_PROFILES": pooled_profiles(2), "BAY_POOL_CHECK_INTERVAL_SECONDS": "1"}
+    killed = start_server(data_dir, instance, env=settings)
+    server = killed
+    try:
+        wait_for("the pool to fill", pool_ready(killed, 2))
+        [killed_holder] = process_leases_current(data_dir)
+        assert killed.process is not None
+        killed.process.send_signal(signal.SIGKILL)
+        killed.process.wait(timeout=30)
+        server = start_server(data_dir, instance, env=settings)
+        wait_for("the pool to settle", pool_ready(server, 2))
+        # The killed Bay's members were adopted, not replaced.
+        assert len(pool_containers(server)) == 2
+        # Until its process lease lapses (20 s), a Bay may still be alive elsewhere.
+        wait_for(
+            "the killed Bay's lease to lapse",
+            lambda: killed_holder not in process_leases_current(data_dir),
+            timeout=60,
+        )
+        assert server.process is not None
+        server.process.terminate()
+        server.process.wait(timeout=60)
+        assert server.containers() == []
     finally:
         stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
