@@ -97,6 +97,14 @@ class Profile(BaseModel):
     # Ready sandboxes kept waiting to be claimed by create_sandbox; None: 1 for the
     # default profile, 0 (no pool) for the others.
     warm_pool_size: int | None = Field(None, ge=0, le=64)
+    pool_orphan_after_seconds: int = Field(
+        900,
+        ge=5,
+        le=86400,
+        description="a warm-pool member that no Bay claims or checks for this long stops "
+        "itself (a host that crashed leaves no container running); keep it well above "
+        "the pool check interval, at which a running Bay checks each member",
+    )
     # The sandbox's browser (browser capability) closes after this long unused.
     browser_idle_seconds: int = Field(300, ge=5)
     max_processes: int = Field(

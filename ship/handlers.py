@@ -48,6 +48,21 @@ async def meta(runtime: Runtime, request: Request) -> Response:
     )
 
 
+async def pool_heartbeat(runtime: Runtime, request: Request) -> Response:
+    """Bay is there (orphan_watch.py); a member without a watch just says so."""
+    body = await parse_body(request, protocol.POOL_HEARTBEAT)
+    watch = runtime.orphan_watch
+    if watch is not None:
+        watch.heard(claimed=body.claimed)
+    watching = watch is not None and not watch.claimed
+    return reply(
+        protocol.POOL_HEARTBEAT,
+        protocol.PoolWatch(
+            watching=watching, after_seconds=watch.after_seconds if watching and watch else None
+        ),
+    )
+
+
 # -- python and shell --------------------------------------------------------------------
 
 
@@ -305,6 +320,7 @@ async def terminal_screen(runtime: Runtime, request: Request) -> Response:
 HANDLERS: dict[protocol.ShipRoute[Any, Any], Handler] = {
     protocol.HEALTH: health,
     protocol.META: meta,
+    protocol.POOL_HEARTBEAT: pool_heartbeat,
     protocol.PYTHON_EXEC: python_exec,
     protocol.PYTHON_INTERRUPT: python_interrupt,
     protocol.CODE_EXEC: code_exec,

@@ -867,6 +867,17 @@ Body = TypeVar("Body")
 Answer = TypeVar("Answer")
 
 
+class PoolHeartbeat(Model):
+    claimed: bool = Field(
+        False, description="the member was handed to an owner: its watch ends for good"
+    )
+
+
+class PoolWatch(Model):
+    watching: bool = Field(description="whether the member will stop itself without Bay")
+    after_seconds: float | None = Field(None, description="how long it waits for Bay")
+
+
 @dataclass(frozen=True)
 class ShipRoute(Generic[Body, Answer]):
     """One endpoint: what it is sent and what it answers.
@@ -958,6 +969,10 @@ TERMINAL_SCREEN: ShipRoute[None, TerminalScreen] = ShipRoute(
     "GET", _PROCESS + "/screen", None, TerminalScreen
 )
 
+POOL_HEARTBEAT: ShipRoute[PoolHeartbeat, PoolWatch] = ShipRoute(
+    "POST", "/pool/heartbeat", PoolHeartbeat, PoolWatch
+)
+
 ROUTES: tuple[ShipRoute[Any, Any], ...] = (
     HEALTH,
     META,
@@ -984,4 +999,5 @@ ROUTES: tuple[ShipRoute[Any, Any], ...] = (
     PROCESS_WAIT,
     TERMINAL_RESIZE,
     TERMINAL_SCREEN,
+    POOL_HEARTBEAT,
 )

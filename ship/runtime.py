@@ -21,6 +21,7 @@ from ship.browser import Browser, browser_available
 from ship.errors import CapabilityMissing
 from ship.kernel import Kernel
 from ship.languages import available, launch_of
+from ship.orphan_watch import OrphanWatch
 from ship.processes import ProcessManager
 from ship.protocol import CapabilityInfo, Language
 from ship.quota import WorkspaceQuota
@@ -72,6 +73,11 @@ class Runtime:
         self.kernel = self.kernel_for("python")
         self.offered = capabilities(browser_available())
         self.watch = _workspace_watch(self.workspace)
+        self.orphan_watch = (
+            OrphanWatch(settings.orphan_after_seconds)
+            if settings.orphan_after_seconds is not None
+            else None
+        )
         self.browser = Browser(self.workspace, settings.browser_idle_seconds)
         self.processes = ProcessManager(
             self.workspace,
@@ -121,9 +127,16 @@ class Runtime:
         # In the background: /health answers at once, and the first exec waits for the
         # kernel (under the kernel's lock) instead of failing.
         starting = asyncio.create_task(self.kernel.start())
+        orphaned = (
+            asyncio.create_task(self.orphan_watch.run(), name="orphan-watch")
+            if self.orphan_watch is not None
+            else None
+        )
         try:
             yield
         finally:
+            if orphaned is not None:
+                orphaned.cancel()
             if not starting.done():
                 starting.cancel()
             elif starting.exception() is not None:

@@ -48,6 +48,9 @@ class ShipSettings:
     max_processes: int = DEFAULT_MAX_PROCESSES
     max_ended_processes: int = DEFAULT_MAX_ENDED_PROCESSES
     max_process_logs: int = DEFAULT_MAX_PROCESS_LOGS
+    # A warm-pool member stops itself when no Bay claims or checks it for this long
+    # (orphan_watch.py); None for every other sandbox.
+    orphan_after_seconds: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -83,6 +86,11 @@ class ShipSettings:
                 workspace_limit_bytes=(
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
                     if env.get("SHIP_WORKSPACE_LIMIT_BYTES")
+                    else None
+                ),
+                orphan_after_seconds=(
+                    float(env["SHIP_ORPHAN_AFTER_SECONDS"])
+                    if env.get("SHIP_ORPHAN_AFTER_SECONDS")
                     else None
                 ),
             )

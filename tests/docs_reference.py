@@ -219,6 +219,9 @@ SHIP_NOTES: dict[str, str] = {
     "GET /meta": "runtime name and version, `api_version`, workspace mount path, "
     "capabilities and their operations: Bay's handshake at each session's start; open "
     "without the token, so code in the sandbox reads it (`curl localhost:8123/meta`)",
+    "POST /pool/heartbeat": "a warm-pool member's Bay is there (`claimed`: it was handed to an "
+    "owner, and stops watching); a member no Bay checks within SHIP_ORPHAN_AFTER_SECONDS "
+    "stops itself",
     "POST /python/exec": "runs code in the persistent kernel; what it displays is in `outputs` "
     "(each with its MIME type; `images` is filled by older Ships only)",
     "POST /python/interrupt": "interrupts the running exec",

@@ -193,6 +193,7 @@ class FakeShip(ShipClient):
         self.languages: list[str] = []  # of the code runs, in order
         self.shell_cancels: list[str] = []
         self.calls: list[str] = []
+        self.heartbeats: list[tuple[str, bool]] = []  # (endpoint, claimed) of pool checks
         # Processes per endpoint, in start order; a started one prints `$ command\n`.
         self.processes: dict[str, dict[str, FakeProcess]] = {}
         self.max_processes = protocol.DEFAULT_MAX_PROCESSES
@@ -206,6 +207,10 @@ class FakeShip(ShipClient):
 
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return self.meta_answer
+
+    async def pool_heartbeat(self, endpoint: ShipEndpoint, *, claimed: bool) -> protocol.PoolWatch:
+        self.heartbeats.append((endpoint.url, claimed))
+        return protocol.PoolWatch(watching=not claimed)
 
     async def _arrive(self, endpoint: ShipEndpoint) -> ShipEndpoint:
         async def send(to: ShipEndpoint) -> ShipEndpoint:

@@ -174,6 +174,10 @@ class ShipClient:
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return await self._call(protocol.META, endpoint)
 
+    async def pool_heartbeat(self, endpoint: ShipEndpoint, *, claimed: bool) -> protocol.PoolWatch:
+        request = protocol.PoolHeartbeat(claimed=claimed)
+        return await self._call(protocol.POOL_HEARTBEAT, endpoint, request)
+
     async def python_exec(
         self,
         endpoint: ShipEndpoint,

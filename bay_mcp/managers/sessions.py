@@ -26,7 +26,7 @@ from datetime import datetime
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
-from bay_mcp.limits import MB
+from bay_mcp.limits import MB, POOL_OWNER
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.images import ImageProvider
@@ -332,6 +332,9 @@ class SessionManager:
         if "browser" in start.profile.capabilities:
             env["SHIP_BROWSER_IDLE_SECONDS"] = str(start.profile.browser_idle_seconds)
         env["SHIP_MAX_PROCESSES"] = str(start.profile.max_processes)
+        if start.sandbox.owner == POOL_OWNER:
+            # Stops itself when no Bay is left to claim or check it (orphan_watch.py).
+            env["SHIP_ORPHAN_AFTER_SECONDS"] = str(start.profile.pool_orphan_after_seconds)
         return env
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:
@@ -391,6 +394,15 @@ class SessionManager:
         if session.container_id:
             await self._driver.remove_container(session.container_id)
         await self._rows.delete(session.id)
+
+    async def pool_heartbeat(self, sandbox_id: str, *, claimed: bool) -> None:
+        """Tell a pool member's Ship that its Bay is there (or that it was claimed); a
+        member with no ready session has nothing to tell."""
+        session = await self._rows.latest(sandbox_id)
+        if session is None or session.observed_state != "ready" or session.endpoint is None:
+            return
+        endpoint = ShipEndpoint(session.endpoint, session.ship_token, session.id)
+        await self._ship.pool_heartbeat(endpoint, claimed=claimed)
 
     async def stop_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
         """Destroy the session if no call used the sandbox since `idle_before`.

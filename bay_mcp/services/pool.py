@@ -209,8 +209,17 @@ class WarmPool:
             elif reason := await self._container_problem(session, image):
                 found.stale.append((sandbox, reason))
             else:
+                await self._heartbeat(sandbox)
                 found.ready.append(sandbox)
         return found
+
+    async def _heartbeat(self, sandbox: Sandbox) -> None:
+        """Tell the member this Bay is there: without it, it stops itself after the
+        profile's pool_orphan_after_seconds (orphan_watch.py)."""
+        try:
+            await self._sandboxes.pool_heartbeat(sandbox.id)
+        except BayError as exc:
+            log.warning("warm pool: %s did not take its heartbeat: %s", sandbox.id, exc)
 
     async def _container_problem(self, session: Session, image: str | None) -> str | None:
         if session.container_id is None:

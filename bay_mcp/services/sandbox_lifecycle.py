@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from bay_mcp.environment import check_env
 from bay_mcp.errors import (
+    BayError,
     Conflict,
     NotFound,
     QuotaExceeded,
@@ -89,6 +90,7 @@ class SandboxLifecycle:
             ).inc()
             self.pool_drained.set()
             if claimed is not None:
+                await self._end_orphan_watch(claimed)
                 log.info(
                     "owner %s created sandbox %s (profile %s) from the warm pool",
                     owner,
@@ -99,6 +101,20 @@ class SandboxLifecycle:
         sandbox = await self._create_rows(owner, chosen, expires_at, cargo_id, env or {})
         log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
         return await self._catalogue.view(sandbox)
+
+    async def pool_heartbeat(self, sandbox_id: str) -> None:
+        """Tell an unclaimed pool member that its Bay is there."""
+        await self._sessions.pool_heartbeat(sandbox_id, claimed=False)
+
+    async def _end_orphan_watch(self, claimed: Sandbox) -> None:
+        """A claimed member is an owner's sandbox now: its Ship must not stop itself
+        for want of pool checks (orphan_watch.py). Should Ship not hear it, the
+        sandbox still works; it stops after the profile's orphan time, and its next
+        call starts it again (the cargo kept)."""
+        try:
+            await self._sessions.pool_heartbeat(claimed.id, claimed=True)
+        except BayError as exc:
+            log.warning("sandbox %s: its pool watch could not be ended: %s", claimed.id, exc)
 
     async def create_fork(self, source: Sandbox) -> Sandbox:
         """A new sandbox like `source` (owner, profile, environment, expiry) with a new,

@@ -99,6 +99,9 @@ class SandboxService:
     async def create_pool_member(self, profile: Profile) -> Sandbox:
         return await self.lifecycle.create_pool_member(profile)
 
+    async def pool_heartbeat(self, sandbox_id: str) -> None:
+        await self.lifecycle.pool_heartbeat(sandbox_id)
+
     async def stop(self, owner: str, sandbox_id: str) -> None:
         await self.lifecycle.stop(owner, sandbox_id)
 

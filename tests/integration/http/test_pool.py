@@ -268,6 +268,40 @@ def test_a_bay_that_stops_removes_the_members_a_killed_bay_left() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def test_with_no_bay_left_a_member_stops_itself_and_a_claimed_one_does_not() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="bay-pool-orphan-"))
+    instance = f"bay-test-{secrets.token_hex(4)}"
+    orphan_after = 6
+    profiles = [
+        {"id": "python-default", "warm_pool_size": 2, "pool_orphan_after_seconds": orphan_after}
+    ]
+    settings = {"BAY_PROFILES": json.dumps(profiles), "BAY_POOL_CHECK_INTERVAL_SECONDS": "1"}
+    server = start_server(data_dir, instance, owners=("alice",), env=settings)
+    try:
+        wait_for("the pool to fill", pool_ready(server, 2))
+        with server.client("alice") as alice:
+            claimed = alice.post("/v1/sandboxes", json={}).json()["id"]
+        wait_for("the pool to refill", pool_ready(server, 2))
+        members = set(pool_containers(server)) - {container_of(server, claimed)}
+        assert len(members) == 2
+        killed_at = time.monotonic()
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=30)
+
+        def running(container: str) -> bool:
+            return docker("inspect", "-f", "{{.State.Running}}", container).strip() == "true"
+
+        # No Bay checks them any more: each stops itself once its time is up.
+        wait_for("the orphaned members to stop", lambda: not any(map(running, members)), 60)
+        assert time.monotonic() - killed_at >= orphan_after - 1
+        # The claimed one is its owner's sandbox: its watch ended with the claim.
+        assert running(container_of(server, claimed))
+    finally:
+        stop_server(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def test_an_image_rebuild_replaces_the_members() -> None:
     tag = f"bay-pool-test-{secrets.token_hex(3)}:latest"
     docker("tag", IMAGE, tag)

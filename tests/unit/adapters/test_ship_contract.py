@@ -82,6 +82,8 @@ async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlett
     try:
         await client.healthy(ENDPOINT)
         assert (await client.meta(ENDPOINT)).api_version == protocol.API_VERSION
+        # Not a pool member (no SHIP_ORPHAN_AFTER_SECONDS): nothing watches for Bay.
+        assert (await client.pool_heartbeat(ENDPOINT, claimed=False)).watching is False
         assert (await client.python_exec(ENDPOINT, "1 + 1", 30)).output == "2\n"
         streamed: list[str] = []
         await client.python_exec(ENDPOINT, "print('live')", 30, on_output=streamed.append)

@@ -88,6 +88,22 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
     assert (report.target, report.ready, report.hits, report.misses) == (2, 2, 1, 0)
 
 
+async def test_members_watch_for_their_bay_until_claimed(
+    pooled: Bay, driver: FakeDriver, ship: FakeShip
+) -> None:
+    await pool_ids(pooled)
+    # Every member's Ship stops itself unless a Bay checks or claims it.
+    envs = [container.spec.env for container in driver.containers.values()]
+    assert {env.get("SHIP_ORPHAN_AFTER_SECONDS") for env in envs} == {"900"}
+    await pooled.pool.refill()
+    checked = {url for url, claimed in ship.heartbeats if not claimed}
+    assert len(checked) == 2  # each ready member heard from its Bay
+    sandbox = await pooled.sandboxes.create("alice")
+    [(url, _)] = [beat for beat in ship.heartbeats if beat[1]]
+    assert url in checked
+    assert sandbox.id  # claimed: its watch was ended once
+
+
 async def test_concurrent_creates_never_share_a_member(pooled: Bay) -> None:
     # Another process holds the refill's lease: the first claim wakes the refill, whose
     # new member a later claim could otherwise take (seen as 3 hits on a busy machine).
