@@ -27,6 +27,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.services import skill_health
 from bay_mcp.services.history import HistoryService
+from bay_mcp.services.skill_documents import SkillDocument, skill_document
 from bay_mcp.services.skill_views import (
     CANDIDATE_STATUSES,
     SkillCandidatePage,
@@ -436,6 +437,20 @@ class SkillService:
 
     async def active_releases(self, owner: str) -> list[SkillReleaseView]:
         return [release_view(row) for row in await self._rows.active_releases(owner)]
+
+    async def skill_document(self, owner: str, skill_key: str) -> SkillDocument:
+        """The SKILL.md of the skill's active release. NotFound without one."""
+        return skill_document(*await self.released_skill(owner, skill_key))
+
+    async def skill_documents(self, owner: str) -> list[SkillDocument]:
+        """The SKILL.md of each of the owner's released skills, by skill key."""
+        found = []
+        for release in await self.active_releases(owner):
+            try:
+                found.append(await self.skill_document(owner, release.skill_key))
+            except NotFound:  # deleted or released meanwhile: not offered
+                continue
+        return found
 
     async def released_skill(
         self, owner: str, skill_key: str
