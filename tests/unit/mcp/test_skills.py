@@ -26,8 +26,9 @@ def server(bay: Bay) -> BayMCPServer:
 
 async def structured(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await call(client, tool, **arguments)
-    assert result.structured_content is not None
-    return result.structured_content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 async def test_runs_become_a_released_skill_offered_as_resource_and_prompt(
