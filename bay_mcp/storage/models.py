@@ -263,6 +263,8 @@ class SkillRelease(SQLModel, table=True):
     """A numbered release of a skill; one per skill key is active (the latest made)."""
 
     __tablename__ = "skill_releases"
+    # Two Bays releasing a skill at once cannot give one version twice.
+    __table_args__ = (UniqueConstraint("owner", "skill_key", "version"),)
 
     id: str = Field(default_factory=lambda: new_id("sr"), primary_key=True)
     owner: str = Field(index=True)

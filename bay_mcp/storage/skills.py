@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,8 @@ from bay_mcp.storage.models import (
     SkillPayload,
     SkillRelease,
 )
+
+_VERSION_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,17 @@ class SkillRepository:
     ) -> SkillRelease:
         """Insert `release` as the skill's next version and its active one (the others
         deactivated), with the candidates' changes, in one transaction."""
+        for attempt in range(_VERSION_ATTEMPTS):
+            try:
+                await self._release_new(release, changed)
+                return release
+            except IntegrityError:
+                # Another Bay on the database took that version meanwhile: the next.
+                if attempt == _VERSION_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _release_new(self, release: SkillRelease, changed: Sequence[SkillCandidate]) -> None:
         async with self._db.session() as db:
             release.version = await _next_version(db, release.owner, release.skill_key)
             await db.exec(
@@ -200,7 +214,6 @@ class SkillRepository:
             for candidate in changed:
                 await db.merge(candidate)
             await db.commit()
-        return release
 
     async def active_releases(self, owner: str) -> Sequence[SkillRelease]:
         """The owner's active releases, one per skill, by skill key."""

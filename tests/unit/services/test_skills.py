@@ -4,6 +4,8 @@ its own."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bay_mcp.bay import Bay
@@ -210,3 +212,16 @@ async def test_a_released_skill_brings_its_candidate_and_runs(bay: Bay) -> None:
     assert (release.skill_key, kept.id) == ("show", candidate.id)
     assert [run.code for run in runs] == ["print(a)", "a = 1"]
     assert [r.skill_key for r in await bay.skills.active_releases("alice")] == ["show"]
+
+
+async def test_releases_made_at_once_get_versions_of_their_own(bay: Bay) -> None:
+    run = await _run(bay, "alice")
+    made = [await bay.skills.create_candidate("alice", "sum", [run]) for _ in range(3)]
+    for candidate in made:
+        await bay.skills.evaluate_candidate("alice", candidate.id, passed=True)
+    releases = await asyncio.gather(
+        *(bay.skills.promote_candidate("alice", candidate.id) for candidate in made)
+    )
+    assert sorted(release.version for release in releases) == [1, 2, 3]
+    active = await bay.skills.list_releases("alice", active_only=True)
+    assert active.total == 1

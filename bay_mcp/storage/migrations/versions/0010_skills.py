@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("change_summary", sa.String(), nullable=True),
         *_deletion(),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("owner", "skill_key", "version"),
     )
     with op.batch_alter_table("skill_payloads", schema=None) as batch_op:
         batch_op.create_index("ix_skill_payloads_owner", ["owner"], unique=False)
