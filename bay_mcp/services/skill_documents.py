@@ -13,7 +13,13 @@ from bay_mcp.storage.models import Execution
 
 # The Agent Skills format's limit on a description.
 MAX_DESCRIPTION_CHARS = 1024
-_FENCE_OF = {"python": "python", "shell": "bash", "typescript": "typescript", "r": "r"}
+_FENCE_OF = {
+    "python": "python",
+    "shell": "bash",
+    "typescript": "typescript",
+    "javascript": "javascript",
+    "r": "r",
+}
 
 
 @dataclass(frozen=True)
