@@ -34,6 +34,7 @@ from bay_mcp.services.preview_tokens import PreviewTokens
 from bay_mcp.services.processes import ProcessService
 from bay_mcp.services.reaper import GcRunning, Reaper
 from bay_mcp.services.sandboxes import SandboxService
+from bay_mcp.services.skills import SkillService
 from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.services.terminals import TerminalService
 from bay_mcp.settings import BaySettings, resolve_instance_id
@@ -125,6 +126,7 @@ class Bay:
             max_entries=settings.history_max_entries,
             output_limit=settings.history_output_chars,
         )
+        self.skills = SkillService(self.db, self.history)
         self.execution = ExecService(
             self.sandboxes,
             self.ship,

@@ -62,3 +62,11 @@ MAX_PROCESS_WAIT_S = MAX_TIMEOUT_S
 # A terminal's size: rows and columns.
 MIN_TERMINAL_ROWS, MAX_TERMINAL_ROWS = 2, 200
 MIN_TERMINAL_COLS, MAX_TERMINAL_COLS = 10, 500
+
+# Skills: a skill key (a name a host shows, and the skill:// resource's), a payload's
+# JSON, the runs a candidate may name, and the text fields of candidates and reports.
+MAX_SKILL_KEY_CHARS = 64
+MAX_SKILL_PAYLOAD_BYTES = 1 * MB
+MAX_SKILL_SOURCES = 50
+MAX_SKILL_TEXT_CHARS = 65536
+MAX_SKILL_PAGE = 500

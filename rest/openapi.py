@@ -20,6 +20,7 @@ ERROR_TEXT = {
     404: "not_found or file_not_found",
     403: "forbidden: this owner may not use the admin API",
     409: "conflict, sandbox_expired or sandbox_ttl_infinite",
+    413: "payload_too_large: the body is over its limit (details.limit_bytes)",
     423: "locked: a garbage collection run is in progress",
     429: "quota_exceeded: too many sandboxes, or a cargo over its size limit",
     502: "ship_error: the sandbox runtime failed",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from bay_mcp.bay import Bay
+from bay_mcp.services import skill_views as skills
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import (
@@ -26,7 +27,7 @@ from bay_mcp.services.views import (
     SnapshotTaken,
     TerminalLink,
 )
-from rest import models
+from rest import models, skill_models
 from rest.endpoint import Endpoint, starlette_route
 from rest.handlers.admin import gc_run, gc_status
 from rest.handlers.browser import browser_exec, browser_exec_batch
@@ -65,6 +66,20 @@ from rest.handlers.sandboxes import (
     list_sandboxes,
     stop_sandbox,
 )
+from rest.handlers.skills import (
+    create_skill_candidate,
+    create_skill_payload,
+    delete_skill_candidate,
+    delete_skill_release,
+    evaluate_skill_candidate,
+    get_skill_candidate,
+    get_skill_payload,
+    list_skill_candidates,
+    list_skill_releases,
+    promote_skill_candidate,
+    rollback_skill_release,
+    skill_release_health,
+)
 from rest.handlers.snapshots import (
     create_snapshot,
     delete_snapshot,
@@ -78,6 +93,8 @@ SANDBOX = "/v1/sandboxes/{sandbox_id}"
 RUNTIME_ERRORS = (400, 401, 404, 409, 502, 503, 504)
 COPY_ERRORS = (400, 401, 404, 409, 429, 503, 504)
 PROCESS = SANDBOX + "/processes/{process_id}"
+CANDIDATE = "/v1/skills/candidates/{candidate_id}"
+RELEASE = "/v1/skills/releases/{release_id}"
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/profiles", list_profiles, "List profiles", response=models.ProfileList,
@@ -202,6 +219,42 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("DELETE", "/v1/cargos/{cargo_id}", delete_cargo,
              "Delete an external cargo (409 while in use)", status=204, response="empty",
              errors=(400, 401, 404, 409)),
+    Endpoint("POST", "/v1/skills/payloads", create_skill_payload,
+             "Store a JSON payload for skills; its ref is blob:<id>", status=201,
+             response=skills.SkillPayloadRef, body=skill_models.CreateSkillPayloadBody,
+             errors=(400, 401, 413)),
+    Endpoint("GET", "/v1/skills/payloads/{payload_ref}", get_skill_payload,
+             "Read a payload by its blob:<id> ref", response=skills.SkillPayloadView),
+    Endpoint("POST", "/v1/skills/candidates", create_skill_candidate,
+             "Propose a skill from runs of your history", status=201,
+             response=skills.SkillCandidateView, body=skill_models.CreateSkillCandidateBody),
+    Endpoint("GET", "/v1/skills/candidates", list_skill_candidates,
+             "List skill candidates, newest first", response=skills.SkillCandidatePage,
+             query=skill_models.SkillCandidateQuery, errors=(400, 401)),
+    Endpoint("GET", CANDIDATE, get_skill_candidate, "Get a skill candidate",
+             response=skills.SkillCandidateView),
+    Endpoint("POST", CANDIDATE + "/evaluate", evaluate_skill_candidate,
+             "Record an evaluation (a failing one rejects the candidate)",
+             response=skills.SkillEvaluationView, body=skill_models.EvaluateSkillBody),
+    Endpoint("POST", CANDIDATE + "/promote", promote_skill_candidate,
+             "Release a candidate whose last evaluation passed (409 otherwise)",
+             response=skills.SkillReleaseView, body=skill_models.PromoteSkillBody,
+             errors=(400, 401, 404, 409)),
+    Endpoint("DELETE", CANDIDATE, delete_skill_candidate,
+             "Delete a candidate (409 while an active release uses it)",
+             response=skills.SkillDeleted, body=skill_models.DeleteSkillBody,
+             errors=(400, 401, 404, 409)),
+    Endpoint("GET", "/v1/skills/releases", list_skill_releases,
+             "List skill releases, newest version first", response=skills.SkillReleasePage,
+             query=skill_models.SkillReleaseQuery, errors=(400, 401)),
+    Endpoint("GET", RELEASE + "/health", skill_release_health,
+             "A release's health: its tagged runs against the release before",
+             response=skills.SkillReleaseHealth),
+    Endpoint("POST", RELEASE + "/rollback", rollback_skill_release,
+             "Roll back: a new release of the previous release's candidate",
+             response=skills.SkillReleaseView, errors=(400, 401, 404, 409)),
+    Endpoint("DELETE", RELEASE, delete_skill_release, "Delete a release (it stops being active)",
+             response=skills.SkillDeleted, body=skill_models.DeleteSkillBody),
     Endpoint("POST", "/v1/admin/gc/run", gc_run, "Run garbage collection now (admin)",
              response=RunReport, body=models.GcRunBody, errors=(400, 401, 403, 423)),
     Endpoint("GET", "/v1/admin/gc/status", gc_status, "Garbage collection status (admin)",

@@ -23,10 +23,19 @@ from urllib.parse import unquote, urlsplit
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import ListResourcesResult, Resource, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    GetPromptResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    Resource,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, create_model, model_validator
 
 from bay_mcp.errors import BayError
+from bay_mcp.mcp import skill_resources
 from bay_mcp.services.output import cargo_uri
 
 if TYPE_CHECKING:
@@ -73,10 +82,11 @@ class BayMCPServer(MCPServer[Any]):
             tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
             tool.parameters["additionalProperties"] = False
 
+    def _owner(self, ctx: Any) -> str:
+        return self.owner_of(None if ctx is None else Context(request_context=ctx, mcp_server=self))
+
     async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
-        owner = self.owner_of(
-            None if ctx is None else Context(request_context=ctx, mcp_server=self)
-        )
+        owner = self._owner(ctx)
         bay = await self.ready()
         sandboxes = (await bay.sandboxes.list(owner)).items
         return ListResourcesResult(
@@ -90,12 +100,33 @@ class BayMCPServer(MCPServer[Any]):
                 )
                 for sandbox in sandboxes
             ]
+            + await skill_resources.skill_resources(bay, owner)
         )
+
+    async def _handle_list_prompts(self, ctx: Any, params: Any) -> ListPromptsResult:
+        """The caller's released skills, one prompt each."""
+        bay = await self.ready()
+        return ListPromptsResult(prompts=await skill_resources.skill_prompts(bay, self._owner(ctx)))
+
+    async def _handle_get_prompt(self, ctx: Any, params: Any) -> GetPromptResult:
+        bay = await self.ready()
+        try:
+            return await skill_resources.skill_prompt(bay, self._owner(ctx), params.name)
+        except BayError as exc:  # as the SDK answers an unknown prompt
+            raise MCPError(code=INVALID_PARAMS, message=exc.message) from exc
 
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
         """A `cargo://` URI is read here, with the file's own MIME type; others as the
         SDK reads them."""
         text = str(uri)
+        if text.startswith(skill_resources.SCHEME):
+            try:
+                markdown = await skill_resources.read_skill(
+                    await self.ready(), self.owner_of(context), text
+                )
+            except BayError as exc:
+                raise ResourceError(exc.message) from exc
+            return [ReadResourceContents(content=markdown, mime_type=skill_resources.MIME_TYPE)]
         if not text.startswith("cargo://"):
             return await super().read_resource(uri, context)
         parts = urlsplit(text)

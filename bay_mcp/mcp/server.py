@@ -2,8 +2,8 @@
 
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
-`processes`); the server class, strict arguments and error mapping are in `plumbing`,
-progress and live output in `progress`.
+`processes`, `skills`); the server class, strict arguments and error mapping are in
+`plumbing`, progress and live output in `progress`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bay_mcp.mcp import (
     resources,
     runs,
     sandboxes,
+    skills,
     snapshots,
 )
 from bay_mcp.mcp.plumbing import BayMCPServer, BayReady, OwnerOf
@@ -58,4 +59,5 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(snapshots.TOOLS)
     server.add_tools(ports.TOOLS)
     server.add_tools(processes.TOOLS)
+    server.add_tools(skills.TOOLS)
     return server

@@ -201,3 +201,88 @@ class Exposure(SQLModel, table=True):
     owner: str
     session_id: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SkillPayload(SQLModel, table=True):
+    """A JSON blob a skill candidate refers to as `blob:<id>` (upstream's artifact blob)."""
+
+    __tablename__ = "skill_payloads"
+
+    id: str = Field(default_factory=lambda: new_id("blob"), primary_key=True)
+    owner: str = Field(index=True)
+    kind: str = "generic"
+    payload: Any = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SkillCandidate(SQLModel, table=True):
+    """A skill proposed from runs of the history, evaluated before it is released.
+    Deleted rows are kept (marked), as upstream does, so releases still name them."""
+
+    __tablename__ = "skill_candidates"
+
+    id: str = Field(default_factory=lambda: new_id("sc"), primary_key=True)
+    owner: str = Field(index=True)
+    skill_key: str = Field(index=True)
+    scenario_key: str | None = None
+    payload_ref: str | None = None
+    summary: str | None = None
+    usage_notes: str | None = None
+    preconditions: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    postconditions: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    source_execution_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    status: str = "draft"  # draft | evaluating | rejected | promoted | rolled_back
+    latest_score: float | None = None
+    latest_pass: bool | None = None
+    last_evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    promotion_release_id: str | None = None
+    created_by: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    is_deleted: bool = False
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    deleted_by: str | None = None
+    delete_reason: str | None = None
+
+
+class SkillEvaluation(SQLModel, table=True):
+    __tablename__ = "skill_evaluations"
+
+    id: str = Field(default_factory=lambda: new_id("se"), primary_key=True)
+    owner: str
+    candidate_id: str = Field(index=True)
+    benchmark_id: str | None = None
+    score: float | None = None
+    passed: bool
+    report: str | None = None
+    evaluated_by: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SkillRelease(SQLModel, table=True):
+    """A numbered release of a skill; one per skill key is active (the latest made)."""
+
+    __tablename__ = "skill_releases"
+    # Two Bays releasing a skill at once cannot give one version twice.
+    __table_args__ = (UniqueConstraint("owner", "skill_key", "version"),)
+
+    id: str = Field(default_factory=lambda: new_id("sr"), primary_key=True)
+    owner: str = Field(index=True)
+    skill_key: str = Field(index=True)
+    candidate_id: str
+    version: int
+    stage: str = "canary"  # canary | stable
+    is_active: bool = True
+    release_mode: str = "manual"
+    promoted_by: str | None = None
+    promoted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    rollback_of: str | None = None
+    auto_promoted_from: str | None = None
+    health_window_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    upgrade_of_release_id: str | None = None
+    upgrade_reason: str | None = None
+    change_summary: str | None = None
+    is_deleted: bool = False
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    deleted_by: str | None = None
+    delete_reason: str | None = None

@@ -10,11 +10,21 @@ from mcp import Client
 from mcp.server.mcpserver import Context
 
 from bay_mcp.bay import Bay
-from bay_mcp.mcp import browser, files, history, ports, processes, runs, sandboxes, snapshots
+from bay_mcp.mcp import (
+    browser,
+    files,
+    history,
+    ports,
+    processes,
+    runs,
+    sandboxes,
+    skills,
+    snapshots,
+)
 from bay_mcp.mcp.server import create_mcp_server
 
 PACKAGE = Path(sandboxes.__file__).parent
-CAPABILITIES = (sandboxes, runs, files, history, browser, snapshots, ports, processes)
+CAPABILITIES = (sandboxes, runs, files, history, browser, snapshots, ports, processes, skills)
 
 
 async def test_a_tool_is_a_plain_function_called_alone(bay: Bay) -> None:

@@ -26,6 +26,10 @@ TOOLS = {
     "snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot", "fork_sandbox",
     "process_start", "process_list", "process_output", "process_input", "process_signal",
     "process_wait", "terminal_screen", "terminal_resize", "terminal_link",
+    "create_skill_payload", "get_skill_payload", "create_skill_candidate",
+    "evaluate_skill_candidate", "promote_skill_candidate", "list_skill_candidates",
+    "list_skill_releases", "delete_skill_release", "delete_skill_candidate",
+    "rollback_skill_release",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
