@@ -107,6 +107,12 @@ class Profile(BaseModel):
     )
     # The sandbox's browser (browser capability) closes after this long unused.
     browser_idle_seconds: int = Field(300, ge=5)
+    skill_dirs: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="host folders of skills (each a folder with a SKILL.md) copied into "
+        "every sandbox's /workspace/skills beside the built-in ones; Docker driver only",
+    )
     max_processes: int = Field(
         DEFAULT_MAX_PROCESSES,
         ge=1,
@@ -120,6 +126,14 @@ class Profile(BaseModel):
         if self.warm_pool_size is not None:
             return self.warm_pool_size
         return 1 if self.id == DEFAULT_PROFILE else 0
+
+    @field_validator("skill_dirs")
+    @classmethod
+    def _skill_folders(cls, folders: list[str]) -> list[str]:
+        for folder in folders:
+            if not Path(folder).is_absolute() or not Path(folder).is_dir():
+                raise ValueError(f"skill_dirs: {folder!r} is not an absolute path of a folder")
+        return folders
 
     @field_validator("env")
     @classmethod

@@ -28,6 +28,7 @@ from ship.quota import WorkspaceQuota
 from ship.resources import Cgroup
 from ship.rich_output import OutputFiles
 from ship.settings import ShipSettings
+from ship.skills import BUILTIN_SKILLS, install_skills
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,25 @@ class Runtime:
         result.files_changed = changes.report(seen, self.workspace)
         return result
 
+    async def _install_skills(self) -> None:
+        """Skills into /workspace/skills before the first call (skills.py); a failure is
+        logged, never a reason not to serve."""
+        try:
+            copied = await asyncio.to_thread(
+                install_skills, self.workspace, _skill_sources(self.settings)
+            )
+        except OSError as exc:
+            log.warning("skills were not copied into the workspace: %s", exc)
+            return
+        if copied:
+            log.info("skills copied into the workspace: %s", ", ".join(copied))
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The kernel started in the background, and everything closed at the end."""
         # In the background: /health answers at once, and the first exec waits for the
         # kernel (under the kernel's lock) instead of failing.
+        await self._install_skills()
         starting = asyncio.create_task(self.kernel.start())
         orphaned = (
             asyncio.create_task(self.orphan_watch.run(), name="orphan-watch")
@@ -147,6 +162,10 @@ class Runtime:
             await self.browser.close()
             if self.watch is not None:
                 self.watch.close()
+
+
+def _skill_sources(settings: ShipSettings) -> list[Path]:
+    return [BUILTIN_SKILLS, *settings.skill_dirs]
 
 
 def _workspace_watch(workspace: Path) -> changes.WorkspaceWatch | None:

@@ -51,6 +51,8 @@ class ShipSettings:
     # A warm-pool member stops itself when no Bay claims or checks it for this long
     # (orphan_watch.py); None for every other sandbox.
     orphan_after_seconds: float | None = None
+    # Folders of skills beyond Ship's own, copied into /workspace/skills (skills.py).
+    skill_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -87,6 +89,9 @@ class ShipSettings:
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
                     if env.get("SHIP_WORKSPACE_LIMIT_BYTES")
                     else None
+                ),
+                skill_dirs=tuple(
+                    Path(folder) for folder in env.get("SHIP_SKILL_DIRS", "").split(":") if folder
                 ),
                 orphan_after_seconds=(
                     float(env["SHIP_ORPHAN_AFTER_SECONDS"])

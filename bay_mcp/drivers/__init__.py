@@ -58,6 +58,8 @@ class ContainerSpec:
     read_only_root: bool = True
     runtime: str | None = None
     ca_bundle: str | None = None
+    # Host folders of skills, mounted read-only for Ship to copy (ship/skills.py).
+    skill_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

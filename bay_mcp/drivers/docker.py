@@ -33,6 +33,8 @@ from bay_mcp.errors import Timeout
 log = logging.getLogger(__name__)
 
 CA_PATH = "/etc/ssl/certs/bay-extra-ca.pem"
+# Where a profile's skill folders are mounted, one below the other (ship/skills.py).
+SKILLS_MOUNT = "/opt/bay/skills"
 # Networks Bay makes for sandboxes, one per network policy; shared by every Bay
 # instance on the engine (they hold no state). Inter-container traffic is off on both.
 SANDBOX_NETWORKS = {"bridge": "bay-sandboxes", "none": "bay-sandboxes-internal"}
@@ -261,6 +263,14 @@ class DockerDriver:
         if spec.runtime:
             host_config["Runtime"] = spec.runtime
         env = dict(spec.env)
+        if spec.skill_dirs:
+            # A profile's skills: read-only, for Ship to copy into /workspace/skills.
+            targets = [f"{SKILLS_MOUNT}/{n}" for n in range(len(spec.skill_dirs))]
+            host_config["Mounts"] += [
+                {"Type": "bind", "Source": source, "Target": target, "ReadOnly": True}
+                for source, target in zip(spec.skill_dirs, targets, strict=True)
+            ]
+            env["SHIP_SKILL_DIRS"] = ":".join(targets)
         if spec.ca_bundle:
             # The one host path a profile may opt into: a CA file, read-only.
             host_config["Mounts"].append(

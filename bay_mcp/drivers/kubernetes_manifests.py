@@ -150,6 +150,11 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
     No pids limit: Kubernetes sets that per node (the kubelet's podPidsLimit), not per
     Pod, so `spec.pids_limit` is not applied. DriverError for a ca_bundle that is not a
     ConfigMap name."""
+    if spec.skill_dirs:
+        raise DriverError(
+            "skill_dirs name host folders, which a Kubernetes pod cannot mount: with the "
+            "Kubernetes driver, put the skills in the image (ship/builtin_skills) instead"
+        )
     ca_volumes, ca_mounts, ca_env = _ca_bundle(spec)
     env = {**spec.env, **ca_env}
     container: Manifest = {

@@ -298,6 +298,7 @@ class SessionManager:
                     read_only_root=profile.read_only_root,
                     runtime=profile.runtime,
                     ca_bundle=profile.ca_bundle,
+                    skill_dirs=tuple(profile.skill_dirs),
                 )
             )
             container_id = info.id

@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ship.quota import measure
+from ship.skills import BUILTIN_SKILLS, install_skills
 from tests.unit.ship.conftest import make_settings, ship_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -155,7 +157,9 @@ async def test_move_renames_within_the_workspace(
 async def test_the_cargo_quota_refuses_writes_that_do_not_fit(tmp_path: Path) -> None:
     workspace = tmp_path / "quota-workspace"
     workspace.mkdir()
-    settings = make_settings(workspace, workspace_limit_bytes=1000)
+    # The skills Ship copies in at its start count too: 1000 bytes of room beside them.
+    install_skills(workspace, [BUILTIN_SKILLS])
+    settings = make_settings(workspace, workspace_limit_bytes=measure(workspace) + 1000)
     async for client in ship_client(settings):
         files = "/filesystem/files"
         fits = await client.put(files, json={"path": "a.txt", "content": "x" * 600})
@@ -179,4 +183,5 @@ async def test_the_cargo_quota_refuses_writes_that_do_not_fit(tmp_path: Path) ->
             "/filesystem/files", json={"path": "a.txt", "content": "x" * 900}
         )
         assert smaller.status_code == 200
-        assert sorted(p.name for p in workspace.iterdir()) == ["a.txt"]  # no temporary left
+        # No temporary left (the skills and .bay were there before).
+        assert sorted(p.name for p in workspace.iterdir()) == [".bay", "a.txt", "skills"]
