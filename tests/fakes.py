@@ -79,6 +79,7 @@ class FakeDriver:
     sizes: dict[str, int] = field(default_factory=dict)
     copies: list[tuple[str, str, bool]] = field(default_factory=list)
     fail_next_copy: bool = False
+    shares_volumes: bool = True
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def ping(self) -> str:

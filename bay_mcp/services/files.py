@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import logging
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from bay_mcp.adapters.ship_client import Download, ShipClient
+from bay_mcp.adapters.ship_client import Download, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
 from bay_mcp.limits import (
     MAX_IMAGE_BYTES,
@@ -204,20 +204,7 @@ class FileService:
     ) -> DirectoryListing:
         relative = workspace_path(path, allow_root=True)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            raw = await self._ship.list_directory(endpoint, relative)
-            entries = [
-                DirectoryEntry(
-                    name=entry.name,
-                    path=entry.path,
-                    type=entry.type,
-                    is_file=entry.type == "file",
-                    is_dir=entry.type == "directory",
-                    size=entry.size,
-                    modified_time=entry.modified_time,
-                )
-                for entry in raw.entries
-            ]
-            return DirectoryListing(path=raw.path, entries=entries)
+            return listing_view(await self._ship.list_directory(endpoint, relative))
 
     async def delete(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> str:
         relative = workspace_path(path)
@@ -234,29 +221,15 @@ class FileService:
         limit) is PayloadTooLarge: at once when the body declares its size, else when
         the bytes pass it. A refused, failed or abandoned upload leaves no file.
         """
-        target = workspace_path(body.path) if body.path is not None else None
+        if body.path is not None:
+            workspace_path(body.path)  # a bad path is refused before the sandbox starts
         limit = await self._sandboxes.upload_limit_bytes(owner, sandbox_id)
         if limit is not None and body.declared_size is not None and body.declared_size > limit:
             raise _upload_too_large(limit)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            # A path that only comes after the bytes (a form with the file before the
-            # path) is known at the end: the bytes wait in the workspace meanwhile.
-            staging = target or f"{UPLOAD_STAGING_DIR}/{new_id('upload')}"
-            raw = await self._ship.upload(
-                endpoint, staging, _within(body.chunks(), limit), body.declared_size
+            return await upload_through(
+                self._ship, endpoint, body, within(body.chunks(), limit, _upload_too_large)
             )
-            if target is not None:
-                return FileWritten(path=raw.path, size=raw.size)
-            try:
-                final = workspace_path(await body.path_after())
-                raw = await self._ship.move(endpoint, staging, final)
-            except BaseException:
-                try:
-                    await self._ship.delete_file(endpoint, staging)
-                except BayError as exc:
-                    log.warning("could not remove the staged upload %s: %s", staging, exc)
-                raise
-            return FileWritten(path=raw.path, size=raw.size)
 
     async def read_bytes(
         self, owner: str, sandbox_id: str, path: str, progress: Progress, *, max_bytes: int
@@ -320,13 +293,57 @@ def _read_too_large(path: str, size: int | None, max_bytes: int) -> PayloadTooLa
     )
 
 
-async def _within(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:
+async def within(
+    chunks: AsyncIterator[bytes], limit: int | None, refusal: Callable[[int], PayloadTooLarge]
+) -> AsyncIterator[bytes]:
+    """`chunks` as they come; `refusal(limit)` raised once they pass `limit` bytes."""
     received = 0
     async for chunk in chunks:
         received += len(chunk)
         if limit is not None and received > limit:
-            raise _upload_too_large(limit)
+            raise refusal(limit)
         yield chunk
+
+
+async def upload_through(
+    ship: ShipClient, endpoint: ShipEndpoint, body: UploadBody, chunks: AsyncIterator[bytes]
+) -> FileWritten:
+    """Stream an upload's `chunks` to the Ship at `endpoint`, at `body.path` or, when
+    that comes after the bytes, staged in the workspace and moved there at the end. A
+    failed upload leaves no file."""
+    target = workspace_path(body.path) if body.path is not None else None
+    # A path that only comes after the bytes (a form with the file before the path) is
+    # known at the end: the bytes wait in the workspace meanwhile.
+    staging = target or f"{UPLOAD_STAGING_DIR}/{new_id('upload')}"
+    raw = await ship.upload(endpoint, staging, chunks, body.declared_size)
+    if target is not None:
+        return FileWritten(path=raw.path, size=raw.size)
+    try:
+        final = workspace_path(await body.path_after())
+        raw = await ship.move(endpoint, staging, final)
+    except BaseException:
+        try:
+            await ship.delete_file(endpoint, staging)
+        except BayError as exc:
+            log.warning("could not remove the staged upload %s: %s", staging, exc)
+        raise
+    return FileWritten(path=raw.path, size=raw.size)
+
+
+def listing_view(raw: protocol.DirectoryListing) -> DirectoryListing:
+    entries = [
+        DirectoryEntry(
+            name=entry.name,
+            path=entry.path,
+            type=entry.type,
+            is_file=entry.type == "file",
+            is_dir=entry.type == "directory",
+            size=entry.size,
+            modified_time=entry.modified_time,
+        )
+        for entry in raw.entries
+    ]
+    return DirectoryListing(path=raw.path, entries=entries)
 
 
 def guess_mime_type(path: str) -> str:
