@@ -454,7 +454,14 @@ class FakeShip(ShipClient):
         )
 
     def store(self, endpoint: ShipEndpoint) -> dict[str, bytes]:
-        return self.files.setdefault(endpoint.url, {})
+        """The files at the endpoint: its container's volume's, as every container
+        mounting that volume sees them (a sandbox's, a cargo helper's)."""
+        key = endpoint.url
+        if self.driver is not None:
+            for container in self.driver.containers.values():
+                if container.info.endpoint == endpoint.url:
+                    key = container.spec.volume
+        return self.files.setdefault(key, {})
 
     def _bytes(self, endpoint: ShipEndpoint, path: str) -> bytes:
         store = self.store(endpoint)
