@@ -128,7 +128,12 @@ class Bay:
         self.snapshots = SnapshotService(
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
         )
-        self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
+        self.cargo_files = CargoFileService(
+            self.db, self.driver, self.cargo_helpers, self.gate, self.ship
+        )
+        self.files = FileService(
+            self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files
+        )
         self.history = HistoryService(
             self.db,
             self.sandboxes,
@@ -146,9 +151,6 @@ class Bay:
             self.metrics,
         )
         self.cargos = CargoService(self.db, self.cargo_manager)
-        self.cargo_files = CargoFileService(
-            self.db, self.driver, self.cargo_helpers, self.gate, self.ship
-        )
         self.keys = KeyService(
             self.db,
             settings.api_key.get_secret_value() if settings.api_key else None,

@@ -28,7 +28,7 @@ from bay_mcp.managers import Progress, no_progress
 from bay_mcp.managers.cargo_helpers import CargoHelpers
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.paths import workspace_path
-from bay_mcp.services.files import UploadBody, listing_view, upload_through, within
+from bay_mcp.services.files import UploadBody, listing_view, upload_through, whole, within
 from bay_mcp.services.views import DirectoryListing, FileText, FileWritten
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
@@ -50,11 +50,16 @@ class CargoFileService:
         self._gate = gate
         self._ship = ship
 
+    @property
+    def reachable(self) -> bool:
+        """Whether this driver lets a cargo's files be reached with no sandbox."""
+        return self._driver.shares_volumes
+
     async def _cargo(self, owner: str, cargo_id: str) -> Cargo:
         cargo = await self._rows.get(cargo_id)
         if cargo is None or cargo.owner != owner:
             raise NotFound(f"cargo {cargo_id} not found")
-        if not self._driver.shares_volumes:
+        if not self.reachable:
             raise CapabilityNotSupported(
                 f"cargo {cargo_id}'s files cannot be reached without a sandbox on this "
                 "driver (Kubernetes: a claim is mounted by one Pod); use the "
@@ -156,6 +161,11 @@ class CargoFileService:
             return await upload_through(
                 self._ship, endpoint, body, within(body.chunks(), limit, _upload_too_large)
             )
+
+    async def read_bytes(self, owner: str, cargo_id: str, path: str, *, max_bytes: int) -> bytes:
+        """A whole file's bytes; over `max_bytes` is PayloadTooLarge."""
+        async with self.download(owner, cargo_id, path) as download:
+            return await whole(download, path, max_bytes)
 
     @asynccontextmanager
     async def download(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import logging
 import mimetypes
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from bay_mcp.adapters.ship_client import Download, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
@@ -19,6 +20,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
+from bay_mcp.services.runtime_gate import check_unexpired
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
     BinaryFile,
@@ -35,6 +37,9 @@ from bay_mcp.services.views import (
 from bay_mcp.storage.models import new_id
 from ship import protocol
 
+if TYPE_CHECKING:
+    from bay_mcp.services.cargo_files import CargoFileService
+
 log = logging.getLogger(__name__)
 
 # Uploads whose path comes after their bytes wait here, inside the cargo (a rename
@@ -45,10 +50,16 @@ IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".
 
 class FileService:
     def __init__(
-        self, sandboxes: SandboxService, ship: ShipClient, output_limit_chars: int
+        self,
+        sandboxes: SandboxService,
+        ship: ShipClient,
+        output_limit_chars: int,
+        cargo_files: CargoFileService | None = None,
     ) -> None:
         self._sandboxes = sandboxes
         self._ship = ship
+        # Reads a stopped sandbox's resources without starting it.
+        self._cargo_files = cargo_files
         # A text read for a model returns at most this many characters.
         self._read_limit_chars = output_limit_chars * READ_LIMIT_FACTOR
 
@@ -106,23 +117,50 @@ class FileService:
         return content or "(empty file)"
 
     async def read_resource(self, owner: str, sandbox_id: str, path: str) -> ResourceContent:
-        """A file as text (with its MIME type) or bytes; a directory as a JSON listing."""
+        """A file as text (with its MIME type) or bytes; a directory as a JSON listing.
+        A sandbox with no running session is read through its cargo: nothing starts."""
         relative = workspace_path(path, allow_root=True)
+        reader = await self._resource_reader(owner, sandbox_id)
         if relative != ".":
             try:
-                text = await self.read_text(owner, sandbox_id, relative, no_progress)
+                text = await reader.text(relative)
                 return ResourceContent(content=text.content, mime_type=guess_mime_type(relative))
             except ValidationFailed as exc:
                 if exc.details.get(protocol.BINARY_DETAIL):
-                    data = await self.read_bytes(
-                        owner, sandbox_id, relative, no_progress, max_bytes=MAX_RESOURCE_BYTES
-                    )
+                    data = await reader.data(relative, MAX_RESOURCE_BYTES)
                     return ResourceContent(content=data, mime_type=guess_mime_type(relative))
                 if not exc.details.get(protocol.DIRECTORY_DETAIL):
                     raise
-        listing = await self.list_directory(owner, sandbox_id, relative, no_progress)
+        listing = await reader.listing(relative)
         return ResourceContent(
             content=listing.model_dump_json(indent=2), mime_type="application/json"
+        )
+
+    async def _resource_reader(self, owner: str, sandbox_id: str) -> _Reader:
+        sandbox, cargo, session = await self._sandboxes.catalogue.row_for_a_call(owner, sandbox_id)
+        at_rest = session is None or session.observed_state != "ready"
+        profile = self._sandboxes.catalogue.profile(sandbox.profile)
+        files = self._cargo_files
+        if (
+            files is not None
+            and files.reachable
+            and cargo is not None
+            and at_rest
+            and "filesystem" in profile.capabilities
+        ):
+            check_unexpired(sandbox)
+            cargo_id = cargo.id
+            return _Reader(
+                text=lambda path: files.read_text(owner, cargo_id, path),
+                data=lambda path, most: files.read_bytes(owner, cargo_id, path, max_bytes=most),
+                listing=lambda path: files.list_directory(owner, cargo_id, path),
+            )
+        return _Reader(
+            text=lambda path: self.read_text(owner, sandbox_id, path, no_progress),
+            data=lambda path, most: self.read_bytes(
+                owner, sandbox_id, path, no_progress, max_bytes=most
+            ),
+            listing=lambda path: self.list_directory(owner, sandbox_id, path, no_progress),
         )
 
     async def read_text(
@@ -237,14 +275,7 @@ class FileService:
         """A whole file's bytes, for surfaces that cannot stream (MCP). Over `max_bytes`
         is PayloadTooLarge, refused before its bytes are read."""
         async with self.download(owner, sandbox_id, path, progress) as download:
-            if download.size is not None and download.size > max_bytes:
-                raise _read_too_large(path, download.size, max_bytes)
-            data = bytearray()
-            async for chunk in download.chunks:
-                data += chunk
-                if len(data) > max_bytes:
-                    raise _read_too_large(path, None, max_bytes)
-            return bytes(data)
+            return await whole(download, path, max_bytes)
 
     @asynccontextmanager
     async def download(
@@ -258,6 +289,28 @@ class FileService:
             self._ship.download(endpoint, relative) as download,
         ):
             yield download
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """How a resource read reaches the files: a sandbox's session, or its cargo."""
+
+    text: Callable[[str], Awaitable[FileText]]
+    data: Callable[[str, int], Awaitable[bytes]]
+    listing: Callable[[str], Awaitable[DirectoryListing]]
+
+
+async def whole(download: Download, path: str, max_bytes: int) -> bytes:
+    """A download's bytes; over `max_bytes` is PayloadTooLarge, refused before its bytes
+    are read when its size is known."""
+    if download.size is not None and download.size > max_bytes:
+        raise _read_too_large(path, download.size, max_bytes)
+    data = bytearray()
+    async for chunk in download.chunks:
+        data += chunk
+        if len(data) > max_bytes:
+            raise _read_too_large(path, None, max_bytes)
+    return bytes(data)
 
 
 class UploadBody(Protocol):

@@ -172,3 +172,26 @@ async def test_kubernetes_says_it_cannot(bay: Bay, driver: FakeDriver) -> None:
 def test_the_kubernetes_driver_does_not_share_volumes() -> None:
     assert KubernetesDriver.shares_volumes is False
     assert DockerDriver.shares_volumes is True
+
+
+async def test_a_stopped_sandboxs_resource_is_read_through_its_cargo(
+    bay: Bay, driver: FakeDriver
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await bay.cargo_files.write_text("alice", sandbox.cargo_id, "notes/n.md", "# hi")
+    read = await bay.files.read_resource("alice", sandbox.id, "notes/n.md")
+    assert (read.content, read.mime_type) == ("# hi", "text/markdown")
+    listing = await bay.files.read_resource("alice", sandbox.id, "notes")
+    assert '"n.md"' in str(listing.content)
+    assert sandbox_containers(driver, sandbox.id) == []
+    with pytest.raises(NotFound):
+        await bay.files.read_resource("bob", sandbox.id, "notes/n.md")
+
+
+async def test_a_running_sandboxs_resource_is_read_through_its_session(
+    bay: Bay, driver: FakeDriver
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await bay.files.write_text("alice", sandbox.id, "a.txt", "x", no_progress)
+    assert (await bay.files.read_resource("alice", sandbox.id, "a.txt")).content == "x"
+    assert helpers(driver) == []
