@@ -4,7 +4,8 @@ Written with no container of the sandbox (the engine's list, by Bay's labels, sh
 none), read back from the started sandbox and the other way; owned by the sandbox
 user; listed, deleted, uploaded, downloaded; refused while an exec runs on a sandbox
 holding the cargo; escaping paths refused as the sandbox's routes refuse them;
-another owner's cargo is 404.
+another owner's cargo is 404; a stopped sandbox's `cargo://` resource is read over MCP
+without starting it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.http.conftest import HttpBay, error_of, running_server
+from mcp.types import TextResourceContents
+
+from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server
 
 DEADLINE_S = 60.0
 
@@ -193,3 +196,18 @@ def test_a_write_during_an_exec_is_refused_with_conflict(
     assert answer.json()["output"].strip() == "True"
     after = alice.put(files(cargo_id), json={"path": "probe.txt", "content": "after"})
     assert after.status_code == 200, after.text
+
+
+async def test_a_stopped_sandboxs_resource_is_read_over_mcp_without_starting_it(
+    server: HttpBay, alice: httpx.Client, sandbox: tuple[str, str]
+) -> None:
+    sandbox_id, cargo_id = sandbox
+    python(alice, sandbox_id, "open('/workspace/hello.md', 'w').write('# Hi')")
+    assert alice.post(f"/v1/sandboxes/{sandbox_id}/stop").status_code == 200
+    async with mcp_http(server, "alice") as client:
+        read = await client.read_resource(f"cargo://{sandbox_id}/hello.md")
+    [content] = read.contents
+    assert isinstance(content, TextResourceContents)
+    assert (content.text, content.mime_type) == ("# Hi", "text/markdown")
+    assert server.containers(sandbox_id=sandbox_id) == []
+    assert server.containers(cargo_id=cargo_id, role="cargo-files") != []  # its helper
