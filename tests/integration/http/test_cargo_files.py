@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from mcp.types import TextResourceContents
 
 from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server
