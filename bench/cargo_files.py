@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-
 from common import HEADER, http_server, summary
 
 SMALL = "x" * 1024
