@@ -109,7 +109,7 @@ class CargoHelpers:
         await self._images.ensure(self._profile.image, progress)
         await progress(f"starting a helper for cargo {cargo.id}'s files")
         token = secrets.token_urlsafe(32)
-        env = {"SHIP_TOKEN": token}
+        env = {"SHIP_TOKEN": token, "SHIP_CARGO_HELPER": "1"}
         if cargo.size_limit_mb is not None:
             env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(cargo.size_limit_mb * MB)
         info = await self._driver.run_container(

@@ -38,7 +38,7 @@ def alice(server: HttpBay) -> Iterator[httpx.Client]:
 @pytest.fixture
 def sandbox(alice: httpx.Client) -> Iterator[tuple[str, str]]:
     """A new idle sandbox: its id and its cargo's."""
-    body = alice.post("/v1/sandboxes", json={}).json()
+    body = alice.post("/v1/sandboxes", json={"env": {"GREETING": "hi"}}).json()
     yield body["id"], body["cargo_id"]
     alice.delete(f"/v1/sandboxes/{body['id']}")
 
@@ -87,7 +87,9 @@ def test_written_by_the_sandbox_then_read_with_the_sandbox_stopped(
         "content": "from inside"
     }
     listing = alice.get(files(cargo_id, "directories"), params={"path": "."}).json()
-    assert "inside.txt" in {entry["name"] for entry in listing["entries"]}
+    names = {entry["name"] for entry in listing["entries"]}
+    assert "inside.txt" in names
+    assert ".bay_env.sh" in names  # the sandbox's, left as it is by the helper
     assert server.containers(sandbox_id=sandbox_id) == []
 
 

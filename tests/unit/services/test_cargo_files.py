@@ -51,6 +51,8 @@ async def test_a_write_starts_a_helper_not_the_sandbox_and_the_sandbox_sees_it(
     assert spec.labels[labels.CARGO] == sandbox.cargo_id
     assert labels.SANDBOX not in spec.labels
     assert labels.SESSION not in spec.labels
+    assert spec.env["SHIP_CARGO_HELPER"] == "1"  # leaves the sandbox's env file alone
+    assert "SHIP_USER_ENV" not in spec.env
 
     read = await bay.cargo_files.read_text("alice", sandbox.cargo_id, "a/b.txt")
     assert read.content == "hello"
