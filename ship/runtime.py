@@ -115,18 +115,25 @@ class Runtime:
         result.files_changed = changes.report(seen, self.workspace)
         return result
 
+    @property
+    def kernel_state(self) -> protocol.KernelState:
+        """The Python kernel's state, `idle` in a cargo helper until a run starts it."""
+        state = self.kernel.state
+        return "idle" if self.settings.cargo_helper and state == "starting" else state
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The kernel started in the background, and everything closed at the end."""
         # In the background: /health answers at once, and the first exec waits for the
         # kernel (under the kernel's lock) instead of failing.
-        starting = asyncio.create_task(self.kernel.start())
+        # A cargo helper serves files only: its kernel waits for a run that never comes.
+        starting = None if self.settings.cargo_helper else asyncio.create_task(self.kernel.start())
         try:
             yield
         finally:
-            if not starting.done():
+            if starting is not None and not starting.done():
                 starting.cancel()
-            elif starting.exception() is not None:
+            elif starting is not None and starting.exception() is not None:
                 log.error("the kernel failed to start: %s", starting.exception())
             await self.processes.shutdown()
             for kernel in self.kernels.values():

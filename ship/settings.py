@@ -49,7 +49,8 @@ class ShipSettings:
     max_ended_processes: int = DEFAULT_MAX_ENDED_PROCESSES
     max_process_logs: int = DEFAULT_MAX_PROCESS_LOGS
     # A cargo's files helper (Bay's managers/cargo_helpers.py), not a sandbox: it leaves
-    # the sandbox's environment file as it is (a sandbox on the cargo may be using it).
+    # the sandbox's environment file as it is (a sandbox on the cargo may be using it),
+    # and starts no kernel until a run asks for one (none does).
     cargo_helper: bool = False
 
     @classmethod
