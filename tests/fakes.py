@@ -92,6 +92,8 @@ class FakeDriver:
         self.volumes[name] = labels
 
     async def remove_volume(self, name: str) -> None:
+        if any(c.spec.volume == name for c in self.containers.values()):
+            raise DriverError(f"removing volume {name}: volume is in use")  # as the engine
         self.volumes.pop(name, None)
 
     async def volume_created_at(self, name: str) -> datetime | None:

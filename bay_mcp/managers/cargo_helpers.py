@@ -41,6 +41,7 @@ _SWEEP_EVERY_S = 5.0
 @dataclass
 class _Helper:
     container_id: str
+    volume: str
     endpoint: ShipEndpoint
     started: float
     last_used: float
@@ -140,7 +141,7 @@ class CargoHelpers:
         self._ensure_sweeper()
         now = time.monotonic()
         log.info("cargo %s: files helper %s ready", cargo.id, info.id[:12])
-        return _Helper(info.id, endpoint, started=now, last_used=now)
+        return _Helper(info.id, cargo.driver_ref, endpoint, started=now, last_used=now)
 
     async def _wait_ready(self, container_id: str, token: str) -> ShipEndpoint:
         deadline = time.monotonic() + self._start_timeout
@@ -197,6 +198,12 @@ class CargoHelpers:
             helper = self._helpers.pop(cargo_id, None)
         if helper is not None:
             await self._remove(helper)
+
+    async def discard_volume(self, volume: str) -> None:
+        """Remove the helper mounting `volume`, if any (the volume is about to go)."""
+        for cargo_id, helper in list(self._helpers.items()):
+            if helper.volume == volume:
+                await self.discard(cargo_id)
 
     async def _remove(self, helper: _Helper) -> None:
         try:

@@ -104,4 +104,6 @@ class CargoManager:
         )
 
     async def remove_volume(self, volume: str) -> None:
+        if self._helpers is not None:
+            await self._helpers.discard_volume(volume)  # the engine keeps a mounted volume
         await self._driver.remove_volume(volume)

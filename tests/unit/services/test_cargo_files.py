@@ -197,3 +197,12 @@ async def test_a_running_sandboxs_resource_is_read_through_its_session(
     await bay.files.write_text("alice", sandbox.id, "a.txt", "x", no_progress)
     assert (await bay.files.read_resource("alice", sandbox.id, "a.txt")).content == "x"
     assert helpers(driver) == []
+
+
+async def test_deleting_the_sandbox_removes_its_cargos_helper(bay: Bay, driver: FakeDriver) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await bay.cargo_files.write_text("alice", sandbox.cargo_id, "a", "x")
+    assert len(helpers(driver)) == 1
+    await bay.sandboxes.delete("alice", sandbox.id)
+    assert helpers(driver) == []
+    assert labels.cargo_volume_name(sandbox.cargo_id) not in driver.volumes
