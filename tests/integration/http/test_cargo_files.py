@@ -18,6 +18,7 @@ import httpx
 import pytest
 from mcp.types import TextResourceContents
 
+from tests.integration.conftest import docker
 from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server
 
 DEADLINE_S = 60.0
@@ -212,3 +213,18 @@ async def test_a_stopped_sandboxs_resource_is_read_over_mcp_without_starting_it(
     assert (content.text, content.mime_type) == ("# Hi", "text/markdown")
     assert server.containers(sandbox_id=sandbox_id) == []
     assert server.containers(cargo_id=cargo_id, role="cargo-files") != []  # its helper
+
+
+def test_a_removed_helper_is_replaced_and_bay_removes_its_helpers_when_it_stops() -> None:
+    with running_server(("alice",)) as bay, bay.client("alice") as client:
+        cargo_id = client.post("/v1/cargos", json={}).json()["id"]
+        assert client.put(files(cargo_id), json={"path": "a", "content": "x"}).status_code == 200
+        [helper] = bay.containers(cargo_id=cargo_id, role="cargo-files")
+        docker("rm", "-f", helper)  # behind Bay's back
+        assert client.get(files(cargo_id), params={"path": "a"}).json() == {"content": "x"}
+        [replaced] = bay.containers(cargo_id=cargo_id, role="cargo-files")
+        assert replaced != helper
+        assert bay.process is not None
+        bay.process.terminate()
+        bay.process.wait(timeout=30)
+        assert bay.containers(role="cargo-files") == []
