@@ -14,6 +14,7 @@ from bay_mcp.drivers import Driver
 from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.errors import BayError
 from bay_mcp.managers.activity import ActivityClock
+from bay_mcp.managers.cargo_helpers import CargoHelpers
 from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.images import ImageProvider
@@ -21,6 +22,7 @@ from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.admin import AdminService
+from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
@@ -102,8 +104,17 @@ class Bay:
             max_concurrent_starts=settings.max_concurrent_starts,
         )
         self.activity.busy = self.session_manager.busy
-        self.cargo_manager = CargoManager(self.driver, self.instance_id)
-        # Calls share each sandbox's gate; snapshots, restores and forks hold it alone.
+        self.cargo_helpers = CargoHelpers(
+            self.driver,
+            self.ship,
+            self.image_manager,
+            settings.profiles[0],
+            instance_id=self.instance_id,
+            start_timeout=settings.start_timeout_seconds,
+        )
+        self.cargo_manager = CargoManager(self.driver, self.instance_id, self.cargo_helpers)
+        # Calls share each sandbox's gate; snapshots, restores and forks hold it alone;
+        # a change to a cargo's files with no sandbox holds those of its sandboxes alone.
         self.gate = SandboxGate()
         # -- services: the rules every surface goes through
         self.sandboxes = SandboxService(
@@ -118,7 +129,12 @@ class Bay:
         self.snapshots = SnapshotService(
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
         )
-        self.files = FileService(self.sandboxes, self.ship, settings.output_limit_chars)
+        self.cargo_files = CargoFileService(
+            self.db, self.driver, self.cargo_helpers, self.gate, self.ship
+        )
+        self.files = FileService(
+            self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files
+        )
         self.history = HistoryService(
             self.db,
             self.sandboxes,
@@ -216,6 +232,7 @@ class Bay:
         await self.history.flush()
         await self.activity.stop()
         await self.leases.stop()
+        await self.cargo_helpers.close()
         await self.image_manager.close()
         await self.ship.close()
         await self.driver.close()

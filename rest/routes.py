@@ -31,6 +31,14 @@ from rest import models, skill_models
 from rest.endpoint import Endpoint, starlette_route
 from rest.handlers.admin import gc_run, gc_status
 from rest.handlers.browser import browser_exec, browser_exec_batch
+from rest.handlers.cargo_files import (
+    delete_cargo_file,
+    download_cargo_file,
+    list_cargo_directory,
+    read_cargo_file,
+    upload_cargo_file,
+    write_cargo_file,
+)
 from rest.handlers.cargos import create_cargo, delete_cargo, get_cargo, list_cargos
 from rest.handlers.files import (
     delete_file,
@@ -95,6 +103,8 @@ COPY_ERRORS = (400, 401, 404, 409, 429, 503, 504)
 PROCESS = SANDBOX + "/processes/{process_id}"
 CANDIDATE = "/v1/skills/candidates/{candidate_id}"
 RELEASE = "/v1/skills/releases/{release_id}"
+CARGO = "/v1/cargos/{cargo_id}"
+CARGO_FILE_ERRORS = (400, 401, 404, 409, 502, 503, 504)
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/profiles", list_profiles, "List profiles", response=models.ProfileList,
@@ -255,6 +265,26 @@ ENDPOINTS: list[Endpoint] = [
              response=skills.SkillReleaseView, errors=(400, 401, 404, 409)),
     Endpoint("DELETE", RELEASE, delete_skill_release, "Delete a release (it stops being active)",
              response=skills.SkillDeleted, body=skill_models.DeleteSkillBody),
+    Endpoint("GET", CARGO + "/filesystem/files", read_cargo_file,
+             "Read a text file of the cargo (no sandbox starts)", response=models.FileContent,
+             query=models.PathQuery, errors=CARGO_FILE_ERRORS),
+    Endpoint("PUT", CARGO + "/filesystem/files", write_cargo_file,
+             "Write a text file of the cargo (409 while a sandbox holding it runs a call)",
+             response=models.StatusOk, body=models.WriteFileBody, errors=CARGO_FILE_ERRORS),
+    Endpoint("DELETE", CARGO + "/filesystem/files", delete_cargo_file,
+             "Delete a file or directory of the cargo (409 while a sandbox holding it runs "
+             "a call)", response=models.StatusOk, query=models.PathQuery,
+             errors=CARGO_FILE_ERRORS),
+    Endpoint("GET", CARGO + "/filesystem/directories", list_cargo_directory,
+             "List a directory of the cargo", response=models.DirectoryBody,
+             query=models.DirectoryQuery, errors=CARGO_FILE_ERRORS),
+    Endpoint("POST", CARGO + "/filesystem/upload", upload_cargo_file,
+             "Upload a file into the cargo (multipart; 409 while a sandbox holding it runs "
+             "a call)", response=models.Uploaded, multipart=True,
+             errors=(*CARGO_FILE_ERRORS, 413)),
+    Endpoint("GET", CARGO + "/filesystem/download", download_cargo_file,
+             "Download a file's bytes from the cargo", response="binary",
+             query=models.PathQuery, errors=CARGO_FILE_ERRORS),
     Endpoint("POST", "/v1/admin/gc/run", gc_run, "Run garbage collection now (admin)",
              response=RunReport, body=models.GcRunBody, errors=(400, 401, 403, 423)),
     Endpoint("GET", "/v1/admin/gc/status", gc_status, "Garbage collection status (admin)",

@@ -75,7 +75,8 @@ def main() -> None:
         seal_process()
     os.chdir(settings.workspace)
     try:
-        write_env_file(settings.workspace, os.environ)
+        if not settings.cargo_helper:
+            write_env_file(settings.workspace, os.environ)
     except OSError as exc:  # a full or read-only cargo must not keep Ship down
         log.warning("could not write %s: %s", ENV_FILE, exc)
     log.info("ship serving on %s:%s as uid %s", settings.host, settings.port, os.getuid())

@@ -32,7 +32,7 @@ UPLOAD_BATCH_BYTES = 1024 * 1024
 
 
 async def health(runtime: Runtime, request: Request) -> Response:
-    return reply(protocol.HEALTH, protocol.Health(version=__version__, kernel=runtime.kernel.state))
+    return reply(protocol.HEALTH, protocol.Health(version=__version__, kernel=runtime.kernel_state))
 
 
 async def meta(runtime: Runtime, request: Request) -> Response:

@@ -70,7 +70,8 @@ class ErrorBody(Model):
 # -- health and handshake ----------------------------------------------------------------
 
 
-KernelState = Literal["starting", "ready", "failed"]
+# idle: not started, and not to be until a run asks (a cargo's files helper).
+KernelState = Literal["starting", "ready", "failed", "idle"]
 
 
 class Health(Model):

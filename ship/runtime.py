@@ -124,7 +124,10 @@ class Runtime:
 
     async def _install_skills(self) -> None:
         """Skills into /workspace/skills before the first call (skills.py); a failure is
-        logged, never a reason not to serve."""
+        logged, never a reason not to serve. A cargo helper copies none: it is not a
+        sandbox's first run."""
+        if self.settings.cargo_helper:
+            return
         try:
             copied = await asyncio.to_thread(
                 install_skills, self.workspace, _skill_sources(self.settings)
@@ -135,13 +138,20 @@ class Runtime:
         if copied:
             log.info("skills copied into the workspace: %s", ", ".join(copied))
 
+    @property
+    def kernel_state(self) -> protocol.KernelState:
+        """The Python kernel's state, `idle` in a cargo helper until a run starts it."""
+        state = self.kernel.state
+        return "idle" if self.settings.cargo_helper and state == "starting" else state
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The kernel started in the background, and everything closed at the end."""
         # In the background: /health answers at once, and the first exec waits for the
         # kernel (under the kernel's lock) instead of failing.
         await self._install_skills()
-        starting = asyncio.create_task(self.kernel.start())
+        # A cargo helper serves files only: its kernel waits for a run that never comes.
+        starting = None if self.settings.cargo_helper else asyncio.create_task(self.kernel.start())
         orphaned = (
             asyncio.create_task(self.orphan_watch.run(), name="orphan-watch")
             if self.orphan_watch is not None
@@ -152,9 +162,9 @@ class Runtime:
         finally:
             if orphaned is not None:
                 orphaned.cancel()
-            if not starting.done():
+            if starting is not None and not starting.done():
                 starting.cancel()
-            elif starting.exception() is not None:
+            elif starting is not None and starting.exception() is not None:
                 log.error("the kernel failed to start: %s", starting.exception())
             await self.processes.shutdown()
             for kernel in self.kernels.values():

@@ -53,6 +53,10 @@ class ShipSettings:
     orphan_after_seconds: float | None = None
     # Folders of skills beyond Ship's own, copied into /workspace/skills (skills.py).
     skill_dirs: tuple[Path, ...] = ()
+    # A cargo's files helper (Bay's managers/cargo_helpers.py), not a sandbox: it leaves
+    # the sandbox's environment file as it is (a sandbox on the cargo may be using it),
+    # and starts no kernel until a run asks for one (none does).
+    cargo_helper: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShipSettings:
@@ -85,6 +89,7 @@ class ShipSettings:
                     env.get("SHIP_MAX_ENDED_PROCESSES", DEFAULT_MAX_ENDED_PROCESSES)
                 ),
                 max_process_logs=int(env.get("SHIP_MAX_PROCESS_LOGS", DEFAULT_MAX_PROCESS_LOGS)),
+                cargo_helper=env.get("SHIP_CARGO_HELPER", "") == "1",
                 workspace_limit_bytes=(
                     int(env["SHIP_WORKSPACE_LIMIT_BYTES"])
                     if env.get("SHIP_WORKSPACE_LIMIT_BYTES")

@@ -215,7 +215,8 @@ def rest_reference(document: Mapping[str, Any]) -> str:
 # What each endpoint does beyond its models (the query string is not modelled); a route
 # without an entry fails the docs test, and so does an entry that names no route.
 SHIP_NOTES: dict[str, str] = {
-    "GET /health": "answers before the kernel is up; `kernel` says `starting`, `ready` or `failed`",
+    "GET /health": "answers before the kernel is up; `kernel` says `starting`, `ready` or "
+    "`failed` (`idle` in a cargo's files helper: no kernel until a run)",
     "GET /meta": "runtime name and version, `api_version`, workspace mount path, "
     "capabilities and their operations: Bay's handshake at each session's start; open "
     "without the token, so code in the sandbox reads it (`curl localhost:8123/meta`)",

@@ -79,6 +79,7 @@ class FakeDriver:
     sizes: dict[str, int] = field(default_factory=dict)
     copies: list[tuple[str, str, bool]] = field(default_factory=list)
     fail_next_copy: bool = False
+    shares_volumes: bool = True
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def ping(self) -> str:
@@ -91,6 +92,8 @@ class FakeDriver:
         self.volumes[name] = labels
 
     async def remove_volume(self, name: str) -> None:
+        if any(c.spec.volume == name for c in self.containers.values()):
+            raise DriverError(f"removing volume {name}: volume is in use")  # as the engine
         self.volumes.pop(name, None)
 
     async def volume_created_at(self, name: str) -> datetime | None:
@@ -458,7 +461,14 @@ class FakeShip(ShipClient):
         )
 
     def store(self, endpoint: ShipEndpoint) -> dict[str, bytes]:
-        return self.files.setdefault(endpoint.url, {})
+        """The files at the endpoint: its container's volume's, as every container
+        mounting that volume sees them (a sandbox's, a cargo helper's)."""
+        key = endpoint.url
+        if self.driver is not None:
+            for container in self.driver.containers.values():
+                if container.info.endpoint == endpoint.url:
+                    key = container.spec.volume
+        return self.files.setdefault(key, {})
 
     def _bytes(self, endpoint: ShipEndpoint, path: str) -> bytes:
         store = self.store(endpoint)

@@ -96,6 +96,11 @@ class ImageMissing(DriverError):
 
 
 class Driver(Protocol):
+    # Whether a second container may mount a volume beside the one using it, anywhere
+    # (the cargo's files helper, managers/cargo_helpers.py): Docker volumes may;
+    # Kubernetes' ReadWriteOnce claims may not across nodes.
+    shares_volumes: bool
+
     async def ping(self) -> str:
         """The engine's version; DriverError when it does not answer."""
         ...

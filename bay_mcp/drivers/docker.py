@@ -110,6 +110,8 @@ class DockerDriver:
     """Ship containers reached on a port published on 127.0.0.1 (Bay on the host), or,
     with `network` set, by container IP on that Docker network (Bay in a container)."""
 
+    shares_volumes = True
+
     def __init__(self, docker_host: str | None = None, network: str | None = None) -> None:
         self._docker = aiodocker.Docker(url=docker_host)
         self._network = network

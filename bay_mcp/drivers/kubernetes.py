@@ -127,6 +127,9 @@ class KubernetesDriver:
 
     `configuration`: a ready client configuration (tests), instead of loading one."""
 
+    # A claim is ReadWriteOnce: a second Pod on another node could not mount it.
+    shares_volumes = False
+
     def __init__(
         self,
         settings: KubernetesSettings,

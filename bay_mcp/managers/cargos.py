@@ -12,15 +12,19 @@ from bay_mcp.drivers import Driver, VolumeCopy
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.limits import MAX_COPY_S
 from bay_mcp.managers import labels
+from bay_mcp.managers.cargo_helpers import CargoHelpers
 from bay_mcp.storage.models import Cargo, new_id
 
 log = logging.getLogger(__name__)
 
 
 class CargoManager:
-    def __init__(self, driver: Driver, instance_id: str) -> None:
+    def __init__(
+        self, driver: Driver, instance_id: str, helpers: CargoHelpers | None = None
+    ) -> None:
         self._driver = driver
         self._instance_id = instance_id
+        self._helpers = helpers
 
     async def create(
         self,
@@ -62,6 +66,8 @@ class CargoManager:
 
     async def discard(self, cargo: Cargo) -> None:
         """Remove a cargo's volume (its row is the caller's to delete)."""
+        if self._helpers is not None:
+            await self._helpers.discard(cargo.id)  # the engine keeps a mounted volume
         await self._driver.remove_volume(cargo.driver_ref)
 
     async def create_snapshot_volume(self, *, owner: str, sandbox_id: str, snapshot_id: str) -> str:
@@ -98,4 +104,6 @@ class CargoManager:
         )
 
     async def remove_volume(self, volume: str) -> None:
+        if self._helpers is not None:
+            await self._helpers.discard_volume(volume)  # the engine keeps a mounted volume
         await self._driver.remove_volume(volume)

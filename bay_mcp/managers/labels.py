@@ -10,9 +10,11 @@ CARGO = "bay.cargo_id"
 PROFILE = "bay.profile_id"
 MANAGED = "bay.managed"
 SNAPSHOT = "bay.snapshot_id"
-# What a container is for when it runs no session: a volume copy's helper.
+# What a container is for when it runs no session: a volume copy's helper, or a
+# cargo's files helper (managers/cargo_helpers.py).
 ROLE = "bay.role"
 COPY_ROLE = "volume-copy"
+CARGO_FILES_ROLE = "cargo-files"
 
 
 def cargo_volume_name(cargo_id: str) -> str:

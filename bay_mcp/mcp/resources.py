@@ -18,7 +18,7 @@ TEMPLATE = "cargo://{sandbox_id}/{+path}"
 NAME = "cargo-file"
 DESCRIPTION = (
     "A file in a sandbox's /workspace: text with its MIME type, binary as a blob; a "
-    "directory reads as a JSON listing"
+    "directory reads as a JSON listing. A stopped sandbox is not started to read it"
 )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import logging
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from bay_mcp.adapters.ship_client import Download, ShipClient
+from bay_mcp.adapters.ship_client import Download, ShipClient, ShipEndpoint
 from bay_mcp.errors import BayError, PayloadTooLarge, ValidationFailed
 from bay_mcp.limits import (
     MAX_IMAGE_BYTES,
@@ -19,6 +20,7 @@ from bay_mcp.limits import (
 )
 from bay_mcp.managers import Progress, no_progress
 from bay_mcp.paths import workspace_path
+from bay_mcp.services.runtime_gate import check_unexpired
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
     BinaryFile,
@@ -35,6 +37,9 @@ from bay_mcp.services.views import (
 from bay_mcp.storage.models import new_id
 from ship import protocol
 
+if TYPE_CHECKING:
+    from bay_mcp.services.cargo_files import CargoFileService
+
 log = logging.getLogger(__name__)
 
 # Uploads whose path comes after their bytes wait here, inside the cargo (a rename
@@ -45,10 +50,16 @@ IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".
 
 class FileService:
     def __init__(
-        self, sandboxes: SandboxService, ship: ShipClient, output_limit_chars: int
+        self,
+        sandboxes: SandboxService,
+        ship: ShipClient,
+        output_limit_chars: int,
+        cargo_files: CargoFileService | None = None,
     ) -> None:
         self._sandboxes = sandboxes
         self._ship = ship
+        # Reads a stopped sandbox's resources without starting it.
+        self._cargo_files = cargo_files
         # A text read for a model returns at most this many characters.
         self._read_limit_chars = output_limit_chars * READ_LIMIT_FACTOR
 
@@ -106,23 +117,50 @@ class FileService:
         return content or "(empty file)"
 
     async def read_resource(self, owner: str, sandbox_id: str, path: str) -> ResourceContent:
-        """A file as text (with its MIME type) or bytes; a directory as a JSON listing."""
+        """A file as text (with its MIME type) or bytes; a directory as a JSON listing.
+        A sandbox with no running session is read through its cargo: nothing starts."""
         relative = workspace_path(path, allow_root=True)
+        reader = await self._resource_reader(owner, sandbox_id)
         if relative != ".":
             try:
-                text = await self.read_text(owner, sandbox_id, relative, no_progress)
+                text = await reader.text(relative)
                 return ResourceContent(content=text.content, mime_type=guess_mime_type(relative))
             except ValidationFailed as exc:
                 if exc.details.get(protocol.BINARY_DETAIL):
-                    data = await self.read_bytes(
-                        owner, sandbox_id, relative, no_progress, max_bytes=MAX_RESOURCE_BYTES
-                    )
+                    data = await reader.data(relative, MAX_RESOURCE_BYTES)
                     return ResourceContent(content=data, mime_type=guess_mime_type(relative))
                 if not exc.details.get(protocol.DIRECTORY_DETAIL):
                     raise
-        listing = await self.list_directory(owner, sandbox_id, relative, no_progress)
+        listing = await reader.listing(relative)
         return ResourceContent(
             content=listing.model_dump_json(indent=2), mime_type="application/json"
+        )
+
+    async def _resource_reader(self, owner: str, sandbox_id: str) -> _Reader:
+        sandbox, cargo, session = await self._sandboxes.catalogue.row_for_a_call(owner, sandbox_id)
+        at_rest = session is None or session.observed_state != "ready"
+        profile = self._sandboxes.catalogue.profile(sandbox.profile)
+        files = self._cargo_files
+        if (
+            files is not None
+            and files.reachable
+            and cargo is not None
+            and at_rest
+            and "filesystem" in profile.capabilities
+        ):
+            check_unexpired(sandbox)
+            cargo_id = cargo.id
+            return _Reader(
+                text=lambda path: files.read_text(owner, cargo_id, path),
+                data=lambda path, most: files.read_bytes(owner, cargo_id, path, max_bytes=most),
+                listing=lambda path: files.list_directory(owner, cargo_id, path),
+            )
+        return _Reader(
+            text=lambda path: self.read_text(owner, sandbox_id, path, no_progress),
+            data=lambda path, most: self.read_bytes(
+                owner, sandbox_id, path, no_progress, max_bytes=most
+            ),
+            listing=lambda path: self.list_directory(owner, sandbox_id, path, no_progress),
         )
 
     async def read_text(
@@ -204,20 +242,7 @@ class FileService:
     ) -> DirectoryListing:
         relative = workspace_path(path, allow_root=True)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            raw = await self._ship.list_directory(endpoint, relative)
-            entries = [
-                DirectoryEntry(
-                    name=entry.name,
-                    path=entry.path,
-                    type=entry.type,
-                    is_file=entry.type == "file",
-                    is_dir=entry.type == "directory",
-                    size=entry.size,
-                    modified_time=entry.modified_time,
-                )
-                for entry in raw.entries
-            ]
-            return DirectoryListing(path=raw.path, entries=entries)
+            return listing_view(await self._ship.list_directory(endpoint, relative))
 
     async def delete(self, owner: str, sandbox_id: str, path: str, progress: Progress) -> str:
         relative = workspace_path(path)
@@ -234,29 +259,15 @@ class FileService:
         limit) is PayloadTooLarge: at once when the body declares its size, else when
         the bytes pass it. A refused, failed or abandoned upload leaves no file.
         """
-        target = workspace_path(body.path) if body.path is not None else None
+        if body.path is not None:
+            workspace_path(body.path)  # a bad path is refused before the sandbox starts
         limit = await self._sandboxes.upload_limit_bytes(owner, sandbox_id)
         if limit is not None and body.declared_size is not None and body.declared_size > limit:
             raise _upload_too_large(limit)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            # A path that only comes after the bytes (a form with the file before the
-            # path) is known at the end: the bytes wait in the workspace meanwhile.
-            staging = target or f"{UPLOAD_STAGING_DIR}/{new_id('upload')}"
-            raw = await self._ship.upload(
-                endpoint, staging, _within(body.chunks(), limit), body.declared_size
+            return await upload_through(
+                self._ship, endpoint, body, within(body.chunks(), limit, _upload_too_large)
             )
-            if target is not None:
-                return FileWritten(path=raw.path, size=raw.size)
-            try:
-                final = workspace_path(await body.path_after())
-                raw = await self._ship.move(endpoint, staging, final)
-            except BaseException:
-                try:
-                    await self._ship.delete_file(endpoint, staging)
-                except BayError as exc:
-                    log.warning("could not remove the staged upload %s: %s", staging, exc)
-                raise
-            return FileWritten(path=raw.path, size=raw.size)
 
     async def read_bytes(
         self, owner: str, sandbox_id: str, path: str, progress: Progress, *, max_bytes: int
@@ -264,14 +275,7 @@ class FileService:
         """A whole file's bytes, for surfaces that cannot stream (MCP). Over `max_bytes`
         is PayloadTooLarge, refused before its bytes are read."""
         async with self.download(owner, sandbox_id, path, progress) as download:
-            if download.size is not None and download.size > max_bytes:
-                raise _read_too_large(path, download.size, max_bytes)
-            data = bytearray()
-            async for chunk in download.chunks:
-                data += chunk
-                if len(data) > max_bytes:
-                    raise _read_too_large(path, None, max_bytes)
-            return bytes(data)
+            return await whole(download, path, max_bytes)
 
     @asynccontextmanager
     async def download(
@@ -285,6 +289,28 @@ class FileService:
             self._ship.download(endpoint, relative) as download,
         ):
             yield download
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """How a resource read reaches the files: a sandbox's session, or its cargo."""
+
+    text: Callable[[str], Awaitable[FileText]]
+    data: Callable[[str, int], Awaitable[bytes]]
+    listing: Callable[[str], Awaitable[DirectoryListing]]
+
+
+async def whole(download: Download, path: str, max_bytes: int) -> bytes:
+    """A download's bytes; over `max_bytes` is PayloadTooLarge, refused before its bytes
+    are read when its size is known."""
+    if download.size is not None and download.size > max_bytes:
+        raise _read_too_large(path, download.size, max_bytes)
+    data = bytearray()
+    async for chunk in download.chunks:
+        data += chunk
+        if len(data) > max_bytes:
+            raise _read_too_large(path, None, max_bytes)
+    return bytes(data)
 
 
 class UploadBody(Protocol):
@@ -320,13 +346,57 @@ def _read_too_large(path: str, size: int | None, max_bytes: int) -> PayloadTooLa
     )
 
 
-async def _within(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:
+async def within(
+    chunks: AsyncIterator[bytes], limit: int | None, refusal: Callable[[int], PayloadTooLarge]
+) -> AsyncIterator[bytes]:
+    """`chunks` as they come; `refusal(limit)` raised once they pass `limit` bytes."""
     received = 0
     async for chunk in chunks:
         received += len(chunk)
         if limit is not None and received > limit:
-            raise _upload_too_large(limit)
+            raise refusal(limit)
         yield chunk
+
+
+async def upload_through(
+    ship: ShipClient, endpoint: ShipEndpoint, body: UploadBody, chunks: AsyncIterator[bytes]
+) -> FileWritten:
+    """Stream an upload's `chunks` to the Ship at `endpoint`, at `body.path` or, when
+    that comes after the bytes, staged in the workspace and moved there at the end. A
+    failed upload leaves no file."""
+    target = workspace_path(body.path) if body.path is not None else None
+    # A path that only comes after the bytes (a form with the file before the path) is
+    # known at the end: the bytes wait in the workspace meanwhile.
+    staging = target or f"{UPLOAD_STAGING_DIR}/{new_id('upload')}"
+    raw = await ship.upload(endpoint, staging, chunks, body.declared_size)
+    if target is not None:
+        return FileWritten(path=raw.path, size=raw.size)
+    try:
+        final = workspace_path(await body.path_after())
+        raw = await ship.move(endpoint, staging, final)
+    except BaseException:
+        try:
+            await ship.delete_file(endpoint, staging)
+        except BayError as exc:
+            log.warning("could not remove the staged upload %s: %s", staging, exc)
+        raise
+    return FileWritten(path=raw.path, size=raw.size)
+
+
+def listing_view(raw: protocol.DirectoryListing) -> DirectoryListing:
+    entries = [
+        DirectoryEntry(
+            name=entry.name,
+            path=entry.path,
+            type=entry.type,
+            is_file=entry.type == "file",
+            is_dir=entry.type == "directory",
+            size=entry.size,
+            modified_time=entry.modified_time,
+        )
+        for entry in raw.entries
+    ]
+    return DirectoryListing(path=raw.path, entries=entries)
 
 
 def guess_mime_type(path: str) -> str:

@@ -25,6 +25,7 @@ from bay_mcp.drivers import Driver
 from bay_mcp.errors import BayError
 from bay_mcp.limits import MAX_COPY_S
 from bay_mcp.managers import labels
+from bay_mcp.managers.cargo_helpers import HELPER_MAX_AGE_S
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.sandboxes import SandboxService
@@ -218,6 +219,8 @@ class Reaper:
             young = grace
             if container.labels.get(labels.ROLE) == labels.COPY_ROLE:
                 young = grace + timedelta(seconds=MAX_COPY_S)  # its copy may still run
+            elif container.labels.get(labels.ROLE) == labels.CARGO_FILES_ROLE:
+                young = grace + timedelta(seconds=HELPER_MAX_AGE_S)  # its Bay may still use it
             if container.created_at is not None and now - container.created_at < young:
                 tally.result.skipped_count += 1  # maybe half-way through its start
                 continue

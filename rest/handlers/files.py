@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
 from starlette.responses import StreamingResponse
 
+from bay_mcp.adapters.ship_client import Download
 from bay_mcp.managers import no_progress
 from rest import models
 from rest.endpoint import Call, Result, dump
@@ -54,10 +55,19 @@ async def upload_file(call: Call) -> Result:
 
 async def download_file(call: Call) -> Result:
     query: models.PathQuery = call.query
-    stack = AsyncExitStack()
-    download = await stack.enter_async_context(
-        call.bay.files.download(call.owner, call.params["sandbox_id"], query.path, no_progress)
+    return await attachment(
+        call.bay.files.download(call.owner, call.params["sandbox_id"], query.path, no_progress),
+        query.path,
     )
+
+
+async def attachment(
+    opening: AbstractAsyncContextManager[Download], path: str
+) -> StreamingResponse:
+    """A download's bytes as an attachment, streamed; the download closes at their end
+    (a missing file raises before any byte)."""
+    stack = AsyncExitStack()
+    download = await stack.enter_async_context(opening)
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -66,7 +76,7 @@ async def download_file(call: Call) -> Result:
         finally:
             await stack.aclose()
 
-    name = query.path.rsplit("/", 1)[-1]
+    name = path.rsplit("/", 1)[-1]
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if download.size is not None:
         headers["Content-Length"] = str(download.size)

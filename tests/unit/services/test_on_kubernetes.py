@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from bay_mcp.bay import Bay
 from bay_mcp.drivers import ContainerSpec
 from bay_mcp.drivers.kubernetes import KubernetesDriver
 from bay_mcp.drivers.kubernetes_manifests import COPY_CONTAINER, label_value
+from bay_mcp.errors import CapabilityNotSupported
 from bay_mcp.managers import labels, no_progress
 from bay_mcp.services.runs import PythonRun
 from bay_mcp.settings import BaySettings, KubernetesSettings, Profile
@@ -97,6 +99,23 @@ async def test_a_snapshot_is_copied_by_a_helper_pod(bay: Bay, fake: FakeKubernet
     assert taken.size_bytes == 2048
     assert labels.snapshot_volume_name(taken.id) in fake.objects["persistentvolumeclaims"]
     assert fake.objects["pods"] == {}  # the helper is gone
+
+
+async def test_cargo_files_without_a_sandbox_are_refused_and_resources_start_it(
+    bay: Bay, fake: FakeKubernetes
+) -> None:
+    sandbox = await bay.sandboxes.create(OWNER)
+    with pytest.raises(CapabilityNotSupported) as refused:
+        await bay.cargo_files.write_text(OWNER, sandbox.cargo_id, "a.txt", "x")
+    assert "/v1/sandboxes/{id}/filesystem" in refused.value.message
+    assert fake.objects["pods"] == {}  # nothing was started for it
+    # A stopped sandbox's resource is read as before: through its session.
+    await bay.files.write_text(OWNER, sandbox.id, "a.txt", "x", no_progress)
+    await bay.sandboxes.stop(OWNER, sandbox.id)
+    read = await bay.files.read_resource(OWNER, sandbox.id, "a.txt")
+    assert read.content == "x"
+    [pod] = fake.objects["pods"].values()
+    assert pod["metadata"]["labels"][labels.SANDBOX] == label_value(sandbox.id)
 
 
 async def test_deleting_a_sandbox_removes_its_pod_and_pvc(bay: Bay, fake: FakeKubernetes) -> None:

@@ -55,6 +55,15 @@ def test_start_as_the_sandbox_user_seals_without_dropping(
     assert "GREETING=hello" in (tmp_path / ".bay_env.sh").read_text()
 
 
+def test_a_cargo_helper_leaves_the_sandboxs_env_file_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".bay_env.sh").write_text("export GREETING=before\n")
+    monkeypatch.setenv("SHIP_CARGO_HELPER", "1")
+    assert _start(monkeypatch, tmp_path, euid=0) == ["drop_privileges", "serve"]
+    assert (tmp_path / ".bay_env.sh").read_text() == "export GREETING=before\n"
+
+
 def test_seal_process_makes_ship_non_dumpable_and_names_its_user() -> None:
     # In a child: a non-dumpable test runner would be a side effect on every later test.
     code = (
