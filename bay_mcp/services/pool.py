@@ -80,6 +80,8 @@ class WarmPool:
         }
         self._task: asyncio.Task[None] | None = None
         self._started_here: set[str] = set()
+        # A Bay that stops before it started (a refused setting) has no database to read.
+        self._started = False
         # Set after each refill pass: what waits for the pool to settle waits on it.
         self.refilled = asyncio.Event()
 
@@ -99,6 +101,7 @@ class WarmPool:
         }
 
     def start(self) -> None:
+        self._started = True
         if self.state:
             self._task = asyncio.create_task(self._run(), name="warm-pool")
 
@@ -114,6 +117,8 @@ class WarmPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if not self._started:
+            return
         for sandbox, session in await self._sandboxes.pool_members():
             if await self._unserved(sandbox, session):
                 try:

@@ -87,8 +87,9 @@ def test_restore_brings_back_the_files_and_only_them_with_a_fresh_kernel(
     assert restored.json()["kernel_restarted"] is True
     assert "fresh Python kernel" in restored.json()["message"]
 
+    # `skills` is Ship's (copied in at its start), in the snapshot and again after.
     listing = shell(alice, sandbox_id, "cat d/a.txt; ls; stat -c %a d/a.txt")
-    assert listing.split() == ["one", "d", "600"]
+    assert listing.split() == ["one", "d", "skills", "600"]
     gone = python(alice, sandbox_id, "x")
     assert gone["success"] is False
     assert "NameError" in gone["error"]
@@ -123,9 +124,10 @@ def test_forks_diverge_from_their_source(alice: httpx.Client) -> None:
         "fork",
         "later.txt",
         "shared.txt",
+        "skills",
     ]
     assert shell(alice, source, "cat shared.txt").strip() == "source"
-    assert shell(alice, old["id"], "cat shared.txt; ls").split() == ["base", "shared.txt"]
+    assert shell(alice, old["id"], "cat shared.txt; ls").split() == ["base", "shared.txt", "skills"]
     # A fork holds nothing of its source: it outlives it, files and all.
     alice.delete(f"/v1/sandboxes/{source}")
     assert shell(alice, old["id"], "cat shared.txt").strip() == "base"

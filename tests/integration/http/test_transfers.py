@@ -104,13 +104,15 @@ class PeakMemory:
 
 def workspace_names(client: httpx.Client, sandbox_id: str, path: str = ".") -> list[str]:
     """What the tests put there: not `.local`, which the kernel makes as it boots (where
-    `pip install` goes)."""
+    `pip install` goes), nor what Ship copies in at its start (`skills`, `.bay`)."""
     listed = client.get(f"/v1/sandboxes/{sandbox_id}/filesystem/directories",
                         params={"path": path})  # fmt: skip
     if listed.status_code == 404:
         return []
     assert listed.status_code == 200, listed.text
-    return [entry["name"] for entry in listed.json()["entries"] if entry["name"] != ".local"]
+    made_by_ship = {".local", ".bay", "skills"}
+    entries = listed.json()["entries"]
+    return [entry["name"] for entry in entries if entry["name"] not in made_by_ship]
 
 
 def leftovers(client: httpx.Client, sandbox_id: str) -> list[str]:

@@ -8,10 +8,11 @@ from ship import API_VERSION
 from tests.integration.ship.conftest import ShipContainer
 
 
-def test_health_is_open_and_everything_else_needs_the_token(ship: ShipContainer) -> None:
+def test_health_and_meta_are_open_and_everything_else_needs_the_token(ship: ShipContainer) -> None:
     assert httpx.get(f"{ship.url}/health").json()["status"] == "healthy"
+    # /meta too is open: code in the sandbox reads it (upstream's clients do).
+    assert httpx.get(f"{ship.url}/meta").json()["runtime"]["name"] == "ship"
     for method, path in [
-        ("GET", "/meta"),
         ("POST", "/python/exec"),
         ("POST", "/shell/exec"),
         ("GET", "/filesystem/files?path=a.txt"),
