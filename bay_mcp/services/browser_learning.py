@@ -11,9 +11,11 @@ entry `learn`: the runs an agent means to turn into skills are found by that tag
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bay_mcp.errors import NotFound, ValidationFailed
+from bay_mcp.limits import MAX_SKILL_PAYLOAD_BYTES
 from bay_mcp.managers import Progress
 from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.execution import NO_ANNOTATION, ExecService
@@ -28,6 +30,8 @@ LEARN_TAG = "learn"
 # A step's output in a trace is a reminder of what the page said, not the page: a
 # snapshot can be long, and the whole trace must stay under the payload limit.
 _STEP_OUTPUT_CHARS = 2000
+# What a trace holds besides its commands, at most: steps' capped outputs and fields.
+_TRACE_ROOM_BYTES = 256 * 1024
 
 
 def trace_of(
@@ -60,6 +64,19 @@ def trace_of(
         "url": result.url,
         "title": result.title,
     }
+
+
+def _check_traceable(commands: list[str]) -> None:
+    """Refuse, before anything runs, commands too long to keep in a trace: the run
+    must not happen and then fail for want of room to record it."""
+    size = len(json.dumps(commands, ensure_ascii=False).encode())
+    if size > MAX_SKILL_PAYLOAD_BYTES - _TRACE_ROOM_BYTES:
+        raise ValidationFailed(
+            f"the commands are {size} bytes: too long to keep in a trace (at most "
+            f"{MAX_SKILL_PAYLOAD_BYTES - _TRACE_ROOM_BYTES}); run them without learn "
+            "and include_trace",
+            {"fields": ["commands"], "field": "commands"},
+        )
 
 
 def _trace_id(trace_ref: str) -> str:
@@ -107,6 +124,8 @@ class BrowserLearning:
         """Run browser commands (ValidationFailed for one that does not parse, before
         any runs); with `learn` or `include_trace`, the result names its stored trace."""
         actions = [parse_command(command) for command in commands]
+        if learn or include_trace:
+            _check_traceable(commands)
         if learn:
             annotation = Annotation(
                 annotation.description, normalize_tags(f"{annotation.tags or ''},{LEARN_TAG}")

@@ -151,3 +151,15 @@ async def test_a_release_without_a_payload_is_a_validation_error(bay: Bay) -> No
     await bay.skills.promote_candidate("alice", candidate.id, stage="stable")
     with pytest.raises(ValidationFailed, match="no payload_ref"):
         await bay.browser_learning.run_skill("alice", sandbox_id, "greet", 30, no_progress)
+
+
+async def test_commands_too_long_for_a_trace_are_refused_before_they_run(
+    bay: Bay, ship: BrowsingShip
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    long = "eval " + "1+" * 60_000 + "1"
+    with pytest.raises(ValidationFailed, match="too long to keep in a trace"):
+        await bay.browser_learning.run(
+            "alice", sandbox.id, [long] * 10, 30, no_progress, include_trace=True
+        )
+    assert ship.browsed == []
