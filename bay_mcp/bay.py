@@ -22,6 +22,7 @@ from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.admin import AdminService
+from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.execution import ExecService, ExecSlots
@@ -152,6 +153,7 @@ class Bay:
             self.history,
             self.metrics,
         )
+        self.browser_learning = BrowserLearning(self.execution, self.skills)
         self.cargos = CargoService(self.db, self.cargo_manager)
         self.keys = KeyService(
             self.db,

@@ -87,7 +87,16 @@ class ShellExecBody(ExecAnnotation):
     cwd: runs.WorkingDirectory | None = None
 
 
-class BrowserExecBody(ExecAnnotation):
+class BrowserLearnFields(ExecAnnotation):
+    learn: bool = Field(
+        False, description="a learning source: the history entry is tagged learn; keeps a trace"
+    )
+    include_trace: bool = Field(
+        False, description="keep the run's trace (commands and outcomes); the answer's trace_ref"
+    )
+
+
+class BrowserExecBody(BrowserLearnFields):
     cmd: str = Field(
         min_length=1,
         max_length=MAX_COMMAND_CHARS,
@@ -99,12 +108,16 @@ class BrowserExecBody(ExecAnnotation):
     timeout: runs.Timeout = DEFAULT_TIMEOUT_S
 
 
-class BrowserBatchBody(ExecAnnotation):
+class BrowserBatchBody(BrowserLearnFields):
     commands: list[str] = Field(
         min_length=1, max_length=MAX_BROWSER_ACTIONS, description="commands, run in order"
     )
     timeout: runs.Timeout = DEFAULT_TIMEOUT_S
     stop_on_error: bool = True
+
+
+class BrowserSkillRunBody(Strict):
+    timeout: runs.Timeout = DEFAULT_TIMEOUT_S
 
 
 class ExposePortBody(Strict):
@@ -188,6 +201,23 @@ class BrowserBatchResponse(BaseModel):
     title: str | None = None
     changes: list[str] = Field(default_factory=list)
     launched: bool = False
+    trace_ref: str | None = Field(None, description="the stored trace (learn or include_trace)")
+
+
+class BrowserTrace(BaseModel):
+    """A browser run's trace: its commands in order, each step with its outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    trace_ref: str
+    execution_id: str
+    sandbox_id: str
+    learn: bool
+    success: bool
+    commands: list[str]
+    steps: list[dict[str, Any]]
+    url: str | None = None
+    title: str | None = None
 
 
 class HistoryQuery(Strict):

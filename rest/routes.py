@@ -30,7 +30,12 @@ from bay_mcp.services.views import (
 from rest import models, skill_models
 from rest.endpoint import Endpoint, starlette_route
 from rest.handlers.admin import gc_run, gc_status
-from rest.handlers.browser import browser_exec, browser_exec_batch
+from rest.handlers.browser import (
+    browser_exec,
+    browser_exec_batch,
+    browser_trace,
+    run_browser_skill,
+)
 from rest.handlers.cargo_files import (
     delete_cargo_file,
     download_cargo_file,
@@ -143,6 +148,13 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/browser/exec_batch", browser_exec_batch,
              "Run browser commands in order", response=models.BrowserBatchResponse,
              body=models.BrowserBatchBody, errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/browser/traces/{trace_ref}", browser_trace,
+             "Read a browser run's trace (learn or include_trace gave its ref)",
+             response=models.BrowserTrace),
+    Endpoint("POST", SANDBOX + "/browser/skills/{skill_key}/run", run_browser_skill,
+             "Replay a released browser skill's commands in the sandbox",
+             response=models.BrowserBatchResponse, body=models.BrowserSkillRunBody,
+             errors=RUNTIME_ERRORS),
     Endpoint("POST", SANDBOX + "/snapshots", create_snapshot,
              "Snapshot the workspace's files (waits for calls in flight; no kernel memory)",
              status=201, response=SnapshotTaken, body=models.CreateSnapshotBody,

@@ -53,7 +53,7 @@ def block_names(text: str) -> list[str]:
 
 # Tools are listed by family, in this order; a tool's family is the first that matches.
 FAMILIES: tuple[tuple[str, str], ...] = (
-    ("Browser", r"^browser_"),
+    ("Browser", r"^browser_|^run_browser_skill$"),
     ("Snapshots and forks", r"snapshot|^fork_"),
     ("Ports and previews", r"port"),
     ("Execution history", r"execution"),

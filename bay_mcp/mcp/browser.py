@@ -186,6 +186,28 @@ async def browser_tabs(
     return await _act(ctx, sandbox_id, tabs, timeout)
 
 
+async def run_browser_skill(
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    skill_key: Annotated[str, Field(description="The released browser skill's key")],
+    timeout: Timeout = DEFAULT_TIMEOUT_S,
+) -> Annotated[CallToolResult, BrowserOutput]:
+    """Replay a released browser skill: its active release's commands (its payload's
+    "commands"), in order, on this sandbox's browser; stops at the first failure."""
+    bay, owner = await caller(ctx)
+    progress = progress_for(ctx)
+    _, result = await call(
+        with_heartbeat(
+            bay.browser_learning.run_skill(owner, sandbox_id, skill_key, timeout, progress),
+            progress,
+            "browsing",
+        )
+    )
+    if not result.success:
+        raise ToolError(result.output)
+    return _content(result)
+
+
 def _content(result: BrowserExecResult) -> CallToolResult:
     structured = BrowserOutput(
         success=result.success,
@@ -215,4 +237,5 @@ TOOLS = (
     Tool(browser_screenshot, READS),
     Tool(browser_evaluate, ACTS),
     Tool(browser_tabs, ACTS),
+    Tool(run_browser_skill, ACTS),
 )

@@ -86,6 +86,9 @@ class BrowserExecResult(BaseModel):
     )
     steps: list[BrowserStepView] = Field(default_factory=list)
     launched: bool = Field(False, description="this call started the browser")
+    trace_ref: str | None = Field(
+        None, description="the run's stored trace (learn or include_trace): browser/traces/{ref}"
+    )
 
 
 class TextFile(BaseModel):

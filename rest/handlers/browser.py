@@ -1,9 +1,9 @@
-"""Handlers of the browser: `browser/exec` (one command) and `browser/exec_batch`."""
+"""Handlers of the browser: `browser/exec` (one command), `browser/exec_batch`, a run's
+trace, and the replay of a released browser skill."""
 
 from __future__ import annotations
 
 from bay_mcp.managers import no_progress
-from bay_mcp.services.browser_commands import parse_command
 from bay_mcp.services.views import Annotation, BrowserExecResult
 from rest import models
 from rest.endpoint import Call, Result, dump
@@ -17,7 +17,27 @@ async def browser_exec(call: Call) -> Result:
 async def browser_exec_batch(call: Call) -> Result:
     body: models.BrowserBatchBody = call.body
     result = await _browse(call, body.commands, body.timeout, body.stop_on_error, body)
-    batch = models.BrowserBatchResponse(
+    return 200, dump(_batch(body.commands, result))
+
+
+async def browser_trace(call: Call) -> Result:
+    trace = await call.bay.browser_learning.trace(
+        call.owner, call.params["sandbox_id"], call.params["trace_ref"]
+    )
+    return 200, dump(models.BrowserTrace.model_validate(trace))
+
+
+async def run_browser_skill(call: Call) -> Result:
+    body: models.BrowserSkillRunBody = call.body
+    commands, result = await call.bay.browser_learning.run_skill(
+        call.owner, call.params["sandbox_id"], call.params["skill_key"], body.timeout, no_progress
+    )
+    return 200, dump(_batch(commands, result))
+
+
+def _batch(commands: list[str], result: BrowserExecResult) -> models.BrowserBatchResponse:
+    """A run of several commands in upstream's exec_batch answer."""
+    return models.BrowserBatchResponse(
         results=[
             models.BrowserStepResult(
                 kind=step.kind,
@@ -31,29 +51,34 @@ async def browser_exec_batch(call: Call) -> Result:
             )
             for step in result.steps
         ],
-        total_steps=len(body.commands),
+        total_steps=len(commands),
         completed_steps=len(result.steps),
-        success=result.success and len(result.steps) == len(body.commands),
+        success=result.success and len(result.steps) == len(commands),
         duration_ms=result.execution_time_ms,
         execution_id=result.execution_id,
         url=result.url,
         title=result.title,
         changes=result.changes,
         launched=result.launched,
+        trace_ref=result.trace_ref,
     )
-    return 200, dump(batch)
 
 
 async def _browse(
-    call: Call, commands: list[str], timeout: int, stop_on_error: bool, body: models.ExecAnnotation
+    call: Call,
+    commands: list[str],
+    timeout: int,
+    stop_on_error: bool,
+    body: models.BrowserLearnFields,
 ) -> BrowserExecResult:
-    actions = [parse_command(command) for command in commands]
-    return await call.bay.execution.browser(
+    return await call.bay.browser_learning.run(
         call.owner,
         call.params["sandbox_id"],
-        actions,
+        commands,
         timeout,
         no_progress,
         stop_on_error=stop_on_error,
         annotation=Annotation(body.description, body.tags),
+        learn=body.learn,
+        include_trace=body.include_trace,
     )

@@ -333,3 +333,75 @@ async def test_the_browser_tools_over_mcp(
             "browser_evaluate", {"sandbox_id": sandbox_id, "expression": "1 + 41"}
         )
         assert text_of(value).startswith("42")
+
+
+def release_skill(client: httpx.Client, skill_key: str, execution_id: str, payload: Any) -> None:
+    """A candidate from the run with `payload`, evaluated as passed, promoted stable."""
+    stored = client.post("/v1/skills/payloads", json={"payload": payload})
+    assert stored.status_code == 201, stored.text
+    made = client.post(
+        "/v1/skills/candidates",
+        json={
+            "skill_key": skill_key,
+            "source_execution_ids": [execution_id],
+            "payload_ref": stored.json()["payload_ref"],
+        },
+    )
+    assert made.status_code == 201, made.text
+    one = f"/v1/skills/candidates/{made.json()['id']}"
+    assert client.post(f"{one}/evaluate", json={"passed": True}).status_code == 200
+    promoted = client.post(f"{one}/promote", json={"stage": "stable"})
+    assert promoted.status_code == 200, promoted.text
+
+
+def test_a_learned_sequence_is_traced_released_and_replayed_on_a_fresh_sandbox(
+    browsing: tuple[httpx.Client, str],
+) -> None:
+    client, sandbox_id = browsing
+    commands = [f"open {HOME}", "fill #q grey seals", "click button", "wait #out",
+                "get text #out"]  # fmt: skip
+    learned = browse(browsing, *commands, learn=True, include_trace=True)
+    assert learned["success"], learned
+    assert learned["results"][-1]["output"] == "You searched for: grey seals"
+    trace_ref = learned["trace_ref"]
+    assert trace_ref.startswith("trace:")
+
+    traced = client.get(f"/v1/sandboxes/{sandbox_id}/browser/traces/{trace_ref}")
+    assert traced.status_code == 200, traced.text
+    trace = traced.json()
+    assert trace["execution_id"] == learned["execution_id"]
+    assert [step["cmd"] for step in trace["steps"]] == commands
+    assert all(step["success"] for step in trace["steps"])
+    entry = client.get(f"/v1/sandboxes/{sandbox_id}/history/{learned['execution_id']}")
+    assert "learn" in entry.json()["tags"].split(","), entry.text
+    unknown = client.get(f"/v1/sandboxes/{sandbox_id}/browser/traces/trace:nope")
+    error_of(unknown, 404, "not_found")
+
+    release_skill(client, "seal-search", learned["execution_id"], {"commands": trace["commands"]})
+    created = client.post("/v1/sandboxes", json={"profile": "browser"})
+    assert created.status_code == 201, created.text
+    fresh = created.json()["id"]
+    try:
+        serve_site(client, fresh)
+        replayed = client.post(f"/v1/sandboxes/{fresh}/browser/skills/seal-search/run", json={})
+        assert replayed.status_code == 200, replayed.text
+        again = replayed.json()
+        assert again["success"], again
+        assert again["launched"]
+        assert (again["url"], again["title"]) == (learned["url"], learned["title"])
+        assert again["results"][-1]["output"] == "You searched for: grey seals"
+        assert again["completed_steps"] == again["total_steps"] == len(commands)
+    finally:
+        client.delete(f"/v1/sandboxes/{fresh}")
+
+
+def test_replaying_a_skill_without_a_release_or_commands_is_refused(
+    browsing: tuple[httpx.Client, str],
+) -> None:
+    client, sandbox_id = browsing
+    missing = client.post(f"/v1/sandboxes/{sandbox_id}/browser/skills/never-made/run")
+    assert "No active release found" in str(error_of(missing, 404, "not_found")["message"])
+    ran = browse(browsing, "get title")
+    release_skill(client, "no-commands", ran["execution_id"], {"steps": ["open x"]})
+    bad = client.post(f"/v1/sandboxes/{sandbox_id}/browser/skills/no-commands/run")
+    assert "holds no browser commands" in str(error_of(bad, 400, "validation_error")["message"])
