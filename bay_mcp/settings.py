@@ -13,6 +13,7 @@ The strictness itself (finding and saying unknown keys) is `bay_mcp/config_keys.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -20,7 +21,15 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import platformdirs
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +48,7 @@ from bay_mcp.limits import (
     MAX_CARGO_SIZE_MB,
     MB,
 )
+from ship.egress.rules import NONE, OPEN, EgressPolicy
 from ship.protocol import Language
 
 Capability = Literal["python", "shell", "filesystem", "browser"]
@@ -72,6 +82,12 @@ class Profile(BaseModel):
     memory_mb: int = Field(1024, ge=64)
     pids_limit: int = Field(512, ge=16)
     network: Literal["bridge", "none"] = "bridge"
+    egress: EgressPolicy | None = Field(
+        None,
+        description="where the profile's sandboxes may connect: mode open, none or "
+        "allowlist, with allow and deny rules (docs/egress.md); unset: open for the "
+        "network bridge, none for none. A sandbox may narrow it, never widen it",
+    )
     capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
     idle_timeout_seconds: int = Field(600, ge=1)
     description: str = ""
@@ -126,6 +142,22 @@ class Profile(BaseModel):
         if self.warm_pool_size is not None:
             return self.warm_pool_size
         return 1 if self.id == DEFAULT_PROFILE else 0
+
+    @model_validator(mode="after")
+    def _one_network_story(self) -> Profile:
+        if self.network == "none" and self.egress is not None and self.egress.mode != "none":
+            raise ValueError(
+                f"network 'none' and egress mode {self.egress.mode!r} contradict each "
+                "other: leave network out and say it with egress alone"
+            )
+        return self
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        """The profile's policy, from `egress` or the older `network`."""
+        if self.egress is not None:
+            return self.egress
+        return NONE if self.network == "none" else OPEN
 
     @field_validator("skill_dirs")
     @classmethod
@@ -223,6 +255,36 @@ class KubernetesSettings(BaseModel):
     requests_fraction: float = Field(1.0, gt=0, le=1)
 
 
+class EgressSettings(BaseModel):
+    """The egress proxy of allowlist sandboxes (docs/egress.md): BAY_EGRESS__*."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # Each proxied sandbox gets a network of its own (a /28 of this range), which the
+    # proxy joins: sandboxes never share one, so they cannot reach each other.
+    subnet_pool: str = "10.213.0.0/16"
+    # Names the proxy resolves to these addresses before DNS (a private name, a test's
+    # servers): {"api.internal": "10.1.2.3"}.
+    hosts: dict[str, str] = Field(default_factory=dict)
+    # More CAs (a PEM file) the proxy trusts for the servers of hosts whose TLS it
+    # intercepts to add a secret; the system's are always trusted.
+    upstream_ca: Path | None = None
+    proxy_memory_mb: int = Field(512, ge=128)
+    # Entries of the egress log kept per sandbox (the newest).
+    log_entries_per_sandbox: int = Field(1000, ge=10)
+
+    @field_validator("subnet_pool")
+    @classmethod
+    def _pool(cls, text: str) -> str:
+        try:
+            network = ipaddress.ip_network(text)
+        except ValueError as exc:
+            raise ValueError(f"egress.subnet_pool: {exc}") from exc
+        if network.version != 4 or network.prefixlen > 24:
+            raise ValueError("egress.subnet_pool must be an IPv4 range of /24 or wider")
+        return text
+
+
 class BaySettings(BaseSettings):
     # Unknown keys: refused from arguments, and from the file before this (ConfigError);
     # an unknown environment variable is never read (see unknown_environment).
@@ -273,6 +335,7 @@ class BaySettings(BaseSettings):
     # What runs sessions: Docker containers (the default) or Kubernetes Pods.
     driver: Literal["docker", "kubernetes"] = "docker"
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    egress: EgressSettings = Field(default_factory=EgressSettings)
     # Unset: SQLite in the data directory. postgresql+asyncpg://user:pass@host/db lets
     # several Bay processes (replicas) share one database.
     database_url: str | None = None
