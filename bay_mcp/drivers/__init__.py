@@ -52,7 +52,9 @@ class ContainerSpec:
     cpus: float
     memory_mb: int
     pids_limit: int
-    network: Literal["bridge", "none"] = "bridge"
+    # bridge: out to everywhere; none: nowhere; egress: only through the egress proxy
+    # (ship/egress), on a network of the session's own that the proxy joins.
+    network: Literal["bridge", "none", "egress"] = "bridge"
     mount_path: str = "/workspace"
     port: int = 8123
     read_only_root: bool = True
