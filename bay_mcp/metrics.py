@@ -68,6 +68,12 @@ class Metrics:
             ["profile", "outcome"],
             registry=self.registry,
         )
+        self.egress_requests = Counter(
+            "bay_egress_requests",
+            "Requests of proxied sandboxes, as the egress proxy decided them",
+            ["decision"],
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "bay_http_requests",
             "HTTP requests by route template, method and status",

@@ -55,6 +55,8 @@ class ContainerSpec:
     # bridge: out to everywhere; none: nowhere; egress: only through the egress proxy
     # (ship/egress), on a network of the session's own that the proxy joins.
     network: Literal["bridge", "none", "egress"] = "bridge"
+    # The egress proxy's container, which a session of network "egress" reaches.
+    egress_proxy: str | None = None
     mount_path: str = "/workspace"
     port: int = 8123
     read_only_root: bool = True

@@ -26,6 +26,7 @@ from bay_mcp.drivers import (
     ImageMissing,
     VolumeCopy,
 )
+from bay_mcp.drivers import docker_egress as egress
 from bay_mcp.drivers.firewall import close_bridge
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.errors import Timeout
@@ -112,9 +113,15 @@ class DockerDriver:
 
     shares_volumes = True
 
-    def __init__(self, docker_host: str | None = None, network: str | None = None) -> None:
+    def __init__(
+        self,
+        docker_host: str | None = None,
+        network: str | None = None,
+        egress_pool: str = "10.213.0.0/16",
+    ) -> None:
         self._docker = aiodocker.Docker(url=docker_host)
         self._network = network
+        self._egress_pool = egress_pool
         self._networks_ready: set[str] = set()
 
     async def close(self) -> None:
@@ -291,6 +298,10 @@ class DockerDriver:
             )
         if self._network is not None:
             host_config["NetworkMode"] = self._network
+        elif spec.network == "egress":
+            # Its own internal network, shared with the proxy only (docker_egress.py);
+            # the proxy variables and the CA bundle come in `spec.env`.
+            host_config["NetworkMode"] = egress.session_network_name(spec.name)
         elif spec.network == "none":
             # No route out, and no port to publish on an internal network: Bay (on
             # the host) reaches Ship by the container's address.
@@ -308,17 +319,23 @@ class DockerDriver:
         }
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
-        if self._network is not None and spec.network == "none":
+        if self._network is not None and spec.network != "bridge":
             # Every container joins BAY_DOCKER_NETWORK, where Bay reaches it: a sandbox
             # meant to have no network would silently get one. Refuse instead.
             raise DriverError(
-                f"a profile with network 'none' cannot run while Bay reaches sandboxes "
+                f"a sandbox whose egress is not open cannot run while Bay reaches sandboxes "
                 f"on the network {self._network!r} (BAY_DOCKER_NETWORK): its sandboxes "
                 "would have that network. Use a profile with network 'bridge', or run "
                 "Bay on the host (BAY_DOCKER_NETWORK unset)"
             )
         with _reachable():
-            if self._network is None:
+            if spec.network == "egress":
+                if spec.egress_proxy is None:
+                    raise DriverError(f"container {spec.name}: egress without a proxy")
+                await egress.create_session_network(
+                    self._docker, spec.name, self._egress_pool, spec.egress_proxy
+                )
+            elif self._network is None:
                 await self._ensure_network(SANDBOX_NETWORKS[spec.network])
             try:
                 container = await created_or_undone(
@@ -327,6 +344,7 @@ class DockerDriver:
                     f"container {spec.name}",
                 )
             except DockerError as exc:
+                await self._remove_session_networks([egress.session_network_name(spec.name)])
                 if exc.status == 404 and "image" in exc.message.lower():
                     raise ImageMissing(
                         f"the image {spec.image} is missing: build it with "
@@ -362,6 +380,7 @@ class DockerDriver:
         the other way)."""
         networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
         names = [self._network] if self._network is not None else list(SANDBOX_NETWORKS.values())
+        names += [name for name in networks if egress.is_session_network(name)]
         for name in names:
             address = (networks.get(name) or {}).get("IPAddress")
             if address:
@@ -378,8 +397,8 @@ class DockerDriver:
         for binding in bindings:
             if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
                 return f"http://127.0.0.1:{binding['HostPort']}"
-        # No published port (a `none` sandbox): its address on the internal network.
-        address = (networks.get(SANDBOX_NETWORKS["none"]) or {}).get("IPAddress")
+        # No published port (a `none` or `egress` sandbox): its address on its network.
+        address = self._address(data)
         return f"http://{address}:8123" if address else None
 
     async def _ensure_network(self, name: str) -> None:
@@ -428,12 +447,28 @@ class DockerDriver:
 
     async def remove_container(self, container_id: str) -> None:
         with _reachable():
+            networks: list[str] = []
             try:
-                container = self._docker.containers.container(container_id)
+                container = await self._docker.containers.get(container_id)
+                joined = (container._container.get("NetworkSettings") or {}).get("Networks")
+                networks = [name for name in joined or {} if egress.is_session_network(name)]
                 await container.delete(force=True)
             except DockerError as exc:
                 if exc.status not in (404, 409):  # gone, or its removal already under way
                     raise DriverError(f"removing container {container_id}: {exc.message}") from exc
+            await self._remove_session_networks(networks)
+
+    async def _remove_session_networks(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                await egress.remove_session_network(self._docker, name)
+            except DriverError as exc:  # the reaper's sweep takes it later
+                log.warning("%s", exc)
+
+    async def ensure_egress_proxy(self, spec: egress.ProxySpec) -> str:
+        """Start the egress proxy unless it runs; its control API's URL."""
+        with _reachable():
+            return await egress.ensure_proxy(self._docker, spec)
 
     async def logs(self, container_id: str, tail: int = 50) -> str:
         with _reachable():

@@ -48,6 +48,12 @@ class Sandbox(SQLModel, table=True):
     last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The sandbox's own environment variables (secrets: never logged nor returned).
     env: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # The sandbox's own egress policy (ship.egress.rules.EgressPolicy), narrowing its
+    # profile's; None: the profile's.
+    egress: dict[str, Any] | None = Field(default=None, sa_type=JSON, nullable=True)
+    # Secrets bound to hosts (services/egress.py): secret, env, hosts, placeholder. The
+    # values are never here, only the names of the owner's secrets.
+    secret_bindings: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     # Optimistic locking: every state change bumps it, conditioned on the old value.
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -286,3 +292,20 @@ class SkillRelease(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     deleted_by: str | None = None
     delete_reason: str | None = None
+
+
+class EgressLogEntry(SQLModel, table=True):
+    """One request of a proxied sandbox, as its egress proxy decided it."""
+
+    __tablename__ = "egress_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str = Field(index=True)
+    time: datetime = Field(sa_type=UTCDateTime)
+    host: str
+    port: int
+    method: str
+    bytes: int = Field(default=0, sa_type=BigInteger)
+    allowed: bool
+    # The rule that allowed it, or why it was refused.
+    reason: str

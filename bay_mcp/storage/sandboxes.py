@@ -19,6 +19,7 @@ from bay_mcp.limits import POOL_OWNER
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import (
     Cargo,
+    EgressLogEntry,
     Execution,
     Sandbox,
     Session,
@@ -254,8 +255,8 @@ class SandboxRepository:
     async def tombstone(
         self, sandbox_id: str, now: datetime, remove_volume: Callable[[str], Awaitable[None]]
     ) -> None:
-        """Mark a live sandbox deleted, and delete its managed cargo, its history and
-        its snapshots in the same transaction. Each of their volumes is removed with
+        """Mark a live sandbox deleted, and delete its managed cargo, its history, its
+        egress log and its snapshots in the same transaction. Each of their volumes is removed with
         `remove_volume` before the commit: one that fails leaves the rows as they were.
         A sandbox already deleted (or unknown) is left alone."""
         async with self._db.session() as db:
@@ -270,6 +271,8 @@ class SandboxRepository:
                 await remove_volume(cargo.driver_ref)
                 await db.delete(cargo)
             await db.exec(delete(Execution).where(col(Execution.sandbox_id) == sandbox_id))
+            gone = col(EgressLogEntry.sandbox_id) == sandbox_id
+            await db.exec(delete(EgressLogEntry).where(gone))
             snapshots = await db.exec(select(Snapshot).where(Snapshot.sandbox_id == sandbox_id))
             for snapshot in snapshots.all():
                 await remove_volume(snapshot.driver_ref)
