@@ -13,6 +13,7 @@ import uvicorn
 from ship.app import create_app
 from ship.environment import ENV_FILE, write_env_file
 from ship.settings import SettingsError, ShipSettings
+from ship.trust import write_ca_bundle
 
 log = logging.getLogger("ship")
 
@@ -69,6 +70,10 @@ def main() -> None:
         raise SystemExit(2) from exc
     # The token has been read; user code must never inherit it.
     os.environ.pop("SHIP_TOKEN", None)
+    try:
+        write_ca_bundle(os.environ)
+    except OSError as exc:  # TLS through the proxy then fails: say why
+        log.error("could not write the CA bundle for the egress proxy: %s", exc)
     if os.geteuid() == 0:
         drop_privileges(settings)
     else:

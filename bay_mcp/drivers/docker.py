@@ -281,13 +281,14 @@ class DockerDriver:
             ]
             env["SHIP_SKILL_DIRS"] = ":".join(targets)
         if spec.ca_bundle:
-            # The one host path a profile may opt into: a CA file, read-only.
+            # The one host path a profile may opt into: a CA file, read-only. A proxied
+            # sandbox's bundle (its env, written by Ship: ship/trust.py) includes it.
             host_config["Mounts"].append(
                 {"Type": "bind", "Source": spec.ca_bundle, "Target": CA_PATH, "ReadOnly": True}
             )
             # pip, requests, uv and curl read SSL_CERT_FILE or their own variable; npm
             # and Node.js read NODE_EXTRA_CA_CERTS; git reads GIT_SSL_CAINFO.
-            env.update(
+            variables = dict(
                 SSL_CERT_FILE=CA_PATH,
                 PIP_CERT=CA_PATH,
                 REQUESTS_CA_BUNDLE=CA_PATH,
@@ -296,6 +297,7 @@ class DockerDriver:
                 GIT_SSL_CAINFO=CA_PATH,
                 CURL_CA_BUNDLE=CA_PATH,
             )
+            env.update({key: value for key, value in variables.items() if key not in env})
         if self._network is not None:
             host_config["NetworkMode"] = self._network
         elif spec.network == "egress":

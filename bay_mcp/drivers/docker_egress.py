@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ OUTSIDE_BRIDGE = "bay-br2"
 SESSION_BRIDGE_PREFIX = "bay-s"
 NETWORK_LABEL = "bay.egress_network"
 PROXY_ROLE = "egress-proxy"
+CONFIG_LABEL = "bay.egress_config"
 SUBNET_PREFIX = 28
 _CREATE_TRIES = 8
 
@@ -170,6 +172,11 @@ class ProxySpec:
     memory_mb: int
 
 
+def _config_hash(spec: ProxySpec) -> str:
+    text = json.dumps([spec.image, spec.env, spec.hosts, spec.memory_mb], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def proxy_config(spec: ProxySpec) -> dict[str, Any]:
     port = f"{CONTROL_PORT}/tcp"
     image, env, labels, hosts, memory_mb = (
@@ -181,7 +188,7 @@ def proxy_config(spec: ProxySpec) -> dict[str, Any]:
         "Entrypoint": ["/usr/bin/tini", "--", "/opt/egress/bin/python", "-m", "ship.egress"],
         "Cmd": [],
         "Env": [f"{key}={value}" for key, value in env.items()],
-        "Labels": {**labels, "bay.role": PROXY_ROLE},
+        "Labels": {**labels, "bay.role": PROXY_ROLE, CONFIG_LABEL: _config_hash(spec)},
         "ExposedPorts": {port: {}},
         "HostConfig": {
             "NetworkMode": OUTSIDE_NETWORK,
@@ -207,6 +214,13 @@ async def ensure_proxy(docker: aiodocker.Docker, spec: ProxySpec) -> str:
     except DockerError as exc:
         if exc.status != 404:
             raise DriverError(f"inspecting {name}: {exc.message}") from exc
+        container = None
+    if container is not None and (
+        (container._container.get("Config") or {}).get("Labels", {}).get(CONFIG_LABEL)
+        != _config_hash(spec)
+    ):
+        # Made for another configuration (its CA, its host names): made anew.
+        await container.delete(force=True)
         container = None
     if container is not None and not container._container["State"].get("Running"):
         try:

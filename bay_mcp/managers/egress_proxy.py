@@ -14,6 +14,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import httpx
 
@@ -22,8 +24,9 @@ from bay_mcp.drivers.docker import DockerDriver
 from bay_mcp.drivers.docker_egress import ProxySpec
 from bay_mcp.errors import BayError
 from bay_mcp.metrics import Metrics
-from bay_mcp.settings import EgressSettings
+from bay_mcp.settings import EgressSettings, Profile
 from bay_mcp.storage.egress_log import EgressLogRepository
+from bay_mcp.storage.models import Sandbox
 from ship.egress.protocol import LogPage, Registrations, SandboxEgress
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,26 @@ START_DEADLINE_S = 30.0
 RETRY_S, RETRY_CAP_S = 0.5, 10.0
 
 Registrar = Callable[[], Awaitable[list[SandboxEgress]]]
+
+
+@dataclass(frozen=True)
+class EgressPlan:
+    """What a session's container gets: its network, and for `egress` the proxy it
+    joins and the variables that point every tool at it."""
+
+    network: Literal["bridge", "none", "egress"]
+    proxy: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class EgressHook(Protocol):
+    """What the session manager asks of egress (services/egress.py answers)."""
+
+    async def plan(self, sandbox: Sandbox, profile: Profile) -> EgressPlan: ...
+
+    async def started(self, sandbox: Sandbox, profile: Profile, address: str) -> None: ...
+
+    async def stopped(self, address: str) -> None: ...
 
 
 class EgressProxy:

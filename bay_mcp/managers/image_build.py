@@ -151,6 +151,7 @@ def base_hash(context: Path, mirror: str, *, browser: bool = False, bay: bool = 
         (requirements / "npm.txt").read_bytes(),
         (requirements / "server.txt").read_bytes(),
         (requirements / "kernel.txt").read_bytes(),
+        (requirements / "egress.txt").read_bytes(),
     ]
     if browser:
         parts.append(b"browser")
@@ -337,6 +338,8 @@ async def _install_ship(rootfs: Path, build: BuildPlan) -> None:
     venvs = {
         "/opt/ship": ["server.txt", *([BROWSER_SERVER] if build.browser else [])],
         "/opt/python": ["kernel.txt"],
+        # The egress proxy's own venv (ship/egress): mitmproxy's pins stay out of Ship's.
+        "/opt/egress": ["egress.txt"],
     }
     copied = [name for names in venvs.values() for name in names]
     for name in copied:

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
@@ -29,6 +30,7 @@ from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeo
 from bay_mcp.limits import MB, POOL_OWNER
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
+from bay_mcp.managers.egress_proxy import EgressHook, EgressPlan
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.setup import MachineSetup
@@ -96,6 +98,8 @@ class SessionManager:
         self._instance_id = instance_id
         self._start_timeout = start_timeout
         self._lock = KeyedLocks()  # one per sandbox
+        # Set once the services are built (bay.py): the policy of a session's network.
+        self.egress: EgressHook | None = None
         # Calls running on each sandbox's session right now: the reaper leaves those alone.
         self._in_use: Counter[str] = Counter()
 
@@ -266,6 +270,11 @@ class SessionManager:
         self, start: StartContext, progress: Progress, seen_version: int
     ) -> ShipEndpoint:
         sandbox, profile = start.sandbox, start.profile
+        plan = (
+            await self.egress.plan(sandbox, profile)
+            if self.egress is not None
+            else EgressPlan("none" if profile.egress_policy.mode == "none" else "bridge")
+        )
         session = Session(
             sandbox_id=sandbox.id,
             ship_token=secrets.token_urlsafe(32),
@@ -281,7 +290,7 @@ class SessionManager:
                     name=labels.container_name(session.id),
                     image=profile.image,
                     volume=start.volume,
-                    env=self._ship_env(session, start),
+                    env={**self._ship_env(session, start), **plan.env},
                     labels={
                         labels.INSTANCE: self._instance_id,
                         labels.OWNER: sandbox.owner,
@@ -294,7 +303,8 @@ class SessionManager:
                     cpus=profile.cpus,
                     memory_mb=profile.memory_mb,
                     pids_limit=profile.pids_limit,
-                    network=profile.network,
+                    network=plan.network,
+                    egress_proxy=plan.proxy,
                     read_only_root=profile.read_only_root,
                     runtime=profile.runtime,
                     ca_bundle=profile.ca_bundle,
@@ -303,6 +313,10 @@ class SessionManager:
             )
             container_id = info.id
             await self._update(session, container_id=info.id)
+            if plan.network == "egress":
+                assert self.egress is not None
+                assert info.address is not None
+                await self.egress.started(sandbox, profile, info.address)
             endpoint = await self._wait_ready(info.id, session.ship_token, session.id)
             version = await self._handshake(endpoint, profile)
         except BaseException as exc:
@@ -394,6 +408,8 @@ class SessionManager:
     async def _destroy(self, session: Session) -> None:
         if session.container_id:
             await self._driver.remove_container(session.container_id)
+            if self.egress is not None and session.endpoint:
+                await self.egress.stopped(urlsplit(session.endpoint).hostname or "")
         await self._rows.delete(session.id)
 
     async def pool_heartbeat(self, sandbox_id: str, *, claimed: bool) -> None:

@@ -16,6 +16,11 @@ CONTROL_PORT = 9090
 PROXY_HOST = "bay-egress"
 # What a bound secret looks like inside the sandbox: this prefix and a random token.
 PLACEHOLDER_PREFIX = "bay-secret:"
+# In a proxied sandbox: the CA bundle Ship writes at its start (the system's, a
+# profile's ca_bundle, and the installation's egress CA), which every tool is pointed
+# at; and the script Node.js loads first so that its fetch() uses the proxy too.
+CA_BUNDLE_PATH = "/tmp/.bay/ca-bundle.pem"
+NODE_PRELOAD = "/opt/ship/app/ship/egress/node_proxy.cjs"
 
 
 class Model(BaseModel):
