@@ -94,24 +94,29 @@ def _invalid(message: str, fields: Sequence[str]) -> ValidationFailed:
 class EgressService:
     def __init__(
         self,
-        proxy: EgressProxy | None,
-        ca_certificate: str,
         secrets_store: SecretStore,
         sandboxes: SandboxRepository,
         sessions: SessionRepository,
         log_rows: EgressLogRepository,
-        profiles: dict[str, Profile],
+        profiles: list[Profile],
     ) -> None:
-        self._proxy = proxy
-        self._ca = ca_certificate
+        # The proxy and its CA: attach_proxy, at Bay's start, when the driver runs one.
+        self._proxy: EgressProxy | None = None
+        self._ca = ""
         self._secrets = secrets_store
         self._sandboxes = sandboxes
         self._sessions = sessions
         self._log_rows = log_rows
-        self._profiles = profiles
-        if proxy is not None:
-            proxy.set_registrar(self.registrations)
+        self._profiles = {profile.id: profile for profile in profiles}
         secrets_store.on_change.append(self.secrets_changed)
+
+    def attach_proxy(self, proxy: EgressProxy, ca_certificate: str) -> None:
+        self._proxy, self._ca = proxy, ca_certificate
+        proxy.set_registrar(self.registrations)
+
+    async def close(self) -> None:
+        if self._proxy is not None:
+            await self._proxy.close()
 
     # -- creation --------------------------------------------------------------------
 

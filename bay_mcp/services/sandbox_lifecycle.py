@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from bay_mcp.environment import check_env
 from bay_mcp.errors import (
@@ -23,12 +25,15 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
+from bay_mcp.services.egress import EgressService
 from bay_mcp.services.sandbox_catalogue import SandboxCatalogue
+from bay_mcp.services.sandbox_inputs import SecretBinding
 from bay_mcp.services.views import SandboxView
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.models import Cargo, Sandbox, new_id, utcnow
 from bay_mcp.storage.sandboxes import SandboxRepository
+from ship.egress.rules import EgressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,9 @@ class SandboxLifecycle:
         activity: ActivityClock,
         metrics: Metrics,
         gate: SandboxGate,
+        egress: EgressService,
     ) -> None:
+        self._egress = egress
         self._catalogue = catalogue
         self._rows = sandboxes
         self._cargo_rows = cargos
@@ -68,13 +75,17 @@ class SandboxLifecycle:
         ttl_seconds: int | None = None,
         cargo_id: str | None = None,
         env: dict[str, str] | None = None,
+        egress: EgressPolicy | None = None,
+        secrets: Sequence[SecretBinding] = (),
     ) -> SandboxView:
         """A new sandbox: a warm pool member when the profile keeps a pool and nothing
-        asks for a different one (an external cargo, its own environment), else rows
-        and (for managed cargo) a volume, with no container started yet. `env` (over
-        the profile's) reaches every process of every session."""
+        asks for a different one (an external cargo, its own environment or egress),
+        else rows and (for managed cargo) a volume, with no container started yet.
+        `env` (over the profile's) reaches every process of every session; `egress`
+        narrows the profile's policy; `secrets` bind stored secrets to hosts."""
         chosen = self._catalogue.profile(profile)
         check_env(env or {})
+        own_egress, bindings = await self._egress.check_create(owner, chosen, egress, secrets)
         if ttl_seconds is not None and not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValidationFailed(
                 f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, or 0/null for no TTL",
@@ -83,7 +94,7 @@ class SandboxLifecycle:
         await self._check_quota(owner)
         now = utcnow()
         expires_at = now + timedelta(seconds=ttl_seconds) if ttl_seconds else None
-        if chosen.pool_size and cargo_id is None and not env:
+        if chosen.pool_size and cargo_id is None and not env and egress is None and not secrets:
             claimed = await self._rows.claim_pool_member(chosen.id, owner, expires_at)
             self._metrics.pool_claims.labels(
                 profile=chosen.id, outcome="hit" if claimed else "miss"
@@ -98,7 +109,9 @@ class SandboxLifecycle:
                     chosen.id,
                 )
                 return await self._catalogue.view(claimed)
-        sandbox = await self._create_rows(owner, chosen, expires_at, cargo_id, env or {})
+        sandbox = await self._create_rows(
+            owner, chosen, expires_at, cargo_id, env or {}, own_egress, bindings
+        )
         log.info("owner %s created sandbox %s (profile %s)", owner, sandbox.id, chosen.id)
         return await self._catalogue.view(sandbox)
 
@@ -126,6 +139,8 @@ class SandboxLifecycle:
             source.expires_at,
             None,
             source.env,
+            source.egress,
+            source.secret_bindings,
         )
         log.info("owner %s forked sandbox %s as %s", source.owner, source.id, sandbox.id)
         return sandbox
@@ -141,6 +156,8 @@ class SandboxLifecycle:
         expires_at: datetime | None,
         cargo_id: str | None,
         env: dict[str, str],
+        egress: dict[str, Any] | None = None,
+        secret_bindings: list[dict[str, Any]] | None = None,
     ) -> Sandbox:
         now = utcnow()
         sandbox = Sandbox(
@@ -150,6 +167,8 @@ class SandboxLifecycle:
             cargo_id="",
             expires_at=expires_at,
             env=dict(env),
+            egress=egress,
+            secret_bindings=list(secret_bindings or []),
             created_at=now,
             updated_at=now,
             last_active_at=now,

@@ -4,6 +4,7 @@ runtime gate every capability call passes through."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from bay_mcp.adapters.ship_client import ShipEndpoint
@@ -14,8 +15,10 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
+from bay_mcp.services.egress import EgressService
 from bay_mcp.services.paging import Page, PageRequest
 from bay_mcp.services.runtime_gate import RuntimeGate
+from bay_mcp.services.sandbox_inputs import SecretBinding
 from bay_mcp.services.sandbox_catalogue import SandboxCatalogue
 from bay_mcp.services.sandbox_lifecycle import SandboxLifecycle
 from bay_mcp.services.views import ProfileView, SandboxStatus, SandboxView
@@ -24,6 +27,7 @@ from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import Cargo, Sandbox, Session
 from bay_mcp.storage.sandboxes import SandboxRepository
+from ship.egress.rules import EgressPolicy
 from ship.protocol import Language
 
 
@@ -39,11 +43,21 @@ class SandboxService:
         activity: ActivityClock,
         metrics: Metrics,
         gate: SandboxGate,
+        egress: EgressService,
     ) -> None:
         rows, cargo_rows = SandboxRepository(db), CargoRepository(db)
         self.catalogue = SandboxCatalogue(rows, cargo_rows, settings, activity)
         self.lifecycle = SandboxLifecycle(
-            self.catalogue, rows, cargo_rows, settings, sessions, cargos, activity, metrics, gate
+            self.catalogue,
+            rows,
+            cargo_rows,
+            settings,
+            sessions,
+            cargos,
+            activity,
+            metrics,
+            gate,
+            egress,
         )
         self.runtime_gate = RuntimeGate(self.catalogue, sessions, activity, gate)
         # Set by every claim (hit or miss): the warm pool's refill waits on it.
@@ -88,9 +102,17 @@ class SandboxService:
         ttl_seconds: int | None = None,
         cargo_id: str | None = None,
         env: dict[str, str] | None = None,
+        egress: EgressPolicy | None = None,
+        secrets: Sequence[SecretBinding] = (),
     ) -> SandboxView:
         return await self.lifecycle.create(
-            owner, profile=profile, ttl_seconds=ttl_seconds, cargo_id=cargo_id, env=env
+            owner,
+            profile=profile,
+            ttl_seconds=ttl_seconds,
+            cargo_id=cargo_id,
+            env=env,
+            egress=egress,
+            secrets=secrets,
         )
 
     async def create_fork(self, source: Sandbox) -> Sandbox:
