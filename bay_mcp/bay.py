@@ -21,6 +21,7 @@ from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
+from bay_mcp.secret_box import KEY_FILE, SecretBox, load_key
 from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
@@ -31,6 +32,7 @@ from bay_mcp.services.health import HealthService
 from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
 from bay_mcp.services.keys import AccessPolicy, KeyService
+from bay_mcp.services.owner_secrets import SecretStore
 from bay_mcp.services.pool import WarmPool
 from bay_mcp.services.ports import PortService
 from bay_mcp.services.preview_tokens import PreviewTokens
@@ -144,6 +146,7 @@ class Bay:
             output_limit=settings.history_output_chars,
         )
         self.skills = SkillService(self.db, self.history)
+        self.secrets = SecretStore(self.db)  # its key: start()
         self.execution = ExecService(
             self.sandboxes,
             self.ship,
@@ -203,6 +206,7 @@ class Bay:
         await self.db.migrate()
         await self.leases.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
+        self.secrets.use_box(SecretBox(self._secrets_key()))
         log.info(
             "Bay %s ready: database %s, %d profile(s)",
             self.instance_id,
@@ -226,6 +230,21 @@ class Bay:
         self.reaper.start()
         self.activity.start()
         self.pool.start()
+
+    def _secrets_key(self) -> bytes:
+        """BAY_SECRETS_KEY, else the data directory's key file (SecretKeyError when it is
+        unsafe): a shared database with a key file each is warned about."""
+        configured = self.settings.secrets_key
+        if configured is None and self.settings.database_url is not None:
+            log.warning(
+                "BAY_SECRETS_KEY is unset: owner secrets are sealed with %s, a key of this "
+                "Bay's data directory; every Bay process on this database needs the same "
+                "key, so set one BAY_SECRETS_KEY on all of them",
+                self.settings.data_dir / KEY_FILE,
+            )
+        return load_key(
+            configured.get_secret_value() if configured else None, self.settings.data_dir
+        )
 
     async def close(self) -> None:
         await self.ports.close()

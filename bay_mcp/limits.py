@@ -70,3 +70,9 @@ MAX_SKILL_PAYLOAD_BYTES = 1 * MB
 MAX_SKILL_SOURCES = 50
 MAX_SKILL_TEXT_CHARS = 65536
 MAX_SKILL_PAGE = 500
+
+# Owner secrets: a name (often an environment variable's, so the same letters), a
+# value's characters, and how many one owner may keep.
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_SECRET_VALUE_CHARS = 8192
+MAX_SECRETS_PER_OWNER = 100

@@ -48,6 +48,7 @@ from bay_mcp.limits import (
     MAX_CARGO_SIZE_MB,
     MB,
 )
+from bay_mcp.secret_box import parse_key
 from ship.egress.rules import NONE, OPEN, EgressPolicy
 from ship.protocol import Language
 
@@ -295,6 +296,9 @@ class BaySettings(BaseSettings):
     # One API key from the environment (BAY_API_KEY), for the owner api_key_owner.
     api_key: SecretStr | None = None
     api_key_owner: str = "default"
+    # The owner secrets' key (base64 of 32 bytes); unset: <data_dir>/secrets.key, made
+    # once. Every Bay process sharing a database needs the same one.
+    secrets_key: SecretStr | None = None
     # HTTP callers without a key act as local_owner when this is true; when unset,
     # only on a loopback bind while no API key exists at all (local development).
     allow_anonymous: bool | None = None
@@ -394,6 +398,13 @@ class BaySettings(BaseSettings):
                 )
             )
         return tuple(sources)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _well_formed_secrets_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            parse_key(key.get_secret_value())  # its message names the setting, never the key
+        return key
 
     @field_validator("profiles")
     @classmethod

@@ -6,7 +6,14 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    LargeBinary,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -194,6 +201,19 @@ class StoredSecret(SQLModel, table=True):
     name: str = Field(primary_key=True)
     value: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OwnerSecret(SQLModel, table=True):
+    """A named secret of an owner, sealed by `bay_mcp.secret_box` (its key is not in the
+    database); sandboxes never see it, the egress proxy puts it in requests."""
+
+    __tablename__ = "owner_secrets"
+
+    owner: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    ciphertext: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Exposure(SQLModel, table=True):
