@@ -12,10 +12,15 @@ from datetime import timedelta
 from bay_mcp.adapters.ship_client import ShipClient
 from bay_mcp.drivers import Driver
 from bay_mcp.drivers.docker import DockerDriver
+from bay_mcp.drivers.docker_egress import ProxySpec
 from bay_mcp.errors import BayError
+from bay_mcp.limits import DEFAULT_IMAGE
+from bay_mcp.managers import labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.cargo_helpers import CargoHelpers
 from bay_mcp.managers.cargos import CargoManager
+from bay_mcp.managers.egress_ca import certificate_of, make_ca
+from bay_mcp.managers.egress_proxy import EgressProxy
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.sessions import SessionManager
@@ -26,6 +31,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.egress import EgressService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
 from bay_mcp.services.health import HealthService
@@ -44,14 +50,20 @@ from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.services.terminals import TerminalService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database, display_url
+from bay_mcp.storage.egress_log import EgressLogRepository
 from bay_mcp.storage.leases import Leases
-from bay_mcp.storage.secrets import stored_secret
+from bay_mcp.storage.sandboxes import SandboxRepository
+from bay_mcp.storage.secrets import stored_secret, stored_value
+from bay_mcp.storage.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
 
 
 # The name of the preview URLs' signing secret in the database.
 PREVIEW_SECRET = "preview-signing"
+# The egress proxy's CA (key and certificate) and its control API's token.
+EGRESS_CA_SECRET = "egress-ca"
+EGRESS_TOKEN_SECRET = "egress-control"
 
 
 def _driver(settings: BaySettings) -> Driver:
@@ -120,6 +132,16 @@ class Bay:
         # a change to a cargo's files with no sandbox holds those of its sandboxes alone.
         self.gate = SandboxGate()
         # -- services: the rules every surface goes through
+        self.secrets = SecretStore(self.db)  # its key: start()
+        # Its proxy: start(), when the driver runs one.
+        self.egress = EgressService(
+            self.secrets,
+            SandboxRepository(self.db),
+            SessionRepository(self.db),
+            EgressLogRepository(self.db),
+            settings.profiles,
+        )
+        self.session_manager.egress = self.egress
         self.sandboxes = SandboxService(
             self.db,
             settings,
@@ -128,6 +150,7 @@ class Bay:
             self.activity,
             self.metrics,
             self.gate,
+            self.egress,
         )
         self.snapshots = SnapshotService(
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
@@ -146,7 +169,6 @@ class Bay:
             output_limit=settings.history_output_chars,
         )
         self.skills = SkillService(self.db, self.history)
-        self.secrets = SecretStore(self.db)  # its key: start()
         self.execution = ExecService(
             self.sandboxes,
             self.ship,
@@ -207,6 +229,8 @@ class Bay:
         await self.leases.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
         self.secrets.use_box(SecretBox(self._secrets_key()))
+        if isinstance(self.driver, DockerDriver):
+            await self._attach_egress_proxy(self.driver)
         log.info(
             "Bay %s ready: database %s, %d profile(s)",
             self.instance_id,
@@ -246,7 +270,32 @@ class Bay:
             configured.get_secret_value() if configured else None, self.settings.data_dir
         )
 
+    async def _attach_egress_proxy(self, driver: DockerDriver) -> None:
+        """The egress proxy of this instance (started by the first proxied sandbox),
+        with the installation's CA and control token."""
+        ca = await stored_value(self.db, EGRESS_CA_SECRET, make_ca)
+        token = (await stored_secret(self.db, EGRESS_TOKEN_SECRET)).hex()
+        settings = self.settings.egress
+        env = {
+            "BAY_EGRESS_TOKEN": token,
+            "BAY_EGRESS_CA": ca.decode(),
+            "BAY_EGRESS_DENY": settings.subnet_pool,
+        }
+        if settings.upstream_ca is not None:
+            env["BAY_EGRESS_UPSTREAM_CA"] = settings.upstream_ca.read_text()
+        spec = ProxySpec(
+            name=f"bay-egress-{self.instance_id}",
+            image=DEFAULT_IMAGE,
+            env=env,
+            labels={labels.MANAGED: "true", "bay.egress_instance": self.instance_id},
+            hosts=settings.hosts,
+            memory_mb=settings.proxy_memory_mb,
+        )
+        proxy = EgressProxy(driver, settings, spec, EgressLogRepository(self.db), self.metrics)
+        self.egress.attach_proxy(proxy, certificate_of(ca))
+
     async def close(self) -> None:
+        await self.egress.close()
         await self.ports.close()
         await self.pool.stop()
         await self.reaper.stop()

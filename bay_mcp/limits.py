@@ -70,6 +70,8 @@ MAX_SKILL_PAYLOAD_BYTES = 1 * MB
 MAX_SKILL_SOURCES = 50
 MAX_SKILL_TEXT_CHARS = 65536
 MAX_SKILL_PAGE = 500
+# Entries of a sandbox's egress log one call returns at most.
+MAX_EGRESS_LOG_PAGE = 500
 
 # Owner secrets: a name (often an environment variable's, so the same letters), a
 # value's characters, and how many one owner may keep.

@@ -12,13 +12,20 @@ from bay_mcp.limits import (
     DEFAULT_TIMEOUT_S,
     MAX_CARGO_SIZE_MB,
     MAX_COMMAND_CHARS,
+    MAX_EGRESS_LOG_PAGE,
     MAX_PATH_CHARS,
     MAX_WRITE_CHARS,
 )
 from bay_mcp.services import process_inputs, runs
 from bay_mcp.services.cargos import CargoView
 from bay_mcp.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest
-from bay_mcp.services.sandbox_inputs import CargoName, ProfileName, TtlExtension, TtlSeconds
+from bay_mcp.services.sandbox_inputs import (
+    CargoName,
+    ProfileName,
+    SecretBinding,
+    TtlExtension,
+    TtlSeconds,
+)
 from bay_mcp.services.views import (
     MAX_SNAPSHOT_NAME_CHARS,
     DirectoryEntry,
@@ -28,6 +35,7 @@ from bay_mcp.services.views import (
     SandboxSummary,
 )
 from bay_mcp.settings import GcTaskName
+from ship.egress.rules import EgressPolicy
 from ship.protocol import (
     MAX_BROWSER_ACTIONS,
     FilesChanged,
@@ -52,6 +60,14 @@ class CreateSandboxBody(Strict):
         None,
         description="environment variables for every process in the sandbox, over the "
         "profile's; names [A-Za-z_][A-Za-z0-9_]*, not PATH, HOME or SHIP_*",
+    )
+    egress: EgressPolicy | None = Field(
+        None, description="where its code may connect, narrowing the profile's policy"
+    )
+    secrets: list[SecretBinding] | None = Field(
+        None,
+        description="stored secrets bound to hosts: the sandbox sees a placeholder, the "
+        "egress proxy sends the value to those hosts only",
     )
 
 
@@ -228,6 +244,11 @@ class HistoryQuery(Strict):
     has_description: bool | None = None
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0)
+
+
+class EgressLogQuery(Strict):
+    limit: int = Field(50, ge=1, le=MAX_EGRESS_LOG_PAGE)
+    before: int | None = Field(None, ge=1, description="entries older than this id")
 
 
 class LastQuery(Strict):

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from bay_mcp.bay import Bay
 from bay_mcp.services import skill_views as skills
 from bay_mcp.services.cargos import CargoView
+from bay_mcp.services.egress import EgressLog
 from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import (
     BrowserExecResult,
@@ -45,6 +46,7 @@ from rest.handlers.cargo_files import (
     write_cargo_file,
 )
 from rest.handlers.cargos import create_cargo, delete_cargo, get_cargo, list_cargos
+from rest.handlers.egress import egress_log
 from rest.handlers.files import (
     delete_file,
     download_file,
@@ -210,6 +212,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", SANDBOX + "/terminal-link", terminal_link,
              "A signed WebSocket URL for a person's terminal: a process's, or a new shell",
              response=TerminalLink, body=models.TerminalLinkBody, errors=RUNTIME_ERRORS),
+    Endpoint("GET", SANDBOX + "/egress/log", egress_log,
+             "The egress log: requests through the proxy, allowed or refused, newest first",
+             response=EgressLog, query=models.EgressLogQuery),
     Endpoint("GET", SANDBOX + "/history", history, "Execution history, newest first",
              response=HistoryPage, query=models.HistoryQuery),
     Endpoint("GET", SANDBOX + "/history/last", history_last, "The latest execution",

@@ -13,8 +13,15 @@ from bay_mcp.limits import DEFAULT_PROFILE
 from bay_mcp.mcp.arguments import SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller, server_of
 from bay_mcp.mcp.results import Confirmation
-from bay_mcp.services.sandbox_inputs import CargoName, ProfileName, TtlExtension, TtlSeconds
+from bay_mcp.services.sandbox_inputs import (
+    CargoName,
+    ProfileName,
+    SecretBinding,
+    TtlExtension,
+    TtlSeconds,
+)
 from bay_mcp.services.views import ProfileView, SandboxStatus, SandboxView
+from ship.egress.rules import EgressPolicy
 
 
 class ProfileList(BaseModel):
@@ -48,6 +55,22 @@ async def create_sandbox(
             "an API key the task needs); names only are shown afterwards"
         ),
     ] = None,
+    egress: Annotated[
+        EgressPolicy | None,
+        Field(
+            description="Where its code may connect, narrowing the profile's policy: "
+            '{"mode": "allowlist", "allow": ["pypi.org", "*.github.com"]}, '
+            '{"mode": "open", "deny": [...]} or {"mode": "none"}'
+        ),
+    ] = None,
+    secrets: Annotated[
+        list[SecretBinding] | None,
+        Field(
+            description="Stored secrets (set_secret) its code uses without seeing them: "
+            "the variable holds a placeholder that the egress proxy replaces by the value "
+            "in HTTPS request headers to the given hosts only"
+        ),
+    ] = None,
 ) -> SandboxView:
     """Create a sandbox: an isolated Linux environment with Python 3 (numpy, pandas,
     matplotlib), bash and a persistent /workspace. Returns its sandbox_id. No
@@ -55,7 +78,13 @@ async def create_sandbox(
     bay, owner = await caller(ctx)
     return await call(
         bay.sandboxes.create(
-            owner, profile=profile, ttl_seconds=ttl_seconds, cargo_id=cargo_id, env=env
+            owner,
+            profile=profile,
+            ttl_seconds=ttl_seconds,
+            cargo_id=cargo_id,
+            env=env,
+            egress=egress,
+            secrets=secrets or (),
         )
     )
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from bay_mcp.errors import CapabilityNotSupported, ValidationFailed
 from bay_mcp.managers.egress_proxy import EgressPlan, EgressProxy
 from bay_mcp.services.owner_secrets import SecretStore
+from bay_mcp.services.sandbox_catalogue import live_row
 from bay_mcp.services.sandbox_inputs import SecretBinding
 from bay_mcp.settings import Profile
 from bay_mcp.storage.egress_log import EgressLogRepository
@@ -251,7 +252,11 @@ class EgressService:
 
     # -- the log -----------------------------------------------------------------------
 
-    async def log(self, sandbox_id: str, limit: int, before: int | None) -> EgressLog:
+    async def log(
+        self, owner: str, sandbox_id: str, limit: int, before: int | None = None
+    ) -> EgressLog:
+        """The sandbox's egress log, newest first: `limit` entries older than `before`."""
+        live_row(await self._sandboxes.get(sandbox_id), owner, sandbox_id)
         rows = await self._log_rows.newest(sandbox_id, limit + 1, before)
         items = [
             EgressLogItem(

@@ -10,14 +10,21 @@ from bay_mcp.errors import NotFound, ValidationFailed
 from bay_mcp.limits import MB
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.services.paging import Page, PageRequest, cut, window
-from bay_mcp.services.views import ContainerView, ProfileView, SandboxStatus, SandboxView
+from bay_mcp.services.views import (
+    BoundSecret,
+    ContainerView,
+    ProfileView,
+    SandboxStatus,
+    SandboxView,
+)
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.models import Sandbox, Session, utcnow
 from bay_mcp.storage.sandboxes import CallRow, SandboxRepository
+from ship.egress.rules import EgressPolicy
 
 
-def _live(sandbox: Sandbox | None, owner: str, sandbox_id: str) -> Sandbox:
+def live_row(sandbox: Sandbox | None, owner: str, sandbox_id: str) -> Sandbox:
     """`sandbox` if it is a live sandbox of `owner`; NotFound for unknown, another
     owner's, or deleted."""
     if sandbox is None or sandbox.owner != owner:
@@ -40,6 +47,7 @@ def profile_view(profile: Profile) -> ProfileView:
         languages=list(profile.languages),
         idle_timeout_seconds=profile.idle_timeout_seconds,
         description=profile.description,
+        egress=profile.egress_policy,
     )
 
 
@@ -84,7 +92,7 @@ class SandboxCatalogue:
 
     async def row(self, owner: str, sandbox_id: str) -> Sandbox:
         """The caller's live sandbox; NotFound for unknown, another owner's, or deleted."""
-        return _live(await self._rows.get(sandbox_id), owner, sandbox_id)
+        return live_row(await self._rows.get(sandbox_id), owner, sandbox_id)
 
     async def row_for_a_call(self, owner: str, sandbox_id: str) -> CallRow:
         """The caller's live sandbox with its cargo and latest session: a call's one read.
@@ -92,7 +100,7 @@ class SandboxCatalogue:
         never change them."""
         row = await self._rows.for_a_call(sandbox_id)
         sandbox, cargo, session = row if row is not None else (None, None, None)
-        return _live(sandbox, owner, sandbox_id), cargo, session
+        return live_row(sandbox, owner, sandbox_id), cargo, session
 
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
@@ -164,6 +172,15 @@ class SandboxCatalogue:
             expires_at=sandbox.expires_at,
             idle_expires_at=idle_expires_at,
             env=sorted({*(profile.env if profile else {}), *sandbox.env}),
+            egress=(
+                EgressPolicy.model_validate(sandbox.egress)
+                if sandbox.egress is not None
+                else (profile.egress_policy if profile else EgressPolicy())
+            ),
+            secrets=[
+                BoundSecret(secret=bound["secret"], env=bound["env"], hosts=bound["hosts"])
+                for bound in sandbox.secret_bindings
+            ],
             containers=containers,
         )
 

@@ -18,8 +18,8 @@ from bay_mcp.metrics import Metrics
 from bay_mcp.services.egress import EgressService
 from bay_mcp.services.paging import Page, PageRequest
 from bay_mcp.services.runtime_gate import RuntimeGate
-from bay_mcp.services.sandbox_inputs import SecretBinding
 from bay_mcp.services.sandbox_catalogue import SandboxCatalogue
+from bay_mcp.services.sandbox_inputs import SecretBinding
 from bay_mcp.services.sandbox_lifecycle import SandboxLifecycle
 from bay_mcp.services.views import ProfileView, SandboxStatus, SandboxView
 from bay_mcp.settings import BaySettings, Capability, Profile

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ship.egress.rules import EgressPolicy
 from ship.protocol import FileText as FileText  # FileService.read_text returns Ship's
 from ship.protocol import ProcessInfo, ResourceReport
 
@@ -24,6 +25,12 @@ class ContainerView(BaseModel):
     version: str | None = None
     capabilities: list[str]
     healthy: bool
+
+
+class BoundSecret(BaseModel):
+    secret: str
+    env: str = Field(description="the variable holding its placeholder")
+    hosts: list[str] = Field(description="the hosts its value is sent to")
 
 
 class SandboxSummary(BaseModel):
@@ -40,6 +47,13 @@ class SandboxSummary(BaseModel):
     env: list[str] = Field(
         default_factory=list,
         description="names of the environment variables its processes get (values are never shown)",
+    )
+    egress: EgressPolicy = Field(
+        default_factory=EgressPolicy,
+        description="where its code may connect: its own policy, else its profile's",
+    )
+    secrets: list[BoundSecret] = Field(
+        default_factory=list, description="stored secrets bound to hosts (never their values)"
     )
 
 
@@ -58,6 +72,9 @@ class ProfileView(BaseModel):
     languages: list[str] = Field(description="What run_code runs in its sandboxes")
     idle_timeout_seconds: int
     description: str
+    egress: EgressPolicy = Field(
+        default_factory=EgressPolicy, description="where its sandboxes may connect"
+    )
 
 
 class BrowserStepView(BaseModel):

@@ -17,6 +17,8 @@ async def create_sandbox(call: Call) -> Result:
         ttl_seconds=body.ttl,
         cargo_id=body.cargo_id,
         env=body.env,
+        egress=body.egress,
+        secrets=body.secrets or (),
     )
     return 201, dump(SandboxSummary.model_validate(sandbox.model_dump()))
 
