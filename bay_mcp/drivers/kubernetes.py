@@ -252,7 +252,20 @@ class KubernetesDriver:
 
     async def run_container(self, spec: ContainerSpec) -> ContainerInfo:
         """Create the session's NetworkPolicy, then its Pod (never a Pod without its
-        policy); on any failure, remove both. The Pod is usually still starting."""
+        policy); on any failure, remove both. The Pod is usually still starting.
+
+        DriverError for network "egress", before anything is created: Bay does not yet
+        register sandboxes with an egress proxy on Kubernetes, and a proxied sandbox
+        must never start with open egress instead."""
+        if spec.network == "egress":
+            raise DriverError(
+                "this profile's egress (an allowlist, deny rules or bound secrets) needs "
+                "the egress proxy, which the Kubernetes driver does not run yet: its "
+                "manifests are rendered by bay_mcp.drivers.kubernetes_egress."
+                "egress_manifests (docs/kubernetes.md#egress-allowlists), but Bay does not "
+                "register sandboxes with it. Use a profile whose egress is open without "
+                "deny rules, or none"
+            )
         policy = network_policy_manifest(spec.name, spec.labels, spec.network, self._settings)
         pod = await self._create_pod(pod_manifest(spec, self._settings), policy)
         return pod_info(pod)

@@ -3,7 +3,8 @@ a ContainerSpec (or a volume's name) and the settings, tested against the API's 
 
 - a session is a Pod, non-root from its first instruction, with the cargo's PVC at
   `spec.mount_path` and an emptyDir at /tmp (the image points every cache there);
-- its network is a NetworkPolicy of the same name, selecting that Pod only;
+- its network is a NetworkPolicy of the same name, selecting that Pod only (network
+  "egress": out to the egress proxy only, whose objects `kubernetes_egress` builds);
 - a cargo (or snapshot) is a PVC;
 - a volume copy is a short-lived Pod mounting both PVCs.
 
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from bay_mcp.drivers import ContainerSpec, DriverError
 from bay_mcp.settings import KubernetesSettings
+from ship.egress.protocol import PROXY_HOST, PROXY_PORT
 
 Manifest = dict[str, Any]
 
@@ -39,6 +41,19 @@ POD_LABEL = "bay.pod"
 CA_PATH = "/etc/ssl/certs/bay-extra-ca.pem"
 # The key of the CA bundle's ConfigMap (the key kube-root-ca.crt uses too).
 CA_KEY = "ca.crt"
+# The egress proxy's Pods (kubernetes_egress builds them), which a proxied session's
+# NetworkPolicy selects. Not the instance: a namespace has one proxy, of a fixed name.
+PROXY_LABELS = {
+    "app.kubernetes.io/name": PROXY_HOST,
+    "app.kubernetes.io/component": "egress-proxy",
+    "app.kubernetes.io/part-of": "bay-mcp",
+}
+# The label of a proxied session's Pod: the proxy admits PROXY_PORT from these only.
+EGRESS_LABEL = "bay.egress"
+EGRESS_LABEL_VALUE = "proxied"
+# Local addresses stay direct: Ship ("ship" is 127.0.0.1 in the Pod) and what user
+# code serves itself.
+NO_PROXY = "localhost,127.0.0.1,::1,ship"
 # /tmp is memory-backed, as Docker's tmpfs is: it counts against the memory limit.
 TMP_SIZE = "1Gi"
 COPY_MEMORY = "256Mi"
@@ -118,6 +133,23 @@ def _metadata(name: str, labels: dict[str, str], extra: dict[str, str] | None = 
     }
 
 
+def bay_peer(settings: KubernetesSettings) -> Manifest:
+    """A NetworkPolicy peer: Bay's Pods, in their namespace when not the sandboxes'."""
+    peer: Manifest = {"podSelector": {"matchLabels": dict(settings.bay_pod_labels)}}
+    if settings.bay_namespace and settings.bay_namespace != settings.namespace:
+        peer["namespaceSelector"] = {
+            "matchLabels": {"kubernetes.io/metadata.name": settings.bay_namespace}
+        }
+    return peer
+
+
+def proxy_env() -> dict[str, str]:
+    """A proxied session's variables: every HTTP client it runs goes through the proxy."""
+    url = f"http://{PROXY_HOST}:{PROXY_PORT}"
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    return {**dict.fromkeys(names, url), "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY}
+
+
 def _quantities(cpus: float, memory_mb: int, fraction: float) -> Manifest:
     limits = {"cpu": f"{max(1, round(cpus * 1000))}m", "memory": f"{memory_mb}Mi"}
     requests = {
@@ -143,13 +175,20 @@ def _ca_bundle(spec: ContainerSpec) -> tuple[list[Manifest], list[Manifest], dic
     return [volume], [mount], dict.fromkeys(_CA_VARIABLES, CA_PATH)
 
 
-def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
+def pod_manifest(
+    spec: ContainerSpec, settings: KubernetesSettings, *, proxy_ip: str | None = None
+) -> Manifest:
     """A session's Pod: Ship as uid 1000 from the start, no capability, no privilege
     escalation, RuntimeDefault seccomp, read-only root (per the profile), its limits.
 
     No pids limit: Kubernetes sets that per node (the kubelet's podPidsLimit), not per
     Pod, so `spec.pids_limit` is not applied. DriverError for a ca_bundle that is not a
-    ConfigMap name."""
+    ConfigMap name, and for network "egress" without `proxy_ip` (the egress proxy's
+    Service address: the Pod names it in /etc/hosts, as it resolves no name itself)."""
+    if spec.network == "egress" and not proxy_ip:
+        raise DriverError(
+            "a session with network 'egress' needs the egress proxy's Service address"
+        )
     if spec.skill_dirs:
         raise DriverError(
             "skill_dirs name host folders, which a Kubernetes pod cannot mount: with the "
@@ -157,6 +196,15 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
         )
     ca_volumes, ca_mounts, ca_env = _ca_bundle(spec)
     env = {**spec.env, **ca_env}
+    extra_labels = {POD_LABEL: spec.name}
+    host_aliases: list[Manifest] = [{"ip": "127.0.0.1", "hostnames": ["ship"]}]
+    if spec.network == "egress" and proxy_ip:
+        env.update(proxy_env())
+        # The proxy admits sessions by this label (its NetworkPolicy).
+        extra_labels[EGRESS_LABEL] = EGRESS_LABEL_VALUE
+        # The proxy's name is the Service's address here, not a DNS question: the Pod
+        # may not ask DNS anything (see network_policy_manifest).
+        host_aliases.append({"ip": proxy_ip, "hostnames": [PROXY_HOST]})
     container: Manifest = {
         "name": SHIP_CONTAINER,
         "image": spec.image,
@@ -196,7 +244,7 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         # `ship` names the sandbox itself, as the Docker driver's extra host does.
-        "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["ship"]}],
+        "hostAliases": host_aliases,
         "containers": [container],
         "volumes": [
             {"name": "cargo", "persistentVolumeClaim": {"claimName": object_name(spec.volume)}},
@@ -210,7 +258,7 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": _metadata(spec.name, spec.labels, {POD_LABEL: spec.name}),
+        "metadata": _metadata(spec.name, spec.labels, extra_labels),
         "spec": pod_spec,
     }
 
@@ -218,31 +266,34 @@ def pod_manifest(spec: ContainerSpec, settings: KubernetesSettings) -> Manifest:
 def network_policy_manifest(
     name: str,
     labels: dict[str, str],
-    network: Literal["bridge", "none"],
+    network: Literal["bridge", "none", "egress"],
     settings: KubernetesSettings,
     *,
     admit_bay: bool = True,
 ) -> Manifest:
     """The NetworkPolicy of Pod `name` (same name): ingress from Bay's Pods only (when
-    `admit_bay`), egress nowhere (`none`) or anywhere but the blocked ranges
-    (`bridge`: the metadata service by default). IPv4 only: no IPv6 egress.
+    `admit_bay`), egress nowhere (`none`), to the egress proxy's Pods on PROXY_PORT
+    only (`egress`) or anywhere but the blocked ranges (`bridge`: the metadata service
+    by default). IPv4 only: no IPv6 egress.
 
     Ingress is on every port: Bay reaches Ship's port, and the ports user code serves
     (expose_port) by the Pod's address."""
-    ingress: list[Manifest] = []
-    if admit_bay:
-        peer: Manifest = {"podSelector": {"matchLabels": dict(settings.bay_pod_labels)}}
-        if settings.bay_namespace and settings.bay_namespace != settings.namespace:
-            peer["namespaceSelector"] = {
-                "matchLabels": {"kubernetes.io/metadata.name": settings.bay_namespace}
-            }
-        ingress.append({"from": [peer]})
+    ingress: list[Manifest] = [{"from": [bay_peer(settings)]}] if admit_bay else []
     egress: list[Manifest] = []
     if network == "bridge":
         block: Manifest = {"cidr": "0.0.0.0/0"}
         if settings.blocked_egress_cidrs:
             block["except"] = list(settings.blocked_egress_cidrs)
         egress.append({"to": [{"ipBlock": block}]})
+    elif network == "egress":
+        # Not even DNS: kube-dns forwards any name to the outside, so a sandbox that may
+        # ask it can send data out in its questions, past its allowlist. The sandbox
+        # resolves nothing itself: PROXY_HOST is in its /etc/hosts (pod_manifest), and
+        # the proxy resolves the hosts it is asked for. Traffic to the Service's
+        # ClusterIP matches as traffic to the proxy's Pod: CNIs that enforce policies
+        # translate the Service's address first.
+        proxy = {"podSelector": {"matchLabels": dict(PROXY_LABELS)}}
+        egress.append({"to": [proxy], "ports": [{"protocol": "TCP", "port": PROXY_PORT}]})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
