@@ -257,22 +257,29 @@ class KubernetesSettings(BaseModel):
 
 
 class EgressSettings(BaseModel):
-    """The egress proxy of allowlist sandboxes (docs/egress.md): BAY_EGRESS__*."""
+    """The egress proxy of proxied sandboxes (docs/egress.md): BAY_EGRESS__*."""
 
     model_config = ConfigDict(extra="ignore")
 
-    # Each proxied sandbox gets a network of its own (a /28 of this range), which the
-    # proxy joins: sandboxes never share one, so they cannot reach each other.
-    subnet_pool: str = "10.213.0.0/16"
-    # Names the proxy resolves to these addresses before DNS (a private name, a test's
-    # servers): {"api.internal": "10.1.2.3"}.
-    hosts: dict[str, str] = Field(default_factory=dict)
-    # More CAs (a PEM file) the proxy trusts for the servers of hosts whose TLS it
-    # intercepts to add a secret; the system's are always trusted.
-    upstream_ca: Path | None = None
-    proxy_memory_mb: int = Field(512, ge=128)
-    # Entries of the egress log kept per sandbox (the newest).
-    log_entries_per_sandbox: int = Field(1000, ge=10)
+    subnet_pool: str = Field(
+        "10.213.0.0/16",
+        description="each proxied sandbox gets a network of its own, a /28 of this range, "
+        "which the proxy joins: sandboxes never share one; the proxy never connects into it",
+    )
+    hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="names the proxy resolves to these addresses before DNS, e.g. "
+        '`{"api.internal": "10.1.2.3"}` (a private service, a test\'s servers)',
+    )
+    upstream_ca: Path | None = Field(
+        None,
+        description="a PEM file of more CAs the proxy trusts for the servers of hosts whose "
+        "TLS it intercepts to add a secret (the system's are always trusted)",
+    )
+    proxy_memory_mb: int = Field(512, ge=128, description="the proxy container's memory limit")
+    log_entries_per_sandbox: int = Field(
+        1000, ge=10, description="egress log entries kept per sandbox (the newest)"
+    )
 
     @field_validator("subnet_pool")
     @classmethod
@@ -339,7 +346,10 @@ class BaySettings(BaseSettings):
     # What runs sessions: Docker containers (the default) or Kubernetes Pods.
     driver: Literal["docker", "kubernetes"] = "docker"
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
-    egress: EgressSettings = Field(default_factory=EgressSettings)
+    egress: EgressSettings = Field(
+        default_factory=EgressSettings,
+        description="the egress proxy's settings (table below; docs/egress.md)",
+    )
     # Unset: SQLite in the data directory. postgresql+asyncpg://user:pass@host/db lets
     # several Bay processes (replicas) share one database.
     database_url: str | None = None

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from bay_mcp.bay import Bay
 from bay_mcp.services import skill_views as skills
 from bay_mcp.services.cargos import CargoView
-from bay_mcp.services.egress import EgressLog
+from bay_mcp.services.views import EgressLog
 from bay_mcp.services.reaper import GcStatus, RunReport
 from bay_mcp.services.views import (
     BrowserExecResult,

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bay_mcp.settings import BaySettings, KubernetesSettings, Profile
+from bay_mcp.settings import BaySettings, EgressSettings, KubernetesSettings, Profile
 from ship import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,7 +379,8 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "cpus": "CPU limit",
     "memory_mb": "memory limit (swap off)",
     "pids_limit": "processes and threads the sandbox may have",
-    "network": "`bridge`: outbound allowed; `none`: no route and no DNS (Bay still reaches Ship)",
+    "network": "`bridge`: outbound allowed; `none`: no route and no DNS (Bay still reaches "
+    "Ship); `egress` says more and wins",
     "capabilities": "what its sandboxes offer: `python`, `shell`, `filesystem`, `browser`",
     "idle_timeout_seconds": "a sandbox unused this long has its container stopped (files kept)",
     "description": "shown by `list_profiles`",
@@ -420,6 +421,7 @@ DEFAULT_TEXT: dict[str, str] = {
     "max_concurrent_starts": "the core count, at least 2",
     "profiles": "`python-default` and `browser-python` (below)",
     "kubernetes": "(below)",
+    "egress": "(below)",
 }
 
 
@@ -526,10 +528,16 @@ def settings_reference() -> dict[str, str]:
         "profile-settings": profile_table(),
         "default-profiles": default_profiles_table(),
         "kubernetes-settings": settings_table(KubernetesSettings, "BAY_KUBERNETES__"),
+        "egress-settings": settings_table(EgressSettings, "BAY_EGRESS__"),
     }
 
 
 def unused_descriptions() -> list[str]:
     """Entries of SETTING_DESCRIPTIONS that name no setting of any model (stale)."""
-    known = {*BaySettings.model_fields, *Profile.model_fields, *KubernetesSettings.model_fields}
+    known = {
+        *BaySettings.model_fields,
+        *Profile.model_fields,
+        *KubernetesSettings.model_fields,
+        *EgressSettings.model_fields,
+    }
     return sorted(set(SETTING_DESCRIPTIONS) - known)

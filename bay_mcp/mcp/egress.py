@@ -11,7 +11,7 @@ from pydantic import Field
 from bay_mcp.limits import MAX_EGRESS_LOG_PAGE
 from bay_mcp.mcp.arguments import SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller
-from bay_mcp.services.egress import EgressLog
+from bay_mcp.services.views import EgressLog
 
 
 async def get_egress_log(

@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from bay_mcp.errors import CapabilityNotSupported, ValidationFailed
 from bay_mcp.managers.egress_proxy import EgressPlan, EgressProxy
 from bay_mcp.services.owner_secrets import SecretStore
 from bay_mcp.services.sandbox_catalogue import live_row
 from bay_mcp.services.sandbox_inputs import SecretBinding
+from bay_mcp.services.views import EgressLog, EgressLogItem
 from bay_mcp.settings import Profile
 from bay_mcp.storage.egress_log import EgressLogRepository
 from bay_mcp.storage.models import Sandbox
@@ -49,25 +50,6 @@ _CA_VARIABLES = (
     "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
     "npm_config_cafile", "DENO_CERT", "NODE_EXTRA_CA_CERTS",
 )  # fmt: skip
-
-
-class EgressLogItem(BaseModel):
-    id: int
-    time: datetime
-    host: str
-    port: int
-    method: str
-    bytes: int
-    allowed: bool
-    reason: str = Field(description="the rule that allowed it, or why it was refused")
-
-
-class EgressLog(BaseModel):
-    sandbox_id: str
-    items: list[EgressLogItem] = Field(description="newest first")
-    next_before: int | None = Field(
-        description="pass as `before` for older entries; null: none are older"
-    )
 
 
 def chain_of(profile: Profile, sandbox: Sandbox) -> list[NamedPolicy]:

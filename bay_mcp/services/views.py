@@ -312,3 +312,22 @@ class TerminalLink(BaseModel):
     expires_at: datetime = Field(
         description="When the URL stops opening (connections open then stay open)"
     )
+
+
+class EgressLogItem(BaseModel):
+    id: int
+    time: datetime
+    host: str
+    port: int
+    method: str
+    bytes: int
+    allowed: bool
+    reason: str = Field(description="the rule that allowed it, or why it was refused")
+
+
+class EgressLog(BaseModel):
+    sandbox_id: str
+    items: list[EgressLogItem] = Field(description="newest first")
+    next_before: int | None = Field(
+        description="pass as `before` for older entries; null: none are older"
+    )

@@ -138,7 +138,11 @@ async def test_every_client_call_reaches_a_route_of_the_table(ship_app: Starlett
 
 def test_no_endpoint_path_is_written_outside_the_table() -> None:
     root = Path(__file__).resolve().parents[3]
-    sources = [*(root / "ship").rglob("*.py"), Path(ship_client_module.__file__)]
+    # ship/egress is the egress proxy: its control API is another one (its protocol.py).
+    sources = [
+        *(path for path in (root / "ship").rglob("*.py") if "egress" not in path.parts),
+        Path(ship_client_module.__file__),
+    ]
     literals = re.compile(
         "|".join(rf"[\"']{re.escape(path)}[\"'?]" for path in {p for _, p in TABLE})
     )

@@ -36,7 +36,8 @@ def base_hash_before_flavors(context: Path, mirror: str) -> str:
         b"python3 python3-venv ca-certificates",
         *(
             (requirements / name).read_bytes()
-            for name in ("debian.txt", "npm.txt", "server.txt", "kernel.txt")
+            # egress.txt: the egress proxy's venv, in the default base since issue 29.
+            for name in ("debian.txt", "npm.txt", "server.txt", "kernel.txt", "egress.txt")
         ),
     ):
         hasher.update(len(part).to_bytes(8, "big"))

@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context
 
 from bay_mcp.bay import Bay
 from bay_mcp.mcp import (
+    egress,
     browser,
     files,
     history,
@@ -24,7 +25,9 @@ from bay_mcp.mcp import (
 from bay_mcp.mcp.server import create_mcp_server
 
 PACKAGE = Path(sandboxes.__file__).parent
-CAPABILITIES = (sandboxes, runs, files, history, browser, snapshots, ports, processes, skills)
+CAPABILITIES = (
+    sandboxes, runs, files, history, browser, snapshots, ports, processes, skills, egress
+)  # fmt: skip
 
 
 async def test_a_tool_is_a_plain_function_called_alone(bay: Bay) -> None:
