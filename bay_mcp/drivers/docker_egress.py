@@ -242,11 +242,24 @@ async def ensure_proxy(docker: aiodocker.Docker, spec: ProxySpec) -> str:
         except DockerError as exc:
             raise DriverError(f"starting {name}: {exc.message}") from exc
         for network in await session_networks(docker):
-            await connect_proxy(docker, network["Name"], name)
+            if await _container_exists(docker, network["Labels"][NETWORK_LABEL]):
+                await connect_proxy(docker, network["Name"], name)
+            else:  # its session's container is gone (a Bay killed): nothing to join
+                await remove_session_network(docker, network["Name"])
     url = control_url((await docker.containers.get(name))._container)
     if url is None:
         raise DriverError(f"the egress proxy {name} publishes no control port")
     return url
+
+
+async def _container_exists(docker: aiodocker.Docker, name: str) -> bool:
+    try:
+        await docker.containers.get(name)
+    except DockerError as exc:
+        if exc.status == 404:
+            return False
+        raise DriverError(f"inspecting {name}: {exc.message}") from exc
+    return True
 
 
 def control_url(data: dict[str, Any]) -> str | None:

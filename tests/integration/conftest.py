@@ -80,8 +80,15 @@ class BayResources:
         return docker("volume", "ls", "-q", *self._filters(labels)).split()
 
     def remove_all(self) -> None:
+        # The egress proxy carries no instance label (the reaper must leave it alone).
+        docker("rm", "-f", f"bay-egress-{self.instance_id}", check=False)
         if leftovers := self.containers():
             docker("rm", "-f", *leftovers, check=False)
+        # Session networks whose sandbox is gone (those in use refuse to go).
+        for network in docker(
+            "network", "ls", "-q", "--filter", "label=bay.egress_network"
+        ).split():
+            docker("network", "rm", network, check=False)
         if volumes := self.volumes():
             docker("volume", "rm", "-f", *volumes, check=False)
 
