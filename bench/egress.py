@@ -27,8 +27,9 @@ import httpx
 from common import HEADER, docker, http_server, summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bay_mcp.drivers.docker_egress import OUTSIDE_NETWORK
 from bay_mcp.limits import DEFAULT_IMAGE
-from tests.integration.egress.outside_fixture import OUTSIDE_NETWORK, outside
+from tests.integration.egress.outside_fixture import outside
 
 CLIENT = r"""
 import json, os, ssl, sys, threading, time, urllib.request
