@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ship.egress import state as egress_state
 from ship.egress.protocol import NamedPolicy, SandboxEgress, SecretBinding
 from ship.egress.rules import EgressPolicy
@@ -48,7 +50,9 @@ async def test_the_log_is_read_after_a_sequence_and_waits_for_news() -> None:
     assert [e.host for e in (await fresh.read(500, 0)).entries] == ["c.com"]
 
 
-async def test_the_log_is_bounded_and_says_what_it_dropped(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_the_log_is_bounded_and_says_what_it_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(egress_state, "LOG_CAPACITY", 3)
     state = EgressState()
     for n in range(5):

@@ -11,8 +11,8 @@ from mcp.server.mcpserver import Context
 
 from bay_mcp.bay import Bay
 from bay_mcp.mcp import (
-    egress,
     browser,
+    egress,
     files,
     history,
     ports,
