@@ -244,6 +244,7 @@ class Bay:
             # drop the rest, and remove what was orphaned.
             adopted, dropped = await self.session_manager.reconcile()
             log.info("reconciled: %d session(s) adopted, %d dropped", adopted, dropped)
+            await self.egress.resume()
             report = await self.reaper.run(["orphan_containers", "orphan_cargos"])
             log.info("removed %d orphan(s)", report.total_cleaned)
         except GcRunning:

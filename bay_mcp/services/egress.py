@@ -97,6 +97,12 @@ class EgressService:
         self._proxy, self._ca = proxy, ca_certificate
         proxy.set_registrar(self.registrations)
 
+    async def resume(self) -> None:
+        """At Bay's start: proxied sandboxes still running (adopted) get their proxy
+        back and told of them, and their log read again."""
+        if self._proxy is not None and await self.registrations():
+            await self._proxy.ensure()
+
     async def close(self) -> None:
         if self._proxy is not None:
             await self._proxy.close()
