@@ -42,6 +42,17 @@ def _confdir() -> tuple[Path, Path]:
     return CONFDIR, trusted
 
 
+def outside_address() -> str:
+    """The proxy's address on its outside network: the one routing picks for an
+    address out there (a UDP "connect" sends nothing). The sandbox networks are
+    internal, with no route out, so never this one; nor is the hostname's address,
+    which Docker may point at any network the container is on after a restart."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never contacted
+        address: str = probe.getsockname()[0]
+        return address
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     confdir, trusted = _confdir()
@@ -70,9 +81,7 @@ async def main() -> None:
     control = uvicorn.Server(
         uvicorn.Config(
             control_app(state, os.environ["BAY_EGRESS_TOKEN"]),
-            # The address of the network the proxy starts on (its outside one): never
-            # one of the sandbox networks it joins later.
-            host=socket.gethostbyname(socket.gethostname()),
+            host=outside_address(),
             port=CONTROL_PORT,
             log_level="warning",
             access_log=False,
