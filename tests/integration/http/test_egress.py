@@ -40,7 +40,12 @@ def bay(world: Outside) -> Iterator[HttpBay]:
             "egress": {"mode": "allowlist", "allow": ALLOW},
         },
     ]
-    env = {"BAY_PROFILES": json.dumps(profiles), **world.egress_env()}
+    env = {
+        "BAY_PROFILES": json.dumps(profiles),
+        # The load test's twenty sandboxes run at once, all alice's.
+        "BAY_MAX_CONCURRENT_EXECS_PER_OWNER": "32",
+        **world.egress_env(),
+    }
     with running_server(("alice", "bob", "admin"), BAY_ALLOW_ANONYMOUS="false", **env) as server:
         try:
             yield server
