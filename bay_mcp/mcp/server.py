@@ -2,7 +2,7 @@
 
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
-`processes`, `skills`); the server class, strict arguments and error mapping are in
+`processes`, `skills`, `secrets`); the server class, strict arguments and error mapping are in
 `plumbing`, progress and live output in `progress`.
 """
 
@@ -18,6 +18,7 @@ from bay_mcp.mcp import (
     resources,
     runs,
     sandboxes,
+    secrets,
     skills,
     snapshots,
 )
@@ -60,4 +61,5 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(ports.TOOLS)
     server.add_tools(processes.TOOLS)
     server.add_tools(skills.TOOLS)
+    server.add_tools(secrets.TOOLS)
     return server

@@ -18,13 +18,25 @@ from bay_mcp.mcp import (
     processes,
     runs,
     sandboxes,
+    secrets,
     skills,
     snapshots,
 )
 from bay_mcp.mcp.server import create_mcp_server
 
 PACKAGE = Path(sandboxes.__file__).parent
-CAPABILITIES = (sandboxes, runs, files, history, browser, snapshots, ports, processes, skills)
+CAPABILITIES = (
+    sandboxes,
+    runs,
+    files,
+    history,
+    browser,
+    snapshots,
+    ports,
+    processes,
+    skills,
+    secrets,
+)
 
 
 async def test_a_tool_is_a_plain_function_called_alone(bay: Bay) -> None:
