@@ -75,6 +75,10 @@ class SecretStore:
         self._box = box
 
     @property
+    def has_box(self) -> bool:
+        return self._box is not None
+
+    @property
     def box(self) -> SecretBox:
         if self._box is None:
             raise RuntimeError("the secrets key is loaded by Bay.start(); it has not run")
