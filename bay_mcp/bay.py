@@ -228,7 +228,7 @@ class Bay:
         await self.db.migrate()
         await self.leases.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
-        self.secrets.use_box(SecretBox(self._secrets_key()))
+        self.load_secrets_key()
         if isinstance(self.driver, DockerDriver):
             await self._attach_egress_proxy(self.driver)
         log.info(
@@ -256,9 +256,12 @@ class Bay:
         self.activity.start()
         self.pool.start()
 
-    def _secrets_key(self) -> bytes:
-        """BAY_SECRETS_KEY, else the data directory's key file (SecretKeyError when it is
-        unsafe): a shared database with a key file each is warned about."""
+    def load_secrets_key(self) -> None:
+        """Give the secret store its key: BAY_SECRETS_KEY, else the data directory's key
+        file (made when missing). SecretKeyError when the file is unsafe or holds no
+        key; a shared database with a key file each is warned about."""
+        if self.secrets.has_box:
+            return
         configured = self.settings.secrets_key
         if configured is None and self.settings.database_url is not None:
             log.warning(
@@ -267,9 +270,10 @@ class Bay:
                 "key, so set one BAY_SECRETS_KEY on all of them",
                 self.settings.data_dir / KEY_FILE,
             )
-        return load_key(
+        key = load_key(
             configured.get_secret_value() if configured else None, self.settings.data_dir
         )
+        self.secrets.use_box(SecretBox(key))
 
     async def _attach_egress_proxy(self, driver: DockerDriver) -> None:
         """The egress proxy of this instance (started by the first proxied sandbox),

@@ -14,6 +14,7 @@ from bay_mcp.limits import (
     MAX_COMMAND_CHARS,
     MAX_EGRESS_LOG_PAGE,
     MAX_PATH_CHARS,
+    MAX_SECRET_VALUE_CHARS,
     MAX_WRITE_CHARS,
 )
 from bay_mcp.services import process_inputs, runs
@@ -264,6 +265,14 @@ class AnnotateBody(Strict):
 class WriteFileBody(Strict):
     path: str = Field(max_length=MAX_PATH_CHARS)
     content: str = Field(max_length=MAX_WRITE_CHARS)
+
+
+class SetSecretBody(Strict):
+    value: str = Field(
+        min_length=1,
+        max_length=MAX_SECRET_VALUE_CHARS,
+        description="the secret's value: stored sealed, never returned nor shown to sandboxes",
+    )
 
 
 class CreateSnapshotBody(Strict):

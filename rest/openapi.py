@@ -22,7 +22,7 @@ ERROR_TEXT = {
     409: "conflict, sandbox_expired or sandbox_ttl_infinite",
     423: "locked: a garbage collection run is in progress",
     413: "payload_too_large: a body or upload over its limit (details.limit_bytes)",
-    429: "quota_exceeded: too many sandboxes, or a cargo over its size limit",
+    429: "quota_exceeded: too many sandboxes or secrets, or a cargo over its size limit",
     502: "ship_error: the sandbox runtime failed",
     503: "session_not_ready: retry after Retry-After seconds",
     504: "timeout: the operation exceeded its time limit",

@@ -11,10 +11,11 @@ from starlette.routing import Route
 from bay_mcp.bay import Bay
 from bay_mcp.services import skill_views as skills
 from bay_mcp.services.cargos import CargoView
-from bay_mcp.services.views import EgressLog
 from bay_mcp.services.reaper import GcStatus, RunReport
+from bay_mcp.services.secret_views import SecretList, SecretView
 from bay_mcp.services.views import (
     BrowserExecResult,
+    EgressLog,
     ExposedPort,
     ForkedSandbox,
     HistoryEntry,
@@ -81,6 +82,7 @@ from rest.handlers.sandboxes import (
     list_sandboxes,
     stop_sandbox,
 )
+from rest.handlers.secrets import delete_secret, list_secrets, set_secret
 from rest.handlers.skills import (
     create_skill_candidate,
     create_skill_payload,
@@ -111,6 +113,7 @@ PROCESS = SANDBOX + "/processes/{process_id}"
 CANDIDATE = "/v1/skills/candidates/{candidate_id}"
 RELEASE = "/v1/skills/releases/{release_id}"
 CARGO = "/v1/cargos/{cargo_id}"
+SECRET = "/v1/secrets/{name}"
 CARGO_FILE_ERRORS = (400, 401, 404, 409, 502, 503, 504)
 
 ENDPOINTS: list[Endpoint] = [
@@ -282,6 +285,12 @@ ENDPOINTS: list[Endpoint] = [
              response=skills.SkillReleaseView, errors=(400, 401, 404, 409)),
     Endpoint("DELETE", RELEASE, delete_skill_release, "Delete a release (it stops being active)",
              response=skills.SkillDeleted, body=skill_models.DeleteSkillBody),
+    Endpoint("GET", "/v1/secrets", list_secrets,
+             "List your secrets (names and times, never values)", response=SecretList,
+             errors=(401,)),
+    Endpoint("PUT", SECRET, set_secret, "Store a secret by name (created or replaced)",
+             response=SecretView, body=models.SetSecretBody, errors=(400, 401, 404, 413, 429)),
+    Endpoint("DELETE", SECRET, delete_secret, "Delete a secret", status=204, response="empty"),
     Endpoint("GET", CARGO + "/filesystem/files", read_cargo_file,
              "Read a text file of the cargo (no sandbox starts)", response=models.FileContent,
              query=models.PathQuery, errors=CARGO_FILE_ERRORS),

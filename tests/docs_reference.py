@@ -61,6 +61,7 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("Processes and terminals", r"^process_|^terminal_"),
     ("Files", r"_files?$"),
     ("Sandboxes", r"sandbox|profile"),
+    ("Secrets", r"_secrets?$"),
 )
 OTHER_FAMILY = "Other tools"
 
@@ -318,6 +319,9 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "generated once and stored in the data directory when unset",
     "api_key": "one API key from the environment (stored keys: `bay-mcp keys create`)",
     "api_key_owner": "the owner `BAY_API_KEY` acts as",
+    "secrets_key": "the key owner secrets are encrypted with (base64 of 32 bytes); unset: "
+    "`<data_dir>/secrets.key`, made once (mode 0600). Replicas need one shared key "
+    "([secrets](secrets.md#the-key))",
     "allow_anonymous": "unset: callers without a key act as `default` only on a loopback "
     "bind while no key exists; `true`: always (loopback only); `false`: never",
     "metrics_public": "`false`: `/metrics` is open on loopback binds and to admin keys only",

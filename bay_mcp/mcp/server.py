@@ -2,8 +2,8 @@
 
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
-`processes`, `skills`, `egress`); the server class, strict arguments and error mapping are in
-`plumbing`, progress and live output in `progress`.
+`processes`, `skills`, `secrets`, `egress`); the server class, strict arguments and
+error mapping are in `plumbing`, progress and live output in `progress`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bay_mcp.mcp import (
     resources,
     runs,
     sandboxes,
+    secrets,
     skills,
     snapshots,
 )
@@ -62,4 +63,5 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(processes.TOOLS)
     server.add_tools(skills.TOOLS)
     server.add_tools(egress.TOOLS)
+    server.add_tools(secrets.TOOLS)
     return server

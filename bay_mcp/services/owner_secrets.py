@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 
-from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from bay_mcp.errors import InternalError, NotFound, QuotaExceeded, ValidationFailed
 from bay_mcp.limits import MAX_SECRET_VALUE_CHARS, MAX_SECRETS_PER_OWNER, SECRET_NAME_PATTERN
 from bay_mcp.secret_box import SecretBox, UndecryptableSecret
+from bay_mcp.services.secret_views import SecretView
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.models import OwnerSecret, utcnow
 from bay_mcp.storage.owner_secrets import OwnerSecretRepository
@@ -32,22 +31,6 @@ log = logging.getLogger(__name__)
 
 SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 OnChange = Callable[[str], Awaitable[None]]
-
-
-class SecretView(BaseModel):
-    """A secret as every surface shows it: never its value."""
-
-    name: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class SecretList(BaseModel):
-    """The owner's secrets as the surfaces list them."""
-
-    items: list[SecretView]
-    # All of an owner's secrets fit one page (at most MAX_SECRETS_PER_OWNER).
-    next_cursor: None = None
 
 
 def check_secret_name(name: str) -> str:
@@ -90,6 +73,10 @@ class SecretStore:
 
     def use_box(self, box: SecretBox) -> None:
         self._box = box
+
+    @property
+    def has_box(self) -> bool:
+        return self._box is not None
 
     @property
     def box(self) -> SecretBox:

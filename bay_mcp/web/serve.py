@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from bay_mcp.bay import Bay
+from bay_mcp.secret_box import SecretKeyError
 from bay_mcp.settings import BaySettings
 from bay_mcp.web.app import create_http_app, is_loopback
 
@@ -49,6 +50,10 @@ async def serve_http(settings: BaySettings, host: str, port: int) -> None:
     bay = Bay(settings)
     try:
         await check_bind(bay, host)
+        try:
+            bay.load_secrets_key()  # before serving: a bad key file stops the start cleanly
+        except SecretKeyError as exc:
+            raise RefusedToStart(str(exc)) from exc
     except RefusedToStart:
         await bay.close()
         raise

@@ -19,6 +19,7 @@ from bay_mcp.mcp import (
     processes,
     runs,
     sandboxes,
+    secrets,
     skills,
     snapshots,
 )
@@ -26,7 +27,8 @@ from bay_mcp.mcp.server import create_mcp_server
 
 PACKAGE = Path(sandboxes.__file__).parent
 CAPABILITIES = (
-    sandboxes, runs, files, history, browser, snapshots, ports, processes, skills, egress
+    sandboxes, runs, files, history, browser, snapshots, ports, processes, skills, secrets,
+    egress,
 )  # fmt: skip
 
 

@@ -30,7 +30,8 @@ TOOLS = {
     "create_skill_payload", "get_skill_payload", "create_skill_candidate",
     "evaluate_skill_candidate", "promote_skill_candidate", "list_skill_candidates",
     "list_skill_releases", "delete_skill_release", "delete_skill_candidate",
-    "rollback_skill_release", "get_egress_log",
+    "rollback_skill_release", "set_secret", "list_secrets", "delete_secret",
+    "get_egress_log",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
