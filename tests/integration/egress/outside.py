@@ -2,13 +2,15 @@
 (never reachable from a sandbox but through the proxy). Standard library only.
 
 - HTTP on 80 and HTTPS on 443 (the test CA's certificate for every test host name):
-  every request is answered with a JSON echo of its method, path, Host and headers;
+  every request is answered with a JSON echo of its method, path, Host and headers
+  (Authorization as its SHA-256);
   `/simple/...` serves the wheels in /srv/wheels as a PEP 503 index.
 - TCP on 9000 and UDP on 53 answer "pong": a sandbox that reaches either got out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import socketserver
@@ -33,11 +35,18 @@ class Echo(BaseHTTPRequestHandler):
             return self._send(
                 (WHEELS / self.path.rsplit("/", 1)[1]).read_bytes(), "application/zip"
             )
+        # The Authorization header is answered as its SHA-256 only: the answer goes back
+        # into the sandbox, which must never see a secret's value.
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        authorization = self.headers.get("Authorization")
         echo = {
             "method": self.command,
             "path": self.path,
             "host": self.headers.get("Host"),
-            "headers": dict(self.headers.items()),
+            "headers": headers,
+            "authorization_sha256": (
+                hashlib.sha256(authorization.encode()).hexdigest() if authorization else None
+            ),
             "body_bytes": len(body),
             "tls": isinstance(self.connection, ssl.SSLSocket),
         }
