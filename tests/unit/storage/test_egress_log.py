@@ -4,28 +4,12 @@ row's JSON columns. On SQLite and on PostgreSQL (tests/databases.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest_asyncio
 
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.egress_log import EgressLogRepository
 from bay_mcp.storage.models import Cargo, Sandbox, utcnow
 from bay_mcp.storage.sandboxes import SandboxRepository
-from tests.databases import database_url
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with database_url(tmp_path / "bay.db") as url:
-        database = Database(url=url)
-        await database.migrate()
-        try:
-            yield database
-        finally:
-            await database.close()
 
 
 async def _sandbox(db: Database, sandbox_id: str) -> None:

@@ -6,12 +6,10 @@ and on PostgreSQL (tests/databases.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from bay_mcp.limits import POOL_OWNER
 from bay_mcp.storage.database import Database
@@ -21,18 +19,6 @@ from bay_mcp.storage.models import Cargo, Execution, Sandbox, Session, Snapshot,
 from bay_mcp.storage.sandboxes import SandboxRepository
 from bay_mcp.storage.sessions import SessionRepository
 from bay_mcp.storage.snapshots import SnapshotRepository
-from tests.databases import database_url
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with database_url(tmp_path / "bay.db") as url:
-        database = Database(url=url)
-        await database.migrate()
-        try:
-            yield database
-        finally:
-            await database.close()
 
 
 async def _sandbox(db: Database, sandbox_id: str, owner: str = "ann") -> Sandbox:
