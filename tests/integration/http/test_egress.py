@@ -162,6 +162,46 @@ print("tcp", tcp()); print("udp", udp()); print("dns", dns())
     assert "never reachable" in lateral, lateral
 
 
+SMUGGLING = """
+import socket, ssl
+PROXY = ("bay-egress", 3128)
+def tunnel(target):
+    sock = socket.create_connection(PROXY, timeout=10)
+    sock.sendall(f"CONNECT {target} HTTP/1.1\\r\\nHost: {target}\\r\\n\\r\\n".encode())
+    answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 200"), answer
+    return sock
+# An allowed CONNECT whose TLS names a host that is not allowed (domain fronting).
+context = ssl.create_default_context()
+tls = context.wrap_socket(tunnel("api.egress.test:443"), server_hostname="blocked.egress.test")
+tls.sendall(b"GET /fronted HTTP/1.1\\r\\nHost: blocked.egress.test\\r\\n\\r\\n")
+print("fronted:", tls.recv(4096).decode().splitlines()[0])
+# An allowed host and port carrying neither TLS nor HTTP.
+raw = tunnel("api.egress.test:9000")
+raw.sendall(b"ping\\n")
+try:
+    print("raw:", raw.recv(4096) or b"closed")
+except OSError as exc:
+    print("raw: error", exc.__class__.__name__)
+"""
+
+
+def test_what_is_neither_the_allowed_host_nor_http_or_tls_is_refused(
+    alice: httpx.Client,
+) -> None:
+    sandbox = create(alice)
+    text = output(
+        alice,
+        sandbox,
+        # A Host header naming a host that is not allowed, on an allowed address.
+        "curl -sS -H 'Host: blocked.egress.test' http://api.egress.test/; echo\n"
+        f"python - <<'EOF'\n{SMUGGLING}\nEOF",
+    )
+    assert "Bay egress refused blocked.egress.test:80" in text
+    assert "fronted: HTTP/1.1 403" in text, text
+    assert "pong" not in text, text
+
+
 def test_a_sandbox_may_narrow_its_profile_never_widen_it(alice: httpx.Client) -> None:
     wider = alice.post(
         "/v1/sandboxes",
