@@ -37,6 +37,7 @@ from bay_mcp.services.files import FileService
 from bay_mcp.services.health import HealthService
 from bay_mcp.services.history import HistoryService
 from bay_mcp.services.idempotency import IdempotencyService
+from bay_mcp.services.idle_pause import IdlePauser
 from bay_mcp.services.keys import AccessPolicy, KeyService
 from bay_mcp.services.owner_secrets import SecretStore
 from bay_mcp.services.pool import WarmPool
@@ -222,6 +223,8 @@ class Bay:
             self.sandboxes, self.processes, self.ship, self.activity, self.ports
         )
         self.reaper.printing = self.processes.printed_since
+        self.pauser = IdlePauser(self.db, self.driver, self.session_manager, settings)
+        self.pauser.printing = self.processes.printed_since
         self.ports.listening = self.processes.await_listener
 
     async def start(self) -> None:
@@ -253,6 +256,7 @@ class Bay:
             # Not fatal: sandboxes can be listed; starting one will say what is wrong.
             log.error("Docker is not reachable: %s", exc.message)
         self.reaper.start()
+        self.pauser.start()
         self.activity.start()
         self.pool.start()
 
@@ -304,6 +308,7 @@ class Bay:
         await self.ports.close()
         await self.pool.stop()
         await self.reaper.stop()
+        await self.pauser.stop()
         await self.history.flush()
         await self.activity.stop()
         await self.leases.stop()

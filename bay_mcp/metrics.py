@@ -68,6 +68,13 @@ class Metrics:
             ["profile", "outcome"],
             registry=self.registry,
         )
+        self.pauses = Histogram(
+            "bay_session_pause_seconds",
+            "Pausing an idle sandbox's session, and thawing it for its next call",
+            ["action"],
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
         self.egress_requests = Counter(
             "bay_egress_requests",
             "Requests of proxied sandboxes, as the egress proxy decided them",

@@ -91,6 +91,13 @@ class Profile(BaseModel):
     )
     capabilities: list[Capability] = Field(default_factory=lambda: list(ALL_CAPABILITIES))
     idle_timeout_seconds: int = Field(600, ge=1)
+    pause_after_idle_seconds: int | None = Field(
+        60,
+        ge=1,
+        description="a sandbox unused this long, with nothing running, is frozen with its "
+        "memory kept (no CPU) and thawed by its next call; null: never. The idle stop "
+        "(idle_timeout_seconds) still comes, counted from the last use. Docker driver only",
+    )
     description: str = ""
     languages: list[Language] = Field(
         default_factory=lambda: list(DEFAULT_LANGUAGES),
@@ -366,6 +373,15 @@ class BaySettings(BaseSettings):
     # this often; a claim wakes the refill at once.
     pool_max_age_seconds: float = Field(3600.0, gt=0)
     pool_check_interval_seconds: float = Field(30.0, gt=0)
+    pause_check_interval_seconds: float = Field(
+        5.0, gt=0, description="how often idle sandboxes are looked for, to pause them"
+    )
+    max_paused_memory_mb: int = Field(
+        8192,
+        ge=0,
+        description="memory that paused sandboxes may hold in all (each counted at its "
+        "profile's memory_mb); past it, the longest paused are stopped (files kept)",
+    )
     # Execution history: entries kept per sandbox, and output kept per entry (chars).
     history_max_entries: int = Field(1000, ge=1)
     history_output_chars: int = Field(64 * 1024, ge=1024)

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from bay_mcp.adapters.ship_client import (
@@ -80,6 +80,7 @@ class FakeDriver:
     copies: list[tuple[str, str, bool]] = field(default_factory=list)
     fail_next_copy: bool = False
     shares_volumes: bool = True
+    can_pause: bool = True
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def ping(self) -> str:
@@ -148,6 +149,15 @@ class FakeDriver:
 
     async def remove_container(self, container_id: str) -> None:
         self.containers.pop(container_id, None)
+
+    async def pause_container(self, container_id: str) -> None:
+        found = self.containers[container_id]
+        found.info = replace(found.info, state="paused")
+
+    async def unpause_container(self, container_id: str) -> None:
+        found = self.containers[container_id]
+        if found.info.state == "paused":
+            found.info = replace(found.info, state="running")
 
     async def logs(self, container_id: str, tail: int = 50) -> str:
         return "fake log line"

@@ -37,7 +37,8 @@ __all__ = [
     "VolumeCopy",
 ]
 
-ContainerState = Literal["running", "starting", "exited", "missing"]
+# paused: frozen by Bay (the cgroup freezer): memory kept, no CPU, no answer until thawed.
+ContainerState = Literal["running", "starting", "paused", "exited", "missing"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,18 @@ class Driver(Protocol):
 
     async def remove_container(self, container_id: str) -> None:
         """Kill and remove; no error if it is already gone."""
+        ...
+
+    # Whether pause_container and unpause_container work here (Docker: the engine's
+    # pause, the cgroup freezer; Kubernetes has no such thing for a Pod).
+    can_pause: bool
+
+    async def pause_container(self, container_id: str) -> None:
+        """Freeze every process of the container, its memory kept."""
+        ...
+
+    async def unpause_container(self, container_id: str) -> None:
+        """Thaw it; no error if it is not paused."""
         ...
 
     async def logs(self, container_id: str, tail: int = 50) -> str: ...

@@ -27,6 +27,7 @@ from bay_mcp.drivers import (
     VolumeCopy,
 )
 from bay_mcp.drivers import docker_egress as egress
+from bay_mcp.drivers.docker_copy import copy_config
 from bay_mcp.drivers.firewall import close_bridge
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.errors import Timeout
@@ -44,7 +45,7 @@ _STATES: dict[str, ContainerState] = {
     "running": "running",
     "created": "starting",
     "restarting": "starting",
-    "paused": "exited",
+    "paused": "paused",
     "exited": "exited",
     "dead": "exited",
     "removing": "exited",
@@ -73,19 +74,6 @@ def _unavailable(exc: BaseException) -> EngineUnavailable:
     )
 
 
-# The helper's script: $1 is "replace" to empty the target first. `cp -a` keeps owners,
-# modes, times and links; `du -sb` prints the bytes the target then holds.
-_COPY_SCRIPT = """set -eu
-if [ "$1" = replace ]; then find /to -mindepth 1 -delete; fi
-cp -a /from/. /to/
-du -sb /to | cut -f1
-"""
-# What the copy needs as root and nothing more: to give files their owners (CHOWN),
-# read and replace files of any owner and mode (DAC_OVERRIDE, FOWNER), keep set-id
-# bits (FSETID).
-_COPY_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
-
-
 def _parse_time(raw: object) -> datetime | None:
     """Docker's timestamps: RFC 3339 with nanoseconds (containers) or an offset (volumes)."""
     if not isinstance(raw, str) or not raw:
@@ -112,6 +100,7 @@ class DockerDriver:
     with `network` set, by container IP on that Docker network (Bay in a container)."""
 
     shares_volumes = True
+    can_pause = True
 
     def __init__(
         self,
@@ -189,27 +178,7 @@ class DockerDriver:
         replace: bool = False,
         timeout: float,
     ) -> VolumeCopy:
-        config: dict[str, Any] = {
-            "Image": image,
-            "User": "0:0",
-            "Entrypoint": ["/bin/sh", "-c", _COPY_SCRIPT, "copy"],
-            "Cmd": ["replace" if replace else "add"],
-            "Labels": labels,
-            "NetworkDisabled": True,
-            "HostConfig": {
-                "Mounts": [
-                    {"Type": "volume", "Source": source, "Target": "/from", "ReadOnly": True},
-                    {"Type": "volume", "Source": target, "Target": "/to"},
-                ],
-                "NetworkMode": "none",
-                "CapDrop": ["ALL"],
-                "CapAdd": _COPY_CAPABILITIES,
-                "SecurityOpt": ["no-new-privileges:true"],
-                "ReadonlyRootfs": True,
-                "Memory": 256 * 1024 * 1024,
-                "PidsLimit": 64,
-            },
-        }
+        config = copy_config(source, target, image=image, labels=labels, replace=replace)
         name = f"bay-copy-{secrets.token_hex(6)}"
         started = time.monotonic()
         with _reachable():
@@ -369,11 +338,11 @@ class DockerDriver:
             name=str(data.get("Name", "")).lstrip("/"),
             state=status,
             labels=config.get("Labels") or {},
-            endpoint=self._endpoint(data) if status == "running" else None,
+            endpoint=self._endpoint(data) if status in ("running", "paused") else None,
             exit_code=state.get("ExitCode") if status == "exited" else None,
             created_at=_parse_time(data.get("Created")),
             image_id=data.get("Image"),
-            address=self._address(data) if status == "running" else None,
+            address=self._address(data) if status in ("running", "paused") else None,
         )
 
     def _address(self, data: dict[str, Any]) -> str | None:
@@ -454,11 +423,29 @@ class DockerDriver:
                 container = await self._docker.containers.get(container_id)
                 joined = (container._container.get("NetworkSettings") or {}).get("Networks")
                 networks = [name for name in joined or {} if egress.is_session_network(name)]
+                if (container._container.get("State") or {}).get("Paused"):
+                    await container.unpause()  # the engine kills no frozen process
                 await container.delete(force=True)
             except DockerError as exc:
                 if exc.status not in (404, 409):  # gone, or its removal already under way
                     raise DriverError(f"removing container {container_id}: {exc.message}") from exc
             await self._remove_session_networks(networks)
+
+    async def pause_container(self, container_id: str) -> None:
+        with _reachable():
+            try:
+                await self._docker.containers.container(container_id).pause()
+            except DockerError as exc:
+                if "already paused" not in exc.message:
+                    raise DriverError(f"pausing container {container_id}: {exc.message}") from exc
+
+    async def unpause_container(self, container_id: str) -> None:
+        with _reachable():
+            try:
+                await self._docker.containers.container(container_id).unpause()
+            except DockerError as exc:
+                if "not paused" not in exc.message:
+                    raise DriverError(f"thawing container {container_id}: {exc.message}") from exc
 
     async def _remove_session_networks(self, names: list[str]) -> None:
         for name in names:

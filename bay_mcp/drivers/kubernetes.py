@@ -129,6 +129,8 @@ class KubernetesDriver:
 
     # A claim is ReadWriteOnce: a second Pod on another node could not mount it.
     shares_volumes = False
+    # A Pod cannot be frozen through the API: idle sessions stop instead.
+    can_pause = False
 
     def __init__(
         self,
@@ -317,6 +319,12 @@ class KubernetesDriver:
                 if exc.status == 404:
                     return None
                 raise
+
+    async def pause_container(self, container_id: str) -> None:
+        raise DriverError("Kubernetes cannot pause a Pod: idle sandboxes are stopped instead")
+
+    async def unpause_container(self, container_id: str) -> None:
+        return None  # never paused
 
     async def remove_container(self, container_id: str) -> None:
         """Delete the Pod at once (grace period 0: its processes are killed, not asked

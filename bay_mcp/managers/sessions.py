@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
-from bay_mcp.limits import MB, POOL_OWNER
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.egress_proxy import EgressHook, EgressPlan
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.locks import KeyedLocks
+from bay_mcp.managers.session_env import ship_env
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
@@ -200,9 +200,11 @@ class SessionManager:
         seen_version = await self._version(sandbox_id)
         session = await self.current(sandbox_id)
         if session is not None:
-            if session.observed_state == "ready" and session.container_id:
+            if session.observed_state in ("ready", "paused") and session.container_id:
                 info = await self._driver.inspect(session.container_id)
-                if info.state == "running" and info.endpoint is not None:
+                if info.state in ("running", "paused") and info.endpoint is not None:
+                    if info.state == "paused" or session.observed_state == "paused":
+                        await self._thaw(session)  # paused when idle: its memory kept
                     return self._endpoint(info.endpoint, session, start, progress)
                 log.warning(
                     "sandbox %s: container %s is %s; starting a new session",
@@ -290,7 +292,10 @@ class SessionManager:
                     name=labels.container_name(session.id),
                     image=profile.image,
                     volume=start.volume,
-                    env={**self._ship_env(session, start), **plan.env},
+                    env={
+                        **ship_env(session, start.profile, start.sandbox, start.size_limit_mb),
+                        **plan.env,
+                    },
                     labels={
                         labels.INSTANCE: self._instance_id,
                         labels.OWNER: sandbox.owner,
@@ -335,22 +340,6 @@ class SessionManager:
         self._metrics.session_start.observe(elapsed)
         log.info("sandbox %s: session %s ready in %.2f s", sandbox.id, session.id, elapsed)
         return self._endpoint(endpoint.url, session, start, progress)
-
-    @staticmethod
-    def _ship_env(session: Session, start: StartContext) -> dict[str, str]:
-        # The sandbox's variables over the profile's; Ship hands them to user code and
-        # writes them to /workspace/.bay_env.sh for login shells.
-        user_env = {**start.profile.env, **start.sandbox.env}
-        env = {**user_env, "SHIP_TOKEN": session.ship_token, "SHIP_USER_ENV": ",".join(user_env)}
-        if start.size_limit_mb is not None:
-            env["SHIP_WORKSPACE_LIMIT_BYTES"] = str(start.size_limit_mb * MB)
-        if "browser" in start.profile.capabilities:
-            env["SHIP_BROWSER_IDLE_SECONDS"] = str(start.profile.browser_idle_seconds)
-        env["SHIP_MAX_PROCESSES"] = str(start.profile.max_processes)
-        if start.sandbox.owner == POOL_OWNER:
-            # Stops itself when no Bay is left to claim or check it (orphan_watch.py).
-            env["SHIP_ORPHAN_AFTER_SECONDS"] = str(start.profile.pool_orphan_after_seconds)
-        return env
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:
         """Poll Ship's /health until it answers, the container dies, or the deadline."""
@@ -421,6 +410,47 @@ class SessionManager:
         endpoint = ShipEndpoint(session.endpoint, session.ship_token, session.id)
         await self._ship.pool_heartbeat(endpoint, claimed=claimed)
 
+    async def pause_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
+        """Freeze the sandbox's ready session, its memory kept, if no call used the
+        sandbox since `idle_before` (checked again under the sandbox's lock, so a call
+        that just started keeps it running). The next call thaws it."""
+        if not self._driver.can_pause:
+            return False
+        async with self._lock(sandbox_id):
+            if self.in_use(sandbox_id):
+                return False
+            sandbox, sessions = await self._rows.sandbox_and_sessions(sandbox_id)
+            if sandbox is None or len(sessions) != 1:
+                return False
+            if self._activity.last_active(sandbox_id, sandbox.last_active_at) >= idle_before:
+                return False
+            session = sessions[0]
+            if session.observed_state != "ready" or not session.container_id:
+                return False
+            started = time.monotonic()
+            await self._driver.pause_container(session.container_id)
+            await self._update(session, observed_state="paused", updated_at=utcnow())
+            self._metrics.pauses.labels(action="pause").observe(time.monotonic() - started)
+            return True
+
+    async def thaw(self, sandbox_id: str) -> None:
+        """Thaw the sandbox's session if Bay paused it (a preview request's wake-up)."""
+        session = await self._rows.latest(sandbox_id)
+        if session is None or session.observed_state != "paused":
+            return
+        async with self._lock(sandbox_id):
+            session = await self._rows.latest(sandbox_id)
+            if session is not None and session.observed_state == "paused":
+                await self._thaw(session)
+
+    async def _thaw(self, session: Session) -> None:
+        assert session.container_id is not None
+        started = time.monotonic()
+        await self._driver.unpause_container(session.container_id)
+        await self._update(session, observed_state="ready", updated_at=utcnow())
+        self._metrics.pauses.labels(action="thaw").observe(time.monotonic() - started)
+        log.info("sandbox %s: thawed its paused session", session.sandbox_id)
+
     async def stop_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
         """Destroy the session if no call used the sandbox since `idle_before`.
 
@@ -452,9 +482,9 @@ class SessionManager:
                 continue  # another Bay process sharing the database is starting it
             async with self._lock(session.sandbox_id):
                 alive = False
-                if session.observed_state == "ready" and session.container_id:
+                if session.observed_state in ("ready", "paused") and session.container_id:
                     info = await self._driver.inspect(session.container_id)
-                    alive = info.state == "running" and info.endpoint is not None
+                    alive = info.state in ("running", "paused") and info.endpoint is not None
                 if alive:
                     adopted += 1
                 else:

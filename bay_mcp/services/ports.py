@@ -204,6 +204,8 @@ class PortService:
             )
         assert session is not None
         assert session.container_id is not None
+        if session.observed_state == "paused":
+            await self._sessions.thaw(sandbox_id)  # a visitor wakes a paused sandbox
         address = self._addresses.get(session.id)
         if address is None:
             info = await self._driver.inspect(session.container_id)
@@ -280,6 +282,6 @@ def _is_current(exposure: _Exposure, session: Session | None) -> bool:
     return (
         session is not None
         and session.id == exposure.session_id
-        and session.observed_state == "ready"
+        and session.observed_state in ("ready", "paused")
         and session.container_id is not None
     )

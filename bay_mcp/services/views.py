@@ -15,7 +15,8 @@ from ship.egress.rules import EgressPolicy
 from ship.protocol import FileText as FileText  # FileService.read_text returns Ship's
 from ship.protocol import ProcessInfo, ResourceReport
 
-SandboxStatus = Literal["idle", "starting", "ready", "failed", "expired"]
+# paused: idle a while, frozen with its memory kept; the next call thaws it first.
+SandboxStatus = Literal["idle", "starting", "ready", "paused", "failed", "expired"]
 
 
 class ContainerView(BaseModel):

@@ -43,6 +43,7 @@ def status_of(now: datetime) -> ColumnElement[str]:
         (and_(col(Sandbox.expires_at).is_not(None), col(Sandbox.expires_at) <= now), "expired"),
         (col(Session.id).is_(None), "idle"),
         (col(Session.observed_state) == "ready", "ready"),
+        (col(Session.observed_state) == "paused", "paused"),
         (col(Session.observed_state) == "failed", "failed"),
         else_="starting",
     )
