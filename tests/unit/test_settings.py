@@ -121,7 +121,8 @@ def test_an_unknown_key_in_a_profile_names_the_profile(
         f"{config} (BAY_CONFIG_FILE), profile 'tiny' (profiles[1]): unknown key "
         "'idle_timout_seconds' (did you mean 'idle_timeout_seconds'?); accepted there: id, "
         "image, cpus, memory_mb, pids_limit, network, egress, capabilities, idle_timeout_seconds, "
-        "pause_after_idle_seconds, description, languages, read_only_root, runtime, ca_bundle, cargo_size_limit_mb, "
+        "pause_after_idle_seconds, description, languages, read_only_root, runtime, ca_bundle, "
+        "cargo_size_limit_mb, "
         "max_upload_mb, env, warm_pool_size, pool_orphan_after_seconds, browser_idle_seconds, "
         "skill_dirs, max_processes."
     )
