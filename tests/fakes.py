@@ -28,6 +28,7 @@ from bay_mcp.errors import (
     NotFound,
     QuotaExceeded,
     SessionNotReady,
+    Timeout,
     ValidationFailed,
 )
 from ship import protocol
@@ -211,12 +212,17 @@ class FakeShip(ShipClient):
         self.processes: dict[str, dict[str, FakeProcess]] = {}
         self.max_processes = protocol.DEFAULT_MAX_PROCESSES
         self._process_ids = itertools.count(1)
+        # A runtime that stopped answering (frozen, hung): /health gets no answer.
+        self.unresponsive = False
 
     async def close(self) -> None:
         return None
 
     async def healthy(self, endpoint: ShipEndpoint) -> bool:
         return True
+
+    async def answers(self, endpoint: ShipEndpoint, within: float = 1.0) -> bool:
+        return not self.unresponsive
 
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return self.meta_answer
@@ -245,6 +251,8 @@ class FakeShip(ShipClient):
         await self._arrive(endpoint)
         self.calls.append(code)
         self.python_started.set()
+        if self.unresponsive:
+            raise Timeout(f"the runtime did not answer /python/exec within {timeout + 5:g} s")
         if self.block_python is not None:
             await self.block_python.wait()
         answer = self.python_answer or protocol.PythonExecResult(

@@ -7,6 +7,7 @@ errors here, once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
@@ -32,8 +33,13 @@ from ship import protocol
 
 log = logging.getLogger(__name__)
 
-# Ship answers a timed-out exec within its timeout + ~2 s; this is the slack on top.
-_EXEC_SLACK_S = 15.0
+# Ship answers a timed-out exec within its timeout + ~2 s; this is the slack on top. A
+# call never waits longer than its own timeout + EXEC_GRACE_S in all (docs/lifecycle.md):
+# this slack, an interrupt of the run that did not answer, and a check of /health.
+_EXEC_SLACK_S = 5.0
+_INTERRUPT_TIMEOUT_S = 3.0
+HEALTH_CHECK_S = 1.0
+EXEC_GRACE_S = _EXEC_SLACK_S + _INTERRUPT_TIMEOUT_S + HEALTH_CHECK_S + 1.0
 _CALL_TIMEOUT_S = 30.0
 # Transfers stream: no limit on the whole, but none between two chunks may take longer.
 _TRANSFER_TIMEOUT = httpx.Timeout(_CALL_TIMEOUT_S, read=300.0, write=300.0)
@@ -54,6 +60,9 @@ class ShipEndpoint:
     recover: Callable[[], Awaitable[ShipEndpoint]] | None = field(
         default=None, compare=False, repr=False
     )
+    # What the caller should be told of this session: it replaced one that stopped
+    # answering (the memory lost, the files kept).
+    notice: str | None = None
 
 
 Sent = TypeVar("Sent")
@@ -136,8 +145,14 @@ class ShipClient:
             timeout=timeout,
             **kwargs,
         )
+        # httpx's timeouts bound each read and write, not the whole: a runtime that takes
+        # the bytes but never answers (a frozen container) is bounded here.
+        limit = timeout if isinstance(timeout, float | int) else None
         try:
-            response = await self._http.send(request, stream=stream)
+            async with asyncio.timeout(limit):
+                response = await self._http.send(request, stream=stream)
+        except TimeoutError as exc:
+            raise Timeout(f"the runtime did not answer {path} within {limit:g} s") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # No connection, so no byte of the request was sent (a streamed body included).
             raise NeverReached(unreachable(type(exc).__name__)) from exc
@@ -170,6 +185,18 @@ class ShipClient:
         except ValidationError:
             return False
         return health.kernel != "starting"
+
+    async def answers(self, endpoint: ShipEndpoint, within: float = HEALTH_CHECK_S) -> bool:
+        """Whether Ship answers /health at all within `within` seconds."""
+        route = protocol.HEALTH
+        try:
+            async with asyncio.timeout(within):
+                response = await self._http.request(
+                    route.method, endpoint.url + route.path, timeout=within
+                )
+        except (TimeoutError, httpx.TransportError):
+            return False
+        return response.status_code == 200
 
     async def meta(self, endpoint: ShipEndpoint) -> protocol.Meta:
         return await self._call(protocol.META, endpoint)
@@ -209,7 +236,9 @@ class ShipClient:
 
     async def code_interrupt(self, endpoint: ShipEndpoint, language: protocol.Language) -> bool:
         request = protocol.CodeInterruptRequest(language=language)
-        answer = await self._call(protocol.CODE_INTERRUPT, endpoint, request, timeout=10.0)
+        answer = await self._call(
+            protocol.CODE_INTERRUPT, endpoint, request, timeout=_INTERRUPT_TIMEOUT_S
+        )
         return answer.interrupted
 
     async def browser(
@@ -220,7 +249,7 @@ class ShipClient:
         )
 
     async def python_interrupt(self, endpoint: ShipEndpoint) -> bool:
-        answer = await self._call(protocol.PYTHON_INTERRUPT, endpoint, timeout=10.0)
+        answer = await self._call(protocol.PYTHON_INTERRUPT, endpoint, timeout=_INTERRUPT_TIMEOUT_S)
         return answer.interrupted
 
     async def shell_exec(
@@ -265,20 +294,22 @@ class ShipClient:
             ),
         )
         try:
-            if response.status_code >= 400:
-                raise error_from(response.status_code, await response.aread())
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                kind = json.loads(line).get("kind")
-                if kind == "output":
-                    on_output(parse(protocol.OutputEvent, line.encode(), path).text)
-                elif kind == "error":
-                    info = parse(protocol.ErrorEvent, line.encode(), path).error
-                    raise error_from(500, protocol.ErrorBody(error=info).model_dump_json().encode())
-                else:
-                    return parse(route.answer, line.encode(), f"{route.method} {path}")
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(timeout + _EXEC_SLACK_S):
+                if response.status_code >= 400:
+                    raise error_from(response.status_code, await response.aread())
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    kind = json.loads(line).get("kind")
+                    if kind == "output":
+                        on_output(parse(protocol.OutputEvent, line.encode(), path).text)
+                    elif kind == "error":
+                        info = parse(protocol.ErrorEvent, line.encode(), path).error
+                        body = protocol.ErrorBody(error=info).model_dump_json().encode()
+                        raise error_from(500, body)
+                    else:
+                        return parse(route.answer, line.encode(), f"{route.method} {path}")
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise Timeout(f"the runtime did not answer {path} within {timeout:g} s") from exc
         except httpx.TransportError as exc:
             raise unreachable(type(exc).__name__) from exc
@@ -291,7 +322,7 @@ class ShipClient:
             protocol.SHELL_CANCEL,
             endpoint,
             protocol.ShellCancelRequest(exec_id=exec_id),
-            timeout=10.0,
+            timeout=_INTERRUPT_TIMEOUT_S,
         )
         return answer.cancelled
 

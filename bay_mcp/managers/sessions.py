@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from bay_mcp.managers.egress_proxy import EgressHook, EgressPlan
 from bay_mcp.managers.images import ImageProvider
 from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.session_env import ship_env
+from bay_mcp.managers.session_states import REPLACED_NOTICE, SessionStates
 from bay_mcp.managers.setup import MachineSetup
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
@@ -98,6 +99,7 @@ class SessionManager:
         self._instance_id = instance_id
         self._start_timeout = start_timeout
         self._lock = KeyedLocks()  # one per sandbox
+        self._states = SessionStates(self._rows, self._sandboxes, driver, ship, activity, metrics)
         # Set once the services are built (bay.py): the policy of a session's network.
         self.egress: EgressHook | None = None
         # Calls running on each sandbox's session right now: the reaper leaves those alone.
@@ -204,7 +206,7 @@ class SessionManager:
                 info = await self._driver.inspect(session.container_id)
                 if info.state in ("running", "paused") and info.endpoint is not None:
                     if info.state == "paused" or session.observed_state == "paused":
-                        await self._thaw(session)  # paused when idle: its memory kept
+                        await self._states.thaw(session)  # paused when idle: memory kept
                     return self._endpoint(info.endpoint, session, start, progress)
                 log.warning(
                     "sandbox %s: container %s is %s; starting a new session",
@@ -212,6 +214,15 @@ class SessionManager:
                     session.container_id[:12],
                     info.state,
                 )
+            elif session.observed_state == "unhealthy":
+                log.warning(
+                    "sandbox %s: session %s stopped answering; starting a new one",
+                    sandbox_id,
+                    session.id,
+                )
+                await self._destroy(session)
+                started = await self._start(start, progress, seen_version)
+                return replace(started, notice=REPLACED_NOTICE)
             elif session.observed_state == "starting" and await self._started_elsewhere(session):
                 # Another Bay process sharing the database is starting it: wait for it
                 # rather than undo its work.
@@ -411,27 +422,14 @@ class SessionManager:
         await self._ship.pool_heartbeat(endpoint, claimed=claimed)
 
     async def pause_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
-        """Freeze the sandbox's ready session, its memory kept, if no call used the
-        sandbox since `idle_before` (checked again under the sandbox's lock, so a call
-        that just started keeps it running). The next call thaws it."""
+        """Freeze the sandbox's ready session if no call used it since `idle_before`
+        (checked again under the sandbox's lock); the next call thaws it."""
         if not self._driver.can_pause:
             return False
         async with self._lock(sandbox_id):
             if self.in_use(sandbox_id):
                 return False
-            sandbox, sessions = await self._rows.sandbox_and_sessions(sandbox_id)
-            if sandbox is None or len(sessions) != 1:
-                return False
-            if self._activity.last_active(sandbox_id, sandbox.last_active_at) >= idle_before:
-                return False
-            session = sessions[0]
-            if session.observed_state != "ready" or not session.container_id:
-                return False
-            started = time.monotonic()
-            await self._driver.pause_container(session.container_id)
-            await self._update(session, observed_state="paused", updated_at=utcnow())
-            self._metrics.pauses.labels(action="pause").observe(time.monotonic() - started)
-            return True
+            return await self._states.pause_if_idle(sandbox_id, idle_before)
 
     async def thaw(self, sandbox_id: str) -> None:
         """Thaw the sandbox's session if Bay paused it (a preview request's wake-up)."""
@@ -441,15 +439,13 @@ class SessionManager:
         async with self._lock(sandbox_id):
             session = await self._rows.latest(sandbox_id)
             if session is not None and session.observed_state == "paused":
-                await self._thaw(session)
+                await self._states.thaw(session)
 
-    async def _thaw(self, session: Session) -> None:
-        assert session.container_id is not None
-        started = time.monotonic()
-        await self._driver.unpause_container(session.container_id)
-        await self._update(session, observed_state="ready", updated_at=utcnow())
-        self._metrics.pauses.labels(action="thaw").observe(time.monotonic() - started)
-        log.info("sandbox %s: thawed its paused session", session.sandbox_id)
+    async def unresponsive(self, sandbox_id: str, endpoint: ShipEndpoint) -> bool:
+        """After a call that got no answer in time: whether the session's runtime does
+        not answer /health either (then it is marked unhealthy, and replaced by the
+        next call, files kept). A session Bay paused is thawed instead."""
+        return await self._states.unresponsive(sandbox_id, endpoint)
 
     async def stop_if_idle(self, sandbox_id: str, idle_before: datetime) -> bool:
         """Destroy the session if no call used the sandbox since `idle_before`.

@@ -52,6 +52,8 @@ def shell_content(result: ShellRunResult) -> list[ContentBlock]:
     status = f"[{' · '.join(facts)}]"
     if result.truncated:
         status += " [the runtime cut this output at its capture limit]"
+    if result.notice:
+        status = f"[{result.notice}]\n{status}"
     return [TextContent(text=f"{body}\n{status}")]
 
 

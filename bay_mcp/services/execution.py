@@ -259,6 +259,8 @@ class ExecService:
                 await _shielded(self._stop(endpoint, request, execution_id))
                 raise
             result = _result(raw, execution_id, language)
+            if endpoint.notice:  # a replaced session: say the memory was lost
+                result.notice = " ".join(filter(None, [endpoint.notice + ".", result.notice]))
             _fill(entry, result, raw.timed_out)
             self._history.record(entry)
             if raw.timed_out:

@@ -206,6 +206,11 @@ class RunResult(BaseModel):
     files_changed: FilesChanged | None = Field(
         None, description="files under /workspace the run created, changed or deleted"
     )
+    notice: str | None = Field(
+        None,
+        description="what else the caller should know: e.g. the kernel restarted, or the "
+        "session was replaced because the previous one stopped answering (memory lost)",
+    )
 
 
 class PythonRunResult(RunResult):
@@ -219,7 +224,6 @@ class PythonRunResult(RunResult):
         "MIME type: images, HTML, Markdown, LaTeX, JSON, and a figure's chart as data",
     )
     kernel_restarted: bool = False
-    notice: str | None = None
 
     @property
     def error_text(self) -> str | None:

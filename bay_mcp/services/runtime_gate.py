@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bay_mcp.adapters.ship_client import ShipEndpoint
-from bay_mcp.errors import CapabilityNotSupported, NotFound, SandboxExpired
+from bay_mcp.errors import CapabilityNotSupported, NotFound, SandboxExpired, Timeout
 from bay_mcp.logs import about, sandbox_var
 from bay_mcp.managers import Progress
 from bay_mcp.managers.activity import ActivityClock
@@ -18,6 +18,11 @@ from bay_mcp.services.sandbox_catalogue import SandboxCatalogue
 from bay_mcp.settings import Capability, Profile
 from bay_mcp.storage.models import Cargo, Sandbox, utcnow
 from ship.protocol import Language
+
+UNRESPONSIVE = (
+    "its runtime does not answer at all (frozen, hung or out of memory): the sandbox's "
+    "next call starts a new session, its files kept and its memory lost"
+)
 
 
 def check_unexpired(sandbox: Sandbox) -> None:
@@ -71,7 +76,7 @@ class RuntimeGate:
             async with self._sessions.using(sandbox.id):
                 with about(sandbox_var, sandbox.id):  # log lines of this call name the sandbox
                     self._activity.touch(sandbox.id)
-                    yield await self._sessions.ensure_running(
+                    endpoint = await self._sessions.ensure_running(
                         StartContext(
                             sandbox=sandbox,
                             profile=profile,
@@ -81,6 +86,12 @@ class RuntimeGate:
                         progress,
                         known=session,
                     )
+                    try:
+                        yield endpoint
+                    except Timeout as exc:
+                        if await self._sessions.unresponsive(sandbox.id, endpoint):
+                            raise Timeout(f"{exc.message}; {UNRESPONSIVE}", exc.details) from exc
+                        raise
                     self._activity.touch(sandbox.id)  # the idle timer counts from a call's end
 
     def _no_language(

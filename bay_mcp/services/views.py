@@ -16,7 +16,8 @@ from ship.protocol import FileText as FileText  # FileService.read_text returns 
 from ship.protocol import ProcessInfo, ResourceReport
 
 # paused: idle a while, frozen with its memory kept; the next call thaws it first.
-SandboxStatus = Literal["idle", "starting", "ready", "paused", "failed", "expired"]
+# unhealthy: its runtime stopped answering; the next call replaces its session.
+SandboxStatus = Literal["idle", "starting", "ready", "paused", "unhealthy", "failed", "expired"]
 
 
 class ContainerView(BaseModel):

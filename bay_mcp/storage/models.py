@@ -93,7 +93,8 @@ class Session(SQLModel, table=True):
     endpoint: str | None = None
     # Secret Bay passes to Ship; kept so a restarted Bay can reach running containers.
     ship_token: str
-    # starting | ready | paused (frozen by Bay when idle; since updated_at) | failed
+    # starting | ready | paused (frozen by Bay when idle; since updated_at) | unhealthy
+    # (its runtime stopped answering) | failed
     observed_state: str = "starting"
     last_error: str | None = None
     # The runtime's version, from its /meta at the handshake.

@@ -44,6 +44,7 @@ def status_of(now: datetime) -> ColumnElement[str]:
         (col(Session.id).is_(None), "idle"),
         (col(Session.observed_state) == "ready", "ready"),
         (col(Session.observed_state) == "paused", "paused"),
+        (col(Session.observed_state) == "unhealthy", "unhealthy"),
         (col(Session.observed_state) == "failed", "failed"),
         else_="starting",
     )

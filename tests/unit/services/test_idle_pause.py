@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bay_mcp.bay import Bay
+from bay_mcp.errors import Timeout
 from bay_mcp.managers import no_progress
 from bay_mcp.services.runs import PythonRun
 from bay_mcp.storage.models import utcnow
-from tests.fakes import FakeDriver
+from tests.fakes import FakeDriver, FakeShip
 from tests.unit.services.test_reaper import age
 
 
@@ -74,3 +77,46 @@ async def test_a_paused_sandbox_is_stopped_when_its_idle_timeout_comes(
     assert report.results[0].cleaned_count == 1
     assert driver.containers == {}
     assert (await bay.sandboxes.get("alice", sandbox.id)).status == "idle"
+
+
+async def test_a_session_that_stops_answering_is_marked_and_replaced(
+    bay: Bay, driver: FakeDriver, ship: FakeShip
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await _run(bay, sandbox.id)
+    ship.unresponsive = True
+    with pytest.raises(Timeout, match="does not answer at all") as missed:
+        await _run(bay, sandbox.id)
+    assert "files kept and its memory lost" in missed.value.message
+    assert (await bay.sandboxes.get("alice", sandbox.id)).status == "unhealthy"
+    ship.unresponsive = False
+    result = await bay.execution.run(
+        "alice", sandbox.id, PythonRun(code="1", timeout=30), no_progress
+    )
+    assert result.notice is not None
+    assert "its memory (variables, processes) is not" in result.notice
+    assert (await bay.sandboxes.get("alice", sandbox.id)).status == "ready"
+    assert driver.started == 2  # a new session; the old container removed
+    assert len(driver.containers) == 1
+
+
+async def test_a_slow_runtime_that_still_answers_keeps_its_session(
+    bay: Bay, driver: FakeDriver, ship: FakeShip
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    await _run(bay, sandbox.id)
+    ship.python_answer = None
+
+    async def slow(*args: object, **kwargs: object) -> object:
+        raise Timeout("the runtime did not answer /python/exec within 35 s")
+
+    original = ship.python_exec
+    ship.python_exec = slow  # type: ignore[method-assign,assignment]
+    try:
+        with pytest.raises(Timeout) as missed:
+            await _run(bay, sandbox.id)
+    finally:
+        ship.python_exec = original  # type: ignore[method-assign]
+    assert "does not answer at all" not in missed.value.message  # /health answered
+    assert (await bay.sandboxes.get("alice", sandbox.id)).status == "ready"
+    assert driver.started == 1
