@@ -220,7 +220,12 @@ class Bay:
         )
         self.processes = ProcessService(self.sandboxes, self.session_manager, self.ship, self.ports)
         self.terminals = TerminalService(
-            self.sandboxes, self.processes, self.ship, self.activity, self.ports
+            self.sandboxes,
+            self.processes,
+            self.ship,
+            self.activity,
+            self.ports,
+            self.session_manager,
         )
         self.reaper.printing = self.processes.printed_since
         self.pauser = IdlePauser(self.db, self.driver, self.session_manager, settings)

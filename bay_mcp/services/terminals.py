@@ -16,10 +16,12 @@ that terminal, or to new shells of that sandbox) for a person's browser.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.errors import CapabilityNotSupported
 from bay_mcp.managers.activity import ActivityClock
+from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.services.ports import TOKEN_PARAMETER, PortService
 from bay_mcp.services.process_inputs import TerminalSize
 from bay_mcp.services.processes import ProcessService
@@ -98,12 +100,19 @@ class TerminalService:
         ship: ShipClient,
         activity: ActivityClock,
         ports: PortService,
+        sessions: SessionManager,
     ) -> None:
+        self._sessions = sessions
         self._sandboxes = sandboxes
         self._processes = processes
         self._ship = ship
         self._activity = activity
         self._ports = ports  # its public URL (HTTP only) and its URL signer
+
+    def held(self, terminal: Terminal) -> AbstractAsyncContextManager[None]:
+        """While a person's terminal is open its sandbox is in use: never paused under
+        them (a frozen shell would not answer their keys) nor stopped for idleness."""
+        return self._sessions.using(terminal.sandbox_id)
 
     def owner_by_link(self, token: str, sandbox_id: str, process_id: str | None) -> str:
         """Whose terminal a signed URL's token opens: Unauthorized (not valid, expired) or

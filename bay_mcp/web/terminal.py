@@ -124,7 +124,8 @@ class TerminalSocket:
             return
         try:
             await send({"type": "websocket.accept"})
-            await _relay(terminal, receive, send)
+            async with self._terminals.held(terminal):
+                await _relay(terminal, receive, send)
         finally:
             with contextlib.suppress(BayError):
                 await terminal.hang_up()
