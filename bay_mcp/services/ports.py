@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -180,6 +181,11 @@ class PortService:
             return False
         await self._drop(exposure)
         return True
+
+    def held(self, sandbox_id: str) -> AbstractAsyncContextManager[None]:
+        """While a preview's WebSocket is open its sandbox is in use (never paused or
+        stopped under a page that is connected to it)."""
+        return self._sessions.using(sandbox_id)
 
     async def target(self, owner: str, sandbox_id: str, port: int) -> tuple[str, int]:
         """Where a request to the exposed port goes now: the container's address and port.

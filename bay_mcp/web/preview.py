@@ -269,7 +269,8 @@ class PreviewProxy:
                 cookie = _cookie(caller, proxy_path(sandbox_id, port), scope)
                 accept["headers"] = [(b"set-cookie", cookie.encode("latin-1"))]
             await send(accept)
-            await _relay(receive, send, upstream)
+            async with self._ports.held(sandbox_id):
+                await _relay(receive, send, upstream)
         finally:
             await upstream.close()
 
