@@ -418,6 +418,11 @@ class PythonExecResponse(BaseModel):
     files_changed: FilesChanged | None = Field(
         None, description="files under /workspace the run created, changed or deleted"
     )
+    notice: str | None = Field(
+        None,
+        description="what else to know: the kernel restarted, or the session was replaced "
+        "because the previous one stopped answering (its memory lost, its files kept)",
+    )
 
 
 class CodeExecResponse(PythonExecResponse):
@@ -438,6 +443,11 @@ class ShellExecResponse(BaseModel):
     command: str = Field(description="the command line that was run")
     files_changed: FilesChanged | None = Field(
         None, description="files under /workspace the run created, changed or deleted"
+    )
+    notice: str | None = Field(
+        None,
+        description="what else to know: the kernel restarted, or the session was replaced "
+        "because the previous one stopped answering (its memory lost, its files kept)",
     )
 
 

@@ -85,6 +85,7 @@ def _kernel_answer(result: PythonRunResult, code: str | None) -> models.PythonEx
         resources=result.resources,
         code=code,
         files_changed=result.files_changed,
+        notice=result.notice,
     )
 
 
@@ -119,6 +120,7 @@ def _shell_answer(result: ShellRunResult, body: models.ShellExecBody) -> Any:
         code=body.command if body.include_code else None,
         command=body.command,
         files_changed=result.files_changed,
+        notice=result.notice,
     )
     return dump(response)
 
