@@ -66,8 +66,10 @@ class SessionStates:
     async def thaw(self, session: Session) -> None:
         assert session.container_id is not None
         started = time.monotonic()
-        await self._driver.unpause_container(session.container_id)
+        # The row first: a thaw that fails leaves it ready, and the next call's check
+        # finds the container (running, or gone and started anew).
         await self._set(session, "ready")
+        await self._driver.unpause_container(session.container_id)
         self._metrics.pauses.labels(action="thaw").observe(time.monotonic() - started)
         log.info("sandbox %s: thawed its paused session", session.sandbox_id)
 

@@ -14,6 +14,7 @@ surfaces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -150,6 +151,12 @@ class SessionManager:
             and known.container_id
         ):
             return self._endpoint(known.endpoint, known, start, progress)
+        if known is not None and known.observed_state == "paused" and known.endpoint:
+            # Thawed in place; a container gone since fails it, and the check below runs.
+            with contextlib.suppress(DriverError):
+                async with self._lock(start.sandbox.id):
+                    await self._states.thaw(known)
+                    return self._endpoint(known.endpoint, known, start, progress)
         return await self._ensure_running_checked(start, progress)
 
     def _endpoint(
@@ -433,9 +440,6 @@ class SessionManager:
 
     async def thaw(self, sandbox_id: str) -> None:
         """Thaw the sandbox's session if Bay paused it (a preview request's wake-up)."""
-        session = await self._rows.latest(sandbox_id)
-        if session is None or session.observed_state != "paused":
-            return
         async with self._lock(sandbox_id):
             session = await self._rows.latest(sandbox_id)
             if session is not None and session.observed_state == "paused":
