@@ -4,16 +4,12 @@ trace_ref the traces route reads, and a released browser skill replays through
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from bay_mcp.bay import Bay
 from bay_mcp.settings import BaySettings
-from bay_mcp.web.app import create_http_app
 from tests.fake_browser import BrowsingShip, browser_settings
 from tests.fakes import FakeDriver, FakeShip
 
@@ -28,14 +24,6 @@ def settings(tmp_path: Path) -> BaySettings:
 @pytest.fixture
 def ship(driver: FakeDriver) -> FakeShip:
     return BrowsingShip(driver)
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, loopback_bind=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 async def _sandbox(api: httpx.AsyncClient) -> str:

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest_asyncio
 
-from bay_mcp.bay import Bay
-from bay_mcp.web.app import create_http_app
 from tests.fakes import FakeDriver
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, loopback_bind=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 async def test_the_cargo_routes_answer_as_the_sandbox_routes(

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-import pytest_asyncio
 
 from bay_mcp import __version__
 from bay_mcp.bay import Bay
 from bay_mcp.errors import DriverError
-from bay_mcp.web.app import create_http_app
 from tests.fakes import FakeDriver
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_http_app(bay, loopback_bind=True))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 async def test_health_reports_each_check_and_the_version(api: httpx.AsyncClient) -> None:

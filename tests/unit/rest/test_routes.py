@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from bay_mcp.bay import Bay
-from bay_mcp.web.app import create_http_app
 from ship import protocol
 from tests.fakes import FakeDriver, FakeShip
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, loopback_bind=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 async def test_errors_have_the_contract_shape_and_request_id(api: httpx.AsyncClient) -> None:

@@ -4,24 +4,12 @@ is the contract's 400 naming the field; another owner's secrets are not listed."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest_asyncio
 
 from bay_mcp.bay import Bay
 from bay_mcp.limits import MAX_SECRET_VALUE_CHARS
-from bay_mcp.web.app import create_http_app
 
 VALUE = "rest-unit-secret-7f3a9c"
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, loopback_bind=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, object]:

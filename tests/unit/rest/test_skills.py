@@ -3,23 +3,11 @@ the contract's errors, and one owner's skills hidden from another."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest_asyncio
 
 from bay_mcp.bay import Bay
 from bay_mcp.managers import no_progress
 from bay_mcp.services.runs import PythonRun
-from bay_mcp.web.app import create_http_app
-
-
-@pytest_asyncio.fixture
-async def api(bay: Bay) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(bay, loopback_bind=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 async def _run_id(api: httpx.AsyncClient) -> str:
