@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import docker
-from tests.integration.http.conftest import HttpBay, error_of, running_server
+from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server
 
 PAUSE_AFTER_S = 2
 # A call's wait beyond its own timeout (bay_mcp/adapters/ship_client.py EXEC_GRACE_S).
@@ -146,3 +146,29 @@ def test_a_runtime_frozen_from_outside_is_bounded_marked_and_replaced(
     assert "its memory (variables, processes) is not" in result["notice"]
     assert ok(alice.get(f"/v1/sandboxes/{sandbox}"))["status"] == "ready"
     assert container_of(server, sandbox) != container
+
+
+async def test_a_preview_request_wakes_a_paused_sandbox(
+    server: HttpBay, alice: httpx.Client
+) -> None:
+    sandbox = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+    ran = ok(
+        alice.post(
+            f"/v1/sandboxes/{sandbox}/shell/exec",
+            json={
+                "command": "mkdir -p site && echo awake > site/index.html && "
+                "(nohup python3 -m http.server 8000 --directory site >/dev/null 2>&1 &) "
+                "&& sleep 1"
+            },
+        )
+    )
+    assert ran["exit_code"] == 0, ran
+    async with mcp_http(server, "alice") as client:
+        exposed = await client.call_tool("expose_port", {"sandbox_id": sandbox, "port": 8000})
+        assert not exposed.is_error, exposed.content
+    container = container_of(server, sandbox)
+    wait_until(lambda: paused(container), "the pause")
+    page = alice.get(f"/v1/sandboxes/{sandbox}/ports/8000/")
+    assert page.status_code == 200, page.text
+    assert page.text.strip() == "awake"
+    assert not paused(container)
