@@ -336,9 +336,7 @@ class SessionManager:
             )
             container_id = info.id
             await self._update(session, container_id=info.id)
-            if plan.network == "egress":
-                assert self.egress is not None
-                assert info.address is not None
+            if plan.network == "egress" and self.egress is not None and info.address:
                 await self.egress.started(sandbox, profile, info.address)
             endpoint = await self._wait_ready(info.id, session.ship_token, session.id)
             version = await self._handshake(endpoint, profile)
@@ -354,6 +352,8 @@ class SessionManager:
         await self._update(
             session, observed_state="ready", endpoint=endpoint.url, runtime_version=version
         )
+        if sandbox.last_stop is not None:  # running again: why it last stopped is history
+            await self._sandboxes.note_stop(sandbox.id, None)
         elapsed = time.monotonic() - started
         self._metrics.session_start.observe(elapsed)
         log.info("sandbox %s: session %s ready in %.2f s", sandbox.id, session.id, elapsed)

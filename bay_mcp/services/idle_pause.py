@@ -117,4 +117,10 @@ class IdlePauser:
                 limit,
             )
             await self._sessions.stop(sandbox_id)
+            await self._sandbox_rows.note_stop(
+                sandbox_id,
+                f"stopped at {utcnow():%Y-%m-%d %H:%M} UTC while paused: paused sandboxes held "
+                f"{total} MB, over BAY_MAX_PAUSED_MEMORY_MB={limit}; its files are kept, its "
+                "memory is not",
+            )
             total -= memory

@@ -181,6 +181,11 @@ class Reaper:
                 tally.error(f"stopping {sandbox.id}", exc)
                 continue
             if stopped:
+                await self._sandbox_rows.note_stop(
+                    sandbox.id,
+                    f"stopped at {now:%Y-%m-%d %H:%M} UTC: unused for {timeout} s "
+                    "(its profile's idle_timeout_seconds); its files are kept",
+                )
                 tally.result.cleaned_count += 1
                 log.info(
                     "gc: sandbox %s idle for %d s: its session was stopped", sandbox.id, timeout

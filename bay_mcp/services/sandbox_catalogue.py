@@ -181,6 +181,7 @@ class SandboxCatalogue:
                 BoundSecret(secret=bound["secret"], env=bound["env"], hosts=bound["hosts"])
                 for bound in sandbox.secret_bindings
             ],
+            last_stop=sandbox.last_stop,
             containers=containers,
         )
 

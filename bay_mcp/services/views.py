@@ -57,6 +57,11 @@ class SandboxSummary(BaseModel):
     secrets: list[BoundSecret] = Field(
         default_factory=list, description="stored secrets bound to hosts (never their values)"
     )
+    last_stop: str | None = Field(
+        None,
+        description="why Bay last stopped its session on its own (idle, paused memory over "
+        "the host's limit), until a session starts again",
+    )
 
 
 class SandboxView(SandboxSummary):

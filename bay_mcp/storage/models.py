@@ -61,6 +61,9 @@ class Sandbox(SQLModel, table=True):
     # Secrets bound to hosts (services/egress.py): secret, env, hosts, placeholder. The
     # values are never here, only the names of the owner's secrets.
     secret_bindings: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    # Why Bay last stopped its session on its own (idle, paused memory over the limit),
+    # and when: shown in the views until a session starts again.
+    last_stop: str | None = None
     # Optimistic locking: every state change bumps it, conditioned on the old value.
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

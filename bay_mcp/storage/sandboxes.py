@@ -241,6 +241,14 @@ class SandboxRepository:
             return claimed
         return None
 
+    async def note_stop(self, sandbox_id: str, why: str | None) -> None:
+        """Say why Bay stopped the sandbox's session (None: a session started since)."""
+        async with self._db.session() as db:
+            await db.exec(
+                update(Sandbox).where(col(Sandbox.id) == sandbox_id).values(last_stop=why)
+            )
+            await db.commit()
+
     async def extend_expiry(self, sandbox_id: str, seconds: int, now: datetime) -> Sandbox:
         """Move the expiry of a sandbox that has one to max(expiry, now) + seconds."""
         async with self._db.session() as db:

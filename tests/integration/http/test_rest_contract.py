@@ -11,7 +11,7 @@ from tests.integration.http.conftest import HttpBay, error_of
 
 SANDBOX_KEYS = {
     "id", "status", "profile", "cargo_id", "capabilities", "created_at", "expires_at",
-    "idle_expires_at", "env", "egress", "secrets",
+    "idle_expires_at", "env", "egress", "secrets", "last_stop",
 }  # fmt: skip
 
 

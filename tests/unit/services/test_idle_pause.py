@@ -58,11 +58,16 @@ async def test_paused_memory_over_the_limit_stops_the_longest_paused(
     assert await bay.pauser.run() == 1
     await age(bay, second.id, last_active_at=utcnow() - timedelta(minutes=2))
     assert await bay.pauser.run() == 1
-    assert (await bay.sandboxes.get("alice", first.id)).status == "idle"  # stopped
+    stopped = await bay.sandboxes.get("alice", first.id)
+    assert stopped.status == "idle"
+    assert stopped.last_stop is not None
+    assert "over BAY_MAX_PAUSED_MEMORY_MB=1024" in stopped.last_stop
     assert (await bay.sandboxes.get("alice", second.id)).status == "paused"
     assert _state(driver) == ["paused"]
     await _run(bay, first.id)  # a new session; its files were kept in its cargo
-    assert (await bay.sandboxes.get("alice", first.id)).status == "ready"
+    running = await bay.sandboxes.get("alice", first.id)
+    assert running.status == "ready"
+    assert running.last_stop is None
 
 
 async def test_a_paused_sandbox_is_stopped_when_its_idle_timeout_comes(
@@ -76,7 +81,10 @@ async def test_a_paused_sandbox_is_stopped_when_its_idle_timeout_comes(
     report = await bay.reaper.run(["idle_sessions"])
     assert report.results[0].cleaned_count == 1
     assert driver.containers == {}
-    assert (await bay.sandboxes.get("alice", sandbox.id)).status == "idle"
+    stopped = await bay.sandboxes.get("alice", sandbox.id)
+    assert stopped.status == "idle"
+    assert stopped.last_stop is not None
+    assert "idle_timeout_seconds" in stopped.last_stop
 
 
 async def test_a_session_that_stops_answering_is_marked_and_replaced(
