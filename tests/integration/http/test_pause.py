@@ -172,3 +172,33 @@ async def test_a_preview_request_wakes_a_paused_sandbox(
     assert page.status_code == 200, page.text
     assert page.text.strip() == "awake"
     assert not paused(container)
+
+
+def test_paused_memory_over_the_limit_stops_the_longest_paused() -> None:
+    profiles = [{"id": "python-default", "warm_pool_size": 0, "pause_after_idle_seconds": 1}]
+    env = {
+        "BAY_PROFILES": json.dumps(profiles),
+        "BAY_PAUSE_CHECK_INTERVAL_SECONDS": "0.5",
+        # One default sandbox's memory (1024 MB): a second paused one is one too many.
+        "BAY_MAX_PAUSED_MEMORY_MB": "1024",
+    }
+    with (
+        running_server(("alice",), BAY_ALLOW_ANONYMOUS="false", **env) as limited,
+        limited.client("alice") as alice,
+    ):
+        first = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+        python(alice, first, "open('notes.txt', 'w').write('kept')")
+        first_container = container_of(limited, first)
+        wait_until(lambda: paused(first_container), "the first pause")
+        second = ok(alice.post("/v1/sandboxes", json={}), 201)["id"]
+        python(alice, second, "1")
+        second_container = container_of(limited, second)
+        wait_until(lambda: paused(second_container), "the second pause")
+        wait_until(lambda: not limited.containers(sandbox_id=first), "the first one's stop")
+        stopped = ok(alice.get(f"/v1/sandboxes/{first}"))
+        assert stopped["status"] == "idle"
+        assert "over BAY_MAX_PAUSED_MEMORY_MB=1024" in stopped["last_stop"]
+        assert ok(alice.get(f"/v1/sandboxes/{second}"))["status"] == "paused"
+        again = python(alice, first, "print(open('notes.txt').read())")
+        assert again["output"].strip() == "kept"
+        assert ok(alice.get(f"/v1/sandboxes/{first}"))["last_stop"] is None
