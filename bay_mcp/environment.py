@@ -15,6 +15,13 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = frozenset({"PATH", "HOME"})
 MAX_VARIABLES = 100
 MAX_VALUE_CHARS = 32 * 1024
+# Every tool's own variable for "trust the CAs in this file": Python's ssl, requests and
+# pip, curl, git, npm, Deno, and Node.js (which adds NODE_EXTRA_CA_CERTS to its own).
+# Pointed at a profile's ca_bundle (both drivers) and at a proxied sandbox's bundle.
+CA_VARIABLES = (
+    "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+    "npm_config_cafile", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "DENO_CERT",
+)  # fmt: skip
 
 
 def check_env(env: dict[str, str], field: str = "env") -> dict[str, str]:

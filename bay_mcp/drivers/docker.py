@@ -30,6 +30,7 @@ from bay_mcp.drivers import docker_egress as egress
 from bay_mcp.drivers.docker_copy import copy_config
 from bay_mcp.drivers.firewall import close_bridge
 from bay_mcp.drivers.undo import created_or_undone
+from bay_mcp.environment import CA_VARIABLES
 from bay_mcp.errors import Timeout
 
 log = logging.getLogger(__name__)
@@ -255,18 +256,7 @@ class DockerDriver:
             host_config["Mounts"].append(
                 {"Type": "bind", "Source": spec.ca_bundle, "Target": CA_PATH, "ReadOnly": True}
             )
-            # pip, requests, uv and curl read SSL_CERT_FILE or their own variable; npm
-            # and Node.js read NODE_EXTRA_CA_CERTS; git reads GIT_SSL_CAINFO.
-            variables = dict(
-                SSL_CERT_FILE=CA_PATH,
-                PIP_CERT=CA_PATH,
-                REQUESTS_CA_BUNDLE=CA_PATH,
-                NODE_EXTRA_CA_CERTS=CA_PATH,
-                npm_config_cafile=CA_PATH,
-                GIT_SSL_CAINFO=CA_PATH,
-                CURL_CA_BUNDLE=CA_PATH,
-            )
-            env.update({key: value for key, value in variables.items() if key not in env})
+            env.update({key: CA_PATH for key in CA_VARIABLES if key not in env})
         if self._network is not None:
             host_config["NetworkMode"] = self._network
         elif spec.network == "egress":

@@ -23,6 +23,7 @@ import re
 from typing import Any, Literal
 
 from bay_mcp.drivers import ContainerSpec, DriverError
+from bay_mcp.environment import CA_VARIABLES
 from bay_mcp.settings import KubernetesSettings
 from ship.egress.protocol import PROXY_HOST, PROXY_PORT
 
@@ -74,16 +75,6 @@ du -sb /to | cut -f1
 # read and replace files of any owner and mode (DAC_OVERRIDE, FOWNER), keep set-id
 # bits (FSETID). Pod Security "baseline" allows exactly these; "restricted" does not.
 COPY_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
-# The variables pip, requests, uv, curl, npm, Node.js and git read a CA bundle from.
-_CA_VARIABLES = (
-    "SSL_CERT_FILE",
-    "PIP_CERT",
-    "REQUESTS_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "npm_config_cafile",
-    "GIT_SSL_CAINFO",
-    "CURL_CA_BUNDLE",
-)
 
 
 def object_name(name: str) -> str:
@@ -172,7 +163,7 @@ def _ca_bundle(spec: ContainerSpec) -> tuple[list[Manifest], list[Manifest], dic
         )
     volume = {"name": "ca-bundle", "configMap": {"name": spec.ca_bundle}}
     mount = {"name": "ca-bundle", "mountPath": CA_PATH, "subPath": CA_KEY, "readOnly": True}
-    return [volume], [mount], dict.fromkeys(_CA_VARIABLES, CA_PATH)
+    return [volume], [mount], dict.fromkeys(CA_VARIABLES, CA_PATH)
 
 
 def pod_manifest(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from bay_mcp.environment import CA_VARIABLES
 from bay_mcp.errors import CapabilityNotSupported, ValidationFailed
 from bay_mcp.managers.egress_proxy import EgressPlan, EgressProxy
 from bay_mcp.services.owner_secrets import SecretStore
@@ -43,12 +44,6 @@ Network = Literal["bridge", "none", "egress"]
 PROXY_URL = f"http://{PROXY_HOST}:{PROXY_PORT}"
 # Never through the proxy: the sandbox itself (`ship` names it too).
 NO_PROXY = "localhost,127.0.0.1,::1,ship"
-# Every tool's own variable for "trust this CA bundle": Python (ssl, requests, pip),
-# curl, git, npm, Deno; Node.js adds NODE_EXTRA_CA_CERTS to its own.
-_CA_VARIABLES = (
-    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
-    "npm_config_cafile", "DENO_CERT", "NODE_EXTRA_CA_CERTS",
-)  # fmt: skip
 
 
 def chain_of(profile: Profile, sandbox: Sandbox) -> list[NamedPolicy]:
@@ -169,7 +164,7 @@ class EgressService:
             "NODE_OPTIONS": f"--require {NODE_PRELOAD}",
             "SHIP_EGRESS_CA": self._ca,
         }  # fmt: skip
-        env.update(dict.fromkeys(_CA_VARIABLES, CA_BUNDLE_PATH))
+        env.update(dict.fromkeys(CA_VARIABLES, CA_BUNDLE_PATH))
         env.update({binding["env"]: binding["placeholder"] for binding in sandbox.secret_bindings})
         return EgressPlan("egress", await self._proxy.ensure(), env)
 

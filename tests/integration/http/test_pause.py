@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from bay_mcp.adapters.ship_client import EXEC_GRACE_S
 from tests.integration.conftest import docker
 from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server
 
 PAUSE_AFTER_S = 2
-# A call's wait beyond its own timeout (bay_mcp/adapters/ship_client.py EXEC_GRACE_S).
-GRACE_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +137,7 @@ def test_a_runtime_frozen_from_outside_is_bounded_marked_and_replaced(
     )
     elapsed = time.monotonic() - started
     error = error_of(missed, 504, "timeout")
-    assert elapsed < 5 + GRACE_S, elapsed
+    assert elapsed < 5 + EXEC_GRACE_S, elapsed
     assert "does not answer at all" in str(error["message"])
     assert ok(alice.get(f"/v1/sandboxes/{sandbox}"))["status"] == "unhealthy"
     result = python(alice, sandbox, "print(open('kept.txt').read()); print('y' in dir())")
