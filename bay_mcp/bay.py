@@ -31,6 +31,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
 from bay_mcp.services.execution import ExecService, ExecSlots
 from bay_mcp.services.files import FileService
@@ -49,6 +50,7 @@ from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.skills import SkillService
 from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.services.terminals import TerminalService
+from bay_mcp.services.usage import UsageService
 from bay_mcp.settings import BaySettings, resolve_instance_id
 from bay_mcp.storage.database import Database, display_url
 from bay_mcp.storage.egress_log import EgressLogRepository
@@ -203,6 +205,8 @@ class Bay:
             self.leases,
         )
         self.admin = AdminService(self.access, self.reaper)
+        self.console_sessions = ConsoleSessions(self.db, self.keys, self.access)
+        self.usage = UsageService(self.db, self.driver)
         self.pool = WarmPool(
             settings, self.sandboxes, self.driver, self.ship, self.metrics, self.leases
         )

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
+from bay_mcp.drivers.docker_stats import UsageSample
 from bay_mcp.errors import DriverError, SessionNotReady
 
 __all__ = [
@@ -171,3 +172,11 @@ class Driver(Protocol):
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class UsageReader(Protocol):
+    """A driver that can tell a container's CPU and memory now (Docker; Kubernetes
+    would need the metrics server, which Bay does not assume)."""
+
+    async def usage(self, container_id: str) -> UsageSample | None: ...

@@ -28,6 +28,7 @@ from bay_mcp.drivers import (
 )
 from bay_mcp.drivers import docker_egress as egress
 from bay_mcp.drivers.docker_copy import copy_config
+from bay_mcp.drivers.docker_stats import UsageSample, usage_sample
 from bay_mcp.drivers.firewall import close_bridge
 from bay_mcp.drivers.undo import created_or_undone
 from bay_mcp.environment import CA_VARIABLES
@@ -448,6 +449,11 @@ class DockerDriver:
         """Start the egress proxy unless it runs; its control API's URL."""
         with _reachable():
             return await egress.ensure_proxy(self._docker, spec)
+
+    async def usage(self, container_id: str) -> UsageSample | None:
+        """CPU and memory now (`UsageReader`); None when the container is not running."""
+        with _reachable():
+            return await usage_sample(self._docker, container_id)
 
     async def logs(self, container_id: str, tail: int = 50) -> str:
         with _reachable():

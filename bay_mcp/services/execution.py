@@ -25,9 +25,16 @@ from bay_mcp.managers import Progress, no_progress
 from bay_mcp.metrics import Metrics
 from bay_mcp.services.browser_commands import describe
 from bay_mcp.services.files import FileService
-from bay_mcp.services.history import ExecType, HistoryService, RunRecord, new_entry
+from bay_mcp.services.history import (
+    ExecType,
+    HistoryService,
+    RunRecord,
+    kept_pictures,
+    new_entry,
+)
+from bay_mcp.services.live_runs import LiveRuns
 from bay_mcp.services.output import OUTPUT_DIR, cap_output
-from bay_mcp.services.rich_outputs import model_text, png_images
+from bay_mcp.services.rich_outputs import model_text, pictures, png_images
 from bay_mcp.services.runs import (
     LANGUAGE_TITLES,
     CodeRun,
@@ -86,8 +93,10 @@ def _fill(entry: RunRecord, result: PythonRunResult | ShellRunResult, timed_out:
     entry.success, entry.timed_out = result.success, timed_out
     entry.execution_time_ms, entry.output = result.execution_time_ms, result.output
     entry.resources = result.resources.model_dump() if result.resources else None
+    entry.files_changed = result.files_changed.model_dump() if result.files_changed else None
     if isinstance(result, PythonRunResult):
         entry.error = result.error_line
+        entry.images = kept_pictures(pictures(result.outputs))
     else:
         entry.exit_code, entry.error = result.exit_code, result.error
 
@@ -150,6 +159,8 @@ class ExecService:
         self._files = files
         self._slots = slots
         self._output_limit = output_limit_chars
+        # Runs in progress, for the console.
+        self.live = LiveRuns()
 
     @contextlib.contextmanager
     def _execution(self, owner: str, exec_type: ExecType) -> Iterator[Run]:
@@ -253,7 +264,10 @@ class ExecService:
                 tags=request.tags,
             )
             try:
-                raw = await self._send(endpoint, request, execution_id, on_output)
+                with self.live.running(
+                    owner, sandbox_id, execution_id, request.exec_type, request.source, on_output
+                ) as sink:
+                    raw = await self._send(endpoint, request, execution_id, sink)
             except BaseException:
                 # Cancelled (or lost): stop the run in the sandbox, not only our wait for it.
                 await _shielded(self._stop(endpoint, request, execution_id))

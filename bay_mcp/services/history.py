@@ -35,6 +35,9 @@ ExecType = Literal["python", "typescript", "javascript", "r", "shell", "browser"
 EXEC_TYPES: tuple[str, ...] = get_args(ExecType)
 MAX_HISTORY_PAGE = 500
 _BATCH_WINDOW_S = 1.0
+# A history entry keeps the first few pictures of a run, each under a size (base64).
+KEPT_PICTURES = 4
+KEPT_PICTURE_CHARS = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -61,6 +64,8 @@ class RunRecord:
     output: str = ""
     error: str | None = None
     resources: dict[str, Any] | None = None
+    images: list[dict[str, str]] | None = None
+    files_changed: dict[str, Any] | None = None
 
 
 def _row_of(record: RunRecord) -> dict[str, object]:
@@ -76,6 +81,17 @@ def _entry(row: Execution) -> HistoryEntry:
     if entry.exec_type == "shell":
         entry.command = entry.code
     return entry
+
+
+def kept_pictures(shown: list[tuple[str, str]]) -> list[dict[str, str]] | None:
+    """The pictures a history entry keeps: the first KEPT_PICTURES of those under
+    KEPT_PICTURE_CHARS each (a run that drew a hundred plots keeps a few)."""
+    kept = [
+        {"data": data, "mime_type": mime_type}
+        for data, mime_type in shown
+        if len(data) <= KEPT_PICTURE_CHARS
+    ][:KEPT_PICTURES]
+    return kept or None
 
 
 def head_and_tail(text: str, limit: int) -> str:
@@ -154,6 +170,13 @@ class HistoryService:
 
     async def _write(self, batch: list[RunRecord]) -> None:
         await self._rows.write_batch([_row_of(entry) for entry in batch], self._max_entries)
+
+    async def pictures(
+        self, owner: str, sandbox_id: str, execution_id: str
+    ) -> list[tuple[str, str]]:
+        """(base64 data, MIME type) of the pictures the run displayed, as kept."""
+        row = await self._row(owner, sandbox_id, execution_id)
+        return [(image["data"], image["mime_type"]) for image in row.images or []]
 
     async def list(
         self,

@@ -138,7 +138,10 @@ class KeyService:
 
         Raises Unauthorized saying whether the key is unknown, revoked or expired.
         """
-        digest = hash_key(key)
+        return await self.authenticate_hash(hash_key(key))
+
+    async def authenticate_hash(self, digest: str) -> str:
+        """`authenticate` for a key known by its hash (a console session keeps only it)."""
         if self._env_key_hash is not None and hmac.compare_digest(digest, self._env_key_hash):
             return self._env_key_owner
         now = utcnow()

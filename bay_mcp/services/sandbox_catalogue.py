@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import cast
 
 from bay_mcp.errors import NotFound, ValidationFailed
-from bay_mcp.limits import MB
+from bay_mcp.limits import MB, POOL_OWNER
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.services.paging import Page, PageRequest, cut, window
 from bay_mcp.services.views import (
@@ -102,6 +102,13 @@ class SandboxCatalogue:
         sandbox, cargo, session = row if row is not None else (None, None, None)
         return live_row(sandbox, owner, sandbox_id), cargo, session
 
+    async def owner_of(self, sandbox_id: str) -> str:
+        """Whose live sandbox this is (an admin acts as its owner, as `X-Owner` does)."""
+        sandbox = await self._rows.get(sandbox_id)
+        if sandbox is None or sandbox.owner == POOL_OWNER:
+            raise NotFound(f"sandbox {sandbox_id} not found: check the id")
+        return live_row(sandbox, sandbox.owner, sandbox_id).owner
+
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
         await self.row(owner, sandbox_id)
@@ -190,9 +197,20 @@ class SandboxCatalogue:
         self, owner: str, status: SandboxStatus | None = None, page: PageRequest | None = None
     ) -> Page[SandboxView]:
         """The owner's live sandboxes, oldest first; one query, paged in it."""
+        owned = await self.list_owned(owner, status, page)
+        return Page(items=[view for _, view in owned.items], next_cursor=owned.next_cursor)
+
+    async def list_owned(
+        self, owner: str | None, status: SandboxStatus | None, page: PageRequest | None
+    ) -> Page[tuple[str, SandboxView]]:
+        """`list` with each sandbox's owner; None lists every owner's (for an admin's
+        console; the pool's members aside)."""
         rows = await self._rows.page(owner, utcnow(), status, *window(page))
         kept, next_cursor = cut(rows, page, lambda row: (row[0].created_at, row[0].id))
         return Page(
-            items=[self._view(sandbox, session, state) for sandbox, session, state in kept],
+            items=[
+                (sandbox.owner, self._view(sandbox, session, state))
+                for sandbox, session, state in kept
+            ],
             next_cursor=next_cursor,
         )

@@ -74,6 +74,14 @@ class SandboxService:
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         await self.catalogue.check_owner(owner, sandbox_id)
 
+    async def owner_of(self, sandbox_id: str) -> str:
+        return await self.catalogue.owner_of(sandbox_id)
+
+    async def list_owned(
+        self, owner: str | None, status: SandboxStatus | None, page: PageRequest | None
+    ) -> Page[tuple[str, SandboxView]]:
+        return await self.catalogue.list_owned(owner, status, page)
+
     async def view(self, sandbox: Sandbox) -> SandboxView:
         return await self.catalogue.view(sandbox)
 

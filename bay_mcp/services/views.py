@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ship.egress.rules import EgressPolicy
+from ship.protocol import FilesChanged, ProcessInfo, ResourceReport
 from ship.protocol import FileText as FileText  # FileService.read_text returns Ship's
-from ship.protocol import ProcessInfo, ResourceReport
 
 # paused: idle a while, frozen with its memory kept; the next call thaws it first.
 # unhealthy: its runtime stopped answering; the next call replaces its session.
@@ -201,6 +201,9 @@ class HistoryEntry(BaseModel):
     tags: str
     notes: str | None
     resources: ResourceReport | None = None
+    files_changed: FilesChanged | None = Field(
+        None, description="the files in /workspace the run made, changed or deleted"
+    )
     created_at: datetime
 
 

@@ -150,6 +150,11 @@ class Execution(SQLModel, table=True):
     notes: str | None = None
     # What the run cost (ship.protocol.ResourceReport), as Ship reported it.
     resources: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # The pictures the run displayed ({"mime_type", "data": base64}), a few and not the
+    # largest (history.KEPT_PICTURES): the console shows a run as it was.
+    images: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
+    # The files the run changed (`ship.protocol.FilesChanged`), as its result said.
+    files_changed: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
@@ -334,3 +339,21 @@ class EgressLogEntry(SQLModel, table=True):
     allowed: bool
     # The rule that allowed it, or why it was refused.
     reason: str
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A person signed in to the console: the browser holds only a random token in an
+    HttpOnly cookie; the row holds its hash, never the token or the API key."""
+
+    __tablename__ = "console_sessions"
+
+    # SHA-256 of the cookie's token.
+    id: str = Field(primary_key=True)
+    owner: str
+    # SHA-256 of the API key signed in with (checked again on every request, so a
+    # revoked or expired key ends its sessions); None for anonymous local access.
+    key_hash: str | None = Field(default=None, nullable=True)
+    # The token every form and htmx request must carry (synchronizer token pattern).
+    csrf_token: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -147,14 +147,17 @@ class SandboxRepository:
 
     async def page(
         self,
-        owner: str,
+        owner: str | None,
         now: datetime,
         status: str | None,
         after: After | None,
         fetch: int | None,
     ) -> list[SandboxRow]:
-        """The owner's live sandboxes (of `status`, when given), oldest first."""
-        query = _with_latest_session(now).where(col(Sandbox.owner) == owner)
+        """The owner's live sandboxes (None: every owner's, the pool's aside; of
+        `status`, when given), oldest first."""
+        query = _with_latest_session(now).where(
+            col(Sandbox.owner) == owner if owner is not None else col(Sandbox.owner) != POOL_OWNER
+        )
         if status is not None:
             query = query.where(status_of(now) == status)
         query = paged(query, col(Sandbox.created_at), col(Sandbox.id), after, fetch)

@@ -24,6 +24,16 @@ class SessionRepository:
             )
             return result.first()
 
+    async def latest_of(self, sandbox_ids: list[str]) -> dict[str, Session]:
+        """The newest session row of each of these sandboxes that has one."""
+        async with self._db.session() as db:
+            rows = await db.exec(
+                select(Session)
+                .where(col(Session.sandbox_id).in_(sandbox_ids))
+                .order_by(col(Session.created_at))
+            )
+            return {row.sandbox_id: row for row in rows}  # the newest written last
+
     async def of_sandbox(self, sandbox_id: str) -> list[Session]:
         async with self._db.session() as db:
             return list(

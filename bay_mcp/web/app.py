@@ -1,5 +1,5 @@
 """One Starlette app: `/mcp` (streamable HTTP), `/sse` + `/messages/` (SSE), `/v1`
-(REST), `/health` and `/openapi.json`, all over one `Bay`.
+(REST), `/ui` (the console), `/health` and `/openapi.json`, all over one `Bay`.
 
 The app's lifespan owns Bay (database, Docker client, background tasks) and the MCP
 session manager; the MCP server's per-connection lifespan owns nothing.
@@ -24,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bay_mcp.bay import Bay
+from bay_mcp.console import console_routes
+from bay_mcp.console.access import websocket_owner
 from bay_mcp.errors import BayError, NotFound, ValidationFailed
 from bay_mcp.mcp.server import create_mcp_server
 from bay_mcp.web.auth import AuthMiddleware
@@ -79,7 +81,12 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
     mcp = create_mcp_server(ready, owner_of_request)
     bay.ports.serve_through(bay.settings.public_url or public_url or "http://127.0.0.1")
     preview = PreviewProxy(bay.ports, bay.access, loopback_bind=loopback_bind)
-    terminals = TerminalSocket(bay.terminals, bay.access, loopback_bind=loopback_bind)
+    terminals = TerminalSocket(
+        bay.terminals,
+        bay.access,
+        loopback_bind=loopback_bind,
+        session_owner=websocket_owner(bay, loopback_bind=loopback_bind),
+    )
     security = transport_security(bay.settings.allowed_hosts)
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
     # the contract's 404 and the session manager runs in our lifespan.
@@ -102,6 +109,7 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
         *rest_routes(bay),  # first: its DELETE …/ports/{port} closes a port
         *preview.routes(),
         *terminals.routes(),
+        *console_routes(bay, loopback_bind=loopback_bind),
         *mcp_routes,
     ]
 

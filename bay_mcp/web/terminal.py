@@ -10,9 +10,10 @@ a pty gets the output it still keeps, with bare newlines made CRLF (and Enter ma
 newline on its way in). When the process ends, its last output is sent and the socket
 closes with 1000 and the end as the reason; when the sandbox's session ends, with 1011.
 
-Who may: the owner's API key (`Authorization: Bearer …`, for programs) or the signed
+Who may: the owner's API key (`Authorization: Bearer …`, for programs), the signed
 URL of `terminal_link` (`?bay_token=…`, for a browser, which cannot set headers on a
-WebSocket). The token is checked at the handshake only.
+WebSocket), or the console's session cookie from a page of this server. Each is checked
+at the handshake only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +45,11 @@ TERMINAL_PATH = re.compile(r"^/v1/sandboxes/[^/]+/(processes/[^/]+/)?terminal$")
 FRAME_BYTES = 64 * 1024
 CLOSE_ENDED = 1000
 CLOSE_SESSION_GONE = 1011
+
+
+# The owner a browser's console session acts as on a sandbox (from the handshake's
+# headers: its cookie, its Origin); None when it has no session.
+SessionOwner = Callable[[dict[str, str], str], Awaitable[str | None]]
 
 
 def is_terminal(path: str) -> bool:
@@ -95,11 +102,17 @@ class TerminalSocket:
     """An ASGI app for the terminal routes (WebSocket scopes)."""
 
     def __init__(
-        self, terminals: TerminalService, policy: AccessPolicy, *, loopback_bind: bool
+        self,
+        terminals: TerminalService,
+        policy: AccessPolicy,
+        *,
+        loopback_bind: bool,
+        session_owner: SessionOwner | None = None,
     ) -> None:
         self._terminals = terminals
         self._policy = policy
         self._loopback_bind = loopback_bind
+        self._session_owner = session_owner
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -135,6 +148,11 @@ class TerminalSocket:
         if token is not None:
             return self._terminals.owner_by_link(token, sandbox_id, process_id)
         headers = headers_of(scope)
+        if "authorization" not in headers and self._session_owner is not None:
+            # The console's terminal: its session cookie, from a page of this server.
+            owner = await self._session_owner(headers, sandbox_id)
+            if owner is not None:
+                return owner
         return await self._policy.caller(
             headers.get("authorization"), headers.get("x-owner"), loopback_bind=self._loopback_bind
         )
