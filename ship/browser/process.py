@@ -19,7 +19,7 @@ from ship.errors import ShipError
 from ship.resources import Cgroup
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Playwright
+    from playwright.async_api import BrowserContext, Playwright, ViewportSize
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ JS_HEAP_SHARE = 3 / 8
 MIN_JS_HEAP_MB = 128
 PROFILE_DIR = ".browser"
 COOKIES_FILE = "bay-cookies.json"
-VIEWPORT = {"width": 1280, "height": 720}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
 
 
 class BrowserFailed(ShipError):
