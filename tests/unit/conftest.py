@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,10 +11,20 @@ import pytest_asyncio
 from bay_mcp.bay import Bay
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
+from ship import runtime as ship_runtime
 from tests.databases import database_url
 from tests.fakes import BytesUpload, FakeDriver, FakeShip
 
 __all__ = ["BytesUpload", "FakeDriver", "FakeShip"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ship_without_a_browser() -> Iterator[None]:
+    """In-process Ship is the plain image: no browser, even on a host that has Chromium
+    and Playwright (scripts/test installs both for the console's browser tests)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ship_runtime, "browser_available", lambda: False)
+        yield
 
 
 @pytest.fixture
