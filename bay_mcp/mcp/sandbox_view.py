@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import re
 from datetime import datetime
 from functools import cache
@@ -30,14 +29,9 @@ from mcp_types import CallToolResult, TextContent
 from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field
 
-from bay_mcp.errors import BayError
 from bay_mcp.mcp.arguments import SandboxId
-from bay_mcp.mcp.plumbing import Tool, call, caller, frame_origin, tool_errors
-from bay_mcp.mcp.progress import progress_for
-from bay_mcp.services.files import IMAGE_TYPES
-from bay_mcp.services.views import SandboxView
-
-log = logging.getLogger(__name__)
+from bay_mcp.mcp.plumbing import Tool, call, caller, frame_origin
+from bay_mcp.services.views import IMAGE_TYPES, SandboxView
 
 VIEW_URI = "ui://bay/sandbox-view.html"
 RUNS_SHOWN = 5
@@ -78,8 +72,8 @@ class SandboxFacts(BaseModel):
 
     sandbox: SandboxView
     files: list[FileFact] | None = Field(
-        description="the top level of /workspace; null while no session runs (listing "
-        "would start one: list_files does)"
+        description="the top level of /workspace; null when only starting the sandbox "
+        "could list it (list_files does)"
     )
     files_total: int = 0
     runs: list[RunFact] = Field(description=f"the last {RUNS_SHOWN} runs, newest first")
@@ -92,7 +86,7 @@ async def show_sandbox(
 ) -> Annotated[CallToolResult, SandboxFacts]:
     """Show a sandbox to the user: its files, its last runs with their output, and its
     open previews. Hosts with MCP Apps display it as an interactive view; others get
-    the same facts as text. It starts nothing: a stopped sandbox shows no files."""
+    the same facts as text. It starts nothing."""
     bay, owner = await caller(ctx)
     sandbox = await call(bay.sandboxes.get(owner, sandbox_id))
     history, ports = await call(
@@ -103,26 +97,20 @@ async def show_sandbox(
     )
     files: list[FileFact] | None = None
     total = 0
-    # Listing needs a running session; showing must not start one.
-    if sandbox.status == "ready":
-        with tool_errors():
-            try:
-                listing = await bay.files.list_directory(owner, sandbox_id, ".", progress_for(ctx))
-            except BayError as exc:  # it stopped in between: shown without files, as it now is
-                log.info("show_sandbox lists no files of %s: %s", sandbox_id, exc.message)
-                listing = None
-        if listing is not None:
-            entries = sorted(listing.entries, key=lambda entry: (not entry.is_dir, entry.name))
-            total = len(entries)
-            files = [
-                FileFact(
-                    name=entry.name,
-                    type=entry.type,
-                    size=entry.size,
-                    image=entry.is_file and PurePosixPath(entry.name).suffix.lower() in IMAGE_TYPES,
-                )
-                for entry in entries[:FILES_SHOWN]
-            ]
+    # Showing starts nothing: a stopped sandbox's files are read from its cargo.
+    listing = await call(bay.files.listing_without_starting(owner, sandbox_id, "."))
+    if listing is not None:
+        entries = sorted(listing.entries, key=lambda entry: (not entry.is_dir, entry.name))
+        total = len(entries)
+        files = [
+            FileFact(
+                name=entry.name,
+                type=entry.type,
+                size=entry.size,
+                image=entry.is_file and PurePosixPath(entry.name).suffix.lower() in IMAGE_TYPES,
+            )
+            for entry in entries[:FILES_SHOWN]
+        ]
     framing = frame_origin(bay.ports.public_url)
     facts = SandboxFacts(
         sandbox=sandbox,
@@ -160,7 +148,7 @@ async def show_sandbox(
 def summary_text(facts: SandboxFacts) -> str:
     """What the model reads when the person sees the view: the gist, not the listing."""
     sandbox = facts.sandbox
-    files = "no files listed (not running)" if facts.files is None else f"{facts.files_total} files"
+    files = f"{facts.files_total} files" if facts.files is not None else "files not listed"
     return (
         f"Showing sandbox {sandbox.id} ({sandbox.status}, profile {sandbox.profile}) to the "
         f"user: {files}, {facts.runs_total} runs, {len(facts.previews)} open previews. "
@@ -176,7 +164,7 @@ def facts_text(facts: SandboxFacts) -> str:
         f"Sandbox {sandbox.id}: {sandbox.status}, profile {sandbox.profile}, expires {expires}."
     ]
     if facts.files is None:
-        lines.append("Files: not listed while no session runs (list_files starts it).")
+        lines.append("Files: not listed without starting it (list_files starts it).")
     else:
         lines.append(f"Files in /workspace ({facts.files_total}):")
         lines.extend(

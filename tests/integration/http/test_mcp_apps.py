@@ -214,4 +214,10 @@ async def test_a_client_without_apps_gets_the_facts_as_text(bay_apps: HttpBay) -
         assert "  hello.txt  (2 bytes)" in text
         assert "code: print(6 * 7)" in text
         assert "output: 42" in text
+        # Stopped, it is shown from its cargo and stays stopped.
+        await call(client, "stop_sandbox", sandbox_id=sandbox_id)
+        text = text_of(await call(client, "show_sandbox", sandbox_id=sandbox_id))
+        assert text.startswith(f"Sandbox {sandbox_id}: idle")
+        assert "  hello.txt  (2 bytes)" in text
+        assert bay_apps.containers(sandbox_id=sandbox_id) == []
         await call(client, "delete_sandbox", sandbox_id=sandbox_id)

@@ -16,6 +16,7 @@ from bay_mcp.bay import Bay
 from bay_mcp.mcp import sandbox_view
 from bay_mcp.mcp.sandbox_view import VIEW_URI
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
+from tests.fakes import FakeDriver
 
 
 @pytest.fixture
@@ -133,16 +134,22 @@ async def test_a_client_without_apps_reads_the_same_facts_as_text(
     assert shown.structured_content is not None
 
 
-async def test_a_stopped_sandbox_is_shown_without_starting_it(
-    server: BayMCPServer, bay: Bay
+async def test_a_stopped_sandbox_is_shown_from_its_cargo_without_starting_it(
+    server: BayMCPServer, bay: Bay, driver: FakeDriver
 ) -> None:
     async with Client(server) as client:
         sandbox_id = await busy_sandbox(client)
         await call(client, "stop_sandbox", sandbox_id=sandbox_id)
         shown = await call(client, "show_sandbox", sandbox_id=sandbox_id)
+        assert shown.structured_content is not None
+        assert "notes.txt" in [file["name"] for file in shown.structured_content["files"]]
+        assert (await bay.sandboxes.get("alice", sandbox_id)).status == "idle"
+        # Where a cargo cannot be read without a sandbox (Kubernetes), files are not listed.
+        driver.shares_volumes = False
+        shown = await call(client, "show_sandbox", sandbox_id=sandbox_id)
     assert shown.structured_content is not None
     assert shown.structured_content["files"] is None
-    assert "not listed while no session runs" in text_of(shown)
+    assert "Files: not listed without starting it" in text_of(shown)
     assert (await bay.sandboxes.get("alice", sandbox_id)).status == "idle"
 
 
