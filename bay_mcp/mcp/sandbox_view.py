@@ -167,11 +167,7 @@ def facts_text(facts: SandboxFacts) -> str:
         lines.append("Files: not listed without starting it (list_files starts it).")
     else:
         lines.append(f"Files in /workspace ({facts.files_total}):")
-        lines.extend(
-            f"  {f.name}{'/' if f.type == 'directory' else ''}"
-            + (f"  ({f.size} bytes{', an image: read_file shows it' if f.image else ''})")
-            for f in facts.files
-        )
+        lines.extend(_file_line(file) for file in facts.files)
         if facts.files_total > len(facts.files):
             lines.append(f"  … and {facts.files_total - len(facts.files)} more (list_files)")
     lines.append(f"Last runs ({len(facts.runs)} of {facts.runs_total}, newest first):")
@@ -192,6 +188,13 @@ def facts_text(facts: SandboxFacts) -> str:
     else:
         lines.append("Open previews: none (expose_port opens one).")
     return "\n".join(lines)
+
+
+def _file_line(file: FileFact) -> str:
+    if file.type == "directory":
+        return f"  {file.name}/"
+    image = ", an image: read_file shows it" if file.image else ""
+    return f"  {file.name}  ({file.size} bytes{image})"
 
 
 def _indented(label: str, text: str) -> str:
