@@ -16,7 +16,7 @@ import contextlib
 import inspect
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -66,6 +66,9 @@ class BayMCPServer(MCPServer[Any]):
         super().__init__(**kwargs)
         self.ready = ready
         self.owner_of = owner_of
+        # Extensions (MCP Apps) registered their tools in the SDK's constructor.
+        for tool in self._tool_manager.list_tools():
+            self._refuse_unknown_arguments(tool.name)
 
     def add_tools(self, tools: Sequence[Tool]) -> None:
         """Register `tools`, each described by its docstring without the source's
@@ -75,12 +78,15 @@ class BayMCPServer(MCPServer[Any]):
             name = function.__name__
             description = inspect.cleandoc(function.__doc__ or "")
             self.add_tool(function, name=name, description=description, annotations=hints)
-            # The SDK reads a tool's argument model live; the tool manager is its only
-            # handle on a registered tool.
-            tool = self._tool_manager.get_tool(name)
-            assert tool is not None
-            tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
-            tool.parameters["additionalProperties"] = False
+            self._refuse_unknown_arguments(name)
+
+    def _refuse_unknown_arguments(self, name: str) -> None:
+        # The SDK reads a tool's argument model live; the tool manager is its only
+        # handle on a registered tool.
+        tool = self._tool_manager.get_tool(name)
+        assert tool is not None
+        tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
+        tool.parameters["additionalProperties"] = False
 
     def _owner(self, ctx: Any) -> str:
         return self.owner_of(None if ctx is None else Context(request_context=ctx, mcp_server=self))
@@ -127,6 +133,8 @@ class BayMCPServer(MCPServer[Any]):
             except BayError as exc:
                 raise ResourceError(exc.message) from exc
             return [ReadResourceContents(content=markdown, mime_type=skill_resources.MIME_TYPE)]
+        if text.startswith("ui://"):
+            return await self._read_view(uri, context)
         if not text.startswith("cargo://"):
             return await super().read_resource(uri, context)
         parts = urlsplit(text)
@@ -139,6 +147,34 @@ class BayMCPServer(MCPServer[Any]):
         except BayError as exc:
             raise ResourceError(exc.message) from exc
         return [ReadResourceContents(content=read.content, mime_type=read.mime_type)]
+
+    async def _read_view(self, uri: Any, context: Any) -> Any:
+        """An MCP Apps page, allowed to frame Bay's previews when Bay knows where they
+        are served (its public URL): a host's iframe may frame only declared origins."""
+        contents = await super().read_resource(uri, context)
+        origin = frame_origin((await self.ready()).ports.public_url)
+        if origin is None or not isinstance(contents, Iterable):
+            return contents
+        framed: list[Any] = []
+        for content in contents:
+            if not isinstance(content, ReadResourceContents):
+                framed.append(content)
+                continue
+            meta = dict(content.meta or {})
+            ui = dict(meta.get("ui") or {})
+            ui["csp"] = {**ui.get("csp", {}), "frameDomains": [origin]}
+            meta["ui"] = ui
+            framed.append(ReadResourceContents(content.content, content.mime_type, meta))
+        return framed
+
+
+def frame_origin(public_url: str | None) -> str | None:
+    """The origin previews are served from, when Bay knows it (over HTTP with a public
+    URL); over stdio previews are loopback ports no page can declare ahead."""
+    if public_url is None:
+        return None
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def strict_arguments(model: type[Arguments]) -> type[Arguments]:

@@ -2,7 +2,8 @@
 
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
-`processes`, `skills`, `secrets`, `egress`); the server class, strict arguments and
+`processes`, `skills`, `secrets`, `egress`, and `sandbox_view` with its MCP Apps
+extension); the server class, strict arguments and
 error mapping are in `plumbing`, progress and live output in `progress`.
 """
 
@@ -18,6 +19,7 @@ from bay_mcp.mcp import (
     processes,
     resources,
     runs,
+    sandbox_view,
     sandboxes,
     secrets,
     skills,
@@ -49,6 +51,7 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         title="Bay sandboxes",
         instructions=INSTRUCTIONS,
         version=__version__,
+        extensions=[sandbox_view.apps_extension()],  # show_sandbox and its ui:// view
     )
     server.add_tools(sandboxes.TOOLS)
     server.add_tools(runs.TOOLS)

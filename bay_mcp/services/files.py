@@ -23,6 +23,7 @@ from bay_mcp.paths import workspace_path
 from bay_mcp.services.runtime_gate import check_unexpired
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.views import (
+    IMAGE_TYPES,
     BinaryFile,
     DirectoryEntry,
     DirectoryListing,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 # Uploads whose path comes after their bytes wait here, inside the cargo (a rename
 # away from their place).
 UPLOAD_STAGING_DIR = ".bay/uploads"
-IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 
 
 class FileService:
@@ -142,7 +142,33 @@ class FileService:
         relative = workspace_path(path, allow_root=True)
         return await (await self._resource_reader(owner, sandbox_id)).listing(relative)
 
+    async def listing_without_starting(
+        self, owner: str, sandbox_id: str, path: str
+    ) -> DirectoryListing | None:
+        """A directory's listing from the running session, else through the cargo at
+        rest (as resources are read); None when only starting the sandbox could list it."""
+        reader, at_rest = await self._reader(owner, sandbox_id)
+        if at_rest and reader is None:
+            return None
+        if reader is None:
+            return await self.list_directory(owner, sandbox_id, path, no_progress)
+        return await reader.listing(path)
+
     async def _resource_reader(self, owner: str, sandbox_id: str) -> _Reader:
+        reader, _ = await self._reader(owner, sandbox_id)
+        if reader is not None:
+            return reader
+        return _Reader(
+            text=lambda path: self.read_text(owner, sandbox_id, path, no_progress),
+            data=lambda path, most: self.read_bytes(
+                owner, sandbox_id, path, no_progress, max_bytes=most
+            ),
+            listing=lambda path: self.list_directory(owner, sandbox_id, path, no_progress),
+        )
+
+    async def _reader(self, owner: str, sandbox_id: str) -> tuple[_Reader | None, bool]:
+        """The reader of a sandbox's cargo at rest (None: read through a session), and
+        whether no session runs."""
         sandbox, cargo, session = await self._sandboxes.catalogue.row_for_a_call(owner, sandbox_id)
         at_rest = session is None or session.observed_state != "ready"
         profile = self._sandboxes.catalogue.profile(sandbox.profile)
@@ -160,14 +186,8 @@ class FileService:
                 text=lambda path: files.read_text(owner, cargo_id, path),
                 data=lambda path, most: files.read_bytes(owner, cargo_id, path, max_bytes=most),
                 listing=lambda path: files.list_directory(owner, cargo_id, path),
-            )
-        return _Reader(
-            text=lambda path: self.read_text(owner, sandbox_id, path, no_progress),
-            data=lambda path, most: self.read_bytes(
-                owner, sandbox_id, path, no_progress, max_bytes=most
-            ),
-            listing=lambda path: self.list_directory(owner, sandbox_id, path, no_progress),
-        )
+            ), at_rest
+        return None, at_rest
 
     async def read_text(
         self,

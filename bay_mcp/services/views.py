@@ -123,6 +123,10 @@ class TextFile(BaseModel):
     content: str
 
 
+# The files a model reads as pictures (read_file), by suffix, with their image subtype.
+IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
+
+
 class ImageFile(BaseModel):
     kind: Literal["image"] = "image"
     path: str

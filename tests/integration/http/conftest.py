@@ -78,8 +78,10 @@ def environment(data_dir: Path, instance_id: str, **extra: str) -> dict[str, str
         **server_database_env(data_dir),
         **extra,
     }
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    # PYTHONPATH: a checkout other than the installed one (a git worktree) serves its own code.
+    for name in ("DOCKER_HOST", "PYTHONPATH"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 

@@ -18,6 +18,7 @@ from bay_mcp.mcp import (
     ports,
     processes,
     runs,
+    sandbox_view,
     sandboxes,
     secrets,
     skills,
@@ -28,7 +29,7 @@ from bay_mcp.mcp.server import create_mcp_server
 PACKAGE = Path(sandboxes.__file__).parent
 CAPABILITIES = (
     sandboxes, runs, files, history, browser, snapshots, ports, processes, skills, secrets,
-    egress,
+    egress, sandbox_view,
 )  # fmt: skip
 
 
