@@ -37,7 +37,9 @@ class ConsoleCaller:
     csrf_token: str
 
     def csrf_matches(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given, self.csrf_token)
+        # As bytes: compare_digest refuses a str with non-ASCII characters (TypeError),
+        # and a forged form may send one.
+        return given is not None and hmac.compare_digest(given.encode(), self.csrf_token.encode())
 
 
 def _hash(token: str) -> str:
