@@ -138,7 +138,11 @@ async def files(call: ConsoleRequest) -> Response:
     owner = await call.owner_of(sandbox_id)
     path = call.request.query_params.get("path") or "."
     view = await call.bay.sandboxes.get(owner, sandbox_id)
-    listing = await call.bay.files.browse(owner, sandbox_id, path)
+    # Looking starts nothing where the cargo can be read at rest (Docker); elsewhere the
+    # person asked for the files, so the sandbox starts to list them.
+    listing = await call.bay.files.listing_without_starting(
+        owner, sandbox_id, path
+    ) or await call.bay.files.list_directory(owner, sandbox_id, path, no_progress)
     entries = sorted(listing.entries, key=lambda e: (not e.is_dir, e.name.lower()))
     return render(
         call,

@@ -12,6 +12,7 @@ from bay_mcp.limits import DEFAULT_TIMEOUT_S, MAX_PATH_CHARS, MAX_TIMEOUT_S, MIN
 from bay_mcp.services import runs
 
 SandboxId = Annotated[str, Field(description="The sandbox's id, as returned by create_sandbox")]
+ExecutionId = Annotated[str, Field(description="An execution_id a run returned")]
 Timeout = Annotated[
     runs.Timeout,
     Field(

@@ -8,12 +8,10 @@ from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations as Hints
 from pydantic import Field
 
-from bay_mcp.mcp.arguments import DESCRIBE_RUN, TAG_RUN, SandboxId
+from bay_mcp.mcp.arguments import DESCRIBE_RUN, TAG_RUN, ExecutionId, SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller
 from bay_mcp.services import runs
 from bay_mcp.services.views import HistoryEntry, HistoryPage
-
-ExecutionId = Annotated[str, Field(description="An execution_id a run returned")]
 
 
 async def get_execution_history(

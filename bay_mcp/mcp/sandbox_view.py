@@ -25,11 +25,11 @@ from typing import Annotated, Any
 
 from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ImageContent, TextContent
 from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field
 
-from bay_mcp.mcp.arguments import SandboxId
+from bay_mcp.mcp.arguments import ExecutionId, SandboxId
 from bay_mcp.mcp.plumbing import Tool, call, caller, frame_origin
 from bay_mcp.services.views import IMAGE_TYPES, SandboxView
 
@@ -55,6 +55,7 @@ class RunFact(BaseModel):
     success: bool
     output: str = Field(description=f"the output's first {OUTPUT_HEAD} characters")
     error: str | None
+    pictures: int = Field(description="pictures it displayed: show_run_pictures gives them")
     execution_time_ms: int
     created_at: datetime
 
@@ -124,6 +125,7 @@ async def show_sandbox(
                 success=entry.success,
                 output=entry.output[:OUTPUT_HEAD],
                 error=entry.error,
+                pictures=entry.pictures,
                 execution_time_ms=entry.execution_time_ms,
                 created_at=entry.created_at,
             )
@@ -143,6 +145,19 @@ async def show_sandbox(
     return CallToolResult(
         content=[TextContent(text=text)], structured_content=facts.model_dump(mode="json")
     )
+
+
+async def show_run_pictures(
+    ctx: Context[Any, Any], sandbox_id: SandboxId, execution_id: ExecutionId
+) -> CallToolResult:
+    """The pictures a run displayed, as its history keeps them (for the sandbox view)."""
+    bay, owner = await caller(ctx)
+    pictures = await call(bay.history.pictures(owner, sandbox_id, execution_id))
+    blocks: list[TextContent | ImageContent] = [
+        TextContent(text=f"{len(pictures)} pictures of run {execution_id}")
+    ]
+    blocks.extend(ImageContent(data=data, mime_type=mime_type) for data, mime_type in pictures)
+    return CallToolResult(content=blocks)
 
 
 def summary_text(facts: SandboxFacts) -> str:
@@ -238,6 +253,8 @@ def apps_extension() -> Apps:
     for function, hints in TOOLS:
         apps.tool(
             resource_uri=VIEW_URI,
+            # The view's own helpers are for the view, not the model's list.
+            visibility=["app"] if function in VIEW_ONLY else None,
             name=function.__name__,
             description=inspect.cleandoc(function.__doc__ or ""),
             annotations=hints,
@@ -245,4 +262,8 @@ def apps_extension() -> Apps:
     return apps
 
 
-TOOLS = (Tool(show_sandbox, Hints(read_only_hint=True)),)
+TOOLS = (
+    Tool(show_sandbox, Hints(read_only_hint=True)),
+    Tool(show_run_pictures, Hints(read_only_hint=True)),
+)
+VIEW_ONLY = {show_run_pictures}

@@ -136,12 +136,6 @@ class FileService:
             content=listing.model_dump_json(indent=2), mime_type="application/json"
         )
 
-    async def browse(self, owner: str, sandbox_id: str, path: str) -> DirectoryListing:
-        """A directory, for a person looking: a sandbox at rest is read through its
-        cargo, so looking starts nothing."""
-        relative = workspace_path(path, allow_root=True)
-        return await (await self._resource_reader(owner, sandbox_id)).listing(relative)
-
     async def listing_without_starting(
         self, owner: str, sandbox_id: str, path: str
     ) -> DirectoryListing | None:

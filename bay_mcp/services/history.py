@@ -77,6 +77,7 @@ _RECORD_FIELDS = tuple(field.name for field in fields(RunRecord))
 
 def _entry(row: Execution) -> HistoryEntry:
     entry = HistoryEntry.model_validate(row.model_dump())
+    entry.pictures = len(row.images or [])
     # Named as the run was asked for (upstream's clients read `command` of a shell run).
     if entry.exec_type == "shell":
         entry.command = entry.code

@@ -208,6 +208,9 @@ class HistoryEntry(BaseModel):
     files_changed: FilesChanged | None = Field(
         None, description="the files in /workspace the run made, changed or deleted"
     )
+    pictures: int = Field(
+        0, description="pictures the run displayed that its entry keeps (a few, not the largest)"
+    )
     created_at: datetime
 
 

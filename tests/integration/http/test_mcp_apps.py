@@ -177,6 +177,10 @@ async def test_the_view_renders_the_sandbox_and_its_buttons_call_bay(
                 await expect(view.locator("pre.code").first).to_contain_text(
                     "ran from the view's button", timeout=DEADLINE_MS
                 )
+                # The run's figure, as its history keeps it, through the app-only tool.
+                figure = view.locator(".run .thumbs img")
+                await expect(figure).to_have_count(1, timeout=DEADLINE_MS)
+                assert await figure.evaluate("image => image.naturalWidth") > 0
                 shot = (
                     SCREENSHOT
                     if os.environ.get("BAY_UPDATE_DOCS") == "1"
@@ -190,6 +194,7 @@ async def test_the_view_renders_the_sandbox_and_its_buttons_call_bay(
         assert "read_file" in relayed
         assert "python_exec" in relayed
         assert "show_sandbox" in relayed
+        assert "show_run_pictures" in relayed
         # Bay's history has the run the button made.
         history = await call(client, "get_execution_history", sandbox_id=sandbox_id, limit=1)
         assert history.structured_content is not None

@@ -31,7 +31,7 @@ TOOLS = {
     "evaluate_skill_candidate", "promote_skill_candidate", "list_skill_candidates",
     "list_skill_releases", "delete_skill_release", "delete_skill_candidate",
     "rollback_skill_release", "set_secret", "list_secrets", "delete_secret",
-    "get_egress_log", "show_sandbox",
+    "get_egress_log", "show_sandbox", "show_run_pictures",
 }  # fmt: skip
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
