@@ -148,6 +148,10 @@ class Console:
                 return secure(await handler(call))
             except BayError as error:
                 return secure(self._on_error(call, request, error))
+            finally:
+                # A parsed form's uploaded files are spooled to temporary files that
+                # Starlette leaves open: close them once the action is done.
+                await request.close()
 
         endpoint.__name__ = handler.__name__
         return endpoint
