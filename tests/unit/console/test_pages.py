@@ -81,6 +81,7 @@ async def test_an_admin_sees_every_owners_sandboxes(
     assert sandbox_id not in (await admin.get("/ui/sandboxes", params={"owner": "bob"})).text
     run = await admin.get(f"/ui/sandboxes/{sandbox_id}/runs/{execution_id}")
     assert run.status_code == 200
+    assert (await admin.get("/ui/sandboxes/sandbox-nope")).status_code == 404
 
 
 async def test_a_bad_filter_is_said_on_the_page(alice: Browser) -> None:
