@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from bay_mcp.console.access import ConsoleRequest
 from bay_mcp.console.render import render
-from bay_mcp.errors import NotFound, ValidationFailed
+from bay_mcp.errors import ValidationFailed
 from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import no_progress
 from bay_mcp.services.keys import check_owner
@@ -83,13 +83,8 @@ async def sandboxes(call: ConsoleRequest) -> Response:
 async def usage(call: ConsoleRequest) -> Response:
     """CPU and memory of the listed sandboxes, as cells htmx swaps in by id."""
     ids = [i for i in call.request.query_params.get("ids", "").split(",") if i][:SANDBOXES_PER_PAGE]
-    mine: list[str] = []
-    for sandbox_id in ids:
-        try:
-            await call.owner_of(sandbox_id)
-        except NotFound:
-            continue
-        mine.append(sandbox_id)
+    # One query for all: an owner reads its own; an admin anyone's.
+    mine = await call.bay.sandboxes.live_among(ids, None if call.caller.is_admin else call.owner)
     readings = await call.bay.usage.of(mine)
     return render(call, "_usage.html", ids=mine, readings=readings)
 

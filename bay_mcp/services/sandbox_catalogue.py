@@ -109,6 +109,10 @@ class SandboxCatalogue:
             raise NotFound(f"sandbox {sandbox_id} not found: check the id")
         return live_row(sandbox, sandbox.owner, sandbox_id).owner
 
+    async def live_among(self, sandbox_ids: list[str], owner: str | None) -> list[str]:
+        """Which of these are live sandboxes of `owner` (None: of any owner)."""
+        return await self._rows.live_among(sandbox_ids, owner)
+
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
         await self.row(owner, sandbox_id)

@@ -74,6 +74,9 @@ class SandboxService:
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         await self.catalogue.check_owner(owner, sandbox_id)
 
+    async def live_among(self, sandbox_ids: list[str], owner: str | None) -> list[str]:
+        return await self.catalogue.live_among(sandbox_ids, owner)
+
     async def owner_of(self, sandbox_id: str) -> str:
         return await self.catalogue.owner_of(sandbox_id)
 

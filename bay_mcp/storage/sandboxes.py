@@ -164,6 +164,17 @@ class SandboxRepository:
         async with self._db.session() as db:
             return [(s, session, state) for s, session, state in (await db.exec(query)).all()]
 
+    async def live_among(self, sandbox_ids: list[str], owner: str | None) -> list[str]:
+        """Which of these ids are live sandboxes of `owner` (None: of any owner, the
+        pool's aside), in one query."""
+        query = select(Sandbox.id).where(
+            col(Sandbox.id).in_(sandbox_ids),
+            col(Sandbox.deleted_at).is_(None),
+            col(Sandbox.owner) == owner if owner is not None else col(Sandbox.owner) != POOL_OWNER,
+        )
+        async with self._db.session() as db:
+            return list((await db.exec(query)).all())
+
     async def count_by_status(self, now: datetime) -> dict[str, int]:
         """Live sandboxes of every owner (the pool's aside), by status."""
         status = status_of(now)
