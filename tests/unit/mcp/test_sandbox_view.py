@@ -4,19 +4,18 @@ inlined, and a client without Apps reads the same facts as text."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from mcp import Client
 from mcp.client.extension import ClientExtension, advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp_types import TextResourceContents
 
 from bay_mcp.bay import Bay
 from bay_mcp.mcp import sandbox_view
 from bay_mcp.mcp.sandbox_view import VIEW_URI
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
 from tests.fakes import FakeDriver
+from tests.unit.mcp.test_server import call, text_of
 
 
 @pytest.fixture
@@ -30,16 +29,6 @@ def server(bay: Bay) -> BayMCPServer:
 def apps() -> list[ClientExtension]:
     """What a host that renders MCP Apps declares."""
     return [advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})]
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> CallToolResult:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return result
 
 
 async def busy_sandbox(client: Client) -> str:
