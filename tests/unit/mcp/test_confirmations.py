@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from mcp import Client
@@ -33,7 +33,9 @@ def server(bay: Bay) -> BayMCPServer:
 class Person:
     """An elicitation callback that records each question and answers as told."""
 
-    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
+    def __init__(
+        self, action: Literal["accept", "decline", "cancel"] = "accept", confirm: bool = True
+    ) -> None:
         self.action = action
         self.confirm = confirm
         self.questions: list[str] = []
@@ -45,7 +47,7 @@ class Person:
         schema = getattr(params, "requested_schema", {})
         assert schema["properties"]["confirm"]["type"] == "boolean"
         content = {"confirm": self.confirm} if self.action == "accept" else None
-        return ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+        return ElicitResult(action=self.action, content=content)
 
 
 def text_of(result: CallToolResult) -> str:
@@ -55,8 +57,9 @@ def text_of(result: CallToolResult) -> str:
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
+    structured: dict[str, Any] | None = result.structured_content
+    assert structured is not None
+    return structured
 
 
 async def sandbox_with_files(client: Client) -> str:
