@@ -11,6 +11,8 @@ session or the cargo at rest, never by starting the sandbox; the walk is bounded
 (`MAX_LISTINGS` directories), and a count it could not finish says "at least". A file
 counts as changed since a snapshot when its modification time is later than the
 snapshot's: a tool that sets old times on what it writes (`tar -x`, `cp -p`) hides it.
+Ship's own files (the skills it installs at start, as its manifest lists them, and the
+manifest) are not counted: Ship makes them again.
 
 A fork copies the files it starts from and keeps no link to its snapshot, and Bay
 records no lineage: whether a fork still holds a snapshot's files cannot be known, so
@@ -19,16 +21,22 @@ deleting any non-empty snapshot asks (it is the only copy Bay knows of).
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bay_mcp.errors import NotFound
+from bay_mcp.errors import BayError, NotFound
 from bay_mcp.limits import MB
 from bay_mcp.services.files import FileService
 from bay_mcp.services.sandboxes import SandboxService
 from bay_mcp.services.snapshots import SnapshotService
 from bay_mcp.services.views import DirectoryListing, SnapshotView
+from ship.skills import MANIFEST as SKILLS_MANIFEST
+from ship.skills import SKILLS_DIR
+
+log = logging.getLogger(__name__)
 
 # Directories listed, at most, to count what a step would lose (one Ship call each).
 MAX_LISTINGS = 200
@@ -126,10 +134,11 @@ class ConfirmationService:
         self, owner: str, sandbox_id: str, since: datetime | None = None
     ) -> Tally | None:
         """Count the files under /workspace (and those modified after `since`), or None
-        when only starting the sandbox could list them."""
+        when only starting the sandbox could list them. Ship's own files are left out."""
         tally = Tally()
         waiting = deque(["."])
         listed = 0
+        maybe_ships: dict[str, int] = {}  # path -> size, of files Ship may have made
         while waiting:
             if listed == MAX_LISTINGS:
                 tally.complete = False
@@ -144,22 +153,51 @@ class ConfirmationService:
             if listing is None:
                 return None
             listed += 1
-            self._count(listing, tally, since, waiting)
+            _tally(listing, tally, since, waiting, maybe_ships)
+        if SKILLS_MANIFEST in maybe_ships:
+            for path in await self._installed_skills(owner, sandbox_id) & maybe_ships.keys():
+                tally.files -= 1
+                tally.size_bytes -= maybe_ships[path]
+                if path in tally.newer:
+                    tally.newer.remove(path)
         tally.newer.sort()
         return tally
 
-    @staticmethod
-    def _count(
-        listing: DirectoryListing, tally: Tally, since: datetime | None, waiting: deque[str]
-    ) -> None:
-        for entry in listing.entries:
-            if entry.type == "directory":
-                waiting.append(entry.path)
-                continue
-            tally.files += 1
-            tally.size_bytes += entry.size
-            if since is not None and _modified_after(entry.modified_time, since):
-                tally.newer.append(entry.path)
+    async def _installed_skills(self, owner: str, sandbox_id: str) -> set[str]:
+        """The files Ship installed at start (the skills its manifest lists, and the
+        manifest): it makes them again, so they are not lost. Empty when the manifest
+        cannot be read: then they count (asking once too often is the safe side)."""
+        try:
+            read = await self._files.read_resource(owner, sandbox_id, SKILLS_MANIFEST)
+            manifest = json.loads(read.content)
+            installed = {
+                f"{SKILLS_DIR}/{name}/{relative}"
+                for name, hashes in manifest.items()
+                for relative in hashes
+            }
+        except (BayError, ValueError, TypeError, AttributeError) as exc:
+            log.info("sandbox %s: Ship's skill manifest not read (%r); counted", sandbox_id, exc)
+            return set()
+        return installed | {SKILLS_MANIFEST}
+
+
+def _tally(
+    listing: DirectoryListing,
+    tally: Tally,
+    since: datetime | None,
+    waiting: deque[str],
+    maybe_ships: dict[str, int],
+) -> None:
+    for entry in listing.entries:
+        if entry.type == "directory":
+            waiting.append(entry.path)
+            continue
+        tally.files += 1
+        tally.size_bytes += entry.size
+        if entry.path == SKILLS_MANIFEST or entry.path.startswith(SKILLS_DIR + "/"):
+            maybe_ships[entry.path] = entry.size
+        if since is not None and _modified_after(entry.modified_time, since):
+            tally.newer.append(entry.path)
 
 
 def _modified_after(modified_time: str | None, since: datetime) -> bool:

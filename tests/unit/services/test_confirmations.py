@@ -3,6 +3,8 @@ starting a sandbox, bounded, and None when nothing would be lost."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bay_mcp.bay import Bay
@@ -41,3 +43,20 @@ async def test_a_file_without_a_time_counts_as_changed(bay: Bay, ship: FakeShip)
     question = await bay.confirmations.before_restore("alice", sandbox.id, snapshot.id)
     assert question is not None
     assert "will be lost: untimed.txt." in question
+
+
+async def test_the_skills_ship_installed_are_not_counted(bay: Bay) -> None:
+    """Ship makes them again at the next start; a skill the agent added counts."""
+    sandbox = await bay.sandboxes.create("alice")
+    manifest = json.dumps({"bay-sandbox": {"SKILL.md": "ab12", "notes/more.md": "cd34"}})
+    for path, content in (
+        (".bay/skills.json", manifest),
+        ("skills/bay-sandbox/SKILL.md", "# Bay sandbox\n"),
+        ("skills/bay-sandbox/notes/more.md", "more\n"),
+        ("skills/mine/SKILL.md", "# mine\n"),
+        ("report.md", "results\n"),
+    ):
+        await bay.files.write_text("alice", sandbox.id, path, content, no_progress)
+    question = await bay.confirmations.before_sandbox_delete("alice", sandbox.id)
+    assert question is not None
+    assert "and its 2 files (15 bytes) in /workspace?" in question
