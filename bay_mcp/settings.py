@@ -363,6 +363,9 @@ class BaySettings(BaseSettings):
     # MCP over streamable HTTP without server-side sessions: every request stands on
     # its own, so replicas behind a load balancer need no sticky sessions.
     stateless_http: bool = False
+    # Ask the person (MCP elicitation, when the client offers it) before a step that
+    # loses files: false for unattended agents, whose client might answer for them.
+    confirm_destructive: bool = True
     # Owner of everything done over stdio (a local, single-user transport).
     local_owner: str = "default"
     profiles: list[Profile] = Field(default_factory=default_profiles)

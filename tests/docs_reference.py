@@ -355,6 +355,10 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "`postgresql+asyncpg://user:password@host:5432/db`: PostgreSQL, which replicas share",
     "stateless_http": "`true`: MCP over streamable HTTP keeps no session in the server "
     "(replicas behind a load balancer without stickiness)",
+    "confirm_destructive": "`false`: never ask the person before deleting a sandbox with "
+    "files, restoring over newer files or deleting a snapshot (for unattended agents); "
+    "`true` asks when the MCP client supports elicitation "
+    "([confirmations](tools.md#confirmations))",
     "local_owner": "the owner of everything done over stdio",
     "profiles": "the sandbox recipes (table below); JSON in `BAY_PROFILES`, "
     "`[[profiles]]` in the config file",

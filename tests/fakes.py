@@ -34,6 +34,11 @@ from bay_mcp.errors import (
 from ship import protocol
 
 
+def _now_iso() -> str:
+    """A modification time as Ship's listings give it."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
 def good_meta() -> protocol.Meta:
     return protocol.Meta(
         runtime=protocol.RuntimeInfo(name="ship", version="0.1.0"),
@@ -199,6 +204,9 @@ class FakeShip(ShipClient):
         self.driver = driver
         self.meta_answer = good_meta()
         self.files: dict[str, dict[str, bytes]] = {}
+        # Each file's modification time as listings give it, by path in any store
+        # (stamped by writes and uploads; a test may set one).
+        self.modified_times: dict[str, str] = {}
         self.python_answer: protocol.PythonExecResult | None = None
         self.shell_answer: protocol.ShellExecResult | None = None
         self.block_python: asyncio.Event | None = None
@@ -521,6 +529,7 @@ class FakeShip(ShipClient):
         self, endpoint: ShipEndpoint, path: str, content: str
     ) -> protocol.FileWritten:
         self.store(endpoint)[path] = content.encode()
+        self.modified_times[path] = _now_iso()
         return protocol.FileWritten(path=path, size=len(content.encode()))
 
     async def delete_file(self, endpoint: ShipEndpoint, path: str) -> protocol.FileDeleted:
@@ -544,6 +553,7 @@ class FakeShip(ShipClient):
                 path=prefix + first,
                 type="directory" if rest else "file",
                 size=0 if rest else len(data),
+                modified_time=None if rest else self.modified_times.get(prefix + first),
             )
         if path != "." and not children:
             raise FileNotFound(f"no such directory in /workspace: {path}")
@@ -560,6 +570,7 @@ class FakeShip(ShipClient):
     ) -> protocol.FileWritten:
         data = b"".join([chunk async for chunk in chunks])
         self.store(endpoint)[path] = data
+        self.modified_times[path] = _now_iso()
         return protocol.FileWritten(path=path, size=len(data))
 
     async def move(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from bay_mcp.limits import DEFAULT_PROFILE
 from bay_mcp.mcp.arguments import SandboxId
+from bay_mcp.mcp.confirmations import SandboxDeleteConfirmed, agreed, refusal
 from bay_mcp.mcp.plumbing import Tool, call, caller, server_of
 from bay_mcp.mcp.results import Confirmation
 from bay_mcp.services.sandbox_inputs import (
@@ -121,9 +122,16 @@ async def stop_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirm
     )
 
 
-async def delete_sandbox(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Confirmation:
+async def delete_sandbox(
+    ctx: Context[Any, Any], sandbox_id: SandboxId, confirmed: SandboxDeleteConfirmed
+) -> Confirmation:
     """Delete the sandbox for good: its container and its files (unless its cargo was
-    attached from outside). The sandbox_id stops working."""
+    attached from outside). The sandbox_id stops working. The user may be asked to
+    confirm first; status "kept" means they declined and nothing changed."""
+    if not agreed(confirmed):
+        return Confirmation(
+            sandbox_id=sandbox_id, status="kept", message=refusal(confirmed, "Not deleted")
+        )
     bay, owner = await caller(ctx)
     await call(bay.sandboxes.delete(owner, sandbox_id))
     return Confirmation(

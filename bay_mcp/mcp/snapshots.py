@@ -8,13 +8,19 @@ it (progress is reported meanwhile).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations as Hints
 from pydantic import BaseModel, Field
 
 from bay_mcp.mcp.arguments import SandboxId
+from bay_mcp.mcp.confirmations import (
+    RestoreConfirmed,
+    SnapshotDeleteConfirmed,
+    agreed,
+    refusal,
+)
 from bay_mcp.mcp.plumbing import Tool, call, caller
 from bay_mcp.mcp.progress import progress_for, with_heartbeat
 from bay_mcp.services.views import (
@@ -33,7 +39,28 @@ SnapshotId = Annotated[
 class SnapshotDeleted(BaseModel):
     sandbox_id: str
     snapshot_id: str
-    status: str = "deleted"
+    status: Literal["deleted", "kept"] = Field(
+        "deleted", description="kept: the user declined when asked; nothing changed"
+    )
+    message: str = "The snapshot is deleted."
+
+
+class SnapshotRestore(BaseModel):
+    """restore_snapshot's answer: the restore, or why nothing was restored."""
+
+    status: Literal["restored", "kept"] = Field(
+        description="kept: the user declined when asked; nothing changed"
+    )
+    sandbox_id: str
+    snapshot_id: str
+    size_bytes: int | None = Field(
+        None, description="bytes of the files now in /workspace (restored only)"
+    )
+    copy_ms: int | None = None
+    kernel_restarted: bool = Field(
+        description="true once restored: the next call starts a fresh Python kernel"
+    )
+    message: str
 
 
 async def snapshot_sandbox(
@@ -69,26 +96,50 @@ async def list_snapshots(ctx: Context[Any, Any], sandbox_id: SandboxId) -> Snaps
 
 
 async def restore_snapshot(
-    ctx: Context[Any, Any], sandbox_id: SandboxId, snapshot_id: SnapshotId
-) -> SnapshotRestored:
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    snapshot_id: SnapshotId,
+    confirmed: RestoreConfirmed,
+) -> SnapshotRestore:
     """Put /workspace back exactly as it was in the snapshot: files made or changed
     since are lost. The sandbox restarts, so Python variables and imports are gone
-    and must be set up again. The snapshot is kept."""
+    and must be set up again. The snapshot is kept. The user may be asked to confirm
+    first; status "kept" means they declined and nothing changed."""
+    if not agreed(confirmed):
+        return SnapshotRestore(
+            status="kept",
+            sandbox_id=sandbox_id,
+            snapshot_id=snapshot_id,
+            kernel_restarted=False,
+            message=refusal(confirmed, "Not restored"),
+        )
     bay, owner = await caller(ctx)
     progress = progress_for(ctx)
-    return await call(
+    restored: SnapshotRestored = await call(
         with_heartbeat(
             bay.snapshots.restore(owner, sandbox_id, snapshot_id, progress),
             progress,
             "restoring the snapshot",
         )
     )
+    return SnapshotRestore(status="restored", **restored.model_dump())
 
 
 async def delete_snapshot(
-    ctx: Context[Any, Any], sandbox_id: SandboxId, snapshot_id: SnapshotId
+    ctx: Context[Any, Any],
+    sandbox_id: SandboxId,
+    snapshot_id: SnapshotId,
+    confirmed: SnapshotDeleteConfirmed,
 ) -> SnapshotDeleted:
-    """Delete a snapshot for good, freeing its place in your quota."""
+    """Delete a snapshot for good, freeing its place in your quota. The user may be
+    asked to confirm first; status "kept" means they declined and nothing changed."""
+    if not agreed(confirmed):
+        return SnapshotDeleted(
+            sandbox_id=sandbox_id,
+            snapshot_id=snapshot_id,
+            status="kept",
+            message=refusal(confirmed, "Not deleted"),
+        )
     bay, owner = await caller(ctx)
     await call(bay.snapshots.delete(owner, sandbox_id, snapshot_id))
     return SnapshotDeleted(sandbox_id=sandbox_id, snapshot_id=snapshot_id)

@@ -149,6 +149,11 @@ class SnapshotService:
         rows = await self._rows.of_sandbox(sandbox_id)
         return SnapshotList(sandbox_id=sandbox_id, snapshots=[snapshot_view(r) for r in rows])
 
+    async def get(self, owner: str, sandbox_id: str, snapshot_id: str) -> SnapshotView:
+        """One of the sandbox's snapshots. NotFound."""
+        await self._sandboxes.check_owner(owner, sandbox_id)
+        return snapshot_view(await self._snapshot(owner, sandbox_id, snapshot_id))
+
     async def delete(self, owner: str, sandbox_id: str, snapshot_id: str) -> None:
         """Delete the snapshot and its volume. NotFound (a second delete too)."""
         await self._sandboxes.check_owner(owner, sandbox_id)
