@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import httpx
@@ -20,6 +21,7 @@ from tests.integration.http.conftest import (
     mcp_sse,
     text_of,
 )
+from tests.integration.http.test_replicas import INTERRUPTIBLE, until_listed
 
 
 async def test_a_rest_sandbox_is_used_over_streamable_http_and_sse(
@@ -109,4 +111,31 @@ async def test_every_announced_capability_is_served_over_http(
         called = await call_every_announced(client)
     assert {"tools/list", "resources/list", "resources/read"} <= set(called)
     assert ("subscriptions/listen" in called) == modern
+    assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204
+
+
+async def test_a_legacy_client_cancels_a_run_over_its_session(
+    bay_http: HttpBay, alice: httpx.Client
+) -> None:
+    """Before 2026-07-28 a client cancels with a `notifications/cancelled` of its own:
+    only the session running the call acts on it, which is why these clients need
+    stateful sessions routed by `Mcp-Session-Id` (docs/deployment.md#replicas)."""
+    sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
+    headers = key_headers(bay_http, "alice")
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(
+            streamable_http_client(f"{bay_http.url}/mcp", http_client=http), mode="legacy"
+        ) as client,
+    ):
+        running = asyncio.create_task(
+            client.call_tool(
+                "python_exec", {"sandbox_id": sandbox_id, "code": INTERRUPTIBLE, "timeout": 300}
+            )
+        )
+        await until_listed(client, sandbox_id, "started.txt")
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await until_listed(client, sandbox_id, "interrupted.txt")
     assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204

@@ -233,13 +233,13 @@ async def test_a_modern_client_alternating_between_replicas_gets_progress_and_ca
                 "python_exec", {"sandbox_id": sandbox, "code": INTERRUPTIBLE, "timeout": 300}
             )
         )
-        await _until_listed(client, sandbox, "started.txt")
+        await until_listed(client, sandbox, "started.txt")
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
         # The replica that ran the call saw its stream close and interrupted the kernel
         # (an interrupt, not a restart: the kernel keeps its variables).
-        await _until_listed(client, sandbox, "interrupted.txt")
+        await until_listed(client, sandbox, "interrupted.txt")
         after = await client.call_tool("python_exec", {"sandbox_id": sandbox, "code": "print(k)"})
         assert text_of(after).strip().startswith("7"), text_of(after)
         await client.call_tool("delete_sandbox", {"sandbox_id": sandbox})
@@ -333,7 +333,7 @@ INTERRUPTIBLE = (
 )
 
 
-async def _until_listed(client: Client, sandbox: str, name: str) -> None:
+async def until_listed(client: Client, sandbox: str, name: str) -> None:
     """Wait (60 s at most) until `name` is in the sandbox's workspace, asking through
     whichever replica the balancer picks."""
     deadline = time.monotonic() + 60
