@@ -141,3 +141,15 @@ async def test_a_state_the_client_altered_is_refused(bay: Bay) -> None:
     sealed = await first_round(server_over(bay, "alice"))
     altered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
     assert await refusal(server_over(bay, "alice"), altered) == "Invalid or expired requestState"
+
+
+async def test_a_state_is_refused_while_bay_has_not_started(bay: Bay) -> None:
+    sealed = await first_round(server_over(bay, "alice"))
+
+    async def failed() -> Bay:
+        raise RuntimeError("the database is unreachable")
+
+    server = create_mcp_server(failed, lambda ctx: "alice")
+    server.add_tool(two_rounds)
+    # No key to open it with: refused, as a state from elsewhere is (never a crash).
+    assert await refusal(server, sealed) == "Invalid or expired requestState"
