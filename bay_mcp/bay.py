@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 # The name of the preview URLs' signing secret in the database.
 PREVIEW_SECRET = "preview-signing"
+# The key that seals MCP 2026-07-28 `requestState` (bay_mcp/mcp/request_state.py).
+REQUEST_STATE_SECRET = "mcp-request-state"
 # The egress proxy's CA (key and certificate) and its control API's token.
 EGRESS_CA_SECRET = "egress-ca"
 EGRESS_TOKEN_SECRET = "egress-control"
@@ -93,6 +95,8 @@ class Bay:
     ) -> None:
         self.settings = settings
         self.instance_id = resolve_instance_id(settings)
+        # Shared by every replica on the database; read by start().
+        self.request_state_key: bytes | None = None
         # -- adapters and storage
         self.db = database or Database(url=settings.database)
         self.driver: Driver = driver or _driver(settings)
@@ -242,6 +246,7 @@ class Bay:
         await self.db.migrate()
         await self.leases.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
+        self.request_state_key = await stored_secret(self.db, REQUEST_STATE_SECRET)
         self.load_secrets_key()
         if isinstance(self.driver, DockerDriver):
             await self._attach_egress_proxy(self.driver)

@@ -360,8 +360,9 @@ class BaySettings(BaseSettings):
     # Unset: SQLite in the data directory. postgresql+asyncpg://user:pass@host/db lets
     # several Bay processes (replicas) share one database.
     database_url: str | None = None
-    # MCP over streamable HTTP without server-side sessions: every request stands on
-    # its own, so replicas behind a load balancer need no sticky sessions.
+    # MCP over streamable HTTP without server-side sessions for clients before
+    # 2026-07-28 (that version has none): every request stands on its own, so replicas
+    # behind a load balancer need no sticky sessions.
     stateless_http: bool = False
     # Ask the person (MCP elicitation, when the client offers it) before a step that
     # loses files: false for unattended agents, whose client might answer for them.

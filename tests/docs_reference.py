@@ -353,8 +353,9 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "kubernetes": "the Kubernetes driver's settings (table below)",
     "database_url": "unset: SQLite in the data directory; "
     "`postgresql+asyncpg://user:password@host:5432/db`: PostgreSQL, which replicas share",
-    "stateless_http": "`true`: MCP over streamable HTTP keeps no session in the server "
-    "(replicas behind a load balancer without stickiness)",
+    "stateless_http": "`true`: MCP over streamable HTTP keeps no session in the server for "
+    "clients before 2026-07-28 (replicas behind a load balancer without stickiness); "
+    "2026-07-28 keeps none in any case",
     "confirm_destructive": "`false`: never ask the person before deleting a sandbox with "
     "files, restoring over newer files or deleting a snapshot (for unattended agents); "
     "`true` asks when the MCP client supports elicitation "

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.request_state import RequestStateBoundary
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -35,7 +36,7 @@ from mcp_types import (
 from pydantic import BaseModel, create_model, model_validator
 
 from bay_mcp.errors import BayError
-from bay_mcp.mcp import skill_resources
+from bay_mcp.mcp import request_state, skill_resources
 from bay_mcp.services.output import cargo_uri
 
 if TYPE_CHECKING:
@@ -63,9 +64,15 @@ class BayMCPServer(MCPServer[Any]):
     that carry each file's own MIME type."""
 
     def __init__(self, ready: BayReady, owner_of: OwnerOf, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        codec = request_state.SharedKeyCodec()
+        security = request_state.request_state_security(codec, self._owner)
+        super().__init__(request_state_security=security, **kwargs)
         self.ready = ready
         self.owner_of = owner_of
+        # The key comes from Bay's database, loaded before the SDK's boundary needs it.
+        chain = self._lowlevel_server.middleware
+        boundary = next(i for i, m in enumerate(chain) if isinstance(m, RequestStateBoundary))
+        chain.insert(boundary, request_state.KeyFromBay(codec, ready))
         # Extensions (MCP Apps) registered their tools in the SDK's constructor.
         for tool in self._tool_manager.list_tools():
             self._refuse_unknown_arguments(tool.name)

@@ -91,8 +91,9 @@ def create_http_app(bay: Bay, *, loopback_bind: bool, public_url: str | None = N
     # The MCP sub-apps' routes join ours (not mounted at "/"), so that unknown paths get
     # the contract's 404 and the session manager runs in our lifespan.
     mcp_routes: list[BaseRoute] = [
-        # Stateless (BAY_STATELESS_HTTP): no server-side MCP session, so any replica
-        # behind a load balancer answers any request; SSE (below) needs stickiness.
+        # 2026-07-28 requests keep no server-side session; for older clients,
+        # BAY_STATELESS_HTTP does the same, so any replica behind a load balancer
+        # answers any request. SSE (below) needs stickiness.
         *mcp.streamable_http_app(
             transport_security=security, stateless_http=bay.settings.stateless_http
         ).routes,

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import httpx
 import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.integration.http.conftest import HttpBay, error_of, mcp_http, mcp_sse, text_of
+from tests.announced import call_every_announced
+from tests.integration.http.conftest import (
+    HttpBay,
+    error_of,
+    key_headers,
+    mcp_http,
+    mcp_sse,
+    text_of,
+)
+from tests.integration.http.test_replicas import INTERRUPTIBLE, until_listed
 
 
 async def test_a_rest_sandbox_is_used_over_streamable_http_and_sse(
@@ -73,3 +89,53 @@ def test_mcp_without_a_key_is_401(bay_http: HttpBay, path: str) -> None:
     with bay_http.client() as anonymous:
         method = "POST" if path == "/mcp" else "GET"
         error_of(anonymous.request(method, path, json={}), 401, "unauthorized")
+
+
+# The SDK's client speaks 2026-07-28 over SSE as well when the server offers it ("auto").
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_every_announced_capability_is_served_over_http(
+    bay_http: HttpBay, alice: httpx.Client, transport: str, mode: str
+) -> None:
+    sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
+    headers = key_headers(bay_http, "alice")
+    async with contextlib.AsyncExitStack() as stack:
+        if transport == "sse":
+            streams = sse_client(f"{bay_http.url}/sse", headers=headers)
+        else:
+            http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+            streams = streamable_http_client(f"{bay_http.url}/mcp", http_client=http)
+        client = await stack.enter_async_context(Client(streams, mode=mode))
+        modern = client.protocol_version == "2026-07-28"
+        assert modern == (mode == "auto")
+        called = await call_every_announced(client)
+    assert {"tools/list", "resources/list", "resources/read"} <= set(called)
+    assert ("subscriptions/listen" in called) == modern
+    assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204
+
+
+async def test_a_legacy_client_cancels_a_run_over_its_session(
+    bay_http: HttpBay, alice: httpx.Client
+) -> None:
+    """Before 2026-07-28 a client cancels with a `notifications/cancelled` of its own:
+    only the session running the call acts on it, which is why these clients need
+    stateful sessions routed by `Mcp-Session-Id` (docs/deployment.md#replicas)."""
+    sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
+    headers = key_headers(bay_http, "alice")
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(
+            streamable_http_client(f"{bay_http.url}/mcp", http_client=http), mode="legacy"
+        ) as client,
+    ):
+        running = asyncio.create_task(
+            client.call_tool(
+                "python_exec", {"sandbox_id": sandbox_id, "code": INTERRUPTIBLE, "timeout": 300}
+            )
+        )
+        await until_listed(client, sandbox_id, "started.txt")
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await until_listed(client, sandbox_id, "interrupted.txt")
+    assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204

@@ -10,12 +10,14 @@ streamable HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.announced import call_every_announced
 from tests.databases import create_postgres_database, drop_postgres_database, query, run_async
 from tests.integration.conftest import docker
 from tests.integration.http.conftest import (
@@ -174,9 +177,14 @@ def test_one_reaper_runs_at_a_time(replicas: Replicas) -> None:
     assert query(replicas.database_url, "SELECT holder FROM leases WHERE name = 'reaper'") == []
 
 
-async def test_mcp_over_stateless_http_needs_no_sticky_sessions(replicas: Replicas) -> None:
+# 2026-07-28 needs no server session at all; the legacy protocol, BAY_STATELESS_HTTP.
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_mcp_over_stateless_http_needs_no_sticky_sessions(
+    replicas: Replicas, mode: str
+) -> None:
     balancer = RoundRobin([replicas.first.url, replicas.second.url])
-    async with balanced_mcp(balancer, key_headers(replicas.first, "alice")) as client:
+    async with balanced_mcp(balancer, key_headers(replicas.first, "alice"), mode) as client:
+        assert (client.protocol_version == "2026-07-28") == (mode == "auto")
         made = await client.call_tool("create_sandbox", {})
         assert not made.is_error, text_of(made)
         assert made.structured_content is not None
@@ -189,6 +197,65 @@ async def test_mcp_over_stateless_http_needs_no_sticky_sessions(replicas: Replic
         assert "/workspace" in text_of(shell)
         await client.call_tool("delete_sandbox", {"sandbox_id": sandbox})
     # Every replica served some of it.
+    assert all(count > 0 for count in balancer.served.values()), balancer.served
+
+
+async def test_a_modern_client_alternating_between_replicas_gets_progress_and_cancels(
+    replicas: Replicas,
+) -> None:
+    """MCP 2026-07-28 through a balancer without stickiness: every request may reach
+    either replica. A call's progress comes on its own response stream, and cancelling
+    closes that stream, so both stay with the replica running the call."""
+    balancer = RoundRobin([replicas.first.url, replicas.second.url])
+    async with balanced_mcp(balancer, key_headers(replicas.first, "alice")) as client:
+        assert client.protocol_version == "2026-07-28"
+        made = await client.call_tool("create_sandbox", {})
+        assert made.structured_content is not None, text_of(made)
+        sandbox = made.structured_content["id"]
+        # First (it starts the sandbox, whose progress is not the run's output).
+        kept = await client.call_tool("python_exec", {"sandbox_id": sandbox, "code": "k = 7"})
+        assert not kept.is_error, text_of(kept)
+        messages: list[str] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            messages.append(message or "")
+
+        counted = await client.call_tool(
+            "python_exec",
+            {"sandbox_id": sandbox, "code": COUNTING},
+            progress_callback=on_progress,
+        )
+        assert not counted.is_error, text_of(counted)
+        assert "".join(messages).split() == ["0", "1", "2", "3", "4"], messages
+
+        running = asyncio.create_task(
+            client.call_tool(
+                "python_exec", {"sandbox_id": sandbox, "code": INTERRUPTIBLE, "timeout": 300}
+            )
+        )
+        await until_listed(client, sandbox, "started.txt")
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        # The replica that ran the call saw its stream close and interrupted the kernel
+        # (an interrupt, not a restart: the kernel keeps its variables).
+        await until_listed(client, sandbox, "interrupted.txt")
+        after = await client.call_tool("python_exec", {"sandbox_id": sandbox, "code": "print(k)"})
+        assert text_of(after).strip().startswith("7"), text_of(after)
+        await client.call_tool("delete_sandbox", {"sandbox_id": sandbox})
+    assert all(count > 0 for count in balancer.served.values()), balancer.served
+
+
+async def test_every_announced_capability_is_served_through_either_replica(
+    replicas: Replicas,
+) -> None:
+    balancer = RoundRobin([replicas.first.url, replicas.second.url])
+    async with balanced_mcp(balancer, key_headers(replicas.first, "alice")) as client:
+        made = await client.call_tool("create_sandbox", {})
+        assert made.structured_content is not None, text_of(made)
+        called = await call_every_announced(client)
+        assert "subscriptions/listen" in called
+        await client.call_tool("delete_sandbox", {"sandbox_id": made.structured_content["id"]})
     assert all(count > 0 for count in balancer.served.values()), balancer.served
 
 
@@ -258,9 +325,28 @@ def test_a_port_exposed_through_one_replica_is_served_by_the_other(replicas: Rep
         error_of(gone, 404, "not_found")
 
 
-def _until_file(client: httpx.Client, sandbox: str, path: str) -> None:
-    import time
+# Five lines, a quarter of a second apart: each comes as progress while the call runs.
+COUNTING = "import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.25)"
+INTERRUPTIBLE = (
+    "import time\nopen('started.txt', 'w').write('yes')\ntry:\n    time.sleep(120)\n"
+    "except KeyboardInterrupt:\n    open('interrupted.txt', 'w').write('yes')\n    raise"
+)
 
+
+async def until_listed(client: Client, sandbox: str, name: str) -> None:
+    """Wait (60 s at most) until `name` is in the sandbox's workspace, asking through
+    whichever replica the balancer picks."""
+    deadline = time.monotonic() + 60
+    while True:
+        listing = await client.call_tool("list_files", {"sandbox_id": sandbox})
+        assert listing.structured_content is not None, text_of(listing)
+        if name in [entry["name"] for entry in listing.structured_content["entries"]]:
+            return
+        assert time.monotonic() < deadline, f"{name} did not appear within 60 s"
+        await asyncio.sleep(0.1)
+
+
+def _until_file(client: httpx.Client, sandbox: str, path: str) -> None:
     deadline = time.monotonic() + 60
     while True:
         found = client.get(f"/v1/sandboxes/{sandbox}/filesystem/files", params={"path": path})
@@ -293,11 +379,15 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 
 @asynccontextmanager
-async def balanced_mcp(balancer: RoundRobin, headers: dict[str, str]) -> AsyncIterator[Client]:
+async def balanced_mcp(
+    balancer: RoundRobin, headers: dict[str, str], mode: str = "auto"
+) -> AsyncIterator[Client]:
+    """An MCP client through `balancer`: by default at the newest version the server
+    offers (2026-07-28), with "legacy" through the initialize handshake."""
     first = next(iter(balancer.served))
     async with (
         # httpx2: the MCP SDK's own copy of httpx, which its client takes.
         httpx2.AsyncClient(transport=balancer, headers=headers, timeout=120) as http,
-        Client(streamable_http_client(f"{first}/mcp", http_client=http)) as client,
+        Client(streamable_http_client(f"{first}/mcp", http_client=http), mode=mode) as client,
     ):
         yield client
