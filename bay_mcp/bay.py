@@ -31,6 +31,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.changes import Changes
 from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
 from bay_mcp.services.execution import ExecService, ExecSlots
@@ -145,6 +146,8 @@ class Bay:
             settings.profiles,
         )
         self.session_manager.egress = self.egress
+        # What changed (cargo files, sandboxes, skills), for the MCP subscriptions.
+        self.changes = Changes()
         self.sandboxes = SandboxService(
             self.db,
             settings,
@@ -154,6 +157,7 @@ class Bay:
             self.metrics,
             self.gate,
             self.egress,
+            self.changes,
         )
         self.snapshots = SnapshotService(
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
@@ -171,7 +175,7 @@ class Bay:
             max_entries=settings.history_max_entries,
             output_limit=settings.history_output_chars,
         )
-        self.skills = SkillService(self.db, self.history)
+        self.skills = SkillService(self.db, self.history, self.changes)
         self.execution = ExecService(
             self.sandboxes,
             self.ship,

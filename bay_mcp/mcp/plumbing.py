@@ -13,6 +13,7 @@ that an internal error happened, with an id to find it in the log.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import secrets
@@ -36,6 +37,7 @@ from pydantic import BaseModel, create_model, model_validator
 
 from bay_mcp.errors import BayError
 from bay_mcp.mcp import skill_resources
+from bay_mcp.mcp.subscriptions import OwnerScopedBus, relay
 from bay_mcp.services.output import cargo_uri
 
 if TYPE_CHECKING:
@@ -63,9 +65,12 @@ class BayMCPServer(MCPServer[Any]):
     that carry each file's own MIME type."""
 
     def __init__(self, ready: BayReady, owner_of: OwnerOf, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # Subscriptions: each listen stream hears only its owner's events.
+        self.bus = OwnerScopedBus()
+        super().__init__(subscriptions=self.bus, **kwargs)
         self.ready = ready
         self.owner_of = owner_of
+        self._relaying: Bay | None = None  # the Bay whose changes reach `bus`
         # Extensions (MCP Apps) registered their tools in the SDK's constructor.
         for tool in self._tool_manager.list_tools():
             self._refuse_unknown_arguments(tool.name)
@@ -90,6 +95,16 @@ class BayMCPServer(MCPServer[Any]):
 
     def _owner(self, ctx: Any) -> str:
         return self.owner_of(None if ctx is None else Context(request_context=ctx, mcp_server=self))
+
+    async def subscriber(self, ctx: Any) -> str:
+        """The owner asking to subscribe, once Bay's changes reach `bus` (Bay may
+        start after the server is made, so they are relayed from the first asker on)."""
+        owner = self._owner(ctx)
+        bay = await self.ready()
+        if self._relaying is not bay:
+            self._relaying = bay
+            bay.changes.subscribe(functools.partial(relay, self.bus))
+        return owner
 
     async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
         owner = self._owner(ctx)
