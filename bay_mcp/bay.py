@@ -163,7 +163,7 @@ class Bay:
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
         )
         self.cargo_files = CargoFileService(
-            self.db, self.driver, self.cargo_helpers, self.gate, self.ship
+            self.db, self.driver, self.cargo_helpers, self.gate, self.ship, self.changes
         )
         self.files = FileService(
             self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files

@@ -14,7 +14,12 @@ from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.subscriptions import Subscription
 from mcp.shared.exceptions import MCPError
-from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
+from mcp.shared.subscriptions import (
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+)
 from mcp_types import Implementation, ResourceUpdatedNotification
 
 from bay_mcp.bay import Bay
@@ -22,6 +27,7 @@ from bay_mcp.managers import no_progress
 from bay_mcp.mcp import subscriptions
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
 from bay_mcp.services.changes import CargoChanged, Change, Changes
+from bay_mcp.services.runs import PythonRun
 from ship import protocol
 from tests.fakes import FakeShip
 
@@ -218,6 +224,36 @@ async def test_the_resource_list_changes_when_a_sandbox_is_made_or_deleted(
         assert await next_of(events) == ResourcesListChanged()
         await c.call_tool("delete_sandbox", {"sandbox_id": made.structured_content["id"]})
         assert await next_of(events) == ResourcesListChanged()
+
+
+async def test_a_write_to_a_sandboxs_cargo_over_the_cargo_routes_is_heard(
+    server: BayMCPServer, bay: Bay
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    uri = f"cargo://{sandbox.id}/a.txt"
+    async with client(server, "alice") as c, c.listen(resource_subscriptions=[uri]) as events:
+        await bay.cargo_files.write_text("alice", sandbox.cargo_id, "a.txt", "hello")
+        assert await next_of(events) == ResourceUpdated(uri=uri)
+
+
+async def test_a_skill_released_or_deleted_changes_the_prompt_and_resource_lists(
+    server: BayMCPServer, bay: Bay
+) -> None:
+    sandbox = await bay.sandboxes.create("alice")
+    run = await bay.execution.run("alice", sandbox.id, PythonRun(code="1"), no_progress)
+    candidate = await bay.skills.create_candidate("alice", "report", [run.execution_id])
+    await bay.skills.evaluate_candidate("alice", candidate.id, passed=True)
+    async with (
+        client(server, "alice") as c,
+        c.listen(prompts_list_changed=True, resources_list_changed=True) as events,
+    ):
+        release = await bay.skills.promote_candidate("alice", candidate.id)
+        assert {await next_of(events), await next_of(events)} == {
+            PromptsListChanged(),
+            ResourcesListChanged(),
+        }
+        await bay.skills.delete_release("alice", release.id)
+        assert await next_of(events) == PromptsListChanged()
 
 
 # -- coalescing and bounds ----------------------------------------------------------------
