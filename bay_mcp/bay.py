@@ -31,6 +31,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.change_feed import ChangeFeed
 from bay_mcp.services.changes import Changes
 from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
@@ -148,6 +149,8 @@ class Bay:
         self.session_manager.egress = self.egress
         # What changed (cargo files, sandboxes, skills), for the MCP subscriptions.
         self.changes = Changes()
+        # On PostgreSQL, replicas hear each other's changes.
+        self.change_feed = None if self.db.is_sqlite else ChangeFeed(self.db.url, self.changes)
         self.sandboxes = SandboxService(
             self.db,
             settings,
@@ -243,6 +246,8 @@ class Bay:
     async def start(self) -> None:
         await self.db.migrate()
         await self.leases.start()
+        if self.change_feed is not None:
+            await self.change_feed.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
         self.load_secrets_key()
         if isinstance(self.driver, DockerDriver):
@@ -325,6 +330,8 @@ class Bay:
         await self.history.flush()
         await self.activity.stop()
         await self.leases.stop()
+        if self.change_feed is not None:
+            await self.change_feed.close()
         await self.cargo_helpers.close()
         await self.image_manager.close()
         await self.ship.close()

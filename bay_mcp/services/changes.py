@@ -6,8 +6,8 @@ The services publish here and know nothing of who listens; a surface subscribes 
 MCP server turns these into `notifications/resources/updated` and list-changed). So a
 change made over REST reaches an MCP subscriber the same as one made over MCP.
 
-In-process only: a change made through one Bay replica is told to that replica's
-listeners (docs/tools.md says what that means for subscribers).
+Across replicas on PostgreSQL, `services/change_feed.py` sends each change made here to
+the other Bays (`fan_out`) and tells the listeners here what they sent (`arrived`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,20 @@ class Changes:
         self._window_seconds = window_seconds
         self._clock = clock
         self._windows: dict[str, _Window] = {}
+        # Across replicas (services/change_feed.py): where this Bay's changes are sent.
+        self._fan_out: Listener | None = None
+
+    @property
+    def fanning_out(self) -> bool:
+        return self._fan_out is not None
+
+    def fan_out(self, send: Listener | None) -> None:
+        """Send every change made here to `send` too (None: stop)."""
+        self._fan_out = send
+
+    async def arrived(self, change: Change) -> None:
+        """A change made through another replica: told to the listeners here."""
+        await self._tell_here(change)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Tell `listener` every change from now; the callable returned stops it."""
@@ -90,7 +104,7 @@ class Changes:
     async def files(self, owner: str, sandbox_id: str, paths: Iterable[str]) -> None:
         """`paths` (relative to /workspace) changed in the sandbox's cargo; an empty
         `paths` says something did, not what (a restore, a listing cut short)."""
-        if not self._listeners:
+        if not self._listeners and self._fan_out is None:
             return
         named = self._within_window(sandbox_id, dict.fromkeys(p for p in paths if p))
         uris = (*(cargo_uri(sandbox_id, path) for path in named), cargo_uri(sandbox_id, ""))
@@ -126,6 +140,14 @@ class Changes:
         return named
 
     async def _tell(self, change: Change) -> None:
+        await self._tell_here(change)
+        if self._fan_out is not None:
+            try:
+                await self._fan_out(change)
+            except Exception:  # other replicas miss it; this request must not fail for it
+                log.exception("could not send a change to the other replicas")
+
+    async def _tell_here(self, change: Change) -> None:
         for listener in list(self._listeners.values()):
             try:
                 await listener(change)

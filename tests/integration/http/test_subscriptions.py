@@ -18,10 +18,11 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import Subscription
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 from mcp_types import ResourceUpdatedNotification
 
-from tests.integration.http.conftest import HttpBay, key_headers, text_of
+from tests.integration.http.conftest import HttpBay, key_headers, running_server, text_of
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 # The handshake versions' subscribe calls are deprecated at 2026-07-28; served all the same.
@@ -131,3 +132,23 @@ async def test_a_file_uploaded_over_rest_reaches_a_listen_stream(
         assert written.status_code in (200, 201), written.text
         assert await next_of(events) == ResourceUpdated(uri=uri)
     assert alice.delete(f"/v1/sandboxes/{sandbox_id}").status_code == 204
+
+
+@legacy
+async def test_stateless_http_serves_listen_and_refuses_a_legacy_subscribe_with_its_reason() -> (
+    None
+):
+    with running_server(("alice",), BAY_STATELESS_HTTP="true") as server:
+        with server.client("alice") as alice:
+            sandbox_id = alice.post("/v1/sandboxes", json={}).json()["id"]
+        out = f"cargo://{sandbox_id}/out.txt"
+        async with over_http(server, "alice", mode="legacy") as c:
+            with pytest.raises(MCPError) as refused:
+                await c.session.subscribe_resource(out)
+            assert "stateless" in refused.value.error.message
+        async with (
+            over_http(server, "alice") as c,
+            c.listen(resource_subscriptions=[out]) as events,
+        ):
+            await write_with_python(c, sandbox_id, "out.txt")
+            assert await next_of(events) == ResourceUpdated(uri=out)
