@@ -31,6 +31,8 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.change_feed import ChangeFeed
+from bay_mcp.services.changes import Changes
 from bay_mcp.services.confirmations import ConfirmationService
 from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
@@ -150,6 +152,10 @@ class Bay:
             settings.profiles,
         )
         self.session_manager.egress = self.egress
+        # What changed (cargo files, sandboxes, skills), for the MCP subscriptions.
+        self.changes = Changes()
+        # On PostgreSQL, replicas hear each other's changes.
+        self.change_feed = None if self.db.is_sqlite else ChangeFeed(self.db.url, self.changes)
         self.sandboxes = SandboxService(
             self.db,
             settings,
@@ -159,12 +165,13 @@ class Bay:
             self.metrics,
             self.gate,
             self.egress,
+            self.changes,
         )
         self.snapshots = SnapshotService(
             self.db, settings, self.sandboxes, self.session_manager, self.cargo_manager, self.gate
         )
         self.cargo_files = CargoFileService(
-            self.db, self.driver, self.cargo_helpers, self.gate, self.ship
+            self.db, self.driver, self.cargo_helpers, self.gate, self.ship, self.changes
         )
         self.files = FileService(
             self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files
@@ -177,7 +184,7 @@ class Bay:
             max_entries=settings.history_max_entries,
             output_limit=settings.history_output_chars,
         )
-        self.skills = SkillService(self.db, self.history)
+        self.skills = SkillService(self.db, self.history, self.changes)
         self.execution = ExecService(
             self.sandboxes,
             self.ship,
@@ -245,6 +252,8 @@ class Bay:
     async def start(self) -> None:
         await self.db.migrate()
         await self.leases.start()
+        if self.change_feed is not None:
+            await self.change_feed.start()
         self.ports.tokens.use_secret(await stored_secret(self.db, PREVIEW_SECRET))
         self.request_state_key = await stored_secret(self.db, REQUEST_STATE_SECRET)
         self.load_secrets_key()
@@ -328,6 +337,8 @@ class Bay:
         await self.history.flush()
         await self.activity.stop()
         await self.leases.stop()
+        if self.change_feed is not None:
+            await self.change_feed.close()
         await self.cargo_helpers.close()
         await self.image_manager.close()
         await self.ship.close()

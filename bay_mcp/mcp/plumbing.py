@@ -13,6 +13,7 @@ that an internal error happened, with an id to find it in the log.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import secrets
@@ -37,6 +38,7 @@ from pydantic import BaseModel, create_model, model_validator
 
 from bay_mcp.errors import BayError
 from bay_mcp.mcp import request_state, skill_resources
+from bay_mcp.mcp.subscriptions import OwnerScopedBus, relay
 from bay_mcp.services.output import cargo_uri
 
 if TYPE_CHECKING:
@@ -66,9 +68,12 @@ class BayMCPServer(MCPServer[Any]):
     def __init__(self, ready: BayReady, owner_of: OwnerOf, **kwargs: Any) -> None:
         codec = request_state.SharedKeyCodec()
         security = request_state.request_state_security(codec, self._owner)
-        super().__init__(request_state_security=security, **kwargs)
+        # Subscriptions: each listen stream hears only its owner's events.
+        self.bus = OwnerScopedBus()
+        super().__init__(subscriptions=self.bus, request_state_security=security, **kwargs)
         self.ready = ready
         self.owner_of = owner_of
+        self._relaying: Bay | None = None  # the Bay whose changes reach `bus`
         # The key comes from Bay's database, loaded before the SDK's boundary needs it.
         chain = self._lowlevel_server.middleware
         boundary = next(i for i, m in enumerate(chain) if isinstance(m, RequestStateBoundary))
@@ -97,6 +102,16 @@ class BayMCPServer(MCPServer[Any]):
 
     def _owner(self, ctx: Any) -> str:
         return self.owner_of(None if ctx is None else Context(request_context=ctx, mcp_server=self))
+
+    async def subscriber(self, ctx: Any) -> str:
+        """The owner asking to subscribe, once Bay's changes reach `bus` (Bay may
+        start after the server is made, so they are relayed from the first asker on)."""
+        owner = self._owner(ctx)
+        bay = await self.ready()
+        if self._relaying is not bay:
+            self._relaying = bay
+            bay.changes.subscribe(functools.partial(relay, self.bus))
+        return owner
 
     async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
         owner = self._owner(ctx)

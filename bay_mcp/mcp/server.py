@@ -3,8 +3,8 @@
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
 `processes`, `skills`, `secrets`, `egress`, and `sandbox_view` with its MCP Apps
-extension); the server class, strict arguments and
-error mapping are in `plumbing`, progress and live output in `progress`.
+extension) and `subscriptions` (resource updates, list changes); the server class,
+strict arguments and error mapping are in `plumbing`, progress and live output in `progress`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bay_mcp.mcp import (
     secrets,
     skills,
     snapshots,
+    subscriptions,
 )
 from bay_mcp.mcp.plumbing import BayMCPServer, BayReady, OwnerOf
 from bay_mcp.mcp.progress import LiveOutput
@@ -67,4 +68,5 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(skills.TOOLS)
     server.add_tools(egress.TOOLS)
     server.add_tools(secrets.TOOLS)
+    subscriptions.serve(server)
     return server

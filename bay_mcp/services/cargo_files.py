@@ -28,6 +28,7 @@ from bay_mcp.managers import Progress, no_progress
 from bay_mcp.managers.cargo_helpers import CargoHelpers
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.paths import workspace_path
+from bay_mcp.services.changes import Changes
 from bay_mcp.services.files import UploadBody, listing_view, upload_through, whole, within
 from bay_mcp.services.views import DirectoryListing, FileText, FileWritten
 from bay_mcp.storage.cargos import CargoRepository
@@ -43,7 +44,9 @@ class CargoFileService:
         helpers: CargoHelpers,
         gate: SandboxGate,
         ship: ShipClient,
+        changes: Changes | None = None,
     ) -> None:
+        self._changes = changes or Changes()
         self._rows = CargoRepository(db)
         self._driver = driver
         self._helpers = helpers
@@ -129,7 +132,8 @@ class CargoFileService:
             )
         async with self._writing(owner, cargo_id, progress) as endpoint:
             raw = await self._ship.write_file(endpoint, relative, content)
-            return FileWritten(path=raw.path, size=raw.size)
+        await self._tell(owner, cargo_id, raw.path)
+        return FileWritten(path=raw.path, size=raw.size)
 
     async def delete(
         self, owner: str, cargo_id: str, path: str, progress: Progress = no_progress
@@ -137,7 +141,8 @@ class CargoFileService:
         relative = workspace_path(path)
         async with self._writing(owner, cargo_id, progress) as endpoint:
             await self._ship.delete_file(endpoint, relative)
-            return relative
+        await self._tell(owner, cargo_id, relative)
+        return relative
 
     async def list_directory(
         self, owner: str, cargo_id: str, path: str, progress: Progress = no_progress
@@ -158,9 +163,16 @@ class CargoFileService:
         if limit is not None and body.declared_size is not None and body.declared_size > limit:
             raise _upload_too_large(limit)
         async with self._writing(owner, cargo_id, progress) as endpoint:
-            return await upload_through(
+            written = await upload_through(
                 self._ship, endpoint, body, within(body.chunks(), limit, _upload_too_large)
             )
+        await self._tell(owner, cargo_id, written.path)
+        return written
+
+    async def _tell(self, owner: str, cargo_id: str, path: str) -> None:
+        """The file changed in every sandbox holding the cargo (their cargo:// URIs)."""
+        for sandbox_id in sorted(await self._rows.users(cargo_id)):
+            await self._changes.files(owner, sandbox_id, [path])
 
     async def read_bytes(self, owner: str, cargo_id: str, path: str, *, max_bytes: int) -> bytes:
         """A whole file's bytes; over `max_bytes` is PayloadTooLarge."""

@@ -277,9 +277,19 @@ class ExecService:
                 result.notice = " ".join(filter(None, [endpoint.notice + ".", result.notice]))
             _fill(entry, result, raw.timed_out)
             self._history.record(entry)
+            await self._tell_changes(owner, sandbox_id, result.files_changed)
             if raw.timed_out:
                 raise _timed_out(request, result)
             return result
+
+    async def _tell_changes(
+        self, owner: str, sandbox_id: str, changed: protocol.FilesChanged | None
+    ) -> None:
+        """The files the run changed, as Ship listed them (at most 100: past that, or
+        when Ship could not watch the whole workspace, the cargo root says the rest)."""
+        if changed is not None and (changed.total or not changed.complete):
+            paths = [change.path for change in changed.files]
+            await self._sandboxes.changes.files(owner, sandbox_id, paths)
 
     async def _send(
         self,

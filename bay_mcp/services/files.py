@@ -216,7 +216,8 @@ class FileService:
             )
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
             raw = await self._ship.write_file(endpoint, relative, content)
-            return FileWritten(path=raw.path, size=raw.size)
+        await self._sandboxes.changes.files(owner, sandbox_id, [raw.path])
+        return FileWritten(path=raw.path, size=raw.size)
 
     async def edit_text(
         self,
@@ -268,7 +269,8 @@ class FileService:
         relative = workspace_path(path)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
             await self._ship.delete_file(endpoint, relative)
-            return relative
+        await self._sandboxes.changes.files(owner, sandbox_id, [relative])
+        return relative
 
     async def upload(
         self, owner: str, sandbox_id: str, body: UploadBody, progress: Progress
@@ -285,9 +287,11 @@ class FileService:
         if limit is not None and body.declared_size is not None and body.declared_size > limit:
             raise _upload_too_large(limit)
         async with self._sandboxes.runtime(owner, sandbox_id, "filesystem", progress) as endpoint:
-            return await upload_through(
+            written = await upload_through(
                 self._ship, endpoint, body, within(body.chunks(), limit, _upload_too_large)
             )
+        await self._sandboxes.changes.files(owner, sandbox_id, [written.path])
+        return written
 
     async def read_bytes(
         self, owner: str, sandbox_id: str, path: str, progress: Progress, *, max_bytes: int

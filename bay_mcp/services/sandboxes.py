@@ -15,6 +15,7 @@ from bay_mcp.managers.cargos import CargoManager
 from bay_mcp.managers.gate import SandboxGate
 from bay_mcp.managers.sessions import SessionManager
 from bay_mcp.metrics import Metrics
+from bay_mcp.services.changes import Changes
 from bay_mcp.services.egress import EgressService
 from bay_mcp.services.paging import Page, PageRequest
 from bay_mcp.services.runtime_gate import RuntimeGate
@@ -44,7 +45,11 @@ class SandboxService:
         metrics: Metrics,
         gate: SandboxGate,
         egress: EgressService,
+        changes: Changes | None = None,
     ) -> None:
+        # Told of every sandbox made or removed; the services that change a cargo
+        # reach it here too.
+        self.changes = changes or Changes()
         rows, cargo_rows = SandboxRepository(db), CargoRepository(db)
         self.catalogue = SandboxCatalogue(rows, cargo_rows, settings, activity)
         self.lifecycle = SandboxLifecycle(
@@ -116,7 +121,7 @@ class SandboxService:
         egress: EgressPolicy | None = None,
         secrets: Sequence[SecretBinding] = (),
     ) -> SandboxView:
-        return await self.lifecycle.create(
+        made = await self.lifecycle.create(
             owner,
             profile=profile,
             ttl_seconds=ttl_seconds,
@@ -125,9 +130,13 @@ class SandboxService:
             egress=egress,
             secrets=secrets,
         )
+        await self.changes.sandboxes(owner)
+        return made
 
     async def create_fork(self, source: Sandbox) -> Sandbox:
-        return await self.lifecycle.create_fork(source)
+        forked = await self.lifecycle.create_fork(source)
+        await self.changes.sandboxes(forked.owner)
+        return forked
 
     async def create_pool_member(self, profile: Profile) -> Sandbox:
         return await self.lifecycle.create_pool_member(profile)
@@ -140,9 +149,11 @@ class SandboxService:
 
     async def delete(self, owner: str, sandbox_id: str) -> None:
         await self.lifecycle.delete(owner, sandbox_id)
+        await self.changes.sandboxes(owner)
 
     async def remove(self, sandbox: Sandbox) -> None:
         await self.lifecycle.remove(sandbox)
+        await self.changes.sandboxes(sandbox.owner)
 
     async def extend_ttl(self, owner: str, sandbox_id: str, seconds: int) -> SandboxView:
         return await self.lifecycle.extend_ttl(owner, sandbox_id, seconds)

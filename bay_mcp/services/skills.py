@@ -26,6 +26,7 @@ from bay_mcp.limits import (
     MAX_SKILL_SOURCES,
 )
 from bay_mcp.services import skill_health
+from bay_mcp.services.changes import Changes
 from bay_mcp.services.history import HistoryService
 from bay_mcp.services.skill_documents import SkillDocument, skill_document
 from bay_mcp.services.skill_views import (
@@ -104,9 +105,13 @@ def release_view(row: SkillRelease) -> SkillReleaseView:
 
 
 class SkillService:
-    def __init__(self, db: Database, history: HistoryService) -> None:
+    def __init__(
+        self, db: Database, history: HistoryService, changes: Changes | None = None
+    ) -> None:
         self._rows = SkillRepository(db)
         self._history = history
+        # Released skills are prompts and resources: a release or withdrawal changes both.
+        self._changes = changes or Changes()
 
     # -- payloads ---------------------------------------------------------------------
 
@@ -283,7 +288,9 @@ class SkillService:
         candidate.status = "promoted"
         candidate.promotion_release_id = release.id
         candidate.updated_at = utcnow()
-        return release_view(await self._rows.release_new(release, [candidate]))
+        released = release_view(await self._rows.release_new(release, [candidate]))
+        await self._changes.skills(owner)
+        return released
 
     async def delete_candidate(
         self, owner: str, candidate_id: str, reason: str | None = None
@@ -364,7 +371,9 @@ class SkillService:
             rolled_back.status = "rolled_back"
             rolled_back.updated_at = utcnow()
             changed.append(rolled_back)
-        return release_view(await self._rows.release_new(rollback, changed))
+        released = release_view(await self._rows.release_new(rollback, changed))
+        await self._changes.skills(owner)
+        return released
 
     async def delete_release(
         self, owner: str, release_id: str, reason: str | None = None
@@ -378,6 +387,7 @@ class SkillService:
         release.deleted_by = owner
         release.delete_reason = reason
         await self._rows.save(release)
+        await self._changes.skills(owner)
         return SkillDeleted.model_validate(release.model_dump())
 
     async def release_health(self, owner: str, release_id: str) -> SkillReleaseHealth:

@@ -187,6 +187,8 @@ class SnapshotService:
                     exc.details,
                 ) from exc
         log.info("owner %s restored snapshot %s into %s", owner, snapshot_id, sandbox_id)
+        # Any file may have changed: the cargo root says so.
+        await self._sandboxes.changes.files(owner, sandbox_id, ())
         return SnapshotRestored(
             sandbox_id=sandbox_id,
             snapshot_id=snapshot_id,
