@@ -40,6 +40,7 @@ from tests.integration.http.conftest import (
     stop_server,
     text_of,
 )
+from tests.integration.http.test_mcp_confirmations import Person
 
 OWNERS = ("alice", "admin")
 
@@ -259,6 +260,36 @@ async def test_every_announced_capability_is_served_through_either_replica(
     assert all(count > 0 for count in balancer.served.values()), balancer.served
 
 
+async def test_a_confirmation_asked_by_one_replica_is_answered_through_the_other(
+    replicas: Replicas,
+) -> None:
+    """At 2026-07-28 a confirmation's answer comes back in a second call carrying the
+    `requestState` the asking replica sealed; round robin sends it to the other replica,
+    which opens it with the key the replicas share (the database's)."""
+    balancer = RoundRobin([replicas.first.url, replicas.second.url])
+    for person, kept in ((Person("decline"), True), (Person("accept"), False)):
+        headers = key_headers(replicas.first, "alice")
+        async with balanced_mcp(balancer, headers, elicitation_callback=person) as client:
+            assert client.protocol_version == "2026-07-28"
+            made = await client.call_tool("create_sandbox", {})
+            assert made.structured_content is not None, text_of(made)
+            sandbox = made.structured_content["id"]
+            wrote = await client.call_tool(
+                "write_file", {"sandbox_id": sandbox, "path": "keep.txt", "content": "mine"}
+            )
+            assert not wrote.is_error, text_of(wrote)
+            deleted = await client.call_tool("delete_sandbox", {"sandbox_id": sandbox})
+            assert not deleted.is_error, text_of(deleted)
+            assert len(person.questions) == 1, person.questions
+            assert "keep.txt" in person.questions[0] or "1 file" in person.questions[0]
+            with replicas.first.client("alice") as rest:
+                listed = rest.get(f"/v1/sandboxes/{sandbox}")
+            assert (listed.status_code == 200) is kept, (person.action, listed.text)
+            if kept:
+                await client.call_tool("delete_sandbox", {"sandbox_id": sandbox})
+    assert all(count > 0 for count in balancer.served.values()), balancer.served
+
+
 def test_a_replica_killed_mid_exec_leaves_the_other_serving(replicas: Replicas) -> None:
     with replicas.second.client("alice") as other:
         sandbox = other.post("/v1/sandboxes", json={}).json()["id"]
@@ -380,7 +411,10 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 @asynccontextmanager
 async def balanced_mcp(
-    balancer: RoundRobin, headers: dict[str, str], mode: str = "auto"
+    balancer: RoundRobin,
+    headers: dict[str, str],
+    mode: str = "auto",
+    elicitation_callback: Person | None = None,
 ) -> AsyncIterator[Client]:
     """An MCP client through `balancer`: by default at the newest version the server
     offers (2026-07-28), with "legacy" through the initialize handshake."""
@@ -388,6 +422,10 @@ async def balanced_mcp(
     async with (
         # httpx2: the MCP SDK's own copy of httpx, which its client takes.
         httpx2.AsyncClient(transport=balancer, headers=headers, timeout=120) as http,
-        Client(streamable_http_client(f"{first}/mcp", http_client=http), mode=mode) as client,
+        Client(
+            streamable_http_client(f"{first}/mcp", http_client=http),
+            mode=mode,
+            elicitation_callback=elicitation_callback,
+        ) as client,
     ):
         yield client
