@@ -31,6 +31,7 @@ from bay_mcp.services.admin import AdminService
 from bay_mcp.services.browser_learning import BrowserLearning
 from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
+from bay_mcp.services.completions import CompletionService
 from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
 from bay_mcp.services.execution import ExecService, ExecSlots
@@ -164,6 +165,7 @@ class Bay:
         self.files = FileService(
             self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files
         )
+        self.completions = CompletionService(self.sandboxes, self.files)
         self.history = HistoryService(
             self.db,
             self.sandboxes,
