@@ -36,7 +36,7 @@ from mcp_types import (
     Resource,
     ToolAnnotations,
 )
-from pydantic import BaseModel, create_model, model_validator
+from pydantic import BaseModel, ValidationError, create_model, model_validator
 
 from bay_mcp.errors import BayError
 from bay_mcp.mcp import icons, skill_resources
@@ -151,7 +151,10 @@ class BayMCPServer(MCPServer[Any]):
         self, ctx: Any, params: Any
     ) -> GetPromptResult | InputRequiredResult:
         if self._prompt_manager.get_prompt(params.name) is not None:
-            return await super()._handle_get_prompt(ctx, params)
+            try:
+                return await super()._handle_get_prompt(ctx, params)
+            except ValueError as exc:  # missing or invalid arguments: the caller's to fix
+                raise MCPError(code=INVALID_PARAMS, message=prompt_error(exc)) from exc
         bay = await self.ready()
         try:
             return await skill_resources.skill_prompt(
@@ -205,6 +208,18 @@ class BayMCPServer(MCPServer[Any]):
             meta["ui"] = ui
             framed.append(ReadResourceContents(content.content, content.mime_type, meta))
         return framed
+
+
+def prompt_error(error: BaseException) -> str:
+    """What was wrong with a prompt's arguments: the invalid ones named (the SDK wraps
+    their validation error in a message that does not), else the SDK's message."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__
+    if cause is None:
+        return str(error)
+    invalid = sorted({".".join(str(part) for part in e["loc"]) for e in cause.errors()})
+    return f"invalid argument{'s' if len(invalid) > 1 else ''}: {', '.join(invalid)}"
 
 
 def frame_origin(public_url: str | None) -> str | None:
