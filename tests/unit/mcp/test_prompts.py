@@ -63,7 +63,8 @@ async def test_the_workflows_are_listed_with_their_arguments(server: BayMCPServe
         "reproduce_bug": [("repository_url", True), ("description", True), ("profile", False)],
     }
     for prompt in listed.values():
-        assert prompt.title and prompt.description, prompt.name
+        assert prompt.title, prompt.name
+        assert prompt.description, prompt.name
         assert "\n    " not in prompt.description, f"{prompt.name}: indented description"
 
 
@@ -93,14 +94,19 @@ async def test_the_workflows_render_steps_naming_bays_tools(server: BayMCPServer
             await client.get_prompt("analyse_data_file", {"path": "a.csv"})
         with pytest.raises(MCPError, match="port"):
             await client.get_prompt("start_web_app", {"sandbox_id": "sandbox-1", "port": "http"})
-    assert "sandbox sandbox-1" in analyse and "data/sales.csv" in analyse
-    assert "python_exec" in analyse and "list_files" in analyse
+    assert "sandbox sandbox-1" in analyse
+    assert "data/sales.csv" in analyse
+    assert "python_exec" in analyse
+    assert "list_files" in analyse
     assert "flask run --host 0.0.0.0 --port 5000" in web
-    assert "expose_port with port 5000" in web and "process_start" in web
-    assert "'node server.js'" in own and "port 8000" in own
+    assert "expose_port with port 5000" in web
+    assert "process_start" in web
+    assert "'node server.js'" in own
+    assert "port 8000" in own
     assert "git clone --depth 50 https://example.org/acme/widget.git" in bug
     assert "parse('') raises IndexError" in bug
-    assert "profile 'python-default'" in bug and "snapshot_sandbox" in bug
+    assert "profile 'python-default'" in bug
+    assert "snapshot_sandbox" in bug
 
 
 async def test_sandbox_ids_complete_to_the_callers_newest_first(bay: Bay) -> None:
@@ -124,8 +130,8 @@ async def test_sandbox_ids_complete_to_the_callers_newest_first(bay: Bay) -> Non
 
 async def test_paths_complete_in_the_chosen_sandbox_only_the_owners(bay: Bay) -> None:
     sandbox = await bay.sandboxes.create("alice")
-    for path in ("data/sales.csv", "data/stock.json", "notes.md"):
-        await bay.files.write_text("alice", sandbox.id, path, "x", no_progress)
+    for written in ("data/sales.csv", "data/stock.json", "notes.md"):
+        await bay.files.write_text("alice", sandbox.id, written, "x", no_progress)
     path = {"name": "path", "value": "data/s"}
     async with Client(server_for(bay, "alice")) as client:
         typed = await client.complete(CARGO, path, {"sandbox_id": sandbox.id})
@@ -168,13 +174,16 @@ def drawn(icons: list[Icon] | None) -> bool:
     out."""
     assert icons, "no icon"
     for icon in icons:
-        assert icon.mime_type == "image/svg+xml" and icon.sizes == ["any"]
+        assert icon.mime_type == "image/svg+xml"
+        assert icon.sizes == ["any"]
         head, _, body = icon.src.partition(",")
         assert head == "data:image/svg+xml"
         svg = unquote(body)
         root = ElementTree.fromstring(svg)
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
-        assert "script" not in svg and "href" not in svg and " " not in body
+        assert "script" not in svg
+        assert "href" not in svg
+        assert " " not in body
     return True
 
 
