@@ -44,8 +44,9 @@ def inspect(server: BayServer, method: str, *options: str) -> Any:
         "BAY_AUTO_BUILD_IMAGE": "false",
         **server_database_env(server.data_dir),
     }
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    for name in ("DOCKER_HOST", "PYTHONPATH"):  # the engine; the code under test
+        if name in os.environ:
+            env[name] = os.environ[name]
     pairs = [option for name, value in env.items() for option in ("-e", f"{name}={value}")]
     done = subprocess.run(
         [

@@ -55,8 +55,11 @@ class BayServer(BayResources):
             "BAY_AUTO_BUILD_IMAGE": "false",
             **server_database_env(self.data_dir),
         }
-        if "DOCKER_HOST" in os.environ:
-            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        # DOCKER_HOST: the engine the tests use; PYTHONPATH: the code under test when it
+        # is a worktree's, not the virtualenv's editable install.
+        for name in ("DOCKER_HOST", "PYTHONPATH"):
+            if name in os.environ:
+                env[name] = os.environ[name]
         # tee keeps a copy of every byte the server writes to stdout, to check later
         # that nothing but JSON-RPC frames went there; stderr (its log) is kept too.
         command = f'exec "{BAY_MCP}" 2> >(tee -a "{self.stderr_log}" >&2) | tee "{self.stdout_log}"'
