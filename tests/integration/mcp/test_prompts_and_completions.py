@@ -5,11 +5,13 @@ stopped)."""
 
 from __future__ import annotations
 
+import pytest
 from mcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference, TextContent
 
 from tests.integration.mcp.conftest import call, new_sandbox
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's client's loop
 CARGO = ResourceTemplateReference(uri="cargo://{sandbox_id}/{+path}")
 
 
