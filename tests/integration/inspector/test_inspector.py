@@ -1,14 +1,16 @@
-"""The MCP Inspector CLI (npm `@modelcontextprotocol/inspector`, pinned in this folder's
+"""The MCP Inspector (npm `@modelcontextprotocol/inspector`, pinned in this folder's
 package-lock.json, installed by scripts/ensure-inspector) against the real `bay-mcp`
-over stdio: it lists the prompts and the resource templates, gets a prompt, and
-completes a sandbox id and a profile."""
+over stdio: its CLI lists the prompts and the resource templates and gets a prompt; its
+connection CLI (`mcpdo`) completes a profile and a sandbox id."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from tests.integration.mcp.conftest import BAY_MCP, BayServer, stdio_server
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
-INSPECTOR = HERE / "node_modules" / ".bin" / "mcp-inspector"
+BIN = HERE / "node_modules" / ".bin"
 TEMPLATE = "cargo://{sandbox_id}/{+path}"
 
 
@@ -34,9 +36,9 @@ def server() -> Iterator[BayServer]:
         yield made
 
 
-def inspect(server: BayServer, method: str, *options: str) -> Any:
-    """One Inspector CLI call on a fresh `bay-mcp` (its own stdio process, the server's
-    data directory): the result as JSON."""
+def server_env(server: BayServer) -> list[str]:
+    """The server's settings as the Inspector's `-e KEY=VALUE` options (it hands a stdio
+    server only these and a few safe variables)."""
     env = {
         "BAY_DATA_DIR": str(server.data_dir),
         "BAY_INSTANCE_ID": server.instance_id,
@@ -47,46 +49,75 @@ def inspect(server: BayServer, method: str, *options: str) -> Any:
     for name in ("DOCKER_HOST", "PYTHONPATH"):  # the engine; the code under test
         if name in os.environ:
             env[name] = os.environ[name]
-    pairs = [option for name, value in env.items() for option in ("-e", f"{name}={value}")]
+    return [option for name, value in env.items() for option in ("-e", f"{name}={value}")]
+
+
+def run(
+    server: BayServer, command: list[str], env: dict[str, str] | None = None, *, parse: bool = True
+) -> Any:
+    """One Inspector command, in the server's data directory (the Inspector keeps its
+    catalog and client settings there, not in $HOME): its JSON result when `parse`."""
     done = subprocess.run(
-        [
-            str(INSPECTOR),
-            "--cli",
-            *pairs,
-            "--format",
-            "json",
-            "--quiet",
-            "--method",
-            method,
-            *options,
-            "--",
-            BAY_MCP,
-        ],
+        command,
         capture_output=True,
         text=True,
         timeout=180,
         cwd=server.data_dir,
-        # The Inspector keeps its catalog and client settings here, not in $HOME.
         env={
             **os.environ,
             "MCP_CATALOG_PATH": str(server.data_dir / "inspector-catalog.json"),
             "MCP_CLIENT_CONFIG_PATH": str(server.data_dir / "inspector-client.json"),
+            **(env or {}),
         },
     )
-    assert done.returncode == 0, f"{method}: {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout)
+    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout) if parse else None
 
 
-def test_the_inspector_lists_prompts_templates_and_completes(
+def inspect(server: BayServer, method: str, *options: str) -> Any:
+    """One `mcp-inspector --cli` call on a fresh `bay-mcp` over stdio: its result."""
+    cli = [str(BIN / "mcp-inspector"), "--cli", *server_env(server), "--format", "json"]
+    answer = run(server, [*cli, "--quiet", "--method", method, *options, "--", BAY_MCP])
+    assert set(answer) == {"result"}, answer  # --format json: {"result": <the result>}
+    return answer["result"]
+
+
+@contextmanager
+def connection(server: BayServer) -> Iterator[Callable[..., Any]]:
+    """`mcpdo` (the Inspector's connection CLI: its one-shot CLI has no completions) on
+    a private daemon connected to one `bay-mcp` over stdio; stopped after."""
+    daemon = {
+        "MCP_INSPECTOR_DAEMON_DIR": str(server.data_dir / "mcpdo"),
+        "MCP_INSPECTOR_DAEMON_TOKEN": secrets.token_urlsafe(24),
+    }
+    mcpdo = str(BIN / "mcpdo")
+    run(server, [mcpdo, "connect", *server_env(server), "--", BAY_MCP], daemon, parse=False)
+    try:
+        yield lambda *command: run(server, [mcpdo, "--format", "json", *command], daemon)
+    finally:
+        run(server, [mcpdo, "daemon", "stop"], daemon, parse=False)
+
+
+def completion(answer: Any) -> list[str]:
+    """The values of a completion as mcpdo prints it."""
+    found = answer.get("completion", answer) if isinstance(answer, dict) else answer
+    assert isinstance(found, dict), answer
+    assert "values" in found, answer
+    values: list[str] = found["values"]
+    return values
+
+
+def test_the_inspector_lists_prompts_and_templates_and_gets_a_prompt(
     installed: None, server: BayServer
 ) -> None:
-    prompts = inspect(server, "prompts/list")["prompts"]
-    names = {prompt["name"] for prompt in prompts}
+    listed = inspect(server, "prompts/list")
+    assert "prompts" in listed, listed
+    names = {prompt["name"] for prompt in listed["prompts"]}
     assert {"analyse_data_file", "start_web_app", "reproduce_bug"} <= names
-    assert all(prompt["icons"] for prompt in prompts)
+    assert all(prompt["icons"] for prompt in listed["prompts"])
 
-    templates = inspect(server, "resources/templates/list")["resourceTemplates"]
-    assert [template["uriTemplate"] for template in templates] == [TEMPLATE]
+    templates = inspect(server, "resources/templates/list")
+    assert [t["uriTemplate"] for t in templates["resourceTemplates"]] == [TEMPLATE], templates
 
     got = inspect(
         server,
@@ -99,32 +130,34 @@ def test_the_inspector_lists_prompts_templates_and_completes(
     )
     assert "git clone --depth 50 https://example.org/a.git" in json.dumps(got)
 
-    profiles = inspect(
-        server,
-        "prompts/complete",
-        "--complete-ref-type",
-        "ref/prompt",
-        "--complete-ref",
-        "reproduce_bug",
-        "--complete-arg-name",
-        "profile",
-        "--complete-arg-value",
-        "python-o",
-    )
-    assert json.dumps(profiles).count("python-only") == 1, profiles
 
-    made = inspect(server, "tools/call", "--tool-name", "create_sandbox")
-    sandbox_id = made["structuredContent"]["id"]
-    ids = inspect(
-        server,
-        "prompts/complete",
-        "--complete-ref-type",
-        "ref/resource",
-        "--complete-ref",
-        TEMPLATE,
-        "--complete-arg-name",
-        "sandbox_id",
-        "--complete-arg-value",
-        "sandbox-",
-    )
-    assert sandbox_id in json.dumps(ids), ids
+def test_the_inspector_completes_a_profile_and_a_sandbox_id(
+    installed: None, server: BayServer
+) -> None:
+    with connection(server) as mcpdo:
+        profiles = mcpdo(
+            "prompts/complete",
+            "--complete-ref-type",
+            "ref/prompt",
+            "--complete-ref",
+            "reproduce_bug",
+            "--complete-arg-name",
+            "profile",
+            "--complete-arg-value",
+            "python-o",
+        )
+        assert completion(profiles) == ["python-only"]
+        made = mcpdo("tools/call", "create_sandbox")
+        sandbox_id = json.dumps(made).split("sandbox-", 1)[1][:12]
+        ids = mcpdo(
+            "prompts/complete",
+            "--complete-ref-type",
+            "ref/resource",
+            "--complete-ref",
+            TEMPLATE,
+            "--complete-arg-name",
+            "sandbox_id",
+            "--complete-arg-value",
+            "sandbox-",
+        )
+        assert completion(ids) == [f"sandbox-{sandbox_id}"]
