@@ -93,7 +93,9 @@ def connection(server: BayServer) -> Iterator[Callable[..., Any]]:
     mcpdo = str(BIN / "mcpdo")
     run(server, [mcpdo, "connect", *server_env(server), "--", BAY_MCP], daemon, parse=False)
     try:
-        yield lambda *command: run(server, [mcpdo, "--format", "json", *command], daemon)
+        # An ad-hoc connection is named by its command.
+        named = [mcpdo, "--format", "json", "--connection", BAY_MCP]
+        yield lambda *command: run(server, [*named, *command], daemon)
     finally:
         run(server, [mcpdo, "daemon", "stop"], daemon, parse=False)
 
