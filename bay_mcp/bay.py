@@ -33,6 +33,7 @@ from bay_mcp.services.cargo_files import CargoFileService
 from bay_mcp.services.cargos import CargoService
 from bay_mcp.services.change_feed import ChangeFeed
 from bay_mcp.services.changes import Changes
+from bay_mcp.services.completions import CompletionService
 from bay_mcp.services.confirmations import ConfirmationService
 from bay_mcp.services.console_sessions import ConsoleSessions
 from bay_mcp.services.egress import EgressService
@@ -177,6 +178,7 @@ class Bay:
             self.sandboxes, self.ship, settings.output_limit_chars, self.cargo_files
         )
         self.confirmations = ConfirmationService(self.sandboxes, self.files, self.snapshots)
+        self.completions = CompletionService(self.sandboxes, self.files)
         self.history = HistoryService(
             self.db,
             self.sandboxes,

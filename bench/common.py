@@ -65,8 +65,11 @@ def bay_environment(data_dir: Path, profiles: list[dict[str, Any]]) -> dict[str,
         "BAY_MAX_CONCURRENT_EXECS_PER_OWNER": "64",
         "BAY_POOL_CHECK_INTERVAL_SECONDS": "1",
     }
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    # DOCKER_HOST: the engine to use; PYTHONPATH: the code to measure when it is a
+    # worktree's, not the virtualenv's editable install.
+    for name in ("DOCKER_HOST", "PYTHONPATH"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 

@@ -30,8 +30,11 @@ Ref = Annotated[
         "CSS selector"
     ),
 ]
-ACTS = Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-READS = Hints(read_only_hint=True)
+# What the browser does reaches the pages' sites: an open world.
+ACTS = Hints(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+READS = Hints(read_only_hint=True, open_world_hint=False)  # the page as loaded
 
 
 class BrowserOutput(BaseModel):

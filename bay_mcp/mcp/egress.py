@@ -31,4 +31,4 @@ async def get_egress_log(
     return await call(bay.egress.log(owner, sandbox_id, limit, before))
 
 
-TOOLS = (Tool(get_egress_log, Hints(read_only_hint=True)),)
+TOOLS = (Tool(get_egress_log, Hints(read_only_hint=True, open_world_hint=False)),)

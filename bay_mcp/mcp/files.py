@@ -111,10 +111,18 @@ async def delete_file(
     return FileDeleted(path=deleted)
 
 
+# The cargo is Bay's own: a closed world.
+READS = Hints(read_only_hint=True, open_world_hint=False)
+REPLACES = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+EDITS = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
 TOOLS = (
-    Tool(read_file, Hints(read_only_hint=True)),
-    Tool(write_file, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
-    Tool(edit_file, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)),
-    Tool(list_files, Hints(read_only_hint=True)),
-    Tool(delete_file, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
+    Tool(read_file, READS),
+    Tool(write_file, REPLACES),
+    Tool(edit_file, EDITS),
+    Tool(list_files, READS),
+    Tool(delete_file, REPLACES),
 )

@@ -69,11 +69,17 @@ async def annotate_execution(
     )
 
 
+READS = Hints(read_only_hint=True, open_world_hint=False)
 TOOLS = (
-    Tool(get_execution_history, Hints(read_only_hint=True)),
-    Tool(get_execution, Hints(read_only_hint=True)),
+    Tool(get_execution_history, READS),
+    Tool(get_execution, READS),
     Tool(
         annotate_execution,
-        Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+        Hints(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
     ),
 )

@@ -28,16 +28,20 @@ from mcp.server.request_state import RequestStateBoundary
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
+    CompleteRequestParams,
+    CompleteResult,
+    Completion,
     GetPromptResult,
+    InputRequiredResult,
     ListPromptsResult,
     ListResourcesResult,
     Resource,
     ToolAnnotations,
 )
-from pydantic import BaseModel, create_model, model_validator
+from pydantic import BaseModel, ValidationError, create_model, model_validator
 
 from bay_mcp.errors import BayError
-from bay_mcp.mcp import request_state, skill_resources
+from bay_mcp.mcp import icons, request_state, skill_resources
 from bay_mcp.mcp.subscriptions import OwnerScopedBus, relay
 from bay_mcp.services.output import cargo_uri
 
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 OwnerOf = Callable[[Context[Any, Any] | None], str]
 BayReady = Callable[[], Awaitable["Bay"]]
+# Completes an argument for a caller: (Bay, owner, the request's params).
+Completer = Callable[["Bay", str, CompleteRequestParams], Awaitable[Completion]]
 T = TypeVar("T")
 Arguments = TypeVar("Arguments", bound=BaseModel)
 
@@ -81,16 +87,36 @@ class BayMCPServer(MCPServer[Any]):
         # Extensions (MCP Apps) registered their tools in the SDK's constructor.
         for tool in self._tool_manager.list_tools():
             self._refuse_unknown_arguments(tool.name)
+            tool.icons = tool.icons or icons.family(tool.fn.__module__)
 
     def add_tools(self, tools: Sequence[Tool]) -> None:
         """Register `tools`, each described by its docstring without the source's
-        indentation (the description is what the model reads), and refusing arguments
-        it does not know."""
+        indentation (the description is what the model reads), with its family's icons
+        (its module's: one module per capability), and refusing arguments it does not
+        know."""
         for function, hints in tools:
             name = function.__name__
             description = inspect.cleandoc(function.__doc__ or "")
-            self.add_tool(function, name=name, description=description, annotations=hints)
+            self.add_tool(
+                function,
+                name=name,
+                description=description,
+                annotations=hints,
+                icons=icons.family(function.__module__),
+            )
             self._refuse_unknown_arguments(name)
+
+    def complete_with(self, complete: Completer) -> None:
+        """Serve `completion/complete` (and announce it) with `complete`, given the
+        caller: the SDK's decorator would not tell whose sandboxes to offer."""
+
+        async def handler(ctx: Any, params: CompleteRequestParams) -> CompleteResult:
+            bay = await self.ready()
+            return CompleteResult(completion=await complete(bay, self._owner(ctx), params))
+
+        self._lowlevel_server.add_request_handler(
+            "completion/complete", CompleteRequestParams, handler
+        )
 
     def _refuse_unknown_arguments(self, name: str) -> None:
         # The SDK reads a tool's argument model live; the tool manager is its only
@@ -132,14 +158,30 @@ class BayMCPServer(MCPServer[Any]):
         )
 
     async def _handle_list_prompts(self, ctx: Any, params: Any) -> ListPromptsResult:
-        """The caller's released skills, one prompt each."""
+        """The workflows registered on the server, then the caller's released skills,
+        one prompt each (a skill named like a workflow is not listed: the workflow
+        answers that name)."""
+        workflows = await self.list_prompts()
+        taken = {prompt.name for prompt in workflows}
         bay = await self.ready()
-        return ListPromptsResult(prompts=await skill_resources.skill_prompts(bay, self._owner(ctx)))
+        skills = await skill_resources.skill_prompts(bay, self._owner(ctx))
+        return ListPromptsResult(
+            prompts=workflows + [prompt for prompt in skills if prompt.name not in taken]
+        )
 
-    async def _handle_get_prompt(self, ctx: Any, params: Any) -> GetPromptResult:
+    async def _handle_get_prompt(
+        self, ctx: Any, params: Any
+    ) -> GetPromptResult | InputRequiredResult:
+        if self._prompt_manager.get_prompt(params.name) is not None:
+            try:
+                return await super()._handle_get_prompt(ctx, params)
+            except ValueError as exc:  # missing or invalid arguments: the caller's to fix
+                raise MCPError(code=INVALID_PARAMS, message=prompt_error(exc)) from exc
         bay = await self.ready()
         try:
-            return await skill_resources.skill_prompt(bay, self._owner(ctx), params.name)
+            return await skill_resources.skill_prompt(
+                bay, self._owner(ctx), params.name, params.arguments or {}
+            )
         except BayError as exc:  # as the SDK answers an unknown prompt
             raise MCPError(code=INVALID_PARAMS, message=exc.message) from exc
 
@@ -188,6 +230,18 @@ class BayMCPServer(MCPServer[Any]):
             meta["ui"] = ui
             framed.append(ReadResourceContents(content.content, content.mime_type, meta))
         return framed
+
+
+def prompt_error(error: BaseException) -> str:
+    """What was wrong with a prompt's arguments: the invalid ones named (the SDK wraps
+    their validation error in a message that does not), else the SDK's message."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__
+    if cause is None:
+        return str(error)
+    invalid = sorted({".".join(str(part) for part in e["loc"]) for e in cause.errors()})
+    return f"invalid argument{'s' if len(invalid) > 1 else ''}: {', '.join(invalid)}"
 
 
 def frame_origin(public_url: str | None) -> str | None:

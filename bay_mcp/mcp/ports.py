@@ -53,8 +53,22 @@ async def unexpose_port(ctx: Context[Any, Any], sandbox_id: SandboxId, port: Por
     )
 
 
+# Publishing a port reaches nothing outside Bay: a closed world.
 TOOLS = (
-    Tool(expose_port, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True)),
-    Tool(list_ports, Hints(read_only_hint=True)),
-    Tool(unexpose_port, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
+    Tool(
+        expose_port,
+        Hints(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    ),
+    Tool(list_ports, Hints(read_only_hint=True, open_world_hint=False)),
+    Tool(
+        unexpose_port,
+        Hints(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    ),
 )

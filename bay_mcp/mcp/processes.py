@@ -257,19 +257,31 @@ async def terminal_link(
     return await call(bay.terminals.link(owner, sandbox_id, process_id))
 
 
-READS = Hints(read_only_hint=True)
-DRIVES = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+READS = Hints(read_only_hint=True, open_world_hint=False)
+# A command, or what is typed into it, may reach the network (within the egress policy).
+RUNS = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+)
+SIGNALS = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
 
 TOOLS = (
-    Tool(process_start, DRIVES),
+    Tool(process_start, RUNS),
     Tool(process_list, READS),
     Tool(process_output, READS),
-    Tool(process_input, DRIVES),
-    Tool(process_signal, DRIVES),
+    Tool(process_input, RUNS),
+    Tool(process_signal, SIGNALS),
     Tool(process_wait, READS),
     Tool(terminal_screen, READS),
     Tool(
-        terminal_resize, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+        terminal_resize,
+        Hints(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
     ),
     Tool(terminal_link, READS),
 )

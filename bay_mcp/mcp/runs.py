@@ -218,6 +218,9 @@ async def shell_exec(
     )
 
 
-RUNS = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+# Code may reach the network (as far as the sandbox's egress policy lets it): open world.
+RUNS = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+)
 
 TOOLS = (Tool(python_exec, RUNS), Tool(run_code, RUNS), Tool(shell_exec, RUNS))

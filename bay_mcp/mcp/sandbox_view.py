@@ -263,7 +263,7 @@ def apps_extension() -> Apps:
 
 
 TOOLS = (
-    Tool(show_sandbox, Hints(read_only_hint=True)),
-    Tool(show_run_pictures, Hints(read_only_hint=True)),
+    Tool(show_sandbox, Hints(read_only_hint=True, open_world_hint=False)),
+    Tool(show_run_pictures, Hints(read_only_hint=True, open_world_hint=False)),
 )
 VIEW_ONLY = {show_run_pictures}

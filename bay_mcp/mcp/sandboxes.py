@@ -160,19 +160,21 @@ async def list_profiles(ctx: Context[Any, Any]) -> ProfileList:
     return ProfileList(profiles=bay.sandboxes.profiles())
 
 
-CHANGES = Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
-REMOVES = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-READS = Hints(read_only_hint=True)
+# Sandboxes are Bay's own: a closed world.
+MAKES = Hints(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+REMOVES = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+READS = Hints(read_only_hint=True, open_world_hint=False)
 
 TOOLS = (
-    Tool(
-        create_sandbox,
-        Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
-    ),
+    Tool(create_sandbox, MAKES),
     Tool(list_sandboxes, READS),
     Tool(get_sandbox, READS),
     Tool(stop_sandbox, REMOVES),
     Tool(delete_sandbox, REMOVES),
-    Tool(extend_sandbox_ttl, CHANGES),
+    Tool(extend_sandbox_ttl, MAKES),  # each call adds its seconds again
     Tool(list_profiles, READS),
 )

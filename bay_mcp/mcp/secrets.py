@@ -63,8 +63,11 @@ async def delete_secret(ctx: Context[Any, Any], name: SecretName) -> SecretDelet
     return SecretDeleted(name=name, status="deleted", message=f"The secret {name} is deleted.")
 
 
+REPLACES = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 TOOLS = (
-    Tool(set_secret, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
-    Tool(list_secrets, Hints(read_only_hint=True)),
-    Tool(delete_secret, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)),
+    Tool(set_secret, REPLACES),
+    Tool(list_secrets, Hints(read_only_hint=True, open_world_hint=False)),
+    Tool(delete_secret, REPLACES),  # deleting it again changes nothing more
 )

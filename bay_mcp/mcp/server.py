@@ -3,20 +3,27 @@
 Only wiring: the tools are module-level functions, one module per capability
 (`sandboxes`, `runs`, `files`, `history`, `browser`, `snapshots`, `ports`,
 `processes`, `skills`, `secrets`, `egress`, and `sandbox_view` with its MCP Apps
-extension) and `subscriptions` (resource updates, list changes); the server class,
-strict arguments and error mapping are in `plumbing`, progress and live output in `progress`.
+extension), `subscriptions` (resource updates, list changes), the workflow prompts in
+`prompts`, argument completions in `completions`, the icons in `icons`; the server class,
+strict arguments and error mapping are in `plumbing`, progress and live output in
+`progress`.
 """
 
 from __future__ import annotations
 
+import inspect
+
 from bay_mcp import __version__
 from bay_mcp.mcp import (
     browser,
+    completions,
     egress,
     files,
     history,
+    icons,
     ports,
     processes,
+    prompts,
     resources,
     runs,
     sandbox_view,
@@ -52,15 +59,19 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
         title="Bay sandboxes",
         instructions=INSTRUCTIONS,
         version=__version__,
+        icons=icons.SERVER,
         extensions=[sandbox_view.apps_extension()],  # show_sandbox and its ui:// view
     )
     server.add_tools(sandboxes.TOOLS)
     server.add_tools(runs.TOOLS)
     server.add_tools(files.TOOLS)
     server.add_tools(history.TOOLS)
-    server.resource(resources.TEMPLATE, name=resources.NAME, description=resources.DESCRIPTION)(
-        resources.cargo_file
-    )
+    server.resource(
+        resources.TEMPLATE,
+        name=resources.NAME,
+        description=resources.DESCRIPTION,
+        icons=icons.CARGO,
+    )(resources.cargo_file)
     server.add_tools(browser.TOOLS)
     server.add_tools(snapshots.TOOLS)
     server.add_tools(ports.TOOLS)
@@ -69,4 +80,8 @@ def create_mcp_server(ready: BayReady, owner_of: OwnerOf) -> BayMCPServer:
     server.add_tools(egress.TOOLS)
     server.add_tools(secrets.TOOLS)
     subscriptions.serve(server)
+    for function, title, drawn in prompts.PROMPTS:
+        description = inspect.cleandoc(function.__doc__ or "")
+        server.prompt(title=title, description=description, icons=drawn)(function)
+    server.complete_with(completions.complete)
     return server

@@ -203,16 +203,22 @@ async def delete_skill_candidate(
     return await call(bay.skills.delete_candidate(owner, candidate_id, reason))
 
 
-_WRITES = Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-_DELETES = Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+# Skills are Bay's records: a closed world. Deleting one again changes nothing more.
+_WRITES = Hints(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+_DELETES = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+_READS = Hints(read_only_hint=True, open_world_hint=False)
 TOOLS = (
     Tool(create_skill_payload, _WRITES),
-    Tool(get_skill_payload, Hints(read_only_hint=True)),
+    Tool(get_skill_payload, _READS),
     Tool(create_skill_candidate, _WRITES),
     Tool(evaluate_skill_candidate, _WRITES),
     Tool(promote_skill_candidate, _WRITES),
-    Tool(list_skill_candidates, Hints(read_only_hint=True)),
-    Tool(list_skill_releases, Hints(read_only_hint=True)),
+    Tool(list_skill_candidates, _READS),
+    Tool(list_skill_releases, _READS),
     Tool(rollback_skill_release, _WRITES),
     Tool(delete_skill_release, _DELETES),
     Tool(delete_skill_candidate, _DELETES),

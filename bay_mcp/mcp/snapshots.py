@@ -171,16 +171,17 @@ async def fork_sandbox(
     )
 
 
+# Snapshots are Bay's own: a closed world.
+MAKES = Hints(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+REPLACES = Hints(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 TOOLS = (
-    Tool(
-        snapshot_sandbox, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-    ),
-    Tool(list_snapshots, Hints(read_only_hint=True)),
-    Tool(
-        restore_snapshot, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-    ),
-    Tool(
-        delete_snapshot, Hints(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
-    ),
-    Tool(fork_sandbox, Hints(read_only_hint=False, destructive_hint=False, idempotent_hint=False)),
+    Tool(snapshot_sandbox, MAKES),
+    Tool(list_snapshots, Hints(read_only_hint=True, open_world_hint=False)),
+    Tool(restore_snapshot, REPLACES),
+    Tool(delete_snapshot, REPLACES),  # deleting it again changes nothing more
+    Tool(fork_sandbox, MAKES),
 )

@@ -113,6 +113,11 @@ class SandboxCatalogue:
         """Which of these are live sandboxes of `owner` (None: of any owner)."""
         return await self._rows.live_among(sandbox_ids, owner)
 
+    async def ids_newest_first(self, owner: str, prefix: str, fetch: int) -> list[str]:
+        """The ids of the owner's usable sandboxes starting with `prefix`, newest
+        first, at most `fetch`."""
+        return await self._rows.ids_newest_first(owner, prefix, utcnow(), fetch)
+
     async def check_owner(self, owner: str, sandbox_id: str) -> None:
         """NotFound unless `sandbox_id` is a live sandbox of `owner`."""
         await self.row(owner, sandbox_id)

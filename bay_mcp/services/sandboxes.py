@@ -82,6 +82,9 @@ class SandboxService:
     async def live_among(self, sandbox_ids: list[str], owner: str | None) -> list[str]:
         return await self.catalogue.live_among(sandbox_ids, owner)
 
+    async def ids_newest_first(self, owner: str, prefix: str, fetch: int) -> list[str]:
+        return await self.catalogue.ids_newest_first(owner, prefix, fetch)
+
     async def owner_of(self, sandbox_id: str) -> str:
         return await self.catalogue.owner_of(sandbox_id)
 

@@ -175,6 +175,25 @@ class SandboxRepository:
         async with self._db.session() as db:
             return list((await db.exec(query)).all())
 
+    async def ids_newest_first(
+        self, owner: str, prefix: str, now: datetime, fetch: int
+    ) -> list[str]:
+        """The ids of the owner's live, unexpired sandboxes starting with `prefix`,
+        newest first, at most `fetch`: one query on the ids alone (for completions)."""
+        query = (
+            select(Sandbox.id)
+            .where(
+                col(Sandbox.owner) == owner,
+                col(Sandbox.deleted_at).is_(None),
+                col(Sandbox.id).startswith(prefix, autoescape=True),
+                (col(Sandbox.expires_at).is_(None)) | (col(Sandbox.expires_at) > now),
+            )
+            .order_by(col(Sandbox.created_at).desc(), col(Sandbox.id).desc())
+            .limit(fetch)
+        )
+        async with self._db.session() as db:
+            return list((await db.exec(query)).all())
+
     async def count_by_status(self, now: datetime) -> dict[str, int]:
         """Live sandboxes of every owner (the pool's aside), by status."""
         status = status_of(now)

@@ -55,7 +55,8 @@ class BayServer(BayResources):
             "BAY_AUTO_BUILD_IMAGE": "false",
             **server_database_env(self.data_dir),
         }
-        # PYTHONPATH: a worktree's tests run its own code, not the venv's install.
+        # DOCKER_HOST: the engine the tests use; PYTHONPATH: the code under test when it
+        # is a worktree's, not the virtualenv's editable install.
         for name in ("DOCKER_HOST", "PYTHONPATH"):
             if name in os.environ:
                 env[name] = os.environ[name]

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from mcp_types import TextContent, TextResourceContents
+from mcp_types import Prompt, TextContent, TextResourceContents
 
 from bay_mcp.bay import Bay
+from bay_mcp.mcp.prompts import PROMPTS
 from bay_mcp.mcp.server import BayMCPServer, create_mcp_server
 from tests.unit.mcp.test_server import call, text_of
 
@@ -22,6 +23,14 @@ def server(bay: Bay) -> BayMCPServer:
         return bay
 
     return create_mcp_server(ready, lambda ctx: "alice")
+
+
+WORKFLOWS = {prompt.function.__name__ for prompt in PROMPTS}
+
+
+async def skill_prompts(client: Client) -> list[Prompt]:
+    """The prompts beside the workflows every caller has."""
+    return [p for p in (await client.list_prompts()).prompts if p.name not in WORKFLOWS]
 
 
 async def structured(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -57,7 +66,7 @@ async def test_runs_become_a_released_skill_offered_as_resource_and_prompt(
         assert refused.is_error
         assert "evaluate it first" in text_of(refused)
         await call(client, "evaluate_skill_candidate", candidate_id=candidate["id"], passed=True)
-        assert (await client.list_prompts()).prompts == []
+        assert await skill_prompts(client) == []
         release = await structured(
             client, "promote_skill_candidate", candidate_id=candidate["id"], stage="stable"
         )
@@ -71,16 +80,22 @@ async def test_runs_become_a_released_skill_offered_as_resource_and_prompt(
         assert content.text.startswith('---\nname: "answer"\ndescription: "Print the answer"\n---')
         assert "```python\nprint(6*7)\n```" in content.text
         assert "Run it when asked" in content.text
-        [prompt] = (await client.list_prompts()).prompts
+        [prompt] = await skill_prompts(client)
         assert (prompt.name, prompt.description) == ("answer", "Print the answer")
+        assert [argument.name for argument in prompt.arguments or []] == ["sandbox_id"]
+        assert prompt.icons
         [message] = (await client.get_prompt("answer")).messages
         assert isinstance(message.content, TextContent)
         assert "print(6*7)" in message.content.text
+        assert "create_sandbox" in message.content.text
+        [message] = (await client.get_prompt("answer", {"sandbox_id": sandbox})).messages
+        assert isinstance(message.content, TextContent)
+        assert f"in sandbox {sandbox}" in message.content.text
 
         page = await structured(client, "list_skill_releases", skill_key="answer")
         assert page["total"] == 1
         await call(client, "delete_skill_release", release_id=release["id"])
-        assert (await client.list_prompts()).prompts == []
+        assert await skill_prompts(client) == []
         with pytest.raises(MCPError, match="no active release"):
             await client.read_resource("skill://answer")
         with pytest.raises(MCPError, match="no active release"):
