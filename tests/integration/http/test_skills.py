@@ -11,6 +11,7 @@ import httpx
 import pytest
 from mcp_types import TextResourceContents
 
+from bay_mcp.mcp.prompts import PROMPTS
 from tests.integration.http.conftest import HttpBay, error_of, mcp_http, running_server, text_of
 
 
@@ -128,7 +129,10 @@ async def test_runs_become_released_skills_over_rest_and_mcp(
             assert document.text.startswith('---\nname: "median"\n')
             assert "print(statistics.median(data))" in document.text  # the reinstated runs
             assert "import statistics" in document.text
-            [prompt] = (await client.list_prompts()).prompts
+            # The released skill is a prompt beside the workflow prompts.
+            workflows = {function.__name__ for function, _, _ in PROMPTS}
+            prompts = (await client.list_prompts()).prompts
+            [prompt] = [p for p in prompts if p.name not in workflows]
             assert (prompt.name, prompt.description) == ("median", "Median of a list")
             refused_tool = await client.call_tool(
                 "create_skill_candidate", {"skill_key": "x", "source_execution_ids": ["exec-0"]}
@@ -136,7 +140,9 @@ async def test_runs_become_released_skills_over_rest_and_mcp(
             assert refused_tool.is_error
             assert "exec-0" in text_of(refused_tool)
         async with mcp_http(server, "bob") as client:
-            assert (await client.list_prompts()).prompts == []
+            # Bob has the workflow prompts and none of Alice's skills.
+            bobs = {p.name for p in (await client.list_prompts()).prompts}
+            assert bobs == {function.__name__ for function, _, _ in PROMPTS}
             assert not [
                 r for r in (await client.list_resources()).resources
                 if str(r.uri).startswith("skill://")
