@@ -5,31 +5,13 @@ its files; accepting deletes them."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
-from mcp_types import ElicitRequestParams, ElicitResult
 
+from tests.integration.http.test_mcp_confirmations import Person
 from tests.integration.mcp.conftest import BayServer, call, new_sandbox, text_of
 
 MODES = pytest.mark.parametrize("mode", ["auto", "legacy"])  # auto: 2026-07-28
-
-
-class Person:
-    """An elicitation callback that records each question and answers as told."""
-
-    def __init__(self, action: Literal["accept", "decline", "cancel"]) -> None:
-        self.action = action
-        self.questions: list[str] = []
-
-    async def __call__(
-        self, context: ClientRequestContext, params: ElicitRequestParams
-    ) -> ElicitResult:
-        self.questions.append(params.message)
-        content = {"confirm": True} if self.action == "accept" else None
-        return ElicitResult(action=self.action, content=content)
 
 
 async def sandbox_with_a_file(client: Client) -> str:
