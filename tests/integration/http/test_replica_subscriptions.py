@@ -8,7 +8,8 @@ import asyncio
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 
 from tests.integration.http.test_replicas import Replicas, replicas  # noqa: F401 (fixture)
-from tests.integration.http.test_subscriptions import next_of, over_http
+from tests.integration.http.test_subscriptions import over_http
+from tests.subscribers import next_of
 
 
 async def test_a_listener_on_one_replica_hears_a_run_through_the_other(

@@ -5,7 +5,6 @@ owner never does."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -13,16 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from mcp import Client
-from mcp.client.session import IncomingMessage
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.client.subscriptions import Subscription
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
-from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
-from mcp_types import ResourceUpdatedNotification
+from mcp.shared.subscriptions import ResourceUpdated
 
 from tests.integration.http.conftest import HttpBay, key_headers, running_server, text_of
+from tests.subscribers import Updates, next_of
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 # The handshake versions' subscribe calls are deprecated at 2026-07-28; served all the same.
@@ -43,30 +40,6 @@ async def over_sse(server: HttpBay, owner: str, **kwargs: Any) -> AsyncIterator[
     transport = sse_client(f"{server.url}/sse", headers=key_headers(server, owner))
     async with Client(transport, **kwargs) as c:
         yield c
-
-
-class Updates:
-    """The `notifications/resources/updated` a legacy client receives, in order."""
-
-    def __init__(self) -> None:
-        self.uris: list[str] = []
-        self._arrived = asyncio.Condition()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        if isinstance(message, ResourceUpdatedNotification):
-            async with self._arrived:
-                self.uris.append(str(message.params.uri))
-                self._arrived.notify_all()
-
-    async def until(self, count: int) -> list[str]:
-        async with asyncio.timeout(60), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.uris) >= count)
-        return self.uris
-
-
-async def next_of(events: Subscription) -> ServerEvent:
-    async with asyncio.timeout(60):
-        return await anext(events)
 
 
 async def write_with_python(c: Client, sandbox_id: str, path: str) -> None:

@@ -4,40 +4,12 @@ python_exec writes out.txt in a real sandbox, the subscriber hears of it once.""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from mcp import Client
-from mcp.client.session import IncomingMessage
-from mcp.client.subscriptions import Subscription
-from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
-from mcp_types import ResourceUpdatedNotification
+from mcp.shared.subscriptions import ResourceUpdated
 
 from tests.integration.mcp.conftest import BayServer, call, new_sandbox
-
-
-class Updates:
-    """The `notifications/resources/updated` a legacy client receives, in order."""
-
-    def __init__(self) -> None:
-        self.uris: list[str] = []
-        self._arrived = asyncio.Condition()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        if isinstance(message, ResourceUpdatedNotification):
-            async with self._arrived:
-                self.uris.append(str(message.params.uri))
-                self._arrived.notify_all()
-
-    async def until(self, count: int) -> list[str]:
-        async with asyncio.timeout(60), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.uris) >= count)
-        return self.uris
-
-
-async def next_of(events: Subscription) -> ServerEvent:
-    async with asyncio.timeout(60):
-        return await anext(events)
+from tests.subscribers import Updates, next_of
 
 
 async def write_with_python(c: Client, sandbox_id: str, path: str) -> None:

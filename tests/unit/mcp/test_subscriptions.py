@@ -11,16 +11,13 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.client.session import IncomingMessage
-from mcp.client.subscriptions import Subscription
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import (
     PromptsListChanged,
     ResourcesListChanged,
     ResourceUpdated,
-    ServerEvent,
 )
-from mcp_types import Implementation, ResourceUpdatedNotification
+from mcp_types import Implementation
 
 from bay_mcp.bay import Bay
 from bay_mcp.managers import no_progress
@@ -30,6 +27,7 @@ from bay_mcp.services.changes import CargoChanged, Change, Changes
 from bay_mcp.services.runs import PythonRun
 from ship import protocol
 from tests.fakes import FakeShip
+from tests.subscribers import Updates, next_of
 
 # The handshake versions' subscribe calls are deprecated at 2026-07-28; served all the same.
 legacy = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
@@ -75,31 +73,6 @@ async def run_writing(c: Client, ship: FakeShip, sandbox_id: str, *paths: str) -
     writes(ship, *paths)
     result = await c.call_tool("python_exec", {"sandbox_id": sandbox_id, "code": "w()"})
     assert not result.is_error, result.content
-
-
-async def next_of(events: Subscription) -> ServerEvent:
-    """The stream's next event; a missing one fails the test instead of hanging it."""
-    async with asyncio.timeout(10):
-        return await anext(events)
-
-
-class Updates:
-    """The `notifications/resources/updated` a legacy client receives, in order."""
-
-    def __init__(self) -> None:
-        self.uris: list[str] = []
-        self._arrived = asyncio.Condition()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        if isinstance(message, ResourceUpdatedNotification):
-            async with self._arrived:
-                self.uris.append(str(message.params.uri))
-                self._arrived.notify_all()
-
-    async def until(self, count: int) -> list[str]:
-        async with asyncio.timeout(10), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.uris) >= count)
-        return self.uris
 
 
 # -- the handshake versions: resources/subscribe ------------------------------------------
