@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # How long an interrupted kernel gets to come back to idle before it is restarted.
 _INTERRUPT_GRACE_S = 1.5
+# How long an interrupted run that still delivers output may take to end.
+_INTERRUPT_DRAIN_CAP_S = 8.0
 _KERNEL_READY_TIMEOUT_S = 60.0
 LOOPBACK = "127.0.0.1"
 # A kernel without an output guard queues everything it prints for Ship, faster than
@@ -202,8 +204,8 @@ class Kernel:
     async def execute(
         self, code: str, timeout: float, listener: OutputListener | None = None
     ) -> PythonExecResult:
-        """Run `code`; a result always comes back within `timeout` + ~2 s. `listener` is
-        told the output as it comes."""
+        """Run `code`; a result comes back within `timeout` + 2 s (+ 8 s for a run still
+        printing after its interrupt). `listener` is told the output as it comes."""
         started = time.monotonic()
         deadline = started + timeout
         try:
@@ -377,11 +379,32 @@ class Kernel:
         except Exception:
             log.exception("interrupting the kernel failed")
             return False
-        grace_deadline = asyncio.get_running_loop().time() + _INTERRUPT_GRACE_S
-        outcome = await self._collect(msg_id, Collector(0), grace_deadline)
-        if outcome == "done":
+        if await self._settled(msg_id):
             await self._drain_reply(msg_id)
-        return outcome == "done"
+            return True
+        return False
+
+    async def _settled(self, msg_id: str) -> bool:
+        """Read this run's messages until it is idle. An interrupted run may have a
+        backlog to deliver (a flood queues many MiB): the grace runs from the last
+        message, so a backlog still draining is not taken for a run that will not stop,
+        up to a cap for one that goes on printing."""
+        loop = asyncio.get_running_loop()
+        cap = loop.time() + _INTERRUPT_DRAIN_CAP_S
+        quiet_until = loop.time() + _INTERRUPT_GRACE_S
+        while (remaining := min(cap, quiet_until) - loop.time()) > 0:
+            try:
+                msg = await self._kc.get_iopub_msg(timeout=remaining)
+            except Empty:
+                if not await self.is_alive():
+                    return False
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                return True
+            quiet_until = loop.time() + _INTERRUPT_GRACE_S
+        return False
 
     async def _drain_reply(self, msg_id: str) -> dict[str, Any] | None:
         """Consume this execution's shell reply (and any stale ones before it)."""
