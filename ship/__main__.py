@@ -8,10 +8,11 @@ import os
 import pwd
 import sys
 
-import uvicorn
-
-from ship.app import create_app
-from ship.environment import ENV_FILE, write_env_file
+# Only the standard library and light modules of ours before the kernel is started:
+# the server's imports (uvicorn, the app, pydantic) come after, beside its boot.
+from ship.environment import ENV_FILE, user_environment, write_env_file
+from ship.kernel_spawn import SpawnedKernel, spawn
+from ship.languages import kernel_environment, python_launch
 from ship.settings import SettingsError, ShipSettings
 from ship.trust import write_ca_bundle
 
@@ -57,6 +58,18 @@ def seal_process() -> None:
     os.environ.update(USER=account.pw_name, LOGNAME=account.pw_name)
 
 
+def spawn_kernel(settings: ShipSettings) -> SpawnedKernel | None:
+    """The Python kernel, started now (kernel_spawn.py); None when it could not be, and
+    the lifespan's start tries again and reports why."""
+    launch = python_launch(settings.kernel_python)
+    env = kernel_environment(launch, user_environment(os.environ), settings.max_output_bytes)
+    try:
+        return spawn(launch, cwd=settings.workspace, env=env)
+    except OSError as exc:
+        log.warning("the Python kernel was not started ahead: %s", exc)
+        return None
+
+
 def main() -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -84,9 +97,14 @@ def main() -> None:
             write_env_file(settings.workspace, os.environ)
     except OSError as exc:  # a full or read-only cargo must not keep Ship down
         log.warning("could not write %s: %s", ENV_FILE, exc)
+    spawned = None if settings.cargo_helper else spawn_kernel(settings)
+    import uvicorn
+
+    from ship.app import create_app
+
     log.info("ship serving on %s:%s as uid %s", settings.host, settings.port, os.getuid())
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, spawned=spawned),
         host=settings.host,
         port=settings.port,
         log_level="warning",

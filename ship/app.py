@@ -19,15 +19,21 @@ from ship import protocol
 from ship.auth import BearerTokenMiddleware
 from ship.errors import ShipError
 from ship.handlers import HANDLERS
+from ship.kernel_spawn import SpawnedKernel
 from ship.runtime import Runtime
 from ship.settings import ShipSettings
 from ship.wire import on_http_error, on_ship_error, on_unexpected
 
 
-def create_app(settings: ShipSettings, env: Mapping[str, str] | None = None) -> Starlette:
-    """Build the app; the kernel starts with the app's lifespan. `env` is the container's
-    environment (default: this process's), of which user code gets all but `SHIP_*`."""
-    runtime = Runtime(settings, env)
+def create_app(
+    settings: ShipSettings,
+    env: Mapping[str, str] | None = None,
+    spawned: SpawnedKernel | None = None,
+) -> Starlette:
+    """Build the app; the kernel starts with the app's lifespan (adopting `spawned`, its
+    process started ahead). `env` is the container's environment (default: this
+    process's), of which user code gets all but `SHIP_*`."""
+    runtime = Runtime(settings, env, spawned)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -13,6 +13,11 @@ ENV_FILE = ".bay_env.sh"
 NAMES_VARIABLE = "SHIP_USER_ENV"
 
 
+def user_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment user code sees: the container's, without Ship's own settings."""
+    return {key: value for key, value in env.items() if not key.startswith("SHIP_")}
+
+
 def write_env_file(workspace: Path, env: Mapping[str, str]) -> Path | None:
     """Write `export NAME=value` lines for the variables SHIP_USER_ENV names; remove a
     stale file when it names none. Returns the file written, if any."""

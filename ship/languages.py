@@ -11,10 +11,15 @@ language's runtime does not offer it (`available`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ship.protocol import LANGUAGES, Language
+if TYPE_CHECKING:
+    # Types only: this module is read before Ship imports its protocol (pydantic), to
+    # start the Python kernel sooner (kernel_spawn.py).
+    from ship.protocol import Language
 
 _GUARD_FILE = Path(__file__).with_name("kernel_guard.py")
 _R_KERNEL_FILE = Path(__file__).with_name("r_kernel.R")
@@ -101,6 +106,21 @@ R = KernelLaunch(
     prints_to_stdout=True,
 )  # fmt: skip
 
+
+def kernel_environment(
+    launch: KernelLaunch, user_env: Mapping[str, str], max_output_bytes: int
+) -> dict[str, str]:
+    """The environment a kernel starts with: the user's, the output budget, the
+    launch's own."""
+    return {
+        **user_env,
+        # One byte more than Ship keeps, so that a cut in the kernel is always seen
+        # (the Python kernel's guard reads it).
+        "SHIP_KERNEL_OUTPUT_LIMIT": str(max_output_bytes + 1),
+        **launch.env,
+    }
+
+
 KERNEL_OF: dict[Language, str] = {
     "python": "python",
     "typescript": "deno",
@@ -120,6 +140,8 @@ def launch_of(language: Language, python: str) -> KernelLaunch:
 def available(python: str, r_program: str = R_PROGRAM) -> list[Language]:
     """The languages this image runs: Python always, the others when their programs
     are there (Deno beside the kernels' Python, R with IRkernel)."""
+    from ship.protocol import LANGUAGES
+
     kernels = {
         "python": True,
         "deno": os.access(deno_program(python), os.X_OK),

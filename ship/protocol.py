@@ -635,8 +635,6 @@ class BrowserResult(Model):
 # With `pty` it runs on a pseudo-terminal whose screen Ship emulates.
 
 MAX_PROCESS_INPUT_CHARS = 64 * 1024
-# Ship's default limit of processes running at once (SHIP_MAX_PROCESSES sets another).
-DEFAULT_MAX_PROCESSES = 32
 MAX_OUTPUT_WAIT_S = 300.0
 DEFAULT_OUTPUT_CHUNK_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024

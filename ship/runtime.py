@@ -18,8 +18,10 @@ from typing import TypeVar
 
 from ship import changes, protocol
 from ship.browser import Browser, browser_available
+from ship.environment import user_environment
 from ship.errors import CapabilityMissing
 from ship.kernel import Kernel
+from ship.kernel_spawn import SpawnedKernel
 from ship.languages import available, launch_of
 from ship.orphan_watch import OrphanWatch
 from ship.processes import ProcessManager
@@ -52,16 +54,18 @@ def capabilities(with_browser: bool) -> dict[str, CapabilityInfo]:
     return {**BASE_CAPABILITIES, "browser": BROWSER_CAPABILITY}
 
 
-def user_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment user code sees: the container's, without Ship's own settings."""
-    return {key: value for key, value in env.items() if not key.startswith("SHIP_")}
-
-
 class Runtime:
     """One Ship's working parts, shared by its handlers."""
 
-    def __init__(self, settings: ShipSettings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: ShipSettings,
+        env: Mapping[str, str] | None = None,
+        spawned: SpawnedKernel | None = None,
+    ) -> None:
+        """`spawned`: the Python kernel's process, started ahead by `python -m ship`."""
         self.settings = settings
+        self._spawned = spawned
         self.user_env = user_environment(os.environ if env is None else env)
         # Shell runs started with an exec_id, so that POST /shell/cancel can kill them.
         self.running_shells: dict[str, asyncio.Future[protocol.ShellExecResult]] = {}
@@ -109,6 +113,7 @@ class Runtime:
                 max_output_bytes=self.settings.max_output_bytes,
                 cgroup=self.cgroup,
                 files=self.output_files,
+                spawned=self._spawned if launch.name == "python" else None,
             )
             self.kernels[launch.name] = kernel
         return kernel

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ship.protocol import DEFAULT_MAX_PROCESSES
+# Ship's default limit of processes running at once (SHIP_MAX_PROCESSES sets another).
+# Here rather than in the protocol: `python -m ship` reads its settings before it
+# imports the protocol (pydantic), to start the kernel sooner (kernel_spawn.py).
+DEFAULT_MAX_PROCESSES = 32
 
 DEFAULT_PORT = 8123
 DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024

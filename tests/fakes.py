@@ -32,6 +32,7 @@ from bay_mcp.errors import (
     ValidationFailed,
 )
 from ship import protocol
+from ship.settings import DEFAULT_MAX_PROCESSES
 
 
 def _now_iso() -> str:
@@ -218,7 +219,7 @@ class FakeShip(ShipClient):
         self.heartbeats: list[tuple[str, bool]] = []  # (endpoint, claimed) of pool checks
         # Processes per endpoint, in start order; a started one prints `$ command\n`.
         self.processes: dict[str, dict[str, FakeProcess]] = {}
-        self.max_processes = protocol.DEFAULT_MAX_PROCESSES
+        self.max_processes = DEFAULT_MAX_PROCESSES
         self._process_ids = itertools.count(1)
         # A runtime that stopped answering (frozen, hung): /health gets no answer.
         self.unresponsive = False

@@ -35,13 +35,19 @@ def _start(monkeypatch: pytest.MonkeyPatch, workspace: Path, euid: int) -> list[
 
     monkeypatch.setattr(ship_main, "drop_privileges", drop)
     monkeypatch.setattr(ship_main, "seal_process", lambda: steps.append("seal_process"))
+
+    def spawn_kernel(settings: ShipSettings) -> None:
+        # After the drop: the kernel must never run as root.
+        steps.append("spawn_kernel")
+
+    monkeypatch.setattr(ship_main, "spawn_kernel", spawn_kernel)
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: steps.append("serve"))
     ship_main.main()
     return steps
 
 
 def test_start_as_root_drops_privileges(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert _start(monkeypatch, tmp_path, euid=0) == ["drop_privileges", "serve"]
+    assert _start(monkeypatch, tmp_path, euid=0) == ["drop_privileges", "spawn_kernel", "serve"]
 
 
 def test_start_as_the_sandbox_user_seals_without_dropping(
@@ -49,7 +55,7 @@ def test_start_as_the_sandbox_user_seals_without_dropping(
 ) -> None:
     steps = _start(monkeypatch, tmp_path, euid=1000)
 
-    assert steps == ["seal_process", "serve"]
+    assert steps == ["seal_process", "spawn_kernel", "serve"]
     assert "SHIP_TOKEN" not in os.environ
     # The workspace is prepared as after a drop: the user's variables written to it.
     assert "GREETING=hello" in (tmp_path / ".bay_env.sh").read_text()
