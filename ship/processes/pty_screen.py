@@ -13,8 +13,6 @@ import fcntl
 import struct
 import termios
 
-import pyte
-
 from ship.protocol import ProcessInfo, TerminalScreen
 
 CATCH_UP_BYTES = 32 * 1024
@@ -30,6 +28,10 @@ def set_window_size(fd: int, rows: int, cols: int) -> None:
 
 class PtyScreen:
     def __init__(self, rows: int, cols: int) -> None:
+        # Imported with the first terminal: 30 ms of every Ship start otherwise, and
+        # most sandboxes never open one.
+        import pyte
+
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.fed = 0  # the output offset fed up to
@@ -51,7 +53,7 @@ class PtyScreen:
         screen when more than CATCH_UP_BYTES are pending)."""
         if offset - self.fed > CATCH_UP_BYTES:
             self.screen.reset()
-            self.stream = pyte.ByteStream(self.screen)
+            self.stream = type(self.stream)(self.screen)
             self.fed = offset - CATCH_UP_BYTES
         return self.fed
 
