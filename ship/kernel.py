@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-
+from ship.kernel_manager import ShipKernelManager, kernel_manager, until_ready
 from ship.kernel_messages import Collector
 from ship.kernel_spawn import SpawnedKernel
 from ship.kernel_stdout import KernelStdout
@@ -39,10 +34,6 @@ log = logging.getLogger(__name__)
 _INTERRUPT_GRACE_S = 1.5
 # How long an interrupted run that still delivers output may take to end.
 _INTERRUPT_DRAIN_CAP_S = 8.0
-_KERNEL_READY_TIMEOUT_S = 60.0
-# How long a start waits on IOPub for the status of its kernel_info before asking again.
-_IOPUB_CHECK_S = 0.02
-LOOPBACK = "127.0.0.1"
 # A kernel without an output guard queues everything it prints for Ship, faster than
 # Ship reads it: once a run has printed this much past the output budget, it is
 # stopped (interrupted, its state kept), before the queue costs the kernel its memory.
@@ -61,39 +52,6 @@ def dropped_in_kernel(reply: dict[str, Any] | None) -> int:
             dropped = payload.get("bytes")
             return dropped if isinstance(dropped, int) and dropped > 0 else 0
     return 0
-
-
-class _ShipKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel spec is given, not looked up on disk."""
-
-    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._ship_spec = spec
-
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        return self._ship_spec
-
-
-class _AdoptingProvisioner(LocalProvisioner):
-    """jupyter_client's local provisioner, handed a process started ahead
-    (kernel_spawn.py) instead of launching one; stopping and signalling it are the
-    local provisioner's own."""
-
-    def __init__(self, spawned: SpawnedKernel, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._spawned = spawned
-
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        process = self._spawned.process
-        self.process = process
-        self.pid = process.pid
-        try:
-            self.pgid = os.getpgid(process.pid)
-        except OSError:  # already gone: is_alive says so, and the start fails
-            self.pgid = None
-        self.cwd = kwargs.get("cwd")
-        return self.connection_info
 
 
 class Kernel:
@@ -119,7 +77,7 @@ class Kernel:
         self._spawned = spawned
         self._max_output_bytes = max_output_bytes
         self._lock = asyncio.Lock()
-        self._km: _ShipKernelManager | None = None
+        self._km: ShipKernelManager | None = None
         self._kc: Any = None
         self._runtime_dir: Path | None = None  # made by the first start
         self._ready = asyncio.Event()
@@ -150,27 +108,7 @@ class Kernel:
             self._runtime_dir = spawned.runtime_dir
         if self._runtime_dir is None:
             self._runtime_dir = Path(tempfile.mkdtemp(prefix="ship-kernel-"))
-        spec = KernelSpec(
-            argv=self.launch.argv,
-            display_name=self.launch.title,
-            language=self.launch.name,
-            interrupt_mode=self.launch.interrupt_mode,
-        )
-        km = _ShipKernelManager(
-            spec,
-            connection_file=str(self._runtime_dir / "kernel.json"),
-            transport=self.launch.transport,
-        )
-        km.ip = str(self._runtime_dir / "kernel") if self.launch.transport == "ipc" else LOOPBACK
-        if spawned is not None:
-            # The kernel's ports and key, from the file it reads; the manager writes its
-            # own copy (kernel.json may be being read by the kernel at this moment).
-            km.load_connection_file(str(spawned.connection_file))
-            km.connection_file = str(self._runtime_dir / "manager.json")
-            km.kernel_id = str(uuid.uuid4())
-            km.provisioner = _AdoptingProvisioner(
-                spawned, kernel_id=km.kernel_id, kernel_spec=spec, parent=km
-            )
+        km = kernel_manager(self.launch, self._runtime_dir, spawned)
         # Held from the moment the process exists: a start that fails or is cancelled
         # (Ship shutting down meanwhile) is stopped like a running kernel, not leaked.
         self._km = km
@@ -185,42 +123,12 @@ class Kernel:
             # (is_alive), and the channel's thread and socket per kernel bought nothing
             # (one failed in a busy CI run with "Too many open files" as it started).
             self._kc.start_channels(hb=False)
-            await self._until_ready()
+            await until_ready(self._kc, self.is_alive, self.launch.title)
         except BaseException:
             await asyncio.shield(self._stop_locked())
             raise
         self._ready.set()
         log.info("%s kernel ready", self.launch.name)
-
-    async def _until_ready(self) -> None:
-        """Wait until the kernel answers kernel_info and its IOPub status reaches us.
-
-        jupyter_client's wait_for_ready waits 0.2 s on IOPub after the first reply, and
-        the first reply's status is usually missed (a subscription connects a little
-        after the socket), so every start paid 0.2 s. Here kernel_info is asked again
-        every 20 ms until a status comes. All our kernels speak protocol 5: no adapting
-        of message versions is needed."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _KERNEL_READY_TIMEOUT_S
-        while True:
-            self._kc.kernel_info()
-            try:
-                reply = await self._kc.get_shell_msg(timeout=1.0)
-            except Empty:
-                reply = None
-            if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                try:
-                    await self._kc.get_iopub_msg(timeout=_IOPUB_CHECK_S)
-                    return
-                except Empty:
-                    pass
-            if not await self.is_alive():
-                raise RuntimeError(f"the {self.launch.title} kernel died while starting")
-            if loop.time() > deadline:
-                raise RuntimeError(
-                    f"the {self.launch.title} kernel did not answer within "
-                    f"{_KERNEL_READY_TIMEOUT_S:g} s of its start"
-                )
 
     async def _stop_locked(self) -> None:
         kc, km = self._kc, self._km

@@ -174,4 +174,6 @@ async def test_a_timed_out_command_reports_the_timeout_and_its_cpu(
     assert result["timed_out"] is True
     report = result["resources"]
     assert report["killed"] == "timeout"
-    assert 500 <= report["cpu_time_ms"] <= 1500, report
+    # A busy loop for its 1 s timeout: at most 1 s of CPU (+ the kill's lag); at least a
+    # tenth of it even on a machine busy with other work (CI builds images meanwhile).
+    assert 100 <= report["cpu_time_ms"] <= 1500, report
