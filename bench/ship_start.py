@@ -5,6 +5,11 @@
 Prints, in milliseconds (median, min, max):
   run->health      `docker run` until GET /health answers
   run->first exec  `docker run` until the first `print(1)` has returned (kernel start included)
+and the phases of that start, from `docker run` (the container's own clock is the host's):
+  run->started     until the engine has started the container (its State.StartedAt)
+  run->serving     until Ship has imported its server and serves (its log line)
+  run->kernel      until the Python kernel is ready (its log line); the kernel starts
+                   before Ship imports its server (ship/kernel_spawn.py)
   warm exec        one `1+1` round trip on a warm kernel
   warm shell       one `true` round trip through `bash -lc`
 Each run uses a fresh container and a fresh volume; both are removed at the end.
@@ -13,6 +18,7 @@ Each run uses a fresh container and a fresh volume; both are removed at the end.
 from __future__ import annotations
 
 import argparse
+import datetime
 import secrets
 import statistics
 import subprocess
@@ -43,12 +49,36 @@ def wait_until(check: httpx.Client, path: str) -> None:
     raise TimeoutError(f"Ship did not answer {path} within {READY_TIMEOUT_S} s")
 
 
+def _instant(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, Z) as a Unix time."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC)
+    return moment.timestamp() + float(f"0.{fraction or 0}")
+
+
+def phases(container: str, run_at: float) -> dict[str, list[float]]:
+    """When the container started, Ship served and the kernel was ready, in ms after
+    `run_at` (a Unix time)."""
+    found = {"run->started": [(_instant(docker("inspect", "-f", "{{.State.StartedAt}}",
+                                                container)) - run_at) * 1000]}  # fmt: skip
+    marks = {"ship serving on": "run->serving", "python kernel ready": "run->kernel"}
+    logged = subprocess.run(  # Ship logs to stderr, which `docker logs` gives as its own
+        ["docker", "logs", "-t", container], capture_output=True, text=True, check=True
+    )
+    for line in (logged.stdout + logged.stderr).splitlines():
+        for mark, name in marks.items():
+            if mark in line and name not in found:
+                found[name] = [(_instant(line.split(" ", 1)[0]) - run_at) * 1000]
+    return found
+
+
 def one_run(image: str, warm_execs: int) -> dict[str, list[float]]:
     volume = f"bay-bench-{secrets.token_hex(6)}"
     token = secrets.token_urlsafe(24)
     docker("volume", "create", "--label", LABEL, volume)
     container = ""
     try:
+        run_at = time.time()
         started = time.perf_counter()
         container = docker(
             "run", "-d", "--label", LABEL, "-e", f"SHIP_TOKEN={token}",
@@ -75,6 +105,7 @@ def one_run(image: str, warm_execs: int) -> dict[str, list[float]]:
         return {
             "run->health": [health_ms],
             "run->first exec": [first_ms],
+            **phases(container, run_at),
             "warm exec": warm,
             "warm shell": shell,
         }
