@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
+from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.egress_proxy import EgressHook, EgressPlan
@@ -36,6 +37,7 @@ from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.session_env import ship_env
 from bay_mcp.managers.session_states import REPLACED_NOTICE, SessionStates
 from bay_mcp.managers.setup import MachineSetup
+from bay_mcp.managers.start_queue import StartQueue
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
@@ -86,8 +88,7 @@ class SessionManager:
         start_timeout: float,
         max_concurrent_starts: int,
     ) -> None:
-        self._max_starts = max_concurrent_starts
-        self._start_slots = asyncio.Semaphore(max_concurrent_starts)
+        self._starts = StartQueue(max_concurrent_starts)
         self._activity = activity
         self._leases = leases
         self._rows = SessionRepository(db)
@@ -276,14 +277,14 @@ class SessionManager:
     ) -> ShipEndpoint:
         await self._setup.ready(progress)
         await self._images.ensure(start.profile.image, progress)
-        if self._start_slots.locked():
+        pool = start.sandbox.owner == POOL_OWNER
+        if not pool and self._starts.full():
             await progress(
-                f"waiting to start sandbox {start.sandbox.id}: {self._max_starts} others "
-                "are starting (BAY_MAX_CONCURRENT_STARTS)"
+                f"waiting to start sandbox {start.sandbox.id}: {self._starts.slots} others "
+                "are starting (BAY_MAX_CONCURRENT_STARTS); starts go in arrival order"
             )
-        # Starts are CPU-bound (a Python server and a kernel booting): a few at a time
-        # finish sooner than all at once, and leave running sandboxes their share.
-        async with self._start_slots:
+        # In arrival order, users' before the warm pool's (start_queue.py).
+        async with self._starts.turn(pool=pool):
             return await self._start_now(start, progress, seen_version)
 
     async def _start_now(
