@@ -360,9 +360,8 @@ class BaySettings(BaseSettings):
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("BAY_DOCKER_HOST", "DOCKER_HOST")
     )
-    # Unset: Ship is reached by its address on the sandbox network's bridge (Bay on the
-    # host; no port published, so no docker-proxy per sandbox). Set: containers join
-    # this network and are reached by IP (Bay itself in a container).
+    # Unset: Ship is reached on a port published on 127.0.0.1 (Bay on the host). Set:
+    # containers join this network and are reached by IP (Bay itself in a container).
     docker_network: str | None = None
     # What runs sessions: Docker containers (the default) or Kubernetes Pods.
     driver: Literal["docker", "kubernetes"] = "docker"

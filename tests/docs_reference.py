@@ -346,9 +346,8 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "max_snapshot_mb_per_owner": "total size of one owner's snapshots (MB)",
     "docker_host": "the Docker engine, as every Docker tool reads it (`BAY_DOCKER_HOST` "
     "wins); unset: the local engine",
-    "docker_network": "unset: Ship is reached by its address on the sandbox network's "
-    "bridge (no port published, no docker-proxy per sandbox); set: containers join this "
-    "network and are reached by IP (Bay itself in a container)",
+    "docker_network": "unset: Ship is reached on a port published on 127.0.0.1; set: "
+    "containers join this network and are reached by IP (Bay itself in a container)",
     "driver": "what runs sessions: `docker` containers, or `kubernetes` (sessions as Pods, "
     "cargos and snapshots as PVCs: see [Kubernetes](kubernetes.md))",
     "kubernetes": "the Kubernetes driver's settings (table below)",

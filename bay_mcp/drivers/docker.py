@@ -98,10 +98,8 @@ def _label_filter(labels: dict[str, str]) -> str:
 
 
 class DockerDriver:
-    """Ship containers reached by their address on the sandbox network's bridge (Bay on
-    the host), or, with `network` set, by container IP on that Docker network (Bay in a
-    container). No port is published: a published port costs every start a
-    docker-proxy process and NAT rules in the engine, for a route the host has anyway."""
+    """Ship containers reached on a port published on 127.0.0.1 (Bay on the host), or,
+    with `network` set, by container IP on that Docker network (Bay in a container)."""
 
     shares_volumes = True
     can_pause = True
@@ -271,8 +269,9 @@ class DockerDriver:
             # the host) reaches Ship by the container's address.
             host_config["NetworkMode"] = SANDBOX_NETWORKS["none"]
         else:
-            # Reached by its address, like the others: nothing listens for it on the host.
             host_config["NetworkMode"] = SANDBOX_NETWORKS["bridge"]
+            # Never 0.0.0.0: a published port on every interface is an open door.
+            host_config["PortBindings"] = {port: [{"HostIp": "127.0.0.1", "HostPort": ""}]}
         return {
             "Image": spec.image,
             "Env": [f"{key}={value}" for key, value in env.items()],
@@ -356,11 +355,11 @@ class DockerDriver:
         if self._network is not None:
             address = (networks.get(self._network) or {}).get("IPAddress")
             return f"http://{address}:8123" if address else None
-        # A container started by an older Bay (adopted) may still have a published port.
         bindings = (settings.get("Ports") or {}).get("8123/tcp") or []
         for binding in bindings:
             if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
                 return f"http://127.0.0.1:{binding['HostPort']}"
+        # No published port (a `none` or `egress` sandbox): its address on its network.
         address = self._address(data)
         return f"http://{address}:8123" if address else None
 

@@ -34,8 +34,8 @@ async def test_seed_chain(client: Client, bay_server: BayServer) -> None:
     for key in ("instance_id", "owner", "sandbox_id", "session_id", "cargo_id", "profile_id"):
         assert f'"bay.{key}"' in labels
     assert '"bay.managed":"true"' in labels
-    # Reached on the bridge by its address: no port published, no docker-proxy.
-    assert docker("port", running[0]) == ""
+    published = docker("port", running[0], "8123")
+    assert published.startswith("127.0.0.1:"), published
 
     stopped = await call(client, "stop_sandbox", sandbox_id=sandbox_id)
     assert stopped.structured_content is not None
