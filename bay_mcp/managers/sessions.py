@@ -49,7 +49,9 @@ from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
 log = logging.getLogger(__name__)
 
-_HEALTH_POLL_S = 0.02
+# /health every 20 ms, or a tenth of the start so far: each poll costs the booting Ship,
+# Bay and docker-proxy CPU, so a start slowed by load is not slowed further (~10% late).
+_HEALTH_POLL_S, _HEALTH_POLL_SHARE = 0.02, 0.1
 _STATE_CHECK_EVERY_S = 1.0
 # How often a call waiting for another process's start looks at the session row.
 _ELSEWHERE_POLL_S = 0.1
@@ -279,12 +281,9 @@ class SessionManager:
         await self._images.ensure(start.profile.image, progress)
         pool = start.sandbox.owner == POOL_OWNER
         if not pool and self._starts.full():
-            await progress(
-                f"waiting to start sandbox {start.sandbox.id}: {self._starts.slots} others "
-                "are starting (BAY_MAX_CONCURRENT_STARTS); starts go in arrival order"
-            )
-        # In arrival order, users' before the warm pool's (start_queue.py).
-        async with self._starts.turn(pool=pool):
+            why = f"{self._starts.slots} others are starting (BAY_MAX_CONCURRENT_STARTS)"
+            await progress(f"waiting to start sandbox {start.sandbox.id}: {why}")
+        async with self._starts.turn(pool=pool):  # in arrival order, users' first
             return await self._start_now(start, progress, seen_version)
 
     async def _start_now(
@@ -362,7 +361,8 @@ class SessionManager:
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:
         """Poll Ship's /health until it answers, the container dies, or the deadline."""
-        deadline = time.monotonic() + self._start_timeout
+        started = time.monotonic()
+        deadline = started + self._start_timeout
         next_state_check = 0.0
         endpoint: ShipEndpoint | None = None
         while True:
@@ -385,7 +385,7 @@ class SessionManager:
                     f"the sandbox runtime did not answer within {self._start_timeout:g} s; "
                     "the container was removed: try again"
                 )
-            await asyncio.sleep(_HEALTH_POLL_S)
+            await asyncio.sleep(max(_HEALTH_POLL_S, _HEALTH_POLL_SHARE * (now - started)))
 
     async def _handshake(self, endpoint: ShipEndpoint, profile: Profile) -> str:
         """Refuse a runtime whose /meta does not match what the profile needs; return
