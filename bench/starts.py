@@ -15,7 +15,10 @@ python-default with its warm pool, `cold` without one) and prints:
                              answers (ms); then the ratio of the two p50s
   3. CPU-seconds per start   over the cold starts of 2 (averages): the engine (dockerd
                              and containerd from /proc, and the container's own shim and
-                             docker-proxy, read before it is removed), Ship (the
+                             docker-proxy, read before it is removed; dockerd's and
+                             containerd's figures hold any other Docker work on the
+                             machine meanwhile, hence the same figure for a `docker
+                             run` beside it), Ship (the
                              container's cgroup CPU less the kernel's), the kernel (the
                              container's ipykernel processes, /proc), and Bay's server
                              process; and the engine's share of `docker run` in 2
@@ -23,7 +26,8 @@ python-default with its warm pool, `cold` without one) and prints:
                              first exec `print(1)` on python-default: p50/p99 of the time
                              from the common start to each agent's first answer (s), the
                              errors, and the CPU-seconds per start the burst cost (engine
-                             and Bay from /proc, sandboxes from their cgroups)
+                             and Bay from /proc, sandboxes from their cgroups), beside
+                             the machine's busy CPU-seconds meanwhile (all processes)
 `--creates 0`, `--cold 0` or `--agents 0` leaves a part out. The figures of one run are
 comparable with each other only (other work on the machine shares its CPU). Every
 sandbox, container and volume it makes is removed after.
@@ -89,6 +93,13 @@ ENGINE_PIDS = [pid for pid, comm, _ in processes() if comm in ("dockerd", "conta
 
 def engine_cpu() -> float:
     return sum(process_cpu(pid) for pid in ENGINE_PIDS)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU-seconds of the machine since boot, every core summed."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / TICK_S, sum(ticks) / TICK_S
 
 
 def cgroup_dir(container: str) -> Path:
@@ -258,6 +269,8 @@ class Burst:
     bay: float
     sandboxes: float
     pool: dict[str, Any]
+    machine_busy: float
+    machine_all: float
 
 
 async def burst(server: Server, count: int) -> Burst:
@@ -265,7 +278,7 @@ async def burst(server: Server, count: int) -> Burst:
     seconds: list[float] = []
     errors: list[str] = []
     made: list[str] = []
-    engine, bay = engine_cpu(), process_cpu(server.pid)
+    engine, bay, (busy, every) = engine_cpu(), process_cpu(server.pid), machine_cpu()
     async with httpx.AsyncClient(base_url=server.url, timeout=600, limits=limits) as rest:
         go = asyncio.Event()
         started = 0.0
@@ -296,6 +309,7 @@ async def burst(server: Server, count: int) -> Burst:
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
         engine, bay = engine_cpu() - engine, process_cpu(server.pid) - bay
+        busy_after, every_after = machine_cpu()
         sandboxes = 0.0
         for sandbox_id in made:
             # A sandbox whose start failed has no container left: nothing to count.
@@ -304,7 +318,9 @@ async def burst(server: Server, count: int) -> Burst:
         pool = server.health()["pool"]["python-default"]
         for sandbox_id in made:
             await rest.delete(f"/v1/sandboxes/{sandbox_id}")
-    return Burst(seconds, errors, wall, engine, bay, sandboxes, pool)
+    return Burst(
+        seconds, errors, wall, engine, bay, sandboxes, pool, busy_after - busy, every_after - every
+    )
 
 
 # -- the report -------------------------------------------------------------------------
@@ -361,6 +377,11 @@ def main() -> int:
         print(
             f"   CPU-seconds per start in the burst: engine {crowd.engine / per:.3f}, "
             f"sandboxes (Ship + kernel) {crowd.sandboxes / per:.3f}, Bay {crowd.bay / per:.3f}"
+        )
+        own = crowd.engine + crowd.sandboxes + crowd.bay
+        print(
+            f"   the machine during it: {crowd.machine_busy:.0f} of {crowd.machine_all:.0f} "
+            f"CPU-seconds busy, {own:.0f} of them this burst's (engine, sandboxes, Bay)"
         )
         print(
             f"   the pool after it: target {crowd.pool['target']}, ready {crowd.pool['ready']}, "
