@@ -25,6 +25,7 @@ no quota counts them. A member is replaced when it is older than
 session is gone or failed (after a crash, reconcile drops the sessions whose container
 died; the next check removes those members).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -162,8 +163,7 @@ class WarmPool:
             if profile.pool_size
         }
         self._rates = {
-            profile_id: ClaimRate(settings.pool_demand_window_seconds)
-            for profile_id in self.state
+            profile_id: ClaimRate(settings.pool_demand_window_seconds) for profile_id in self.state
         }
         self._task: asyncio.Task[None] | None = None
         self._started_here: set[str] = set()

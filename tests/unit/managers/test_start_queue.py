@@ -18,14 +18,19 @@ async def hold(
         await gate.wait()
 
 
+def fresh(slots: int) -> tuple[StartQueue, list[str], asyncio.Event]:
+    """A queue, the order its holders got their turn in, and the gate they wait on."""
+    return StartQueue(slots), [], asyncio.Event()
+
+
 async def queued(queue: StartQueue, count: int) -> None:
-    """Let the tasks just created reach the queue."""
-    while queue.waiting < count:
-        await asyncio.sleep(0)
+    """Let the tasks just created run up to their wait in the queue."""
+    await asyncio.sleep(0)
+    assert queue.waiting == count
 
 
 async def test_waiting_starts_are_served_in_arrival_order() -> None:
-    queue, order, gate = StartQueue(1), [], asyncio.Event()
+    queue, order, gate = fresh(1)
     first = asyncio.create_task(hold(queue, "first", order, gate))
     await asyncio.sleep(0)
     waiters = []
@@ -40,7 +45,7 @@ async def test_waiting_starts_are_served_in_arrival_order() -> None:
 
 
 async def test_users_go_before_the_pool_whatever_came_first() -> None:
-    queue, order, gate = StartQueue(1), [], asyncio.Event()
+    queue, order, gate = fresh(1)
     running = asyncio.create_task(hold(queue, "running", order, gate))
     await asyncio.sleep(0)
     pool = asyncio.create_task(hold(queue, "pool", order, gate, pool=True))
@@ -53,7 +58,7 @@ async def test_users_go_before_the_pool_whatever_came_first() -> None:
 
 
 async def test_the_pool_waits_for_a_free_slot_and_no_waiting_user() -> None:
-    queue, order, gate = StartQueue(2), [], asyncio.Event()
+    queue, order, gate = fresh(2)
     tasks = [asyncio.create_task(hold(queue, "pool", order, gate, pool=True))]
     await asyncio.sleep(0)
     assert order == ["pool"]  # a free slot and nobody waiting: the pool starts at once
@@ -62,7 +67,7 @@ async def test_the_pool_waits_for_a_free_slot_and_no_waiting_user() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_the_line_and_the_next_gets_the_slot() -> None:
-    queue, order, gate = StartQueue(1), [], asyncio.Event()
+    queue, order, gate = fresh(1)
     running = asyncio.create_task(hold(queue, "running", order, gate))
     await asyncio.sleep(0)
     gone = asyncio.create_task(hold(queue, "gone", order, gate))
@@ -75,11 +80,12 @@ async def test_a_cancelled_waiter_leaves_the_line_and_the_next_gets_the_slot() -
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert order == ["running", "after"]
-    assert queue.waiting == 0 and not queue.full()
+    assert queue.waiting == 0
+    assert not queue.full()
 
 
 async def test_a_waiter_cancelled_as_its_turn_came_passes_the_slot_on() -> None:
-    queue, order, gate = StartQueue(1), [], asyncio.Event()
+    queue, order, gate = fresh(1)
     gate.set()
     async with queue.turn():
         unlucky = asyncio.create_task(hold(queue, "unlucky", order, gate))
