@@ -4,11 +4,12 @@ pool's.
 
 Starts are CPU-bound (a Python server and a kernel booting): a few at a time finish
 sooner than all at once, and leave running sandboxes their share. asyncio.Semaphore
-would bound them, but it knows no priority (a pool refill queued first would start
-before a user who came after it), and its order under cancellation has changed
-between Python versions; this queue states both rules itself: each kind waits in a
-FIFO, a freed slot goes to the oldest waiting user, else to the oldest waiting pool
-start, and a waiter cancelled as its turn came passes the slot on.
+would bound them, and the one of the Python we run (3.11.7) serves waiters in order
+and passes on the turn of one cancelled as it came; but it knows no priority: a pool
+refill queued first would start before a user who came after it. This queue states
+both rules itself: each kind waits in a FIFO, a freed slot goes to the oldest waiting
+user, else to the oldest waiting pool start, and a waiter cancelled as its turn came
+passes the slot on.
 """
 
 from __future__ import annotations
