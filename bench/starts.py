@@ -17,8 +17,8 @@ python-default with its warm pool, `cold` without one) and prints:
                              and containerd from /proc, and the container's own shim and
                              docker-proxy, read before it is removed; dockerd's and
                              containerd's figures hold any other Docker work on the
-                             machine meanwhile, hence the same figure for a `docker
-                             run` beside it), Ship (the
+                             machine meanwhile, hence the same figure, shim and
+                             docker-proxy included, for a `docker run` beside it), Ship (the
                              container's cgroup CPU less the kernel's), the kernel (the
                              container's ipykernel processes, /proc), and Bay's server
                              process; and the engine's share of `docker run` in 2
@@ -235,6 +235,11 @@ def docker_run_to_health(engine_share: list[float]) -> float:
                 time.sleep(0.01)
         elapsed = (time.perf_counter() - started) * 1000
         engine_share.append(engine_cpu() - engine)
+        container = docker("inspect", "--format", "{{.Id}}", container)
+        address = docker(
+            "inspect", "--format", "{{.NetworkSettings.IPAddress}}", container
+        )  # fmt: skip
+        engine_share[-1] += container_cpu(container, address or None)[2]  # as for Bay's
         return elapsed
     finally:
         if container:
