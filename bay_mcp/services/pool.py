@@ -109,7 +109,7 @@ def available_memory_mb() -> int | None:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) // 1024
     except (OSError, ValueError, IndexError):
-        pass
+        return None  # not Linux, or a /proc we cannot read: the setting alone bounds it
     return None
 
 
