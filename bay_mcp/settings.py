@@ -67,6 +67,8 @@ def _every_gc_task() -> list[GcTaskName]:
 # What a profile offers when it does not say: the browser is only in the browser image.
 ALL_CAPABILITIES: tuple[Capability, ...] = ("python", "shell", "filesystem")
 BROWSER_PROFILE = "browser-python"
+# The warm pool's ceiling under demand when a profile does not name one.
+DEFAULT_POOL_MAX = 8
 # The languages run_code runs when a profile does not say: the kernels of the default
 # image (and of the browser image, built on it).
 DEFAULT_LANGUAGES: tuple[Language, ...] = ("python", "typescript", "javascript", "r")
@@ -121,6 +123,8 @@ class Profile(BaseModel):
     # Ready sandboxes kept waiting to be claimed by create_sandbox; None: 1 for the
     # default profile, 0 (no pool) for the others.
     warm_pool_size: int | None = Field(None, ge=0, le=64)
+    # The most it grows to while creates come faster than refills (services/pool.py).
+    warm_pool_max_size: int | None = Field(None, ge=0, le=64)
     pool_orphan_after_seconds: int = Field(
         900,
         ge=5,
@@ -147,9 +151,18 @@ class Profile(BaseModel):
 
     @property
     def pool_size(self) -> int:
+        """The pool's floor: what it holds with no demand."""
         if self.warm_pool_size is not None:
             return self.warm_pool_size
         return 1 if self.id == DEFAULT_PROFILE else 0
+
+    @property
+    def pool_max_size(self) -> int:
+        """The pool's ceiling under demand; a profile without a pool has none."""
+        if not self.pool_size:
+            return 0
+        ceiling = DEFAULT_POOL_MAX if self.warm_pool_max_size is None else self.warm_pool_max_size
+        return max(self.pool_size, ceiling)
 
     @model_validator(mode="after")
     def _one_network_story(self) -> Profile:
@@ -377,6 +390,8 @@ class BaySettings(BaseSettings):
     # this often; a claim wakes the refill at once.
     pool_max_age_seconds: float = Field(3600.0, gt=0)
     pool_check_interval_seconds: float = Field(30.0, gt=0)
+    # The pool sizes itself by the creates of this last stretch (services/pool.py).
+    pool_demand_window_seconds: float = Field(120.0, gt=0)
     pause_check_interval_seconds: float = Field(
         5.0, gt=0, description="how often idle sandboxes are looked for, to pause them"
     )

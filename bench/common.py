@@ -77,6 +77,7 @@ def bay_environment(data_dir: Path, profiles: list[dict[str, Any]]) -> dict[str,
 class Server:
     url: str
     env: dict[str, str]
+    pid: int = 0  # the server's process, for its CPU figures
 
     def health(self) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.url}/health", timeout=10).json()
@@ -105,7 +106,7 @@ def http_server(
             [BAY_MCP, "serve", "--transport", "http", "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}", env)
+    server = Server(f"http://127.0.0.1:{port}", env, process.pid)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -365,10 +365,14 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "`[[profiles]]` in the config file",
     "start_timeout_seconds": "how long a sandbox's start may take, container to handshake",
     "max_concurrent_starts": "sandboxes starting at once in one Bay; more wait their turn "
-    "with a progress message. A start lasts until the kernel has booted",
+    "with a progress message, in arrival order, users' starts before the warm pool's "
+    "refills. A start lasts until the kernel has booted",
     "pool_max_age_seconds": "warm pool members older than this are replaced",
     "pool_check_interval_seconds": "how often the warm pool is checked (age, image, "
     "health); a claim wakes its refill at once",
+    "pool_demand_window_seconds": "the warm pool sizes itself by the creates of this last "
+    "stretch ([warm pool](lifecycle.md#warm-pool)): grown by a stream of creates, it is "
+    "back at `warm_pool_size` about this long after the stream stops",
     "history_max_entries": "execution history entries kept per sandbox (the oldest dropped)",
     "history_output_chars": "output kept per history entry (head and tail)",
     "output_limit_chars": "output a model reads in a result; the full text is saved in "
@@ -402,8 +406,11 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "only the disk's",
     "max_upload_mb": "largest upload accepted (MB); unset: the cargo's size limit",
     "env": "environment variables of every sandbox of the profile (a sandbox's own win)",
-    "warm_pool_size": "ready sandboxes kept to be claimed by `create_sandbox`; unset: 1 "
-    "for `python-default`, 0 for the others",
+    "warm_pool_size": "ready sandboxes kept to be claimed by `create_sandbox` (the pool's "
+    "floor); unset: 1 for `python-default`, 0 for the others",
+    "warm_pool_max_size": "the most ready sandboxes the pool grows to while creates come "
+    "faster than it refills, memory allowing ([warm pool](lifecycle.md#warm-pool)); unset: "
+    "8 for a profile with a pool; never below `warm_pool_size`",
     "browser_idle_seconds": "the sandbox's browser closes after this long unused",
     # KubernetesSettings (its `description`-less fields share names with none above)
     "namespace": "the namespace of the sandboxes' Pods, PVCs and NetworkPolicies; Bay's "

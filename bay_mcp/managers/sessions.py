@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from bay_mcp.adapters.ship_client import ShipClient, ShipEndpoint
 from bay_mcp.drivers import ContainerSpec, Driver, DriverError
 from bay_mcp.errors import BayError, NotFound, SessionNotReady, ShipError, Timeout
+from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import Progress, labels
 from bay_mcp.managers.activity import ActivityClock
 from bay_mcp.managers.egress_proxy import EgressHook, EgressPlan
@@ -36,6 +37,7 @@ from bay_mcp.managers.locks import KeyedLocks
 from bay_mcp.managers.session_env import ship_env
 from bay_mcp.managers.session_states import REPLACED_NOTICE, SessionStates
 from bay_mcp.managers.setup import MachineSetup
+from bay_mcp.managers.start_queue import StartQueue
 from bay_mcp.metrics import Metrics
 from bay_mcp.settings import Profile
 from bay_mcp.storage.database import Database
@@ -47,7 +49,9 @@ from ship.protocol import API_VERSION, WORKSPACE_MOUNT
 
 log = logging.getLogger(__name__)
 
-_HEALTH_POLL_S = 0.02
+# /health every 20 ms, or a tenth of the start so far: each poll costs the booting Ship,
+# Bay and docker-proxy CPU, so a start slowed by load is not slowed further (~10% late).
+_HEALTH_POLL_S, _HEALTH_POLL_SHARE = 0.02, 0.1
 _STATE_CHECK_EVERY_S = 1.0
 # How often a call waiting for another process's start looks at the session row.
 _ELSEWHERE_POLL_S = 0.1
@@ -86,8 +90,7 @@ class SessionManager:
         start_timeout: float,
         max_concurrent_starts: int,
     ) -> None:
-        self._max_starts = max_concurrent_starts
-        self._start_slots = asyncio.Semaphore(max_concurrent_starts)
+        self._starts = StartQueue(max_concurrent_starts)
         self._activity = activity
         self._leases = leases
         self._rows = SessionRepository(db)
@@ -276,14 +279,11 @@ class SessionManager:
     ) -> ShipEndpoint:
         await self._setup.ready(progress)
         await self._images.ensure(start.profile.image, progress)
-        if self._start_slots.locked():
-            await progress(
-                f"waiting to start sandbox {start.sandbox.id}: {self._max_starts} others "
-                "are starting (BAY_MAX_CONCURRENT_STARTS)"
-            )
-        # Starts are CPU-bound (a Python server and a kernel booting): a few at a time
-        # finish sooner than all at once, and leave running sandboxes their share.
-        async with self._start_slots:
+        pool = start.sandbox.owner == POOL_OWNER
+        if not pool and self._starts.full():
+            why = f"{self._starts.slots} others are starting (BAY_MAX_CONCURRENT_STARTS)"
+            await progress(f"waiting to start sandbox {start.sandbox.id}: {why}")
+        async with self._starts.turn(pool=pool):  # in arrival order, users' first
             return await self._start_now(start, progress, seen_version)
 
     async def _start_now(
@@ -361,7 +361,8 @@ class SessionManager:
 
     async def _wait_ready(self, container_id: str, token: str, session_id: str) -> ShipEndpoint:
         """Poll Ship's /health until it answers, the container dies, or the deadline."""
-        deadline = time.monotonic() + self._start_timeout
+        started = time.monotonic()
+        deadline = started + self._start_timeout
         next_state_check = 0.0
         endpoint: ShipEndpoint | None = None
         while True:
@@ -384,7 +385,7 @@ class SessionManager:
                     f"the sandbox runtime did not answer within {self._start_timeout:g} s; "
                     "the container was removed: try again"
                 )
-            await asyncio.sleep(_HEALTH_POLL_S)
+            await asyncio.sleep(max(_HEALTH_POLL_S, _HEALTH_POLL_SHARE * (now - started)))
 
     async def _handshake(self, endpoint: ShipEndpoint, profile: Profile) -> str:
         """Refuse a runtime whose /meta does not match what the profile needs; return

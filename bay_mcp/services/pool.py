@@ -2,12 +2,28 @@
 own cargo) waiting for `create_sandbox` to claim one (`SandboxLifecycle.create` does the
 claiming; this module keeps the pool full).
 
-One task refills in the background, one member at a time, so a call never waits for
-it; every claim wakes it, and it looks again every `pool_check_interval_seconds`.
-Members belong to `POOL_OWNER`: no owner sees them and no quota counts them. A member
-is replaced when it is older than `pool_max_age_seconds`, when its profile's image now
-names another image, or when its session is gone or failed (after a crash, reconcile
-drops the sessions whose container died; the next check removes those members).
+How many members a pool holds (its target) follows demand (`pool_target`):
+
+    target = clamp(claim rate x lead time, warm_pool_size, warm_pool_max_size),
+             and never more members than the host's memory allows
+
+The claim rate is the creates that asked this pool (hits and misses) over the last
+`pool_demand_window_seconds`; the lead time is how long one refill takes (a member's
+start and warm-up, the last few averaged). A steady stream of creates thus finds
+members ready, since the pool holds what is claimed while it refills. Memory: each
+member counts at its profile's `memory_mb` against the host's available memory, less
+a margin; the floor is kept whatever memory says (it is what the operator asked for).
+When demand falls, the rate falls as claims leave the window, and the members above
+the target are retired, newest first, back to the floor.
+
+One task refills in the background, so a call never waits for it: several members at
+once when the pool is behind (at most `max_concurrent_starts`; their starts queue
+behind users' starts, which go first). Every claim wakes it, and it looks again every
+`pool_check_interval_seconds`. Members belong to `POOL_OWNER`: no owner sees them and
+no quota counts them. A member is replaced when it is older than
+`pool_max_age_seconds`, when its profile's image now names another image, or when its
+session is gone or failed (after a crash, reconcile drops the sessions whose container
+died; the next check removes those members).
 """
 
 from __future__ import annotations
@@ -15,8 +31,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from bay_mcp.adapters.ship_client import ShipClient
 from bay_mcp.drivers import Driver
@@ -38,16 +58,80 @@ LEASE_TTL = timedelta(minutes=2)
 
 # The member's first exec: it makes the kernel import what a first user exec would.
 _WARM_UP = "pass"
+# Memory the pool leaves to everything else when it grows past its floor.
+MEMORY_MARGIN_MB = 2048
+# A refill's lead time until one was measured (a warm start and its first exec), and
+# the weight of the newest refill in the running average.
+_FIRST_LEAD_S = 2.0
+_LEAD_WEIGHT = 0.3
+_MEMINFO = Path("/proc/meminfo")
+
+
+def pool_target(
+    *,
+    claims_per_second: float,
+    lead_seconds: float,
+    floor: int,
+    ceiling: int,
+    memory_fits: int | None,
+) -> int:
+    """How many members a pool should hold (the rule is the module's docstring's).
+
+    `memory_fits`: how many members the host's memory allows in all, the present ones
+    included; None when it is not known (no ceiling but the setting's)."""
+    wanted = math.ceil(claims_per_second * lead_seconds)
+    if memory_fits is not None:
+        wanted = min(wanted, memory_fits)
+    return max(floor, min(wanted, ceiling))
+
+
+class ClaimRate:
+    """Claims per second over the last `window` seconds, from a running claim count
+    read now and then (at each refill pass: every claim wakes one)."""
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def observe(self, now: float, claims: int) -> float:
+        samples = self._samples
+        samples.append((now, claims))
+        # Keep the last reading from before the window: the claims since it count.
+        while len(samples) > 1 and samples[1][0] <= now - self._window:
+            samples.popleft()
+        return (claims - samples[0][1]) / self._window
+
+
+def available_memory_mb() -> int | None:
+    """The host's available memory (MemAvailable), None where /proc does not say."""
+    try:
+        for line in _MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None  # not Linux, or a /proc we cannot read: the setting alone bounds it
+    return None
+
+
+def members_memory_allows(memory_mb: int, present: int, available_mb: int | None) -> int | None:
+    """The members memory allows in all: those present (their memory is already taken)
+    plus as many more of `memory_mb` as fit in what is available, less the margin."""
+    if available_mb is None:
+        return None
+    return present + max(0, available_mb - MEMORY_MARGIN_MB) // memory_mb
 
 
 @dataclass
 class PoolState:
-    """One profile's pool as last seen: for /health and the metrics."""
+    """One profile's pool as last seen: for /health and the metrics. `target` is what
+    the pool sizes itself to now (`pool_target`)."""
 
     target: int
     ready: int = 0
     starting: int = 0
     last_error: str | None = None
+    # How long a refill takes (seconds, a running average): the rule's lead time.
+    lead_seconds: float = _FIRST_LEAD_S
 
 
 @dataclass
@@ -77,6 +161,9 @@ class WarmPool:
             profile.id: PoolState(target=profile.pool_size)
             for profile in settings.profiles
             if profile.pool_size
+        }
+        self._rates = {
+            profile_id: ClaimRate(settings.pool_demand_window_seconds) for profile_id in self.state
         }
         self._task: asyncio.Task[None] | None = None
         self._started_here: set[str] = set()
@@ -177,18 +264,45 @@ class WarmPool:
         for sandbox, reason in members.stale:
             log.info("warm pool %s: replacing %s (%s)", profile.id, sandbox.id, reason)
             await self._sandboxes.remove(sandbox)
+        present = len(members.ready) + len(members.starting)
+        state.target = self._target(profile, state, present)
         state.ready, state.starting = len(members.ready), len(members.starting)
         self._publish(profile.id, state)
-        while state.ready + state.starting < profile.pool_size:
-            state.starting += 1
+        # Demand fell: retire the newest (claims take the oldest, so a claim racing
+        # this is least likely to want the same one; the retirement is conditioned).
+        surplus = sorted(members.ready, key=lambda member: member.created_at, reverse=True)
+        for sandbox in surplus[: max(0, present - state.target)]:
+            if await self._sandboxes.retire_pool_member(sandbox):
+                log.info("warm pool %s: retired %s (demand fell)", profile.id, sandbox.id)
+                state.ready -= 1
+        self._publish(profile.id, state)
+        while (shortfall := state.target - state.ready - state.starting) > 0:
+            batch = min(shortfall, self._settings.max_concurrent_starts)
+            await self._leases.acquire(POOL_LEASE, LEASE_TTL)  # renewed per batch
+            state.starting += batch
             self._publish(profile.id, state)
-            try:
-                await self._leases.acquire(POOL_LEASE, LEASE_TTL)  # renewed per member
-                await self._add(profile)
-            finally:
-                state.starting -= 1
-            state.ready += 1
+            results = await asyncio.gather(
+                *(self._add(profile, state) for _ in range(batch)), return_exceptions=True
+            )
+            state.starting -= batch
+            state.ready += sum(1 for result in results if result is None)
             self._publish(profile.id, state)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    def _target(self, profile: Profile, state: PoolState, present: int) -> int:
+        claims = self._metrics.pool_claim_count
+        rate = self._rates[profile.id].observe(
+            time.monotonic(), claims(profile.id, "hit") + claims(profile.id, "miss")
+        )
+        return pool_target(
+            claims_per_second=rate,
+            lead_seconds=state.lead_seconds,
+            floor=profile.pool_size,
+            ceiling=profile.pool_max_size,
+            memory_fits=members_memory_allows(profile.memory_mb, present, available_memory_mb()),
+        )
 
     async def _members(self, profile: Profile) -> _Members:
         found = _Members()
@@ -200,10 +314,12 @@ class WarmPool:
         for sandbox, session in await self._sandboxes.pool_members():
             if sandbox.profile != profile.id:
                 continue
-            if sandbox.created_at < oldest:
+            if sandbox.expires_at is not None:
+                found.stale.append((sandbox, "retired"))  # its removal did not finish
+            elif sandbox.created_at < oldest:
                 found.stale.append((sandbox, "older than pool_max_age_seconds"))
             elif session is None or session.observed_state == "starting":
-                # Refills here are sequential: a start in progress is another Bay's.
+                # A pass waits for its own starts: a start in progress is another Bay's.
                 born = sandbox.created_at if session is None else session.created_at
                 if born < abandoned:
                     found.stale.append((sandbox, "its start was abandoned"))
@@ -236,8 +352,10 @@ class WarmPool:
             return "its profile's image was rebuilt"
         return None
 
-    async def _add(self, profile: Profile) -> None:
-        """Create one member and bring it to ready with a warm kernel."""
+    async def _add(self, profile: Profile, state: PoolState) -> None:
+        """Create one member and bring it to ready with a warm kernel; the time it took
+        moves the pool's lead time."""
+        started = time.monotonic()
         sandbox = await self._sandboxes.create_pool_member(profile)
         self._started_here.add(sandbox.id)
         try:
@@ -256,7 +374,9 @@ class WarmPool:
                     "warm pool %s: could not remove %s", profile.id, sandbox.id, exc_info=True
                 )
             raise
-        log.info("warm pool %s: %s is ready", profile.id, sandbox.id)
+        took = time.monotonic() - started
+        state.lead_seconds += _LEAD_WEIGHT * (took - state.lead_seconds)
+        log.info("warm pool %s: %s is ready in %.2f s", profile.id, sandbox.id, took)
 
     def _publish(self, profile_id: str, state: PoolState) -> None:
         self._metrics.pool_members.labels(profile=profile_id, state="ready").set(state.ready)

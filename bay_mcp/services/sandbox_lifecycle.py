@@ -149,6 +149,14 @@ class SandboxLifecycle:
         """A sandbox for the warm pool: no owner's, no quota's, no TTL."""
         return await self._create_rows(POOL_OWNER, profile, None, None, {})
 
+    async def retire_pool_member(self, sandbox: Sandbox) -> bool:
+        """Remove an unclaimed pool member (the pool shrinking as demand falls); False,
+        and nothing removed, when a create claimed it meanwhile."""
+        if not await self._rows.retire_pool_member(sandbox.id, utcnow()):
+            return False
+        await self.remove(sandbox)
+        return True
+
     async def _create_rows(
         self,
         owner: str,

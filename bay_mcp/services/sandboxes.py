@@ -147,6 +147,9 @@ class SandboxService:
     async def pool_heartbeat(self, sandbox_id: str) -> None:
         await self.lifecycle.pool_heartbeat(sandbox_id)
 
+    async def retire_pool_member(self, sandbox: Sandbox) -> bool:
+        return await self.lifecycle.retire_pool_member(sandbox)
+
     async def stop(self, owner: str, sandbox_id: str) -> None:
         await self.lifecycle.stop(owner, sandbox_id)
 

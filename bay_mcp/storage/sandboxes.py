@@ -102,7 +102,8 @@ def call_objects(values: Sequence[Any]) -> CallRow:
     return sandbox, cargo if cargo.id else None, session if session.id else None
 
 
-# The oldest pool member of `:profile` whose session is ready (kernel warm).
+# The oldest pool member of `:profile` whose session is ready (kernel warm). A member
+# the pool retires gets an expiry (a member has none): from then on no claim takes it.
 _READY_POOL_MEMBER = (
     select(Sandbox.id)
     .join(Session, col(Session.sandbox_id) == col(Sandbox.id))
@@ -110,6 +111,7 @@ _READY_POOL_MEMBER = (
         col(Sandbox.owner) == POOL_OWNER,
         col(Sandbox.profile) == bindparam("profile"),
         col(Sandbox.deleted_at).is_(None),
+        col(Sandbox.expires_at).is_(None),
         col(Session.observed_state) == "ready",
     )
     .order_by(col(Sandbox.created_at))
@@ -251,7 +253,11 @@ class SandboxRepository:
                 now = utcnow()
                 taken = await db.exec(
                     update(Sandbox)
-                    .where(col(Sandbox.id) == member, col(Sandbox.owner) == POOL_OWNER)
+                    .where(
+                        col(Sandbox.id) == member,
+                        col(Sandbox.owner) == POOL_OWNER,
+                        col(Sandbox.expires_at).is_(None),
+                    )
                     .values(
                         owner=owner,
                         expires_at=expires_at,
@@ -273,6 +279,24 @@ class SandboxRepository:
                 claimed = await db.get(Sandbox, member)
             return claimed
         return None
+
+    async def retire_pool_member(self, sandbox_id: str, now: datetime) -> bool:
+        """Take an unclaimed pool member out of the pool: no claim takes it after this
+        update, and should its removal not follow, the expiry sweep removes it. False
+        when a claim took it first (it is an owner's sandbox now)."""
+        async with self._db.session() as db:
+            taken = await db.exec(
+                update(Sandbox)
+                .where(
+                    col(Sandbox.id) == sandbox_id,
+                    col(Sandbox.owner) == POOL_OWNER,
+                    col(Sandbox.deleted_at).is_(None),
+                    col(Sandbox.expires_at).is_(None),
+                )
+                .values(expires_at=now, version=col(Sandbox.version) + 1)
+            )
+            await db.commit()
+            return bool(taken.rowcount == 1)
 
     async def note_stop(self, sandbox_id: str, why: str | None) -> None:
         """Say why Bay stopped the sandbox's session (None: a session started since)."""

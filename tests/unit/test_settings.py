@@ -123,8 +123,8 @@ def test_an_unknown_key_in_a_profile_names_the_profile(
         "image, cpus, memory_mb, pids_limit, network, egress, capabilities, idle_timeout_seconds, "
         "pause_after_idle_seconds, description, languages, read_only_root, runtime, ca_bundle, "
         "cargo_size_limit_mb, "
-        "max_upload_mb, env, warm_pool_size, pool_orphan_after_seconds, browser_idle_seconds, "
-        "skill_dirs, max_processes."
+        "max_upload_mb, env, warm_pool_size, warm_pool_max_size, pool_orphan_after_seconds, "
+        "browser_idle_seconds, skill_dirs, max_processes."
     )
 
 
