@@ -1,6 +1,7 @@
 """How fast a Ship container is ready, and how fast a warm exec round trip is.
 
     .venv/bin/python bench/ship_start.py [--runs 5] [--warm-execs 20] [--image ship:latest]
+                                         [--limits "--cpus 1 --memory 1g"]
 
 Prints, in milliseconds (median, min, max):
   run->health      `docker run` until GET /health answers
@@ -72,7 +73,7 @@ def phases(container: str, run_at: float) -> dict[str, list[float]]:
     return found
 
 
-def one_run(image: str, warm_execs: int) -> dict[str, list[float]]:
+def one_run(image: str, warm_execs: int, limits: list[str]) -> dict[str, list[float]]:
     volume = f"bay-bench-{secrets.token_hex(6)}"
     token = secrets.token_urlsafe(24)
     docker("volume", "create", "--label", LABEL, volume)
@@ -81,7 +82,7 @@ def one_run(image: str, warm_execs: int) -> dict[str, list[float]]:
         run_at = time.time()
         started = time.perf_counter()
         container = docker(
-            "run", "-d", "--label", LABEL, "-e", f"SHIP_TOKEN={token}",
+            "run", "-d", "--label", LABEL, "-e", f"SHIP_TOKEN={token}", *limits,
             "-v", f"{volume}:/workspace", "-p", "127.0.0.1::8123", image,
         )  # fmt: skip
         port = docker("port", container, "8123").splitlines()[0].rsplit(":", 1)[1]
@@ -120,11 +121,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm-execs", type=int, default=20)
     parser.add_argument("--image", default="ship:latest")
+    parser.add_argument(
+        "--limits",
+        default="",
+        help="docker run's resource options, e.g. '--cpus 1 --memory 1g' (a profile's)",
+    )
     args = parser.parse_args()
 
     figures: dict[str, list[float]] = {}
     for run in range(args.runs):
-        for name, values in one_run(args.image, args.warm_execs).items():
+        for name, values in one_run(args.image, args.warm_execs, args.limits.split()).items():
             figures.setdefault(name, []).extend(values)
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 

@@ -389,7 +389,7 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     # Profile
     "id": "the profile's name, as `create_sandbox` takes it",
     "image": "the Ship image its sessions run",
-    "cpus": "CPU limit",
+    "cpus": "CPU limit, on average over each second (a start may use two cores briefly)",
     "memory_mb": "memory limit (swap off)",
     "pids_limit": "processes and threads the sandbox may have",
     "network": "`bridge`: outbound allowed; `none`: no route and no DNS (Bay still reaches "

@@ -559,7 +559,8 @@ def test_the_container_is_hardened(bay_server: HttpBay, mallory: tuple[httpx.Cli
     assert host["Memory"] == 512 * 1024 * 1024
     assert host["MemorySwap"] == host["Memory"]  # no swap
     assert host["PidsLimit"] == 128
-    assert host["NanoCpus"] == 1_000_000_000
+    # One CPU: a quota of one second per one-second period (docker.py says why).
+    assert (host["CpuQuota"], host["CpuPeriod"]) == (1_000_000, 1_000_000)
     assert not host.get("Binds")
     assert [(m["Type"], m["Destination"]) for m in details["Mounts"]] == [("volume", "/workspace")]
     assert list(details["NetworkSettings"]["Networks"]) == ["bay-sandboxes"]
