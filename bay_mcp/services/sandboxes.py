@@ -147,6 +147,9 @@ class SandboxService:
     async def pool_heartbeat(self, sandbox_id: str) -> None:
         await self.lifecycle.pool_heartbeat(sandbox_id)
 
+    async def settle(self) -> None:
+        await self.lifecycle.settle()
+
     async def stop(self, owner: str, sandbox_id: str) -> None:
         await self.lifecycle.stop(owner, sandbox_id)
 

@@ -108,7 +108,9 @@ async def test_two_claims_of_one_pool_member_hand_it_to_one_owner(db: Database) 
     )
     taken = [claim for claim in claims if claim is not None]
     assert len(taken) == 1
-    owner = taken[0].owner
+    [(sandbox, claimed_session, status)] = taken
+    assert (claimed_session and claimed_session.id, status) == (session.id, "ready")
+    owner = sandbox.owner
     cargo = await rows.for_a_call("member")
     assert cargo is not None
     assert cargo[1] is not None
