@@ -128,7 +128,7 @@ class SandboxLifecycle:
     def _end_orphan_watch_soon(self, sandbox_id: str) -> None:
         """A claimed member is an owner's sandbox now: its Ship must not stop itself
         for want of pool checks (orphan_watch.py). Told behind the create (a call to
-        Ship its caller need not wait for); `close` waits for what is under way."""
+        Ship its caller need not wait for); `settle` waits for those under way."""
         task = asyncio.create_task(
             self._end_orphan_watch(sandbox_id), name=f"end-orphan-watch-{sandbox_id}"
         )
@@ -154,7 +154,7 @@ class SandboxLifecycle:
             return
         _, late = await asyncio.wait(pending, timeout=timeout)
         for task in late:
-            log.warning("%s: given up after %g s", task.get_name(), timeout)
+            log.warning("%s: no answer from Ship in %g s, given up", task.get_name(), timeout)
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 

@@ -119,6 +119,25 @@ _READY_POOL_MEMBER = (
     .limit(1)
 )
 _CLAIM_ATTEMPTS = 5
+# Take `:member` for `:owner_to`, as if made `:at`, if it is still the pool's.
+_TAKE_MEMBER = (
+    update(Sandbox)
+    .where(col(Sandbox.id) == bindparam("member"), col(Sandbox.owner) == POOL_OWNER)
+    .values(
+        owner=bindparam("owner_to"),
+        expires_at=bindparam("expiry", type_=UTCDateTime()),
+        created_at=bindparam("at", type_=UTCDateTime()),
+        updated_at=bindparam("at", type_=UTCDateTime()),
+        last_active_at=bindparam("at", type_=UTCDateTime()),
+        version=col(Sandbox.version) + 1,
+    )
+)
+# Its managed cargo goes with it.
+_HAND_OVER_CARGO = (
+    update(Cargo)
+    .where(col(Cargo.managed_by_sandbox_id) == bindparam("member"))
+    .values(owner=bindparam("owner_to"), updated_at=bindparam("at", type_=UTCDateTime()))
+)
 # A live sandbox with its latest session and its status at `:now`, by `:sandbox_id`.
 _WITH_STATUS = _with_latest_session(bindparam("now", type_=UTCDateTime())).where(
     col(Sandbox.id) == bindparam("sandbox_id")
@@ -151,26 +170,14 @@ def _claim_pool_member(
         if member is None:
             return None
         now = utcnow()
-        taken = db.exec(
-            update(Sandbox)
-            .where(col(Sandbox.id) == member, col(Sandbox.owner) == POOL_OWNER)
-            .values(
-                owner=owner,
-                expires_at=expires_at,
-                created_at=now,
-                updated_at=now,
-                last_active_at=now,
-                version=col(Sandbox.version) + 1,
-            )
-        )
-        if taken.rowcount != 1:
+        # Core statements: the ORM's bulk update would look for the rows among loaded
+        # objects first, and this session has loaded none.
+        connection = db.connection()
+        claim = {"member": member, "owner_to": owner, "expiry": expires_at, "at": now}
+        if connection.execute(_TAKE_MEMBER, claim).rowcount != 1:
             db.rollback()
             continue
-        db.exec(
-            update(Cargo)
-            .where(col(Cargo.managed_by_sandbox_id) == member)
-            .values(owner=owner, updated_at=now)
-        )
+        connection.execute(_HAND_OVER_CARGO, claim)
         sandbox, session, status = db.exec(
             _WITH_STATUS, params={"now": now, "sandbox_id": member}
         ).one()
