@@ -73,6 +73,9 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
     assert sandbox.id in members
     assert sandbox.status == "ready"
     assert sandbox.expires_at is not None
+    # The claim's own read gives what a later read shows (its container aside).
+    shown = await pooled.sandboxes.get("alice", sandbox.id)
+    assert sandbox == shown.model_copy(update={"containers": None})
     assert driver.started == started  # no container was started for it
     result = await pooled.execution.run(
         "alice", sandbox.id, PythonRun(code="1+1", timeout=30), no_progress
