@@ -334,6 +334,7 @@ class Bay:
         await self.egress.close()
         await self.ports.close()
         await self.pool.stop()
+        await self.sandboxes.settle()
         await self.reaper.stop()
         await self.pauser.stop()
         await self.history.flush()

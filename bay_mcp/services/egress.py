@@ -128,7 +128,8 @@ class EgressService:
         if bindings and any(policy.mode == "none" for policy in chain):
             raise _invalid("secrets need egress: this sandbox's egress mode is none", ["secrets"])
         names = [binding.secret for binding in bindings]
-        await self._secrets.values(owner, names)  # NotFound names a missing one
+        if names:  # most creates bind none: no read for them
+            await self._secrets.values(owner, names)  # NotFound names a missing one
         envs = [binding.env or binding.secret for binding in bindings]
         if len(set(envs)) != len(envs):
             raise _invalid("two secrets bound to the same environment variable", ["secrets"])

@@ -20,7 +20,7 @@ from bay_mcp.services.views import (
 from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.cargos import CargoRepository
 from bay_mcp.storage.models import Sandbox, Session, utcnow
-from bay_mcp.storage.sandboxes import CallRow, SandboxRepository
+from bay_mcp.storage.sandboxes import CallRow, SandboxRepository, SandboxRow
 from ship.egress.rules import EgressPolicy
 
 
@@ -151,6 +151,12 @@ class SandboxCatalogue:
         """The live sandbox as a caller sees it now."""
         row, session, status = await self._rows.with_status(sandbox.id, utcnow())
         return self._view(row, session, status, with_containers=with_containers)
+
+    def view_of(self, row: SandboxRow) -> SandboxView:
+        """The view of a sandbox just read with its latest session and status (a claim
+        reads them in its own transaction): no read of its own."""
+        sandbox, session, status = row
+        return self._view(sandbox, session, status)
 
     def _view(
         self,

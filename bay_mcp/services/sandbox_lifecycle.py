@@ -37,6 +37,9 @@ from ship.egress.rules import EgressPolicy
 
 log = logging.getLogger(__name__)
 
+# How long Bay's stop waits for claimed members' Ships to hear that they were claimed.
+WATCH_END_WAIT_S = 5.0
+
 
 class SandboxLifecycle:
     def __init__(
@@ -64,6 +67,8 @@ class SandboxLifecycle:
         self._gate = gate
         # Set by every claim (hit or miss): the warm pool's refill waits on it.
         self.pool_drained = asyncio.Event()
+        # Claimed members whose Ship is being told so, behind the creates that claimed them.
+        self._watch_ends: set[asyncio.Task[None]] = set()
 
     # -- creation -------------------------------------------------------------------
 
@@ -101,14 +106,15 @@ class SandboxLifecycle:
             ).inc()
             self.pool_drained.set()
             if claimed is not None:
-                await self._end_orphan_watch(claimed)
+                member = claimed[0]
+                self._end_orphan_watch_soon(member.id)
                 log.info(
                     "owner %s created sandbox %s (profile %s) from the warm pool",
                     owner,
-                    claimed.id,
+                    member.id,
                     chosen.id,
                 )
-                return await self._catalogue.view(claimed)
+                return self._catalogue.view_of(claimed)
         sandbox = await self._create_rows(
             owner, chosen, expires_at, cargo_id, env or {}, own_egress, bindings
         )
@@ -119,15 +125,38 @@ class SandboxLifecycle:
         """Tell an unclaimed pool member that its Bay is there."""
         await self._sessions.pool_heartbeat(sandbox_id, claimed=False)
 
-    async def _end_orphan_watch(self, claimed: Sandbox) -> None:
+    def _end_orphan_watch_soon(self, sandbox_id: str) -> None:
         """A claimed member is an owner's sandbox now: its Ship must not stop itself
-        for want of pool checks (orphan_watch.py). Should Ship not hear it, the
-        sandbox still works; it stops after the profile's orphan time, and its next
-        call starts it again (the cargo kept)."""
+        for want of pool checks (orphan_watch.py). Told behind the create (a call to
+        Ship its caller need not wait for); `settle` waits for those under way."""
+        task = asyncio.create_task(
+            self._end_orphan_watch(sandbox_id), name=f"end-orphan-watch-{sandbox_id}"
+        )
+        self._watch_ends.add(task)
+        task.add_done_callback(self._watch_ends.discard)
+
+    async def _end_orphan_watch(self, sandbox_id: str) -> None:
+        # Should Ship not hear it, the sandbox still works: it stops after the
+        # profile's orphan time, and its next call starts it again (the cargo kept).
         try:
-            await self._sessions.pool_heartbeat(claimed.id, claimed=True)
+            await self._sessions.pool_heartbeat(sandbox_id, claimed=True)
         except BayError as exc:
-            log.warning("sandbox %s: its pool watch could not be ended: %s", claimed.id, exc)
+            log.warning("sandbox %s: its pool watch could not be ended: %s", sandbox_id, exc)
+        except Exception:  # a task of its own: nobody above it to tell
+            log.exception("sandbox %s: its pool watch could not be ended", sandbox_id)
+
+    async def settle(self, timeout: float = WATCH_END_WAIT_S) -> None:
+        """Wait for the pool watches being ended, at most `timeout` seconds; those
+        still under way then are cancelled (their members stop after their orphan
+        time, and start again on their next call)."""
+        pending = set(self._watch_ends)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            log.warning("%s: no answer from Ship in %g s, given up", task.get_name(), timeout)
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def create_fork(self, source: Sandbox) -> Sandbox:
         """A new sandbox like `source` (owner, profile, environment, expiry) with a new,

@@ -150,6 +150,9 @@ class SandboxService:
     async def retire_pool_member(self, sandbox: Sandbox) -> bool:
         return await self.lifecycle.retire_pool_member(sandbox)
 
+    async def settle(self) -> None:
+        await self.lifecycle.settle()
+
     async def stop(self, owner: str, sandbox_id: str) -> None:
         await self.lifecycle.stop(owner, sandbox_id)
 

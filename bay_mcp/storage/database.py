@@ -174,7 +174,10 @@ class Database:
 
     async def write_behind(self, work: Callable[[SyncSession], T]) -> T:
         """Run `work` (which commits) with a sync session on the writer thread; in
-        memory, where there is one connection, on the loop through the async session."""
+        memory, where there is one connection, on the loop through the async session.
+        A unit of work of several statements pays one hand-off, not one per statement
+        as through aiosqlite: writes behind a call, and writes on a request's path (a
+        pool claim, an idempotency key)."""
         if self._sync is None or self._writer_thread is None:
             async with self.session() as db:
                 # sqlmodel's AsyncSession wraps its own Session class

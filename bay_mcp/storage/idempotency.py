@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import Update, delete, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session as SyncSession
 from sqlmodel import col, select
 
 from bay_mcp.storage.database import Database
@@ -21,24 +22,9 @@ class IdempotencyRepository:
         self, owner: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
     ) -> bool:
         """Take the key for a request (an expired row of it is replaced); False when a
-        live row holds it."""
-        async with self._db.session() as db:
-            await db.exec(  # expired keys may be reused
-                delete(IdempotencyKey).where(
-                    col(IdempotencyKey.owner) == owner,
-                    col(IdempotencyKey.key) == key,
-                    col(IdempotencyKey.expires_at) <= now,
-                )
-            )
-            db.add(
-                IdempotencyKey(owner=owner, key=key, fingerprint=fingerprint, expires_at=expires_at)
-            )
-            try:
-                await db.commit()
-            except IntegrityError:
-                await db.rollback()
-                return False
-        return True
+        live row holds it. One hand-off to the database: it is on the request's path."""
+        row = IdempotencyKey(owner=owner, key=key, fingerprint=fingerprint, expires_at=expires_at)
+        return await self._db.write_behind(lambda db: _claim(db, row, now))
 
     async def find(self, owner: str, key: str) -> IdempotencyKey | None:
         async with self._db.session() as db:
@@ -52,19 +38,12 @@ class IdempotencyRepository:
 
     async def finish(self, owner: str, key: str, status: int, body: str) -> None:
         """Store the response of the request that holds the key."""
-        async with self._db.session() as db:
-            row = (
-                await db.exec(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.owner == owner, IdempotencyKey.key == key
-                    )
-                )
-            ).one()
-            row.status = "done"
-            row.response_status = status
-            row.response_body = body
-            db.add(row)
-            await db.commit()
+        done = (
+            update(IdempotencyKey)
+            .where(col(IdempotencyKey.owner) == owner, col(IdempotencyKey.key) == key)
+            .values(status="done", response_status=status, response_body=body)
+        )
+        await self._db.write_behind(lambda db: _run_and_commit(db, done))
 
     async def forget(self, owner: str, key: str) -> None:
         async with self._db.session() as db:
@@ -74,3 +53,25 @@ class IdempotencyRepository:
                 )
             )
             await db.commit()
+
+
+def _claim(db: SyncSession, row: IdempotencyKey, now: datetime) -> bool:
+    db.exec(  # expired keys may be reused
+        delete(IdempotencyKey).where(
+            col(IdempotencyKey.owner) == row.owner,
+            col(IdempotencyKey.key) == row.key,
+            col(IdempotencyKey.expires_at) <= now,
+        )
+    )
+    db.add(row)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        return False
+    return True
+
+
+def _run_and_commit(db: SyncSession, statement: Update) -> None:
+    db.exec(statement)
+    db.commit()

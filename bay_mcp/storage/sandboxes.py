@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, updat
 from sqlalchemy import Select as SqlSelect
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import aliased
+from sqlmodel import Session as SyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
@@ -36,7 +37,7 @@ SandboxRow = tuple[Sandbox, Session | None, str]
 CallRow = tuple[Sandbox, Cargo | None, Session | None]
 
 
-def status_of(now: datetime) -> ColumnElement[str]:
+def status_of(now: datetime | ColumnElement[datetime]) -> ColumnElement[str]:
     """A sandbox's status, derived in the query from its expiry and its latest session
     (never stored apart from them): the one definition list and get both use."""
     return case(
@@ -64,7 +65,9 @@ def _is_latest_session() -> ColumnElement[bool]:
     return col(Session.id) == latest
 
 
-def _with_latest_session(now: datetime) -> Select[Sandbox, Session, str]:
+def _with_latest_session(
+    now: datetime | ColumnElement[datetime],
+) -> Select[Sandbox, Session, str]:
     """Live sandboxes, each with its latest session (None when idle) and its status."""
     return (
         select(Sandbox, Session, status_of(now).label("status"))
@@ -118,6 +121,78 @@ _READY_POOL_MEMBER = (
     .limit(1)
 )
 _CLAIM_ATTEMPTS = 5
+# Take `:member` for `:owner_to`, as if made `:at`, if it is still the pool's (and not
+# retired meanwhile).
+_TAKE_MEMBER = (
+    update(Sandbox)
+    .where(
+        col(Sandbox.id) == bindparam("member"),
+        col(Sandbox.owner) == POOL_OWNER,
+        col(Sandbox.expires_at).is_(None),
+    )
+    .values(
+        owner=bindparam("owner_to"),
+        expires_at=bindparam("expiry", type_=UTCDateTime()),
+        created_at=bindparam("at", type_=UTCDateTime()),
+        updated_at=bindparam("at", type_=UTCDateTime()),
+        last_active_at=bindparam("at", type_=UTCDateTime()),
+        version=col(Sandbox.version) + 1,
+    )
+)
+# Its managed cargo goes with it.
+_HAND_OVER_CARGO = (
+    update(Cargo)
+    .where(col(Cargo.managed_by_sandbox_id) == bindparam("member"))
+    .values(owner=bindparam("owner_to"), updated_at=bindparam("at", type_=UTCDateTime()))
+)
+# A live sandbox with its latest session and its status at `:now`, by `:sandbox_id`.
+_WITH_STATUS = _with_latest_session(bindparam("now", type_=UTCDateTime())).where(
+    col(Sandbox.id) == bindparam("sandbox_id")
+)
+
+
+def _live_counts() -> SqlSelect[Any]:
+    """How many live sandboxes `:owner` has, and how many all owners have (the pool's
+    aside): one read, built once."""
+    counts: tuple[ColumnElement[Any], ...] = (
+        func.count().filter(col(Sandbox.owner) == bindparam("owner")),
+        func.count().filter(col(Sandbox.owner) != POOL_OWNER),
+    )
+    return sql_select(*counts).where(col(Sandbox.deleted_at).is_(None))
+
+
+LIVE_COUNTS = _live_counts()
+
+
+def _two_counts(row: Sequence[Any]) -> tuple[int, int]:
+    return int(row[0]), int(row[1])
+
+
+def _claim_pool_member(
+    db: SyncSession, profile_id: str, owner: str, expires_at: datetime | None
+) -> SandboxRow | None:
+    """`SandboxRepository.claim_pool_member`'s work, on a sync session."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        member = db.exec(_READY_POOL_MEMBER, params={"profile": profile_id}).first()
+        if member is None:
+            return None
+        now = utcnow()
+        # Core statements: the ORM's bulk update would look for the rows among loaded
+        # objects first, and this session has loaded none.
+        connection = db.connection()
+        claim = {"member": member, "owner_to": owner, "expiry": expires_at, "at": now}
+        if connection.execute(_TAKE_MEMBER, claim).rowcount != 1:
+            db.rollback()
+            continue
+        connection.execute(_HAND_OVER_CARGO, claim)
+        sandbox, session, status = db.exec(
+            _WITH_STATUS, params={"now": now, "sandbox_id": member}
+        ).one()
+        db.commit()
+        return sandbox, session, status
+    return None
+
+
 _LAST_ACTIVE = (
     update(Sandbox)
     .where(col(Sandbox.id) == bindparam("sandbox"))
@@ -142,9 +217,9 @@ class SandboxRepository:
 
     async def with_status(self, sandbox_id: str, now: datetime) -> SandboxRow:
         """A live sandbox with its latest session and its status at `now`."""
-        query = _with_latest_session(now).where(col(Sandbox.id) == sandbox_id)
         async with self._db.session() as db:
-            sandbox, session, status = (await db.exec(query)).one()
+            found = await db.exec(_WITH_STATUS, params={"now": now, "sandbox_id": sandbox_id})
+            sandbox, session, status = found.one()
         return sandbox, session, status
 
     async def page(
@@ -212,13 +287,9 @@ class SandboxRepository:
     async def live_counts(self, owner: str) -> tuple[int, int]:
         """How many live sandboxes `owner` has, and how many all owners have (the
         pool's aside)."""
-        async with self._db.session() as db:
-            live = col(Sandbox.deleted_at).is_(None)
-            mine = (await db.exec(select(func.count()).where(live, Sandbox.owner == owner))).one()
-            total = (
-                await db.exec(select(func.count()).where(live, Sandbox.owner != POOL_OWNER))
-            ).one()
-        return mine, total
+        counts = await self._db.first(LIVE_COUNTS, {"owner": owner}, _two_counts)
+        assert counts is not None  # an aggregate without GROUP BY gives one row
+        return counts
 
     async def pool_members(self, now: datetime) -> list[tuple[Sandbox, Session | None]]:
         """Every live warm pool member with its latest session."""
@@ -237,48 +308,20 @@ class SandboxRepository:
 
     async def claim_pool_member(
         self, profile_id: str, owner: str, expires_at: datetime | None
-    ) -> Sandbox | None:
+    ) -> SandboxRow | None:
         """Hand the oldest ready pool member of `profile_id` (and its cargo) to `owner`,
-        as if made now; None when there is none.
+        as if made now; the member with its latest session and status, None when there
+        is none.
 
         The member is picked by a read, then taken by an update conditioned on it still
         being the pool's: of two claims (in this process or another on the same
         database) that picked the same one, one update matches and the other picks again.
+        All of it is one unit of work, handed to the database at once (a create's path
+        pays one hand-off, not one per statement).
         """
-        for _ in range(_CLAIM_ATTEMPTS):
-            async with self._db.session() as db:
-                member = (await db.exec(_READY_POOL_MEMBER, params={"profile": profile_id})).first()
-                if member is None:
-                    return None
-                now = utcnow()
-                taken = await db.exec(
-                    update(Sandbox)
-                    .where(
-                        col(Sandbox.id) == member,
-                        col(Sandbox.owner) == POOL_OWNER,
-                        col(Sandbox.expires_at).is_(None),
-                    )
-                    .values(
-                        owner=owner,
-                        expires_at=expires_at,
-                        created_at=now,
-                        updated_at=now,
-                        last_active_at=now,
-                        version=col(Sandbox.version) + 1,
-                    )
-                )
-                if taken.rowcount != 1:
-                    await db.rollback()
-                    continue
-                await db.exec(
-                    update(Cargo)
-                    .where(col(Cargo.managed_by_sandbox_id) == member)
-                    .values(owner=owner, updated_at=now)
-                )
-                await db.commit()
-                claimed = await db.get(Sandbox, member)
-            return claimed
-        return None
+        return await self._db.write_behind(
+            lambda db: _claim_pool_member(db, profile_id, owner, expires_at)
+        )
 
     async def retire_pool_member(self, sandbox_id: str, now: datetime) -> bool:
         """Take an unclaimed pool member out of the pool: no claim takes it after this

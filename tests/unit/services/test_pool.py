@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
+from bay_mcp.adapters.ship_client import ShipEndpoint
 from bay_mcp.bay import Bay
+from bay_mcp.errors import ShipError
 from bay_mcp.limits import POOL_OWNER
 from bay_mcp.managers import no_progress
 from bay_mcp.services.pool import POOL_LEASE
@@ -20,6 +23,7 @@ from bay_mcp.settings import BaySettings, Profile
 from bay_mcp.storage.database import Database
 from bay_mcp.storage.leases import Leases
 from bay_mcp.storage.models import Cargo
+from ship.protocol import PoolWatch
 from tests.databases import database_url
 from tests.fakes import FakeDriver, FakeShip
 
@@ -69,6 +73,9 @@ async def test_the_pool_fills_and_a_create_claims_a_member(pooled: Bay, driver: 
     assert sandbox.id in members
     assert sandbox.status == "ready"
     assert sandbox.expires_at is not None
+    # The claim's own read gives what a later read shows (its container aside).
+    shown = await pooled.sandboxes.get("alice", sandbox.id)
+    assert sandbox == shown.model_copy(update={"containers": None})
     assert driver.started == started  # no container was started for it
     result = await pooled.execution.run(
         "alice", sandbox.id, PythonRun(code="1+1", timeout=30), no_progress
@@ -99,9 +106,62 @@ async def test_members_watch_for_their_bay_until_claimed(
     checked = {url for url, claimed in ship.heartbeats if not claimed}
     assert len(checked) == 2  # each ready member heard from its Bay
     sandbox = await pooled.sandboxes.create("alice")
+    await pooled.sandboxes.settle()  # told behind the create
     [(url, _)] = [beat for beat in ship.heartbeats if beat[1]]
     assert url in checked
     assert sandbox.id  # claimed: its watch was ended once
+
+
+async def test_a_claim_does_not_wait_for_its_ship_to_hear_of_it(
+    pooled: Bay, ship: FakeShip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = ship.pool_heartbeat
+    arrived, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_ship(endpoint: ShipEndpoint, *, claimed: bool) -> PoolWatch:
+        arrived.set()
+        await answer.wait()
+        return await heard(endpoint, claimed=claimed)
+
+    monkeypatch.setattr(ship, "pool_heartbeat", slow_ship)
+    sandbox = await pooled.sandboxes.create("alice")
+    assert sandbox.status == "ready"  # answered while its Ship has not heard yet
+    await asyncio.wait_for(arrived.wait(), SETTLE_S)
+    assert not [beat for beat in ship.heartbeats if beat[1]]
+    answer.set()
+    await pooled.sandboxes.settle()
+    assert len([beat for beat in ship.heartbeats if beat[1]]) == 1
+
+
+@pytest.mark.parametrize("failure", [ShipError("ship is gone"), RuntimeError("a bug")])
+async def test_a_watch_that_cannot_be_ended_is_logged_not_raised(
+    pooled: Bay,
+    ship: FakeShip,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Exception,
+) -> None:
+    async def failing_ship(endpoint: ShipEndpoint, *, claimed: bool) -> PoolWatch:
+        raise failure
+
+    monkeypatch.setattr(ship, "pool_heartbeat", failing_ship)
+    sandbox = await pooled.sandboxes.create("alice")
+    await pooled.sandboxes.settle()
+    assert f"sandbox {sandbox.id}: its pool watch could not be ended" in caplog.text
+    assert (await pooled.sandboxes.get("alice", sandbox.id)).status == "ready"
+
+
+async def test_bay_stopping_gives_up_on_a_ship_that_does_not_answer(
+    pooled: Bay, ship: FakeShip, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def hung_ship(endpoint: ShipEndpoint, *, claimed: bool) -> PoolWatch:
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+    monkeypatch.setattr(ship, "pool_heartbeat", hung_ship)
+    sandbox = await pooled.sandboxes.create("alice")
+    await pooled.sandboxes.lifecycle.settle(timeout=0.01)
+    assert f"end-orphan-watch-{sandbox.id}: no answer from Ship" in caplog.text
 
 
 async def test_concurrent_creates_never_share_a_member(pooled: Bay) -> None:

@@ -96,6 +96,17 @@ async def test_a_tombstone_whose_volume_cannot_go_leaves_every_row(db: Database)
     assert removed == []
 
 
+async def test_live_counts_are_the_owners_and_all_owners_but_the_pools(db: Database) -> None:
+    rows = SandboxRepository(db)
+    assert await rows.live_counts("ann") == (0, 0)
+    for sandbox_id, owner in [("a1", "ann"), ("a2", "ann"), ("b1", "bob"), ("p1", POOL_OWNER)]:
+        await _sandbox(db, sandbox_id, owner=owner)
+    assert await rows.live_counts("ann") == (2, 3)
+    await rows.tombstone("a2", utcnow(), _volumes([]))
+    assert await rows.live_counts("ann") == (1, 2)
+    assert await rows.live_counts("carol") == (0, 2)
+
+
 async def test_two_claims_of_one_pool_member_hand_it_to_one_owner(db: Database) -> None:
     await _sandbox(db, "member", owner=POOL_OWNER)
     sessions = SessionRepository(db)
@@ -108,7 +119,9 @@ async def test_two_claims_of_one_pool_member_hand_it_to_one_owner(db: Database) 
     )
     taken = [claim for claim in claims if claim is not None]
     assert len(taken) == 1
-    owner = taken[0].owner
+    [(sandbox, claimed_session, status)] = taken
+    assert (claimed_session and claimed_session.id, status) == (session.id, "ready")
+    owner = sandbox.owner
     cargo = await rows.for_a_call("member")
     assert cargo is not None
     assert cargo[1] is not None
