@@ -198,7 +198,7 @@ async def test_what_asks_for_another_sandbox_starts_cold(pooled: Bay) -> None:
 async def test_stale_members_are_replaced(pooled: Bay, driver: FakeDriver) -> None:
     first = await pool_ids(pooled)
     driver.image_ids["ship:latest"] = "sha256:rebuilt"
-    await settled(pooled)
+    await pooled.pool.refill()  # the interval's check (a claim's pass does not look)
     rebuilt = await pool_ids(pooled)
     assert len(rebuilt) == 2
     assert not rebuilt & first
@@ -208,8 +208,32 @@ async def test_stale_members_are_replaced(pooled: Bay, driver: FakeDriver) -> No
     assert session is not None
     assert session.container_id is not None
     driver.kill(session.container_id)
-    await settled(pooled)
+    await pooled.pool.refill()
     assert member[0].id not in await pool_ids(pooled)
+    assert len(await pool_ids(pooled)) == 2
+
+
+async def test_a_claims_pass_reads_the_database_only(
+    pooled: Bay, driver: FakeDriver, ship: FakeShip
+) -> None:
+    """What a claim wakes counts members and starts the missing one; asking Docker and
+    each member's Ship waits for the interval's check."""
+    before = await pool_ids(pooled)
+    driver.image_ids["ship:latest"] = "sha256:rebuilt"
+    beats = len(ship.heartbeats)
+    sandbox = await pooled.sandboxes.create("alice")
+    await pooled.sandboxes.settle()
+    await settled(pooled)
+    members = await pool_ids(pooled)
+    assert len(members) == 2
+    assert sandbox.id not in members
+    # The member of the old image was not checked, so not found stale...
+    [old] = before - {sandbox.id}
+    assert old in members
+    assert len(ship.heartbeats) == beats + 1  # the claimed one's watch ended, no check
+    # ...until the interval's check replaces it.
+    await pooled.pool.refill()
+    assert old not in await pool_ids(pooled)
     assert len(await pool_ids(pooled)) == 2
 
 
