@@ -5,8 +5,11 @@ container's own, the CPU a start costs, and many agents starting at once.
 
 Starts the real `bay-mcp serve --transport http` (a throwaway data directory; profile
 python-default with its warm pool, `cold` without one) and prints:
-  1. create alone            POST /v1/sandboxes served from the pool (ms); before each,
-                             the pool has refilled; the sandbox is deleted, untimed
+  1. create alone            POST /v1/sandboxes, and MCP create_sandbox (the SDK's client
+                             over streamable HTTP), served from the pool (ms), alternating;
+                             before each, the pool has refilled; the sandbox is deleted,
+                             untimed; and MCP's floor, `list_profiles` (a tool that reads
+                             nothing) with the same client
   2. cold create + first exec
                              POST /v1/sandboxes + POST .../python/exec `print(1)` on
                              `cold` (ms), run by run interleaved with
@@ -49,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HEADER, Server, docker, http_server, percentile, summary
@@ -168,19 +173,37 @@ def full_id(sandbox_id: str) -> tuple[str, str | None]:
 # -- 1. create alone ------------------------------------------------------------------
 
 
-def creates_alone(server: Server, runs: int) -> list[float]:
-    figures = []
-    with httpx.Client(base_url=server.url, timeout=60) as rest:
+async def creates_alone(server: Server, runs: int) -> dict[str, list[float]]:
+    """`runs` creates over REST and as many with MCP's `create_sandbox` (the SDK's client
+    over streamable HTTP), alternating, each once the pool has refilled."""
+    figures: dict[str, list[float]] = {"REST": [], "MCP": [], "MCP floor": []}
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=60) as rest,
+        Client(streamable_http_client(f"{server.url}/mcp")) as mcp,
+    ):
+        await mcp.list_tools()  # the session's first call pays for its opening
         for _ in range(runs):
-            server.wait_for_pool("python-default", 1)
+            # The floor: a tool that reads nothing, what the SDK and the transport cost.
             started = time.perf_counter()
-            created = rest.post("/v1/sandboxes", json={})
-            figures.append((time.perf_counter() - started) * 1000)
-            created.raise_for_status()
-            sandbox_id = created.json()["id"]
-            if created.json()["status"] != "ready":
-                raise RuntimeError(f"sandbox {sandbox_id} did not come from the pool")
-            rest.delete(f"/v1/sandboxes/{sandbox_id}").raise_for_status()
+            await mcp.call_tool("list_profiles", {})
+            figures["MCP floor"].append((time.perf_counter() - started) * 1000)
+            for surface in ("REST", "MCP"):
+                await asyncio.to_thread(server.wait_for_pool, "python-default", 1)
+                started = time.perf_counter()
+                if surface == "REST":
+                    created = await rest.post("/v1/sandboxes", json={})
+                    figures[surface].append((time.perf_counter() - started) * 1000)
+                    created.raise_for_status()
+                    sandbox: dict[str, Any] = created.json()
+                else:
+                    result = await mcp.call_tool("create_sandbox", {})
+                    figures[surface].append((time.perf_counter() - started) * 1000)
+                    if result.is_error:
+                        raise RuntimeError(f"create_sandbox failed: {result.content}")
+                    sandbox = result.structured_content or {}
+                if sandbox["status"] != "ready":
+                    raise RuntimeError(f"sandbox {sandbox['id']} did not come from the pool")
+                (await rest.delete(f"/v1/sandboxes/{sandbox['id']}")).raise_for_status()
     return figures
 
 
@@ -350,14 +373,14 @@ def main() -> int:
         "BAY_START_TIMEOUT_SECONDS": "300",
     }
     with http_server(PROFILES, quotas) as server:
-        alone = creates_alone(server, args.creates) if args.creates else []
+        alone = asyncio.run(creates_alone(server, args.creates)) if args.creates else {}
         cold, raw, cpu, raw_engine = (
             cold_starts(server, args.cold) if args.cold else ([], [], StartCpu(), [])
         )
         crowd = asyncio.run(burst(server, args.agents)) if args.agents else None
     print(HEADER)
-    if alone:
-        print(summary("1. create alone (pool hit)", alone))
+    for surface, figures in alone.items():
+        print(summary(f"1. create alone (pool hit), {surface}", figures))
     if cold:
         print(summary("2. cold create + first exec", cold))
         print(summary("   docker run -> /health, same image", raw))
