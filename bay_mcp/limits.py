@@ -4,6 +4,8 @@ tool schemas, REST models, OpenAPI) import them to describe them."""
 
 from __future__ import annotations
 
+from ship.settings import DEFAULT_MAX_PROCESSES as SHIP_DEFAULT_MAX_PROCESSES
+
 MB = 1024 * 1024
 
 DEFAULT_PROFILE = "python-default"
@@ -50,8 +52,9 @@ MAX_COPY_S = 600
 
 # Managed processes and terminals (services/process_inputs.py carries them; each is at
 # most Ship's own ceiling in ship/protocol.py, a unit test holds that).
-# Processes a sandbox may have running at once, unless its profile says otherwise.
-DEFAULT_MAX_PROCESSES = 32
+# Processes a sandbox may have running at once, unless its profile says otherwise:
+# Ship's own default (one number for both sides).
+DEFAULT_MAX_PROCESSES = SHIP_DEFAULT_MAX_PROCESSES
 MAX_PROCESS_NAME_CHARS = MAX_NAME_CHARS
 # Text written to a process's stdin (or typed into its terminal) in one call.
 MAX_INPUT_CHARS = 64 * 1024
