@@ -55,13 +55,13 @@ class ConsoleRequest:
         return self.caller.owner
 
     async def owner_of(self, sandbox_id: str) -> str:
-        """The owner to act as on this sandbox: the caller, or for an admin the
-        sandbox's owner (as an admin's `X-Owner` does over REST). NotFound when the
-        caller may not see it."""
-        if self.caller.is_admin:
-            return await self.bay.sandboxes.owner_of(sandbox_id)
-        await self.bay.sandboxes.check_owner(self.caller.owner, sandbox_id)
-        return self.caller.owner
+        """The owner to act as on this sandbox (`SandboxCatalogue.acting_owner`);
+        NotFound when the caller may not see it."""
+        owner = await self.bay.sandboxes.acting_owner(
+            self.caller.owner, self.caller.is_admin, sandbox_id
+        )
+        await self.bay.sandboxes.check_owner(owner, sandbox_id)
+        return owner
 
     def require_admin(self) -> None:
         if not self.caller.is_admin:
@@ -184,9 +184,7 @@ def websocket_owner(
         caller = await bay.console_sessions.caller(token, loopback_bind=loopback_bind)
         if caller is None:
             return None
-        if caller.is_admin:
-            return await bay.sandboxes.owner_of(sandbox_id)
-        return caller.owner
+        return await bay.sandboxes.acting_owner(caller.owner, caller.is_admin, sandbox_id)
 
     return owner
 

@@ -103,11 +103,17 @@ class SandboxCatalogue:
         return live_row(sandbox, owner, sandbox_id), cargo, session
 
     async def owner_of(self, sandbox_id: str) -> str:
-        """Whose live sandbox this is (an admin acts as its owner, as `X-Owner` does)."""
+        """Whose live sandbox this is."""
         sandbox = await self._rows.get(sandbox_id)
         if sandbox is None or sandbox.owner == POOL_OWNER:
             raise NotFound(f"sandbox {sandbox_id} not found: check the id")
         return live_row(sandbox, sandbox.owner, sandbox_id).owner
+
+    async def acting_owner(self, caller: str, is_admin: bool, sandbox_id: str) -> str:
+        """The owner a caller acts as on `sandbox_id`: an admin as the sandbox's owner
+        (as an admin's `X-Owner` does over REST; NotFound when there is none), anyone
+        else as themselves (the call that follows checks that they own it)."""
+        return await self.owner_of(sandbox_id) if is_admin else caller
 
     async def live_among(self, sandbox_ids: list[str], owner: str | None) -> list[str]:
         """Which of these are live sandboxes of `owner` (None: of any owner)."""

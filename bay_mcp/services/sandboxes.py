@@ -85,8 +85,8 @@ class SandboxService:
     async def ids_newest_first(self, owner: str, prefix: str, fetch: int) -> list[str]:
         return await self.catalogue.ids_newest_first(owner, prefix, fetch)
 
-    async def owner_of(self, sandbox_id: str) -> str:
-        return await self.catalogue.owner_of(sandbox_id)
+    async def acting_owner(self, caller: str, is_admin: bool, sandbox_id: str) -> str:
+        return await self.catalogue.acting_owner(caller, is_admin, sandbox_id)
 
     async def list_owned(
         self, owner: str | None, status: SandboxStatus | None, page: PageRequest | None
